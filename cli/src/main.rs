@@ -1,0 +1,135 @@
+//! `engage-bridge`: the embedded server and the operator commands
+//! (interface §6). Exit codes: 0 ok, 1 failure, 2 usage or config error.
+
+mod backend;
+mod events;
+mod serve;
+mod workspaces;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "engage-bridge",
+    version,
+    about = "Partner-integration layer: Amplitude cohorts and mParticle in, Streams and Amplitude out"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API and run the queue consumers (embedded SQLite by default).
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (default: server.listen, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Manage workspaces in the backend.
+    Workspaces {
+        #[command(subcommand)]
+        command: WorkspacesCommand,
+    },
+    /// Put events on the events queue.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkspacesCommand {
+    /// Load the config file's workspaces into the backend (they replace what is there).
+    Apply(ConfigArg),
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Send events from a JSON file: an array of events or {"events":[...]}.
+    Send {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        workspace: String,
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ConfigArg {
+    #[arg(long)]
+    config: PathBuf,
+}
+
+/// A failure and the exit code it maps to.
+pub enum Failure {
+    /// Usage or configuration error: exit 2.
+    Usage(anyhow::Error),
+    /// Anything else: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self::Runtime(e.into())
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config, listen } => serve::run(config, listen).await,
+            Command::Workspaces {
+                command: WorkspacesCommand::Apply(arg),
+            } => workspaces::apply(&arg.config).await,
+            Command::Events {
+                command:
+                    EventsCommand::Send {
+                        config,
+                        workspace,
+                        file,
+                    },
+            } => events::send(&config.config, &workspace, &file).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Human-readable logs on stderr; `RUST_LOG` filters (default info).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

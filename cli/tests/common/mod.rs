@@ -1,0 +1,120 @@
+//! Driving the real `engage-bridge` binary.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_engage-bridge");
+
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run engage-bridge")
+}
+
+/// A running `engage-bridge serve`; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub lines: mpsc::Receiver<String>,
+    pub first_lines: Vec<String>,
+}
+
+impl Server {
+    /// Starts `serve` in `dir` and waits for its "listening on" line.
+    pub fn start(dir: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut first_lines = Vec::new();
+        let base = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("serve printed no 'listening on' line within 20 s");
+            first_lines.push(line.clone());
+            if let Some(url) = line.strip_prefix("engage-bridge listening on ") {
+                break url.to_owned();
+            }
+        };
+        // The demo secret line follows immediately when there is one.
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+            first_lines.push(line);
+        }
+        Server {
+            child,
+            base,
+            lines: rx,
+            first_lines,
+        }
+    }
+
+    pub fn demo_secret(&self) -> Option<String> {
+        self.first_lines.iter().find_map(|l| {
+            l.strip_prefix("demo workspace: id=demo secret=")
+                .map(str::to_owned)
+        })
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not exit within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config file with the given workspaces section, SQLite under `dir`.
+pub fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {
+    let path = dir.join("engage-bridge.toml");
+    let text = format!(
+        "[storage]\nbackend = \"sqlite\"\npath = {:?}\n\n{body}",
+        dir.join("store.db").display().to_string()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}

@@ -1,0 +1,226 @@
+//! `engage-bridge serve` and the operator commands, as a user runs them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, run, write_config};
+use engage_bridge_tests::basic;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_default_starts_with_a_demo_workspace_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+    assert!(
+        server.base.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    let secret = server
+        .demo_secret()
+        .expect("the demo secret is printed once");
+    assert!(secret.len() >= 32);
+    assert!(dir.path().join(".engage-bridge/engage-bridge.db").exists());
+
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
+
+    let ok = http
+        .get(format!("{}/v1/segments", server.base))
+        .header("authorization", basic("demo", &secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let denied = http
+        .get(format!("{}/v1/segments", server.base))
+        .header("authorization", basic("demo", "guess"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+
+    // A fresh secret per start: the old one stops working.
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(15)), Some(0));
+    let again = Server::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+    let new_secret = again.demo_secret().unwrap();
+    assert_ne!(new_secret, secret);
+    let stale = http
+        .get(format!("{}/v1/segments", again.base))
+        .header("authorization", basic("demo", &secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 401);
+}
+
+#[test]
+fn bad_config_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[workspaces]]\nid = \"w\"\nsecret = \"s\"\napp_name = \"A\"\n\n[[workspaces.streams]]\nname = \"x\"\ntype = \"webhook\"\nurl = \"https://example.com\"\nbatch_size = 500\n",
+    );
+    let out = run(dir.path(), &["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("workspaces[0].streams[0].batch_size"),
+        "{stderr}"
+    );
+
+    let unknown = write_config(
+        dir.path(),
+        "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 4\n",
+    );
+    let out = run(
+        dir.path(),
+        &["workspaces", "apply", "--config", unknown.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("threads"));
+
+    let out = run(dir.path(), &["serve", "--bogus-flag"]);
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_workspaces_are_the_source_of_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[workspaces]]\nid = \"acme\"\nsecret = \"acme-secret\"\napp_name = \"Acme\"\n",
+    );
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_eq!(
+        server.demo_secret(),
+        None,
+        "no demo workspace with --config"
+    );
+    let http = reqwest::Client::new();
+    let status = |auth: String| {
+        let http = http.clone();
+        let url = format!("{}/v1/segments", server.base);
+        async move {
+            http.get(url)
+                .header("authorization", auth)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status(basic("acme", "acme-secret")).await, 200);
+    assert_eq!(status(basic("demo", "change-me")).await, 401);
+}
+
+#[test]
+fn events_send_queues_events_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[workspaces]]\nid = \"acme\"\nsecret = \"acme-secret\"\napp_name = \"Acme\"\n",
+    );
+    let config = config.to_str().unwrap();
+    let events: Vec<serde_json::Value> = (0..150)
+        .map(|i| {
+            serde_json::json!({
+                "event_name": "Email Sent", "event_code": "MOE_EMAIL_SENT",
+                "event_uuid": format!("e-{i}"), "event_time": 1_700_000_000,
+                "event_type": "CAMPAIGN_EVENT", "event_source": "MOENGAGE",
+                "uid": format!("u{i}"), "email_id": "a@example.com",
+                "event_attributes": {"campaign_id": "c1"}
+            })
+        })
+        .collect();
+    let file = dir.path().join("events.json");
+    std::fs::write(&file, serde_json::json!({"events": events}).to_string()).unwrap();
+
+    // The workspace must exist in the backend first.
+    let out = run(
+        dir.path(),
+        &[
+            "events",
+            "send",
+            "--config",
+            config,
+            "--workspace",
+            "acme",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("workspaces apply"));
+
+    let out = run(dir.path(), &["workspaces", "apply", "--config", config]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "events",
+            "send",
+            "--config",
+            config,
+            "--workspace",
+            "acme",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        reply,
+        serde_json::json!({"status": "success", "events": 150, "messages": 2})
+    );
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"[{"event_name": "x"}]"#).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "events",
+            "send",
+            "--config",
+            config,
+            "--workspace",
+            "acme",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("events[0]"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

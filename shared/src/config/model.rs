@@ -1,0 +1,283 @@
+//! The configuration file (interface §7). Every table rejects unknown keys;
+//! defaults are the ones the interface shows.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+use super::secret::Secret;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    #[serde(default)]
+    pub workspaces: Vec<WorkspaceConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    #[default]
+    Sqlite,
+    Aws,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default)]
+    pub backend: StorageBackend,
+    #[serde(default = "default_db_path")]
+    pub path: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::default(),
+            path: default_db_path(),
+        }
+    }
+}
+
+pub fn default_db_path() -> String {
+    ".engage-bridge/engage-bridge.db".into()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Delays before retries 1..n (seed 003: 30 s, 60 s, 120 s), then dead letter.
+    #[serde(default = "default_schedule")]
+    pub schedule_seconds: Vec<u32>,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            schedule_seconds: default_schedule(),
+        }
+    }
+}
+
+pub fn default_schedule() -> Vec<u32> {
+    vec![30, 60, 120]
+}
+
+/// Which mParticle identity becomes the profile's uid [002].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MparticleIdentity {
+    #[default]
+    CustomerId,
+    Email,
+    Mpid,
+}
+
+/// What happens to cohort users matching no profile: [000] drops them,
+/// [001] creates a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownCohortUsers {
+    #[default]
+    Drop,
+    Create,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_sha256: Option<String>,
+    pub app_name: String,
+    #[serde(default)]
+    pub mparticle_identity: MparticleIdentity,
+    #[serde(default = "default_anonymous_id_attribute")]
+    pub anonymous_id_attribute: String,
+    #[serde(default)]
+    pub unknown_cohort_users: UnknownCohortUsers,
+    #[serde(default)]
+    pub allow_object_attributes: bool,
+    #[serde(default)]
+    pub commerce_promotions_and_impressions: bool,
+    #[serde(default = "default_mparticle_rpm")]
+    pub mparticle_requests_per_minute: u32,
+    #[serde(default = "default_amplitude_rps")]
+    pub amplitude_requests_per_second: u32,
+    #[serde(default)]
+    pub streams: Vec<StreamConfig>,
+}
+
+pub fn default_anonymous_id_attribute() -> String {
+    "moe_anonymous_id".into()
+}
+fn default_mparticle_rpm() -> u32 {
+    15_000
+}
+fn default_amplitude_rps() -> u32 {
+    500
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamType {
+    Webhook,
+    Amplitude,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AmplitudeRegion {
+    #[default]
+    Us,
+    Eu,
+}
+
+/// Stream authentication [003]: none, Basic, or one static header.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StreamAuth {
+    #[default]
+    None,
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    Header {
+        name: String,
+        value: Secret,
+    },
+}
+
+/// `"all"` or an explicit list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Selection {
+    All(AllMarker),
+    List(Vec<String>),
+}
+
+/// Serializes as the string `"all"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllMarker;
+
+impl Serialize for AllMarker {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("all")
+    }
+}
+
+impl Selection {
+    pub fn all() -> Self {
+        Self::All(AllMarker)
+    }
+    pub fn none() -> Self {
+        Self::List(Vec::new())
+    }
+    pub fn is_all(&self) -> bool {
+        matches!(self, Self::All(_))
+    }
+    pub fn includes(&self, name: &str) -> bool {
+        match self {
+            Self::All(_) => true,
+            Self::List(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Selection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Selection;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#""all" or a list of strings"#)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Selection, E> {
+                if v == "all" {
+                    Ok(Selection::all())
+                } else {
+                    Err(E::custom(format!(
+                        r#"expected "all" or a list of strings, found "{v}""#
+                    )))
+                }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Selection, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(Selection::List(names))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub stream_type: StreamType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub auth: StreamAuth,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    /// Default: `"all"` for webhooks, seed 000's campaign events for Amplitude.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Selection>,
+    #[serde(default = "Selection::none")]
+    pub user_attributes: Selection,
+    #[serde(default = "Selection::none")]
+    pub device_attributes: Selection,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<Secret>,
+    #[serde(default)]
+    pub region: AmplitudeRegion,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+fn default_batch_size() -> u32 {
+    100
+}
+fn default_timeout_seconds() -> u32 {
+    30
+}

@@ -1,0 +1,60 @@
+//! Deterministic identifiers. Replays of the same input must yield the same ids
+//! so receivers can de-duplicate (interface §1, §5).
+
+use uuid::Uuid;
+
+/// Namespace for every v5 uuid engage-bridge derives (a fixed random uuid).
+const NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_4a0e_9b7f_4f3e_a2f1_5e0c_9d8b_7a61);
+
+/// A v5 uuid over the given parts, joined unambiguously (length-prefixed).
+pub fn derived_uuid(parts: &[&str]) -> String {
+    let mut name = Vec::new();
+    for part in parts {
+        name.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        name.extend_from_slice(part.as_bytes());
+    }
+    Uuid::new_v5(&NAMESPACE, &name).to_string()
+}
+
+/// A fresh random id (request ids, receipt handles).
+pub fn random_id() -> String {
+    Uuid::new_v4().to_string()
+}
+
+/// The internal user id of a profile created from a uid or an anonymous id.
+/// Deterministic, so concurrent creators of the same profile agree on it.
+pub fn moengage_user_id(workspace_id: &str, key: &ProfileKey) -> String {
+    match key {
+        ProfileKey::Uid(uid) => derived_uuid(&[workspace_id, "uid", uid]),
+        ProfileKey::AnonymousId(anon) => derived_uuid(&[workspace_id, "anonymous_id", anon]),
+    }
+}
+
+/// What a profile was created from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ProfileKey {
+    Uid(String),
+    AnonymousId(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_uuids_are_stable_and_unambiguous() {
+        assert_eq!(derived_uuid(&["a", "b"]), derived_uuid(&["a", "b"]));
+        assert_ne!(derived_uuid(&["ab", ""]), derived_uuid(&["a", "b"]));
+        let id = Uuid::parse_str(&derived_uuid(&["ws", "x"])).unwrap();
+        assert_eq!(id.get_version_num(), 5);
+    }
+
+    #[test]
+    fn uid_and_anonymous_profiles_differ() {
+        let a = moengage_user_id("ws", &ProfileKey::Uid("u1".into()));
+        let b = moengage_user_id("ws", &ProfileKey::AnonymousId("u1".into()));
+        let c = moengage_user_id("other", &ProfileKey::Uid("u1".into()));
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+    }
+}

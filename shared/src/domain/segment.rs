@@ -1,0 +1,192 @@
+//! Segments (Amplitude cohorts, mParticle audiences) and their memberships.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a segment came from: decides its id prefix, `type` and `source`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SegmentSource {
+    Amplitude,
+    #[serde(rename = "mParticle")]
+    Mparticle,
+}
+
+impl SegmentSource {
+    pub fn id_prefix(self) -> &'static str {
+        match self {
+            Self::Amplitude => "amplitude-",
+            Self::Mparticle => "mparticle-",
+        }
+    }
+
+    /// The `type` a segment shows [001: "Partner - Amplitude"].
+    pub fn segment_type(self) -> &'static str {
+        match self {
+            Self::Amplitude => "Partner - Amplitude",
+            Self::Mparticle => "Partner - mParticle",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Amplitude => "Amplitude",
+            Self::Mparticle => "mParticle",
+        }
+    }
+
+    /// `amplitude-<cohort_id>` / `mparticle-<audience_id>`.
+    pub fn segment_id(self, external_id: &str) -> String {
+        format!("{}{external_id}", self.id_prefix())
+    }
+}
+
+/// A segment as the API shows it (interface §3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub segment_type: String,
+    pub source: String,
+    /// The partner's id: Amplitude cohort id or mParticle audience id.
+    pub cohort_id: String,
+    pub member_count: i64,
+    pub sync_count: i64,
+    /// RFC 3339, or null before the first sync.
+    pub last_synced_at: Option<String>,
+}
+
+impl Segment {
+    pub fn new(source: SegmentSource, external_id: &str, name: &str) -> Self {
+        Self {
+            id: source.segment_id(external_id),
+            name: name.to_owned(),
+            segment_type: source.segment_type().to_owned(),
+            source: source.name().to_owned(),
+            cohort_id: external_id.to_owned(),
+            member_count: 0,
+            sync_count: 0,
+            last_synced_at: None,
+        }
+    }
+}
+
+/// A segment member as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub moengage_user_id: String,
+    pub uid: Option<String>,
+    pub moe_anonymous_id: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipAction {
+    Added,
+    Removed,
+}
+
+impl MembershipAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "Added",
+            Self::Removed => "Removed",
+        }
+    }
+}
+
+/// One member entering or leaving a segment as of `computed_time` (epoch s).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipChange {
+    pub member: Member,
+    pub action: MembershipAction,
+    pub computed_time: i64,
+}
+
+/// The stored state of one membership: the latest change applied to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MembershipVersion {
+    pub in_segment: bool,
+    pub computed_time: i64,
+}
+
+impl MembershipChange {
+    /// Whether this change may be applied over the stored state: only a
+    /// strictly newer `computed_time` wins, so replays and out-of-order
+    /// deliveries never override what a newer sync set.
+    pub fn supersedes(&self, current: Option<MembershipVersion>) -> bool {
+        current.is_none_or(|v| self.computed_time > v.computed_time)
+    }
+
+    /// The change to `member_count` if this change is applied over `current`.
+    pub fn member_delta(&self, current: Option<MembershipVersion>) -> i64 {
+        let was_in = current.is_some_and(|v| v.in_segment);
+        match (was_in, self.action) {
+            (false, MembershipAction::Added) => 1,
+            (true, MembershipAction::Removed) => -1,
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(action: MembershipAction, t: i64) -> MembershipChange {
+        MembershipChange {
+            member: Member {
+                moengage_user_id: "m".into(),
+                uid: None,
+                moe_anonymous_id: None,
+            },
+            action,
+            computed_time: t,
+        }
+    }
+
+    #[test]
+    fn only_strictly_newer_changes_apply() {
+        let stored = Some(MembershipVersion {
+            in_segment: true,
+            computed_time: 100,
+        });
+        assert!(change(MembershipAction::Removed, 101).supersedes(stored));
+        assert!(!change(MembershipAction::Removed, 100).supersedes(stored));
+        assert!(!change(MembershipAction::Added, 99).supersedes(stored));
+        assert!(change(MembershipAction::Added, 1).supersedes(None));
+    }
+
+    #[test]
+    fn member_count_moves_only_on_real_transitions() {
+        let inside = Some(MembershipVersion {
+            in_segment: true,
+            computed_time: 1,
+        });
+        let outside = Some(MembershipVersion {
+            in_segment: false,
+            computed_time: 1,
+        });
+        assert_eq!(change(MembershipAction::Added, 2).member_delta(None), 1);
+        assert_eq!(change(MembershipAction::Added, 2).member_delta(inside), 0);
+        assert_eq!(
+            change(MembershipAction::Removed, 2).member_delta(inside),
+            -1
+        );
+        assert_eq!(
+            change(MembershipAction::Removed, 2).member_delta(outside),
+            0
+        );
+        assert_eq!(change(MembershipAction::Removed, 2).member_delta(None), 0);
+    }
+
+    #[test]
+    fn ids_and_types_follow_the_source() {
+        let s = Segment::new(SegmentSource::Mparticle, "42", "VIPs");
+        assert_eq!(s.id, "mparticle-42");
+        assert_eq!(s.segment_type, "Partner - mParticle");
+        assert_eq!(s.source, "mParticle");
+        assert_eq!(
+            SegmentSource::Amplitude.segment_id("7khm89cz"),
+            "amplitude-7khm89cz"
+        );
+    }
+}

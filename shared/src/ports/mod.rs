@@ -1,0 +1,194 @@
+//! Ports: the small traits the domain and handlers depend on. Each has an
+//! embedded (SQLite) and an AWS (DynamoDB / SQS) adapter under `store/`, and
+//! one contract test suite run against both (tests/contract).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::config::WorkspaceConfig;
+use crate::domain::{Member, MembershipChange, Page, PageRequest, Profile, ProfileUpdate, Segment};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend could not be reached or answered with an error.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+    /// Stored data could not be decoded (a bug or a manual edit).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+impl StoreError {
+    pub fn backend(e: impl std::fmt::Display) -> Self {
+        Self::Backend(e.to_string())
+    }
+    pub fn corrupt(e: impl std::fmt::Display) -> Self {
+        Self::Corrupt(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Workspace configurations, stored with the secret as a SHA-256 only.
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync {
+    async fn put_workspace(&self, workspace: &WorkspaceConfig) -> StoreResult<()>;
+    async fn get_workspace(&self, id: &str) -> StoreResult<Option<WorkspaceConfig>>;
+    async fn list_workspace_ids(&self) -> StoreResult<Vec<String>>;
+    async fn delete_workspace(&self, id: &str) -> StoreResult<()>;
+}
+
+/// User profiles, addressed by `moengage_user_id`, findable by uid and by any
+/// of their anonymous ids. All calls are batched.
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    async fn get_profiles(&self, workspace: &str, ids: &[String]) -> StoreResult<Vec<Profile>>;
+    /// uid → moengage_user_id for the uids that have a profile.
+    async fn find_by_uids(
+        &self,
+        workspace: &str,
+        uids: &[String],
+    ) -> StoreResult<HashMap<String, String>>;
+    /// anonymous id → moengage_user_id for the ids some profile carries.
+    async fn find_by_anonymous_ids(
+        &self,
+        workspace: &str,
+        anonymous_ids: &[String],
+    ) -> StoreResult<HashMap<String, String>>;
+    /// Applies each update atomically (creating absent profiles) and returns
+    /// the resulting profiles in input order.
+    async fn update_profiles(
+        &self,
+        workspace: &str,
+        updates: &[ProfileUpdate],
+    ) -> StoreResult<Vec<Profile>>;
+}
+
+/// Segments and their memberships, each membership versioned by the
+/// `computed_time` of the change that set it.
+#[async_trait]
+pub trait SegmentStore: Send + Sync {
+    /// Creates the segment if absent (idempotent); renames it if the partner
+    /// renamed it. Returns the stored segment.
+    async fn ensure_segment(&self, workspace: &str, segment: &Segment) -> StoreResult<Segment>;
+    async fn get_segment(&self, workspace: &str, id: &str) -> StoreResult<Option<Segment>>;
+    async fn list_segments(
+        &self,
+        workspace: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Segment>>;
+    /// Applies the changes that are newer than the stored membership versions
+    /// and returns those applied (in input order). Updates `member_count`.
+    async fn apply_membership_changes(
+        &self,
+        workspace: &str,
+        segment_id: &str,
+        changes: &[MembershipChange],
+    ) -> StoreResult<Vec<MembershipChange>>;
+    /// Counts one sync request and stamps `last_synced_at` (RFC 3339).
+    async fn record_sync(&self, workspace: &str, segment_id: &str, at: &str) -> StoreResult<()>;
+    /// Current members (removed ones excluded), in a stable order.
+    async fn list_members(
+        &self,
+        workspace: &str,
+        segment_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Member>>;
+    /// Ids of the segments a profile is currently in.
+    async fn segments_of(
+        &self,
+        workspace: &str,
+        moengage_user_id: &str,
+    ) -> StoreResult<Vec<String>>;
+}
+
+/// Idempotency keys with expiry (e.g. Amplitude `message_id`s for 7 days).
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// True if the key was free (or expired) and is now claimed for `ttl`.
+    async fn claim(&self, workspace: &str, key: &str, ttl: Duration) -> StoreResult<bool>;
+    /// Frees a claimed key, e.g. when the work it guarded failed.
+    async fn release(&self, workspace: &str, key: &str) -> StoreResult<()>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    Limited { retry_after_secs: u64 },
+}
+
+/// Fixed-window request counters shared by every process / Lambda instance.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one request in the current `window` for (workspace, scope) and
+    /// says whether it is within `limit`.
+    async fn hit(
+        &self,
+        workspace: &str,
+        scope: &str,
+        window: Duration,
+        limit: u64,
+    ) -> StoreResult<RateDecision>;
+}
+
+/// A message to enqueue, visible after `delay` (0..=900 s).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub body: String,
+    pub delay: Duration,
+}
+
+impl OutgoingMessage {
+    pub fn now(body: String) -> Self {
+        Self {
+            body,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    /// Valid for this receipt only; used to delete or re-time the message.
+    pub receipt_handle: String,
+    pub body: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+    /// When the message was first sent (epoch ms).
+    pub sent_at_ms: i64,
+}
+
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+pub const MAX_QUEUE_BATCH: usize = 10;
+
+/// SQS semantics: at-least-once, visibility timeouts, per-message delays.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends all messages (batched by the adapter, 10 per call on SQS).
+    async fn send(&self, messages: &[OutgoingMessage]) -> StoreResult<()>;
+    /// Receives up to `max` (≤ 10) visible messages, hiding them for
+    /// `visibility`; waits up to `wait` for one to arrive.
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> StoreResult<Vec<ReceivedMessage>>;
+    /// Deletes received messages by receipt handle. Stale handles are ignored.
+    async fn delete(&self, receipt_handles: &[String]) -> StoreResult<()>;
+    /// Makes a received message visible again after `visibility` from now.
+    async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        visibility: Duration,
+    ) -> StoreResult<()>;
+    /// Approximate number of messages (visible + in flight + delayed).
+    async fn approximate_len(&self) -> StoreResult<u64>;
+    /// An ARN-like name for SQS events built from this queue.
+    fn source_arn(&self) -> String;
+}

@@ -1,0 +1,180 @@
+//! The AWS adapters: DynamoDB for state (a config table, KMS-encrypted, and
+//! one state table keyed `pk`/`sk` with a TTL attribute) and SQS for queues.
+//!
+//! State-table items (all keys prefixed by workspace, so one workspace can
+//! never address another's data):
+//! | item | pk | sk |
+//! |---|---|---|
+//! | profile | `W#<ws>#P#<moengage_user_id>` | `PROFILE` |
+//! | profile's membership (reverse) | `W#<ws>#P#<moengage_user_id>` | `S#<segment id>` |
+//! | anonymous-id index | `W#<ws>#A#<anonymous id>` | `ANON` |
+//! | segment | `W#<ws>#SEGMENTS` | `<segment id>` |
+//! | membership | `W#<ws>#S#<segment id>` | `M#<moengage_user_id>` |
+//! | idempotency key | `W#<ws>#I#<key>` | `IDEM` |
+//! | rate counter | `RL#<ws>#<scope>#<window>` | `RL` |
+
+mod batch;
+mod idempotency;
+mod profiles;
+pub mod provision;
+mod segments;
+mod sqs;
+mod workspaces;
+
+pub use sqs::SqsQueue;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+
+use crate::ports::{StoreError, StoreResult};
+
+/// Names of the deployed resources, from the same environment variables the
+/// Lambda functions get from template.yaml.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsResources {
+    pub config_table: String,
+    pub state_table: String,
+    pub events_queue_url: String,
+    pub retry_queue_url: String,
+    pub dead_letter_queue_url: String,
+    pub cohort_queue_url: String,
+}
+
+impl AwsResources {
+    pub const ENV: [&'static str; 6] = [
+        "ENGAGE_BRIDGE_CONFIG_TABLE",
+        "ENGAGE_BRIDGE_STATE_TABLE",
+        "ENGAGE_BRIDGE_EVENTS_QUEUE_URL",
+        "ENGAGE_BRIDGE_RETRY_QUEUE_URL",
+        "ENGAGE_BRIDGE_DEAD_LETTER_QUEUE_URL",
+        "ENGAGE_BRIDGE_COHORT_QUEUE_URL",
+    ];
+
+    pub fn from_env() -> StoreResult<Self> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| {
+                StoreError::Backend(format!(
+                    "environment variable {name} is not set (the aws backend needs {})",
+                    Self::ENV.join(", ")
+                ))
+            })
+        };
+        Ok(Self {
+            config_table: var(Self::ENV[0])?,
+            state_table: var(Self::ENV[1])?,
+            events_queue_url: var(Self::ENV[2])?,
+            retry_queue_url: var(Self::ENV[3])?,
+            dead_letter_queue_url: var(Self::ENV[4])?,
+            cohort_queue_url: var(Self::ENV[5])?,
+        })
+    }
+}
+
+/// Counts the requests an SDK client sends (retries included); benchmarks
+/// report DynamoDB and SQS request counts with it.
+#[derive(Clone, Debug, Default)]
+pub struct RequestCounter(Arc<AtomicU64>);
+
+impl RequestCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// DynamoDB-backed state: implements every store port.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    config_table: String,
+    state_table: String,
+    requests: RequestCounter,
+}
+
+impl DynamoStore {
+    pub fn new(sdk: &aws_config::SdkConfig, config_table: &str, state_table: &str) -> Self {
+        let requests = RequestCounter::default();
+        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(requests.clone())
+            .build();
+        Self {
+            client: aws_sdk_dynamodb::Client::from_conf(conf),
+            config_table: config_table.to_owned(),
+            state_table: state_table.to_owned(),
+            requests,
+        }
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    /// DynamoDB requests sent so far by this store.
+    pub fn request_count(&self) -> u64 {
+        self.requests.get()
+    }
+}
+
+/// The shared SDK configuration from the standard AWS environment
+/// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for local emulators).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+pub(crate) fn sdk_error<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+where
+    E: std::error::Error + 'static,
+{
+    use aws_sdk_dynamodb::error::DisplayErrorContext;
+    StoreError::Backend(DisplayErrorContext(&e).to_string())
+}
+
+pub(crate) mod keys {
+    pub fn profile(ws: &str, id: &str) -> String {
+        format!("W#{ws}#P#{id}")
+    }
+    pub const PROFILE_SK: &str = "PROFILE";
+    pub fn anonymous(ws: &str, anon: &str) -> String {
+        format!("W#{ws}#A#{anon}")
+    }
+    pub const ANON_SK: &str = "ANON";
+    pub fn segments(ws: &str) -> String {
+        format!("W#{ws}#SEGMENTS")
+    }
+    pub fn members(ws: &str, segment_id: &str) -> String {
+        format!("W#{ws}#S#{segment_id}")
+    }
+    pub fn member_sk(id: &str) -> String {
+        format!("M#{id}")
+    }
+    pub fn profile_segment_sk(segment_id: &str) -> String {
+        format!("S#{segment_id}")
+    }
+    pub fn idempotency(ws: &str, key: &str) -> String {
+        format!("W#{ws}#I#{key}")
+    }
+    pub const IDEM_SK: &str = "IDEM";
+    pub fn workspace(id: &str) -> String {
+        format!("WS#{id}")
+    }
+}

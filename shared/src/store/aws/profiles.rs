@@ -1,0 +1,230 @@
+//! Profiles: one item per profile; user attributes are top-level attributes
+//! named `a:<name>` so an update sets and removes exactly the attributes it
+//! names in one atomic UpdateItem, without reading the profile first.
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{Map, Value};
+
+use super::batch::{Item, Projection, batch_get, batch_write, get_s, key, s};
+use super::{DynamoStore, keys, sdk_error};
+use crate::domain::{Profile, ProfileKey, ProfileUpdate};
+use crate::ports::{ProfileStore, StoreError, StoreResult};
+
+const ATTR_PREFIX: &str = "a:";
+/// Profiles updated concurrently per call (distinct profiles only).
+const UPDATE_CONCURRENCY: usize = 16;
+
+fn profile_from_item(item: Item) -> StoreResult<Profile> {
+    let moengage_user_id =
+        get_s(&item, "mid").ok_or_else(|| StoreError::corrupt("profile item without mid"))?;
+    let uid = get_s(&item, "uid");
+    let mut anonymous_ids = match item.get("anonymous_ids") {
+        Some(AttributeValue::Ss(ids)) => ids.clone(),
+        _ => Vec::new(),
+    };
+    anonymous_ids.sort();
+    let mut attributes = Map::new();
+    for (name, value) in item {
+        if let Some(attr) = name.strip_prefix(ATTR_PREFIX) {
+            let value: Value =
+                serde_dynamo::from_attribute_value(value).map_err(StoreError::corrupt)?;
+            attributes.insert(attr.to_owned(), value);
+        }
+    }
+    Ok(Profile {
+        moengage_user_id,
+        uid,
+        attributes,
+        anonymous_ids,
+    })
+}
+
+/// Folds several updates of the same profile into one, in order.
+fn merge(into: &mut ProfileUpdate, next: &ProfileUpdate) {
+    for name in &next.remove_attributes {
+        into.set_attributes.remove(name);
+        if !into.remove_attributes.contains(name) {
+            into.remove_attributes.push(name.clone());
+        }
+    }
+    for (name, value) in &next.set_attributes {
+        into.remove_attributes.retain(|n| n != name);
+        into.set_attributes.insert(name.clone(), value.clone());
+    }
+    into.add_anonymous_ids
+        .extend(next.add_anonymous_ids.iter().cloned());
+}
+
+impl DynamoStore {
+    async fn update_one(&self, workspace: &str, update: &ProfileUpdate) -> StoreResult<Profile> {
+        let id = update.moengage_user_id(workspace);
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut sets = vec!["mid = if_not_exists(mid, :mid)".to_owned()];
+        values.insert(":mid".to_owned(), s(&id));
+        if let Some(uid) = update.uid() {
+            sets.push("#uid = if_not_exists(#uid, :uid)".into());
+            names.insert("#uid".to_owned(), "uid".to_owned());
+            values.insert(":uid".to_owned(), s(uid));
+        }
+        for (i, (name, value)) in update.set_attributes.iter().enumerate() {
+            names.insert(format!("#s{i}"), format!("{ATTR_PREFIX}{name}"));
+            let value = serde_dynamo::to_attribute_value(value).map_err(StoreError::backend)?;
+            values.insert(format!(":s{i}"), value);
+            sets.push(format!("#s{i} = :s{i}"));
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        let removes: Vec<String> = update
+            .remove_attributes
+            .iter()
+            .filter(|n| !update.set_attributes.contains_key(*n))
+            .enumerate()
+            .map(|(i, name)| {
+                names.insert(format!("#r{i}"), format!("{ATTR_PREFIX}{name}"));
+                format!("#r{i}")
+            })
+            .collect();
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let anonymous: BTreeSet<String> = update.anonymous_ids().cloned().collect();
+        if !anonymous.is_empty() {
+            expression.push_str(" ADD anonymous_ids :anon");
+            values.insert(
+                ":anon".to_owned(),
+                AttributeValue::Ss(anonymous.into_iter().collect()),
+            );
+        }
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.state_table)
+            .key("pk", s(keys::profile(workspace, &id)))
+            .key("sk", s(keys::PROFILE_SK))
+            .update_expression(expression)
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        profile_from_item(out.attributes.unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl ProfileStore for DynamoStore {
+    async fn get_profiles(&self, workspace: &str, ids: &[String]) -> StoreResult<Vec<Profile>> {
+        let keys = ids
+            .iter()
+            .map(|id| key(keys::profile(workspace, id), keys::PROFILE_SK))
+            .collect();
+        batch_get(&self.client, &self.state_table, keys, None)
+            .await?
+            .into_iter()
+            .map(profile_from_item)
+            .collect()
+    }
+
+    async fn find_by_uids(
+        &self,
+        workspace: &str,
+        uids: &[String],
+    ) -> StoreResult<HashMap<String, String>> {
+        // A uid's profile id is derived from the uid: read those items directly.
+        let keys = uids
+            .iter()
+            .map(|uid| {
+                let id =
+                    crate::domain::ids::moengage_user_id(workspace, &ProfileKey::Uid(uid.clone()));
+                key(keys::profile(workspace, &id), keys::PROFILE_SK)
+            })
+            .collect();
+        let projection = Projection {
+            expression: "mid, #u",
+            names: &[("#u", "uid")],
+        };
+        let items = batch_get(&self.client, &self.state_table, keys, Some(projection)).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| Some((get_s(item, "uid")?, get_s(item, "mid")?)))
+            .collect())
+    }
+
+    async fn find_by_anonymous_ids(
+        &self,
+        workspace: &str,
+        anonymous_ids: &[String],
+    ) -> StoreResult<HashMap<String, String>> {
+        let keys = anonymous_ids
+            .iter()
+            .map(|anon| key(keys::anonymous(workspace, anon), keys::ANON_SK))
+            .collect();
+        Ok(batch_get(&self.client, &self.state_table, keys, None)
+            .await?
+            .iter()
+            .filter_map(|item| Some((get_s(item, "anonymous_id")?, get_s(item, "mid")?)))
+            .collect())
+    }
+
+    async fn update_profiles(
+        &self,
+        workspace: &str,
+        updates: &[ProfileUpdate],
+    ) -> StoreResult<Vec<Profile>> {
+        // One UpdateItem per distinct profile, run concurrently.
+        let mut merged: Vec<ProfileUpdate> = Vec::new();
+        let mut slot_of: HashMap<String, usize> = HashMap::new();
+        let mut slots = Vec::with_capacity(updates.len());
+        for update in updates {
+            let id = update.moengage_user_id(workspace);
+            let slot = *slot_of.entry(id).or_insert_with(|| {
+                merged.push(ProfileUpdate::new(update.key.clone()));
+                merged.len() - 1
+            });
+            merge(&mut merged[slot], update);
+            slots.push(slot);
+        }
+        // Futures built up front: a closure in `map` trips async_trait's
+        // higher-ranked Send check.
+        let calls: Vec<_> = merged
+            .iter()
+            .map(|u| self.update_one(workspace, u))
+            .collect();
+        let profiles: Vec<Profile> = futures::stream::iter(calls)
+            .buffered(UPDATE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        // The anonymous-id index, batched.
+        let index: Vec<WriteRequest> = merged
+            .iter()
+            .zip(&profiles)
+            .flat_map(|(update, profile)| {
+                update.anonymous_ids().map(move |anon| {
+                    let mut item = key(keys::anonymous(workspace, anon), keys::ANON_SK);
+                    item.insert("anonymous_id".into(), s(anon));
+                    item.insert("mid".into(), s(&profile.moengage_user_id));
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(item))
+                                .build()
+                                .expect("item set"),
+                        )
+                        .build()
+                })
+            })
+            .collect();
+        if !index.is_empty() {
+            batch_write(&self.client, &self.state_table, index).await?;
+        }
+        Ok(slots
+            .into_iter()
+            .map(|slot| profiles[slot].clone())
+            .collect())
+    }
+}

@@ -1,0 +1,228 @@
+//! An SQS queue: SendMessageBatch / DeleteMessageBatch 10 at a time.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
+};
+
+use super::RequestCounter;
+use crate::ports::{
+    MAX_DELAY, MAX_QUEUE_BATCH, OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult,
+};
+
+fn sqs_error<E: std::error::Error + 'static>(e: aws_sdk_sqs::error::SdkError<E>) -> StoreError {
+    StoreError::Backend(DisplayErrorContext(&e).to_string())
+}
+
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    requests: RequestCounter,
+}
+
+impl SqsQueue {
+    /// A client for `url`; share one `Client` between queues where possible.
+    pub fn new(client: Client, url: &str, requests: RequestCounter) -> Self {
+        Self {
+            client,
+            url: url.to_owned(),
+            requests,
+        }
+    }
+
+    /// An SQS client built from the shared SDK config, counting its requests.
+    pub fn client(sdk: &aws_config::SdkConfig) -> (Client, RequestCounter) {
+        let requests = RequestCounter::default();
+        let conf = aws_sdk_sqs::config::Builder::from(sdk)
+            .interceptor(requests.clone())
+            .build();
+        (Client::from_conf(conf), requests)
+    }
+
+    pub fn request_count(&self) -> u64 {
+        self.requests.get()
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, messages: &[OutgoingMessage]) -> StoreResult<()> {
+        for chunk in messages.chunks(MAX_QUEUE_BATCH) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, m) in chunk.iter().enumerate() {
+                if m.delay > MAX_DELAY {
+                    return Err(StoreError::Backend(format!(
+                        "delay {}s exceeds the 900 s maximum",
+                        m.delay.as_secs()
+                    )));
+                }
+                entries.push(
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&m.body)
+                        .delay_seconds(m.delay.as_secs() as i32)
+                        .build()
+                        .map_err(StoreError::backend)?,
+                );
+            }
+            let mut pending = entries;
+            for round in 0..3 {
+                let out = self
+                    .client
+                    .send_message_batch()
+                    .queue_url(&self.url)
+                    .set_entries(Some(pending.clone()))
+                    .send()
+                    .await
+                    .map_err(sqs_error)?;
+                let failed: Vec<String> = out.failed.iter().map(|f| f.id.clone()).collect();
+                if failed.is_empty() {
+                    pending.clear();
+                    break;
+                }
+                let sender_fault = out.failed.iter().find(|f| f.sender_fault);
+                if let Some(f) = sender_fault {
+                    return Err(StoreError::Backend(format!(
+                        "SQS rejected a message: {} {}",
+                        f.code,
+                        f.message.as_deref().unwrap_or("")
+                    )));
+                }
+                pending.retain(|e| failed.contains(&e.id));
+                tokio::time::sleep(Duration::from_millis(50 << round)).await;
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Backend(format!(
+                    "SQS kept failing {} message(s) of a batch",
+                    pending.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> StoreResult<Vec<ReceivedMessage>> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, MAX_QUEUE_BATCH) as i32)
+            .visibility_timeout(visibility.as_secs() as i32)
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let attribute = |name: MessageSystemAttributeName| {
+                    m.attributes
+                        .as_ref()
+                        .and_then(|a| a.get(&name))
+                        .and_then(|v| v.parse::<i64>().ok())
+                };
+                Some(ReceivedMessage {
+                    receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
+                        .unwrap_or(1) as u32,
+                    sent_at_ms: attribute(MessageSystemAttributeName::SentTimestamp).unwrap_or(0),
+                    message_id: m.message_id?,
+                    receipt_handle: m.receipt_handle?,
+                    body: m.body.unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipt_handles: &[String]) -> StoreResult<()> {
+        for chunk in receipt_handles.chunks(MAX_QUEUE_BATCH) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, handle)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(handle)
+                        .build()
+                        .map_err(StoreError::backend)
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            self.client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs_error)?;
+        }
+        Ok(())
+    }
+
+    async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        visibility: Duration,
+    ) -> StoreResult<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(visibility.as_secs() as i32)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+
+    async fn approximate_len(&self) -> StoreResult<u64> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out
+            .attributes
+            .unwrap_or_default()
+            .values()
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum())
+    }
+
+    fn source_arn(&self) -> String {
+        // https://sqs.<region>.amazonaws.com/<account>/<name> → arn:aws:sqs:<region>:<account>:<name>
+        let parts: Vec<&str> = self.url.trim_end_matches('/').rsplit('/').take(2).collect();
+        let region = self
+            .url
+            .split("sqs.")
+            .nth(1)
+            .and_then(|rest| rest.split('.').next())
+            .unwrap_or("local");
+        match parts.as_slice() {
+            [name, account] => format!("arn:aws:sqs:{region}:{account}:{name}"),
+            _ => format!("arn:aws:sqs:{region}:000000000000:{}", self.url),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The embedded store: one SQLite file (WAL) shared safely by `serve` and
+//! concurrent CLI processes. Every port is implemented on the same handle.
+
+mod idempotency;
+mod profiles;
+mod queue;
+mod rate_limit;
+mod schema;
+mod segments;
+mod workspaces;
+
+pub use queue::SqliteQueue;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::ports::{StoreError, StoreResult};
+
+/// A handle on the database file. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and its directory.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let conn = Connection::open(&path).map_err(StoreError::backend)?;
+        // Another process may hold the write lock for a moment: wait, don't fail.
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(StoreError::backend)?;
+        // WAL: readers never block the writer; synchronous=NORMAL in WAL mode
+        // keeps every committed transaction across a process crash (kill -9).
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(StoreError::backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(StoreError::backend)?;
+        schema::migrate(&conn).map_err(StoreError::backend)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                conn: Mutex::new(conn),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// A queue stored in this database.
+    pub fn queue(&self, name: &str) -> SqliteQueue {
+        SqliteQueue::new(self.clone(), name)
+    }
+
+    /// Runs blocking database work off the async runtime.
+    async fn run<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .conn
+                .lock()
+                .map_err(|_| StoreError::Backend("sqlite connection poisoned".into()))?;
+            work(&mut conn).map_err(map_sqlite_error)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+}
+
+fn map_sqlite_error(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
+            StoreError::corrupt(e)
+        }
+        other => StoreError::backend(other),
+    }
+}
+
+/// JSON column helpers: documents are stored as JSON text.
+fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// `?, ?, ?` for an IN clause of `n` parameters.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// SQLite's default limit on bound parameters is 32766; stay well below.
+const IN_CHUNK: usize = 500;

@@ -1,0 +1,127 @@
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use super::{IN_CHUNK, SqliteStore, from_json, placeholders, to_json};
+use crate::domain::{Profile, ProfileUpdate};
+use crate::ports::{ProfileStore, StoreResult};
+
+/// `SELECT key, value FROM table WHERE workspace = ? AND key IN (...)`, chunked.
+fn lookup(
+    conn: &Connection,
+    sql_prefix: &str,
+    workspace: &str,
+    keys: &[String],
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(IN_CHUNK) {
+        let sql = format!("{sql_prefix} IN ({})", placeholders(chunk.len()));
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let args = std::iter::once(workspace).chain(chunk.iter().map(String::as_str));
+        let rows = stmt.query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl ProfileStore for SqliteStore {
+    async fn get_profiles(&self, workspace: &str, ids: &[String]) -> StoreResult<Vec<Profile>> {
+        let (workspace, ids) = (workspace.to_owned(), ids.to_vec());
+        self.run(move |conn| {
+            lookup(
+                conn,
+                "SELECT id, doc FROM profiles WHERE workspace = ? AND id",
+                &workspace,
+                &ids,
+            )?
+            .into_iter()
+            .map(|(_, doc)| from_json(&doc))
+            .collect()
+        })
+        .await
+    }
+
+    async fn find_by_uids(
+        &self,
+        workspace: &str,
+        uids: &[String],
+    ) -> StoreResult<HashMap<String, String>> {
+        let (workspace, uids) = (workspace.to_owned(), uids.to_vec());
+        self.run(move |conn| {
+            Ok(lookup(
+                conn,
+                "SELECT uid, id FROM profiles WHERE workspace = ? AND uid",
+                &workspace,
+                &uids,
+            )?
+            .into_iter()
+            .collect())
+        })
+        .await
+    }
+
+    async fn find_by_anonymous_ids(
+        &self,
+        workspace: &str,
+        anonymous_ids: &[String],
+    ) -> StoreResult<HashMap<String, String>> {
+        let (workspace, ids) = (workspace.to_owned(), anonymous_ids.to_vec());
+        self.run(move |conn| {
+            Ok(lookup(
+                conn,
+                "SELECT anonymous_id, profile_id FROM anonymous_ids WHERE workspace = ? AND anonymous_id",
+                &workspace,
+                &ids,
+            )?
+            .into_iter()
+            .collect())
+        })
+        .await
+    }
+
+    async fn update_profiles(
+        &self,
+        workspace: &str,
+        updates: &[ProfileUpdate],
+    ) -> StoreResult<Vec<Profile>> {
+        let (workspace, updates) = (workspace.to_owned(), updates.to_vec());
+        self.run(move |conn| {
+            // One transaction: read-modify-write is atomic under SQLite's
+            // single writer, also across processes.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut out = Vec::with_capacity(updates.len());
+            for update in &updates {
+                let id = update.moengage_user_id(&workspace);
+                let current: Option<String> = tx
+                    .query_row(
+                        "SELECT doc FROM profiles WHERE workspace = ?1 AND id = ?2",
+                        params![workspace, id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let current: Option<Profile> = current.map(|d| from_json(&d)).transpose()?;
+                let profile = update.apply_to(&workspace, current);
+                tx.execute(
+                    "INSERT INTO profiles (workspace, id, uid, doc) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (workspace, id) DO UPDATE SET uid = excluded.uid, doc = excluded.doc",
+                    params![workspace, id, profile.uid, to_json(&profile)?],
+                )?;
+                for anon in update.anonymous_ids() {
+                    tx.execute(
+                        "INSERT INTO anonymous_ids (workspace, anonymous_id, profile_id) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (workspace, anonymous_id) DO UPDATE SET profile_id = excluded.profile_id",
+                        params![workspace, anon, id],
+                    )?;
+                }
+                out.push(profile);
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+}

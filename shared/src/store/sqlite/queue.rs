@@ -1,0 +1,192 @@
+//! An SQS-like queue in the database: visibility timeouts, per-message delays,
+//! receive counts. A received message that is never deleted (its consumer
+//! died) becomes visible again when its visibility timeout ends.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{params, params_from_iter};
+
+use super::{SqliteStore, placeholders};
+use crate::domain::ids::random_id;
+use crate::domain::time::now_ms;
+use crate::ports::{MAX_DELAY, OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult};
+
+/// How often an empty receive looks again while waiting: well inside the
+/// 0.5 s delivery promise for due messages.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Clone)]
+pub struct SqliteQueue {
+    store: SqliteStore,
+    name: String,
+}
+
+impl SqliteQueue {
+    pub fn new(store: SqliteStore, name: &str) -> Self {
+        Self {
+            store,
+            name: name.to_owned(),
+        }
+    }
+
+    async fn receive_now(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> StoreResult<Vec<ReceivedMessage>> {
+        let queue = self.name.clone();
+        let max = max.clamp(1, 10);
+        self.store
+            .run(move |conn| {
+                let now = now_ms();
+                let hidden_until = now + visibility.as_millis() as i64;
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let mut out = Vec::new();
+                {
+                    let mut due = tx.prepare_cached(
+                        "SELECT seq, id, body, receive_count, sent_at_ms FROM queue_messages
+                         WHERE queue = ?1 AND visible_at_ms <= ?2
+                         ORDER BY visible_at_ms, seq LIMIT ?3",
+                    )?;
+                    let rows = due
+                        .query_map(params![queue, now, max], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, u32>(3)?,
+                                r.get::<_, i64>(4)?,
+                            ))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let mut take = tx.prepare_cached(
+                        "UPDATE queue_messages SET receipt = ?2, visible_at_ms = ?3,
+                           receive_count = receive_count + 1 WHERE seq = ?1",
+                    )?;
+                    for (seq, id, body, count, sent_at_ms) in rows {
+                        let receipt = random_id();
+                        take.execute(params![seq, receipt, hidden_until])?;
+                        out.push(ReceivedMessage {
+                            message_id: id,
+                            receipt_handle: receipt,
+                            body,
+                            receive_count: count + 1,
+                            sent_at_ms,
+                        });
+                    }
+                }
+                tx.commit()?;
+                Ok(out)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn send(&self, messages: &[OutgoingMessage]) -> StoreResult<()> {
+        if let Some(m) = messages.iter().find(|m| m.delay > MAX_DELAY) {
+            return Err(StoreError::Backend(format!(
+                "delay {}s exceeds the 900 s maximum",
+                m.delay.as_secs()
+            )));
+        }
+        let queue = self.name.clone();
+        let messages = messages.to_vec();
+        self.store
+            .run(move |conn| {
+                let now = now_ms();
+                let tx = conn.transaction()?;
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO queue_messages (id, queue, body, visible_at_ms, sent_at_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?;
+                    for m in &messages {
+                        let visible_at = now + m.delay.as_millis() as i64;
+                        insert.execute(params![random_id(), queue, m.body, visible_at, now])?;
+                    }
+                }
+                tx.commit()
+            })
+            .await
+    }
+
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> StoreResult<Vec<ReceivedMessage>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let received = self.receive_now(max, visibility).await?;
+            if !received.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(received);
+            }
+            tokio::time::sleep(POLL_INTERVAL.min(deadline - tokio::time::Instant::now())).await;
+        }
+    }
+
+    async fn delete(&self, receipt_handles: &[String]) -> StoreResult<()> {
+        let queue = self.name.clone();
+        let handles = receipt_handles.to_vec();
+        self.store
+            .run(move |conn| {
+                for chunk in handles.chunks(super::IN_CHUNK) {
+                    let sql = format!(
+                        "DELETE FROM queue_messages WHERE queue = ? AND receipt IN ({})",
+                        placeholders(chunk.len())
+                    );
+                    let args =
+                        std::iter::once(queue.as_str()).chain(chunk.iter().map(String::as_str));
+                    conn.execute(&sql, params_from_iter(args))?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        visibility: Duration,
+    ) -> StoreResult<()> {
+        let queue = self.name.clone();
+        let handle = receipt_handle.to_owned();
+        let changed = self
+            .store
+            .run(move |conn| {
+                conn.execute(
+                    "UPDATE queue_messages SET visible_at_ms = ?3 WHERE queue = ?1 AND receipt = ?2",
+                    params![queue, handle, now_ms() + visibility.as_millis() as i64],
+                )
+            })
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(
+                "receipt handle is not in flight on this queue".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn approximate_len(&self) -> StoreResult<u64> {
+        let queue = self.name.clone();
+        self.store
+            .run(move |conn| {
+                conn.query_row(
+                    "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1",
+                    [queue],
+                    |r| r.get(0),
+                )
+            })
+            .await
+    }
+
+    fn source_arn(&self) -> String {
+        format!("arn:engage-bridge:sqlite:local:{}", self.name)
+    }
+}

@@ -1,0 +1,85 @@
+//! The embedded schema. `user_version` records which migrations ran.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE workspaces (
+    id   TEXT PRIMARY KEY,
+    doc  TEXT NOT NULL
+);
+CREATE TABLE profiles (
+    workspace TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    uid       TEXT,
+    doc       TEXT NOT NULL,
+    PRIMARY KEY (workspace, id)
+);
+CREATE INDEX profiles_by_uid ON profiles (workspace, uid) WHERE uid IS NOT NULL;
+CREATE TABLE anonymous_ids (
+    workspace    TEXT NOT NULL,
+    anonymous_id TEXT NOT NULL,
+    profile_id   TEXT NOT NULL,
+    PRIMARY KEY (workspace, anonymous_id)
+);
+CREATE TABLE segments (
+    workspace      TEXT NOT NULL,
+    id             TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    segment_type   TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    cohort_id      TEXT NOT NULL,
+    member_count   INTEGER NOT NULL DEFAULT 0,
+    sync_count     INTEGER NOT NULL DEFAULT 0,
+    last_synced_at TEXT,
+    PRIMARY KEY (workspace, id)
+);
+CREATE TABLE memberships (
+    workspace     TEXT NOT NULL,
+    segment_id    TEXT NOT NULL,
+    profile_id    TEXT NOT NULL,
+    uid           TEXT,
+    anonymous_id  TEXT,
+    in_segment    INTEGER NOT NULL,
+    computed_time INTEGER NOT NULL,
+    PRIMARY KEY (workspace, segment_id, profile_id)
+);
+CREATE INDEX memberships_by_profile ON memberships (workspace, profile_id);
+CREATE TABLE idempotency (
+    workspace     TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (workspace, key)
+);
+CREATE TABLE rate_counters (
+    key           TEXT PRIMARY KEY,
+    count         INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE INDEX rate_counters_by_expiry ON rate_counters (expires_at_ms);
+CREATE TABLE queue_messages (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    queue         TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    visible_at_ms INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt       TEXT UNIQUE,
+    sent_at_ms    INTEGER NOT NULL
+);
+CREATE INDEX queue_messages_due ON queue_messages (queue, visible_at_ms);
+"#];
+
+pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.unchecked_transaction()?;
+        // Re-check under the write lock: another process may have migrated.
+        let current: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current <= i {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}

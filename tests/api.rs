@@ -1,0 +1,229 @@
+//! The HTTP API contract common to API Gateway and `serve`: authentication,
+//! workspace isolation, error shapes, paging.
+
+use engage_bridge_tests::{Backend, basic, sqlite, workspace};
+use http::StatusCode;
+use serde_json::{Value, json};
+use shared::api::{self, RouteSet};
+use shared::domain::{
+    Member, MembershipAction, MembershipChange, ProfileKey, ProfileUpdate, Segment, SegmentSource,
+};
+
+async fn call(
+    b: &Backend,
+    method: &str,
+    uri: &str,
+    auth: Option<&str>,
+    body: &[u8],
+) -> (StatusCode, http::HeaderMap, Value) {
+    let mut request = http::Request::builder().method(method).uri(uri);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let response = api::handle(b, RouteSet::All, request.body(body.to_vec()).unwrap()).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+    (status, headers, value)
+}
+
+async fn two_workspaces() -> Backend {
+    let b = sqlite();
+    b.apply_workspaces(&[
+        workspace("alpha", "alpha-secret"),
+        workspace("beta", "beta-secret"),
+    ])
+    .await
+    .unwrap();
+    b
+}
+
+#[tokio::test]
+async fn health_needs_no_credentials() {
+    let b = two_workspaces().await;
+    let (status, _, body) = call(&b, "GET", "/health", None, b"").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn wrong_or_missing_credentials_get_the_same_401() {
+    let b = two_workspaces().await;
+    let cases = [
+        None,
+        Some(basic("alpha", "wrong")),
+        Some(basic("nobody", "alpha-secret")),
+        Some(basic("alpha", "beta-secret")),
+        Some("Bearer alpha-secret".to_owned()),
+    ];
+    let mut bodies = Vec::new();
+    for auth in &cases {
+        let (status, headers, body) = call(&b, "GET", "/v1/segments", auth.as_deref(), b"").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert!(headers.contains_key("www-authenticate"));
+        bodies.push(body);
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "401 bodies must not hint which part was wrong"
+    );
+    assert_eq!(bodies[0]["status"], "error");
+    let text = bodies[0].to_string();
+    assert!(
+        !text.contains("alpha-secret") && !text.contains("beta"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_v1_routes_check_credentials_first() {
+    let b = two_workspaces().await;
+    let (status, _, _) = call(&b, "GET", "/v1/nope", Some(&basic("alpha", "bad")), b"").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = call(
+        &b,
+        "GET",
+        "/v1/nope",
+        Some(&basic("alpha", "alpha-secret")),
+        b"",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "no route for GET /v1/nope");
+}
+
+#[tokio::test]
+async fn a_workspace_never_sees_another_workspaces_data() {
+    let b = two_workspaces().await;
+    let segment = b
+        .segments
+        .ensure_segment(
+            "alpha",
+            &Segment::new(SegmentSource::Amplitude, "c1", "Alpha cohort"),
+        )
+        .await
+        .unwrap();
+    let profile = b
+        .profiles
+        .update_profiles("alpha", &[ProfileUpdate::new(ProfileKey::Uid("u1".into()))])
+        .await
+        .unwrap()
+        .remove(0);
+    b.segments
+        .apply_membership_changes(
+            "alpha",
+            &segment.id,
+            &[MembershipChange {
+                member: Member {
+                    moengage_user_id: profile.moengage_user_id.clone(),
+                    uid: Some("u1".into()),
+                    moe_anonymous_id: None,
+                },
+                action: MembershipAction::Added,
+                computed_time: 1,
+            }],
+        )
+        .await
+        .unwrap();
+    let alpha = basic("alpha", "alpha-secret");
+    let beta = basic("beta", "beta-secret");
+
+    let (status, _, body) = call(&b, "GET", "/v1/segments", Some(&alpha), b"").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["segments"][0]["id"], "amplitude-c1");
+    assert_eq!(body["segments"][0]["member_count"], 1);
+    let (_, _, body) = call(&b, "GET", "/v1/segments", Some(&beta), b"").await;
+    assert_eq!(
+        body,
+        json!({"status": "success", "segments": [], "next_cursor": null})
+    );
+
+    let (status, _, _) = call(&b, "GET", "/v1/segments/amplitude-c1", Some(&beta), b"").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = call(
+        &b,
+        "GET",
+        "/v1/segments/amplitude-c1/members",
+        Some(&beta),
+        b"",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = call(&b, "GET", "/v1/users/u1", Some(&beta), b"").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, _, body) = call(&b, "GET", "/v1/users/u1", Some(&alpha), b"").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["uid"], "u1");
+    assert_eq!(body["segments"], json!(["amplitude-c1"]));
+    let (_, _, body) = call(
+        &b,
+        "GET",
+        "/v1/segments/amplitude-c1/members",
+        Some(&alpha),
+        b"",
+    )
+    .await;
+    assert_eq!(
+        body["members"],
+        json!([{"moengage_user_id": profile.moengage_user_id, "uid": "u1", "moe_anonymous_id": null}])
+    );
+}
+
+#[tokio::test]
+async fn segment_lists_page_with_opaque_cursors() {
+    let b = two_workspaces().await;
+    for i in 0..7 {
+        b.segments
+            .ensure_segment(
+                "alpha",
+                &Segment::new(SegmentSource::Amplitude, &format!("c{i}"), "x"),
+            )
+            .await
+            .unwrap();
+    }
+    let auth = basic("alpha", "alpha-secret");
+    let mut ids = Vec::new();
+    let mut uri = "/v1/segments?limit=3".to_owned();
+    loop {
+        let (status, _, body) = call(&b, "GET", &uri, Some(&auth), b"").await;
+        assert_eq!(status, StatusCode::OK);
+        let page = body["segments"].as_array().unwrap();
+        assert!(page.len() <= 3);
+        ids.extend(page.iter().map(|s| s["id"].as_str().unwrap().to_owned()));
+        match body["next_cursor"].as_str() {
+            Some(cursor) => {
+                assert!(
+                    cursor
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                );
+                uri = format!("/v1/segments?limit=3&cursor={cursor}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(ids.len(), 7);
+    let (status, _, body) = call(&b, "GET", "/v1/segments?limit=0", Some(&auth), b"").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("limit"));
+    let (status, _, body) = call(&b, "GET", "/v1/segments?cursor=%%%", Some(&auth), b"").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("cursor"));
+}
+
+#[tokio::test]
+async fn bodies_over_6_mib_are_refused_with_413() {
+    let b = two_workspaces().await;
+    let big = vec![b'x'; api::MAX_BODY_BYTES + 1];
+    let (status, _, body) = call(
+        &b,
+        "POST",
+        "/v1/amplitude/cohorts",
+        Some(&basic("alpha", "alpha-secret")),
+        &big,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["status"], "error");
+}

@@ -1,0 +1,9 @@
+//! The storage and queue contract: each behaviour is written once and run
+//! against the embedded SQLite adapter and the DynamoDB/SQS adapter (moto).
+
+mod idempotency;
+mod profiles;
+mod queues;
+mod rate_limit;
+mod segments;
+mod workspaces;

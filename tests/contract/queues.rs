@@ -1,0 +1,179 @@
+use std::time::Duration;
+
+use engage_bridge_tests::{Backend, contract_tests};
+use shared::ports::OutgoingMessage;
+
+const NO_WAIT: Duration = Duration::ZERO;
+
+async fn delivers_and_deletes(b: &Backend) {
+    let q = &b.queues.events;
+    let messages: Vec<OutgoingMessage> = (0..25)
+        .map(|i| OutgoingMessage::now(format!("m{i}")))
+        .collect();
+    q.send(&messages).await.unwrap();
+    let mut bodies = Vec::new();
+    for _ in 0..10 {
+        let got = q
+            .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(got.len() <= 10);
+        assert!(got.iter().all(|m| m.receive_count == 1));
+        q.delete(
+            &got.iter()
+                .map(|m| m.receipt_handle.clone())
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+        bodies.extend(got.into_iter().map(|m| m.body));
+        if bodies.len() == 25 {
+            break;
+        }
+    }
+    bodies.sort();
+    let mut expected: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
+    expected.sort();
+    assert_eq!(bodies, expected, "{}", b.kind);
+    assert!(
+        q.receive(10, Duration::from_secs(30), NO_WAIT)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(q.approximate_len().await.unwrap(), 0);
+}
+
+async fn undeleted_messages_reappear_after_visibility_timeout(b: &Backend) {
+    let q = &b.queues.retry;
+    q.send(&[OutgoingMessage::now("once".into())])
+        .await
+        .unwrap();
+    let first = q
+        .receive(1, Duration::from_secs(1), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    // Hidden while in flight...
+    assert!(
+        q.receive(1, Duration::from_secs(1), NO_WAIT)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}",
+        b.kind
+    );
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // ...and back, counted, after the timeout: nothing is lost.
+    let again = q
+        .receive(1, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "{}", b.kind);
+    assert_eq!(again[0].body, "once");
+    assert_eq!(again[0].message_id, first[0].message_id);
+    assert_eq!(again[0].receive_count, 2);
+}
+
+async fn visibility_can_be_changed(b: &Backend) {
+    let q = &b.queues.dead_letter;
+    q.send(&[OutgoingMessage::now("later".into())])
+        .await
+        .unwrap();
+    let got = q
+        .receive(1, Duration::from_secs(60), Duration::from_secs(1))
+        .await
+        .unwrap();
+    q.change_visibility(&got[0].receipt_handle, Duration::ZERO)
+        .await
+        .unwrap();
+    let again = q
+        .receive(1, Duration::from_secs(60), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "{}", b.kind);
+    q.change_visibility(&again[0].receipt_handle, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(
+        q.receive(1, Duration::from_secs(60), NO_WAIT)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert_eq!(
+        q.receive(1, Duration::from_secs(60), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn delayed_messages_wait(b: &Backend) {
+    let q = &b.queues.cohort;
+    q.send(&[OutgoingMessage {
+        body: "delayed".into(),
+        delay: Duration::from_secs(2),
+    }])
+    .await
+    .unwrap();
+    assert!(
+        q.receive(1, Duration::from_secs(30), NO_WAIT)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}",
+        b.kind
+    );
+    assert_eq!(q.approximate_len().await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let got = q
+        .receive(1, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1, "{}", b.kind);
+    assert!(
+        q.send(&[OutgoingMessage {
+            body: "x".into(),
+            delay: Duration::from_secs(901)
+        }])
+        .await
+        .is_err(),
+        "delays over 900 s are refused"
+    );
+}
+
+async fn queues_are_independent(b: &Backend) {
+    b.queues
+        .events
+        .send(&[OutgoingMessage::now("e".into())])
+        .await
+        .unwrap();
+    assert!(
+        b.queues
+            .retry
+            .receive(10, Duration::from_secs(30), NO_WAIT)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        b.queues
+            .events
+            .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+contract_tests!(
+    delivers_and_deletes,
+    undeleted_messages_reappear_after_visibility_timeout,
+    visibility_can_be_changed,
+    delayed_messages_wait,
+    queues_are_independent,
+);

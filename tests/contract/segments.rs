@@ -1,0 +1,266 @@
+use engage_bridge_tests::{Backend, contract_tests};
+use shared::domain::{
+    Member, MembershipAction, MembershipChange, PageRequest, Segment, SegmentSource,
+};
+
+fn change(id: &str, action: MembershipAction, t: i64) -> MembershipChange {
+    MembershipChange {
+        member: Member {
+            moengage_user_id: id.into(),
+            uid: Some(format!("uid-{id}")),
+            moe_anonymous_id: None,
+        },
+        action,
+        computed_time: t,
+    }
+}
+
+use MembershipAction::{Added, Removed};
+
+async fn segment(b: &Backend, ws: &str) -> Segment {
+    b.segments
+        .ensure_segment(
+            ws,
+            &Segment::new(SegmentSource::Amplitude, "7khm89cz", "Cart Drop off"),
+        )
+        .await
+        .unwrap()
+}
+
+async fn ensure_is_idempotent_and_follows_renames(b: &Backend) {
+    let first = segment(b, "ws").await;
+    assert_eq!(first.id, "amplitude-7khm89cz");
+    assert_eq!(first.segment_type, "Partner - Amplitude");
+    assert_eq!((first.member_count, first.sync_count), (0, 0));
+    b.segments
+        .apply_membership_changes("ws", &first.id, &[change("m1", Added, 10)])
+        .await
+        .unwrap();
+    let renamed = b
+        .segments
+        .ensure_segment(
+            "ws",
+            &Segment::new(SegmentSource::Amplitude, "7khm89cz", "Renamed"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Renamed");
+    assert_eq!(
+        renamed.member_count, 1,
+        "{}: ensure must not reset counts",
+        b.kind
+    );
+    b.segments
+        .record_sync("ws", &first.id, "2026-11-22T10:00:00.000Z")
+        .await
+        .unwrap();
+    let got = b
+        .segments
+        .get_segment("ws", &first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.sync_count, 1);
+    assert_eq!(
+        got.last_synced_at.as_deref(),
+        Some("2026-11-22T10:00:00.000Z")
+    );
+    assert!(
+        b.segments
+            .get_segment("other-ws", &first.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn memberships_are_versioned_by_computed_time(b: &Backend) {
+    let s = segment(b, "ws").await;
+    let applied = b
+        .segments
+        .apply_membership_changes(
+            "ws",
+            &s.id,
+            &[change("m1", Added, 100), change("m2", Added, 100)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.len(), 2);
+    // A replay of the same change is not applied again.
+    let replay = b
+        .segments
+        .apply_membership_changes("ws", &s.id, &[change("m1", Added, 100)])
+        .await
+        .unwrap();
+    assert!(replay.is_empty(), "{}: replay applied", b.kind);
+    // An older removal arriving late is ignored.
+    let stale = b
+        .segments
+        .apply_membership_changes("ws", &s.id, &[change("m1", Removed, 99)])
+        .await
+        .unwrap();
+    assert!(stale.is_empty(), "{}: stale change applied", b.kind);
+    // A newer removal wins.
+    let newer = b
+        .segments
+        .apply_membership_changes("ws", &s.id, &[change("m2", Removed, 101)])
+        .await
+        .unwrap();
+    assert_eq!(newer, vec![change("m2", Removed, 101)]);
+    // ...and an older add cannot resurrect the member.
+    let resurrect = b
+        .segments
+        .apply_membership_changes("ws", &s.id, &[change("m2", Added, 100)])
+        .await
+        .unwrap();
+    assert!(resurrect.is_empty());
+    let got = b.segments.get_segment("ws", &s.id).await.unwrap().unwrap();
+    assert_eq!(got.member_count, 1, "{}", b.kind);
+    let members = b
+        .segments
+        .list_members("ws", &s.id, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(members.items.len(), 1);
+    assert_eq!(members.items[0].moengage_user_id, "m1");
+    assert_eq!(members.items[0].uid.as_deref(), Some("uid-m1"));
+    assert_eq!(
+        b.segments.segments_of("ws", "m1").await.unwrap(),
+        vec![s.id.clone()]
+    );
+    assert!(b.segments.segments_of("ws", "m2").await.unwrap().is_empty());
+}
+
+async fn changes_to_one_member_in_one_batch_apply_in_order(b: &Backend) {
+    let s = segment(b, "ws").await;
+    let applied = b
+        .segments
+        .apply_membership_changes(
+            "ws",
+            &s.id,
+            &[
+                change("m", Added, 1),
+                change("m", Removed, 2),
+                change("m", Added, 1),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        vec![change("m", Added, 1), change("m", Removed, 2)],
+        "{}",
+        b.kind
+    );
+    let got = b.segments.get_segment("ws", &s.id).await.unwrap().unwrap();
+    assert_eq!(got.member_count, 0);
+}
+
+async fn members_page_with_cursors(b: &Backend) {
+    let s = segment(b, "ws").await;
+    // 130 members: more than one 50-member transaction, several pages.
+    let adds: Vec<MembershipChange> = (0..130)
+        .map(|i| change(&format!("m{i:03}"), Added, 5))
+        .collect();
+    let removes: Vec<MembershipChange> = (0..130)
+        .filter(|i| i % 10 == 0)
+        .map(|i| change(&format!("m{i:03}"), Removed, 6))
+        .collect();
+    assert_eq!(
+        b.segments
+            .apply_membership_changes("ws", &s.id, &adds)
+            .await
+            .unwrap()
+            .len(),
+        130
+    );
+    assert_eq!(
+        b.segments
+            .apply_membership_changes("ws", &s.id, &removes)
+            .await
+            .unwrap()
+            .len(),
+        13
+    );
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(25);
+    loop {
+        let got = b.segments.list_members("ws", &s.id, &page).await.unwrap();
+        assert!(got.items.len() <= 25);
+        seen.extend(got.items.into_iter().map(|m| m.moengage_user_id));
+        match got.next_after {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..130)
+        .filter(|i| i % 10 != 0)
+        .map(|i| format!("m{i:03}"))
+        .collect();
+    assert_eq!(seen, expected, "{}", b.kind);
+    assert_eq!(
+        b.segments
+            .get_segment("ws", &s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .member_count,
+        117
+    );
+}
+
+async fn segments_list_in_pages_per_workspace(b: &Backend) {
+    for i in 0..5 {
+        b.segments
+            .ensure_segment(
+                "ws",
+                &Segment::new(SegmentSource::Mparticle, &i.to_string(), "Audience"),
+            )
+            .await
+            .unwrap();
+    }
+    segment(b, "other").await;
+    let first = b
+        .segments
+        .list_segments("ws", &PageRequest::first(3))
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 3);
+    let rest = b
+        .segments
+        .list_segments(
+            "ws",
+            &PageRequest {
+                limit: 3,
+                after: first.next_after.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 2);
+    assert_eq!(rest.next_after, None);
+    let all: Vec<String> = first
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|s| s.id.clone())
+        .collect();
+    assert_eq!(
+        all,
+        vec![
+            "mparticle-0",
+            "mparticle-1",
+            "mparticle-2",
+            "mparticle-3",
+            "mparticle-4"
+        ]
+    );
+}
+
+contract_tests!(
+    ensure_is_idempotent_and_follows_renames,
+    memberships_are_versioned_by_computed_time,
+    changes_to_one_member_in_one_batch_apply_in_order,
+    members_page_with_cursors,
+    segments_list_in_pages_per_workspace,
+);
