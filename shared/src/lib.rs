@@ -3,10 +3,13 @@
 //! four Lambda functions and `engage-bridge serve` share.
 
 pub mod api;
+pub mod cohort;
 pub mod config;
 pub mod domain;
 pub mod handlers;
 pub mod lambda;
+pub mod mparticle;
 pub mod ports;
 pub mod runtime;
 pub mod store;
+pub mod streams;

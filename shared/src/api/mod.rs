@@ -38,6 +38,30 @@ pub fn success(mut fields: serde_json::Value) -> ApiResponse {
     json_response(StatusCode::OK, &fields)
 }
 
+/// Counts one request against a per-workspace fixed-window limit
+/// (interface §3): over the limit is a 429 with `Retry-After`.
+pub async fn enforce_rate_limit(
+    services: &crate::runtime::Services,
+    workspace: &str,
+    scope: &str,
+    window: std::time::Duration,
+    window_name: &'static str,
+    limit: u64,
+) -> Result<(), ApiError> {
+    match services
+        .rate_limiter
+        .hit(workspace, scope, window, limit)
+        .await?
+    {
+        crate::ports::RateDecision::Allowed => Ok(()),
+        crate::ports::RateDecision::Limited { retry_after_secs } => Err(ApiError::RateLimited {
+            limit,
+            window: window_name,
+            retry_after_secs,
+        }),
+    }
+}
+
 /// Parses a JSON body; errors name the JSON path of the problem.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {

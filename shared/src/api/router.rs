@@ -55,9 +55,30 @@ async fn route(
     if segments.first() != Some(&"v1") {
         return Err(not_found(&method, &path));
     }
+    // Firehose authenticates itself: module registration needs no
+    // credentials, other requests carry them in their account settings.
+    if routes.serves_mparticle()
+        && method == Method::POST
+        && segments[1..] == ["mparticle", "firehose"]
+    {
+        return crate::mparticle::firehose_http(services, request).await;
+    }
     let workspace = auth::authenticate(services, request).await?;
     let ws = workspace.as_ref();
-    match (&method, &segments[1..]) {
+    let path_segments = &segments[1..];
+    if routes.serves_cohorts()
+        && let Some(result) =
+            crate::cohort::route(services, ws, &method, path_segments, request).await
+    {
+        return result;
+    }
+    if routes.serves_mparticle()
+        && let Some(result) =
+            crate::mparticle::route(services, ws, &method, path_segments, request).await
+    {
+        return result;
+    }
+    match (&method, path_segments) {
         (&Method::GET, ["segments"]) if routes.serves_cohorts() => {
             segments::list(services, ws, request).await
         }

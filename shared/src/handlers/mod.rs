@@ -1,46 +1,64 @@
 //! Entry points shared by the Lambda functions and `serve`: one per queue
-//! consumer, plus the per-function Lambda dispatch.
+//! consumer, plus direct invocations.
 
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 
+use crate::lambda::Function;
 use crate::ports::Queue;
 use crate::runtime::Services;
 
 /// The queue consumers (Lambda SQS triggers; `serve` runs each one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QueueHandler {}
+pub enum QueueHandler {
+    /// Events queue → streams (function `stream-dispatch`).
+    StreamDispatch,
+    /// Retry queue → streams again, then dead letters (function `retry`).
+    Retry,
+    /// Cohort staging queue → memberships (function `cohort-ingest`).
+    CohortApply,
+}
 
 impl QueueHandler {
-    pub const ALL: &'static [QueueHandler] = &[];
+    pub const ALL: &'static [QueueHandler] =
+        &[Self::StreamDispatch, Self::Retry, Self::CohortApply];
 
     pub fn name(self) -> &'static str {
-        match self {}
+        match self {
+            Self::StreamDispatch => "stream-dispatch",
+            Self::Retry => "retry",
+            Self::CohortApply => "cohort-apply",
+        }
     }
 
     /// The Lambda function this consumer runs in on AWS.
-    pub fn function(self) -> crate::lambda::Function {
-        match self {}
+    pub fn function(self) -> Function {
+        match self {
+            Self::StreamDispatch => Function::StreamDispatch,
+            Self::Retry => Function::Retry,
+            Self::CohortApply => Function::CohortIngest,
+        }
     }
 
-    pub fn queue(self, _services: &Services) -> Arc<dyn Queue> {
-        match self {}
+    pub fn queue(self, services: &Services) -> Arc<dyn Queue> {
+        match self {
+            Self::StreamDispatch => services.queues.events.clone(),
+            Self::Retry => services.queues.retry.clone(),
+            Self::CohortApply => services.queues.cohort.clone(),
+        }
     }
 
-    pub async fn handle(self, _services: &Services, _event: SqsEvent) -> SqsBatchResponse {
-        match self {}
+    pub async fn handle(self, services: &Services, event: SqsEvent) -> SqsBatchResponse {
+        match self {
+            Self::StreamDispatch => crate::streams::handle_events(services, event).await,
+            Self::Retry => crate::streams::handle_retries(services, event).await,
+            Self::CohortApply => crate::cohort::handle_staged(services, event).await,
+        }
     }
 }
 
 /// A direct (non-HTTP, non-SQS) invocation: mParticle Firehose requests.
-pub async fn direct(_services: &Services, payload: serde_json::Value) -> serde_json::Value {
-    let kind = payload
-        .get("type")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("unknown");
-    serde_json::json!({
-        "status": "error",
-        "error": format!("unsupported direct invocation of type {kind:?}"),
-    })
+pub async fn direct(services: &Services, payload: serde_json::Value) -> serde_json::Value {
+    crate::mparticle::firehose_direct(services, payload).await
 }

@@ -1,0 +1,3 @@
+//! Benchmark: cohort. Run with `cargo bench -p engage-bridge-tests --bench cohort`.
+
+fn main() {}

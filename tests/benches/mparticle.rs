@@ -1,0 +1,3 @@
+//! Benchmark: mparticle. Run with `cargo bench -p engage-bridge-tests --bench mparticle`.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! mparticle integration tests (both backends).

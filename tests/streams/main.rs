@@ -1,0 +1,1 @@
+//! streams integration tests (both backends).
