@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod handlers;
 pub mod lambda;
+pub mod membership;
 pub mod mparticle;
 pub mod ports;
 pub mod runtime;

@@ -85,35 +85,44 @@ async fn memberships_are_versioned_by_computed_time(b: &Backend) {
         )
         .await
         .unwrap();
-    assert_eq!(applied.len(), 2);
+    assert_eq!(applied.applied.len(), 2);
+    assert!(applied.already_current.is_empty());
     // A replay of the same change is not applied again.
     let replay = b
         .segments
         .apply_membership_changes("ws", &s.id, &[change("m1", Added, 100)])
         .await
         .unwrap();
-    assert!(replay.is_empty(), "{}: replay applied", b.kind);
+    assert!(replay.applied.is_empty(), "{}: replay applied", b.kind);
+    // ...but reported as already current, so its event can be re-announced.
+    assert_eq!(
+        replay.already_current,
+        vec![change("m1", Added, 100)],
+        "{}",
+        b.kind
+    );
     // An older removal arriving late is ignored.
     let stale = b
         .segments
         .apply_membership_changes("ws", &s.id, &[change("m1", Removed, 99)])
         .await
         .unwrap();
-    assert!(stale.is_empty(), "{}: stale change applied", b.kind);
+    assert!(stale.applied.is_empty(), "{}: stale change applied", b.kind);
+    assert!(stale.already_current.is_empty());
     // A newer removal wins.
     let newer = b
         .segments
         .apply_membership_changes("ws", &s.id, &[change("m2", Removed, 101)])
         .await
         .unwrap();
-    assert_eq!(newer, vec![change("m2", Removed, 101)]);
+    assert_eq!(newer.applied, vec![change("m2", Removed, 101)]);
     // ...and an older add cannot resurrect the member.
     let resurrect = b
         .segments
         .apply_membership_changes("ws", &s.id, &[change("m2", Added, 100)])
         .await
         .unwrap();
-    assert!(resurrect.is_empty());
+    assert!(resurrect.applied.is_empty());
     let got = b.segments.get_segment("ws", &s.id).await.unwrap().unwrap();
     assert_eq!(got.member_count, 1, "{}", b.kind);
     let members = b
@@ -147,11 +156,12 @@ async fn changes_to_one_member_in_one_batch_apply_in_order(b: &Backend) {
         .await
         .unwrap();
     assert_eq!(
-        applied,
+        applied.applied,
         vec![change("m", Added, 1), change("m", Removed, 2)],
         "{}",
         b.kind
     );
+    assert!(applied.already_current.is_empty());
     let got = b.segments.get_segment("ws", &s.id).await.unwrap().unwrap();
     assert_eq!(got.member_count, 0);
 }
@@ -171,6 +181,7 @@ async fn members_page_with_cursors(b: &Backend) {
             .apply_membership_changes("ws", &s.id, &adds)
             .await
             .unwrap()
+            .applied
             .len(),
         130
     );
@@ -179,9 +190,19 @@ async fn members_page_with_cursors(b: &Backend) {
             .apply_membership_changes("ws", &s.id, &removes)
             .await
             .unwrap()
+            .applied
             .len(),
         13
     );
+    // Redelivering the first batch: nothing applies; the 117 still added are
+    // current, so their events can be re-announced.
+    let again = b
+        .segments
+        .apply_membership_changes("ws", &s.id, &adds)
+        .await
+        .unwrap();
+    assert!(again.applied.is_empty());
+    assert_eq!(again.already_current.len(), 117, "{}", b.kind);
     let mut seen = Vec::new();
     let mut page = PageRequest::first(25);
     loop {

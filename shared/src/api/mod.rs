@@ -1,13 +1,13 @@
 //! The HTTP API (interface §3), identical on API Gateway and `serve`: both
 //! convert their request into an `http::Request<Vec<u8>>` and call [`handle`].
 
-mod auth;
+pub mod auth;
 mod error;
 mod router;
 mod segments;
 mod users;
 
-pub use auth::authenticate;
+pub use auth::{authenticate, verify};
 pub use error::ApiError;
 pub use router::{RouteSet, handle};
 

@@ -14,5 +14,6 @@ pub use ids::ProfileKey;
 pub use page::{Page, PageRequest};
 pub use profile::{Profile, ProfileUpdate};
 pub use segment::{
-    Member, MembershipAction, MembershipChange, MembershipVersion, Segment, SegmentSource,
+    Member, MembershipAction, MembershipChange, MembershipOutcome, MembershipVersion, Segment,
+    SegmentSource,
 };

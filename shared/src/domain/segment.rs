@@ -101,6 +101,15 @@ pub struct MembershipChange {
     pub computed_time: i64,
 }
 
+/// What applying a batch of membership changes did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MembershipOutcome {
+    /// Changes newer than the stored state: now applied.
+    pub applied: Vec<MembershipChange>,
+    /// Changes that were already the stored state (applied earlier).
+    pub already_current: Vec<MembershipChange>,
+}
+
 /// The stored state of one membership: the latest change applied to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MembershipVersion {
@@ -114,6 +123,15 @@ impl MembershipChange {
     /// deliveries never override what a newer sync set.
     pub fn supersedes(&self, current: Option<MembershipVersion>) -> bool {
         current.is_none_or(|v| self.computed_time > v.computed_time)
+    }
+
+    /// Whether the stored state is exactly what this change sets: it was
+    /// applied before (a redelivery or replay).
+    pub fn is_current(&self, current: Option<MembershipVersion>) -> bool {
+        current.is_some_and(|v| {
+            v.computed_time == self.computed_time
+                && v.in_segment == (self.action == MembershipAction::Added)
+        })
     }
 
     /// The change to `member_count` if this change is applied over `current`.

@@ -8,7 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::WorkspaceConfig;
-use crate::domain::{Member, MembershipChange, Page, PageRequest, Profile, ProfileUpdate, Segment};
+use crate::domain::{
+    Member, MembershipChange, MembershipOutcome, Page, PageRequest, Profile, ProfileUpdate, Segment,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -82,13 +84,15 @@ pub trait SegmentStore: Send + Sync {
         page: &PageRequest,
     ) -> StoreResult<Page<Segment>>;
     /// Applies the changes that are newer than the stored membership versions
-    /// and returns those applied (in input order). Updates `member_count`.
+    /// (updating `member_count`) and reports, in input order, those applied
+    /// and those that were already the stored state (a redelivery), so the
+    /// caller can re-announce them idempotently.
     async fn apply_membership_changes(
         &self,
         workspace: &str,
         segment_id: &str,
         changes: &[MembershipChange],
-    ) -> StoreResult<Vec<MembershipChange>>;
+    ) -> StoreResult<MembershipOutcome>;
     /// Counts one sync request and stamps `last_synced_at` (RFC 3339).
     async fn record_sync(&self, workspace: &str, segment_id: &str, at: &str) -> StoreResult<()>;
     /// Current members (removed ones excluded), in a stable order.

@@ -13,7 +13,8 @@ use futures::{StreamExt, TryStreamExt};
 use super::batch::{Item, batch_get, get_bool, get_n, get_s, key, n, s};
 use super::{DynamoStore, keys, sdk_error};
 use crate::domain::{
-    Member, MembershipAction, MembershipChange, MembershipVersion, Page, PageRequest, Segment,
+    Member, MembershipAction, MembershipChange, MembershipOutcome, MembershipVersion, Page,
+    PageRequest, Segment,
 };
 use crate::ports::{SegmentStore, StoreError, StoreResult};
 
@@ -60,12 +61,15 @@ struct Outcome<'a> {
     delta: i64,
 }
 
+/// Replays a member's changes over `current`: the write to make (if any
+/// change applies) and the positions of changes already current.
 fn replay<'a>(
     member: &MemberChanges<'a>,
     current: Option<MembershipVersion>,
-) -> Option<Outcome<'a>> {
+) -> (Option<Outcome<'a>>, Vec<usize>) {
     let mut state = current;
     let mut applied = Vec::new();
+    let mut already_current = Vec::new();
     let mut delta = 0;
     let mut last = None;
     for (index, change) in &member.changes {
@@ -77,15 +81,26 @@ fn replay<'a>(
             });
             applied.push(*index);
             last = Some(*change);
+        } else if change.is_current(state) {
+            already_current.push(*index);
         }
     }
-    Some(Outcome {
+    let outcome = last.map(|last| Outcome {
         id: member.id,
         current,
-        last: last?,
+        last,
         applied,
         delta,
-    })
+    });
+    (outcome, already_current)
+}
+
+/// Positions applied and already current in one chunk, and its count delta.
+#[derive(Default)]
+struct ChunkResult {
+    applied: Vec<usize>,
+    already_current: Vec<usize>,
+    delta: i64,
 }
 
 impl DynamoStore {
@@ -115,7 +130,7 @@ impl DynamoStore {
         workspace: &str,
         segment_id: &str,
         chunk: &[MemberChanges<'_>],
-    ) -> StoreResult<(Vec<usize>, i64)> {
+    ) -> StoreResult<ChunkResult> {
         let partition = keys::members(workspace, segment_id);
         for _ in 0..MAX_CONFLICT_ROUNDS {
             let read_keys = chunk
@@ -128,12 +143,18 @@ impl DynamoStore {
                     .iter()
                     .filter_map(|item| Some((get_s(item, "mid")?, version_from_item(item)?)))
                     .collect();
-            let outcomes: Vec<Outcome> = chunk
-                .iter()
-                .filter_map(|m| replay(m, current.get(m.id).copied()))
-                .collect();
+            let mut outcomes: Vec<Outcome> = Vec::new();
+            let mut already_current = Vec::new();
+            for member in chunk {
+                let (outcome, already) = replay(member, current.get(member.id).copied());
+                outcomes.extend(outcome);
+                already_current.extend(already);
+            }
             if outcomes.is_empty() {
-                return Ok((Vec::new(), 0));
+                return Ok(ChunkResult {
+                    already_current,
+                    ..ChunkResult::default()
+                });
             }
             let mut writes = Vec::with_capacity(outcomes.len() * 2);
             for o in &outcomes {
@@ -170,11 +191,14 @@ impl DynamoStore {
                 .await
             {
                 Ok(_) => {
-                    let applied = outcomes
-                        .iter()
-                        .flat_map(|o| o.applied.iter().copied())
-                        .collect();
-                    return Ok((applied, outcomes.iter().map(|o| o.delta).sum()));
+                    return Ok(ChunkResult {
+                        applied: outcomes
+                            .iter()
+                            .flat_map(|o| o.applied.iter().copied())
+                            .collect(),
+                        already_current,
+                        delta: outcomes.iter().map(|o| o.delta).sum(),
+                    });
                 }
                 Err(e)
                     if matches!(
@@ -311,7 +335,7 @@ impl SegmentStore for DynamoStore {
         workspace: &str,
         segment_id: &str,
         changes: &[MembershipChange],
-    ) -> StoreResult<Vec<MembershipChange>> {
+    ) -> StoreResult<MembershipOutcome> {
         let mut members: Vec<MemberChanges> = Vec::new();
         let mut position: HashMap<&str, usize> = HashMap::new();
         for (index, change) in changes.iter().enumerate() {
@@ -329,13 +353,21 @@ impl SegmentStore for DynamoStore {
             .chunks(MEMBERS_PER_TRANSACTION)
             .map(|chunk| self.apply_chunk(workspace, segment_id, chunk))
             .collect();
-        let results: Vec<(Vec<usize>, i64)> = futures::stream::iter(calls)
+        let results: Vec<ChunkResult> = futures::stream::iter(calls)
             .buffer_unordered(CHUNK_CONCURRENCY)
             .try_collect()
             .await?;
-        let delta: i64 = results.iter().map(|(_, d)| d).sum();
-        let mut applied: Vec<usize> = results.into_iter().flat_map(|(a, _)| a).collect();
+        let delta: i64 = results.iter().map(|r| r.delta).sum();
+        let mut applied: Vec<usize> = results
+            .iter()
+            .flat_map(|r| r.applied.iter().copied())
+            .collect();
+        let mut already: Vec<usize> = results
+            .iter()
+            .flat_map(|r| r.already_current.iter().copied())
+            .collect();
         applied.sort_unstable();
+        already.sort_unstable();
         if delta != 0 {
             self.client
                 .update_item()
@@ -349,7 +381,10 @@ impl SegmentStore for DynamoStore {
                 .await
                 .map_err(sdk_error)?;
         }
-        Ok(applied.into_iter().map(|i| changes[i].clone()).collect())
+        Ok(MembershipOutcome {
+            applied: applied.into_iter().map(|i| changes[i].clone()).collect(),
+            already_current: already.into_iter().map(|i| changes[i].clone()).collect(),
+        })
     }
 
     async fn record_sync(&self, workspace: &str, segment_id: &str, at: &str) -> StoreResult<()> {

@@ -3,7 +3,8 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteStore;
 use crate::domain::{
-    Member, MembershipAction, MembershipChange, MembershipVersion, Page, PageRequest, Segment,
+    Member, MembershipAction, MembershipChange, MembershipOutcome, MembershipVersion, Page,
+    PageRequest, Segment,
 };
 use crate::ports::{SegmentStore, StoreResult};
 
@@ -100,7 +101,7 @@ impl SegmentStore for SqliteStore {
         workspace: &str,
         segment_id: &str,
         changes: &[MembershipChange],
-    ) -> StoreResult<Vec<MembershipChange>> {
+    ) -> StoreResult<MembershipOutcome> {
         let (workspace, segment_id, changes) = (
             workspace.to_owned(),
             segment_id.to_owned(),
@@ -108,7 +109,7 @@ impl SegmentStore for SqliteStore {
         );
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut applied = Vec::new();
+            let mut outcome = MembershipOutcome::default();
             let mut delta = 0i64;
             {
                 let mut read = tx.prepare_cached(
@@ -136,6 +137,9 @@ impl SegmentStore for SqliteStore {
                         )
                         .optional()?;
                     if !change.supersedes(current) {
+                        if change.is_current(current) {
+                            outcome.already_current.push(change);
+                        }
                         continue;
                     }
                     delta += change.member_delta(current);
@@ -148,7 +152,7 @@ impl SegmentStore for SqliteStore {
                         change.action == MembershipAction::Added,
                         change.computed_time
                     ])?;
-                    applied.push(change);
+                    outcome.applied.push(change);
                 }
             }
             if delta != 0 {
@@ -159,7 +163,7 @@ impl SegmentStore for SqliteStore {
                 )?;
             }
             tx.commit()?;
-            Ok(applied)
+            Ok(outcome)
         })
         .await
     }
