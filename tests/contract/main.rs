@@ -1,6 +1,7 @@
 //! The storage and queue contract: each behaviour is written once and run
 //! against the embedded SQLite adapter and the DynamoDB/SQS adapter (moto).
 
+mod attempts;
 mod idempotency;
 mod profiles;
 mod queues;

@@ -1,1 +1,7 @@
-//! streams integration tests (both backends).
+//! Streams, Amplitude export, retries and dead letters, against real local
+//! HTTP receivers (wiremock) and both backends.
+
+mod amplitude;
+mod fixtures;
+mod retries;
+mod webhooks;

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 
 use crate::config::WorkspaceConfig;
 use crate::domain::{
-    Member, MembershipChange, MembershipOutcome, Page, PageRequest, Profile, ProfileUpdate, Segment,
+    Attempt, Member, MembershipChange, MembershipOutcome, Page, PageRequest, Profile,
+    ProfileUpdate, Segment,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +119,27 @@ pub trait IdempotencyStore: Send + Sync {
     /// Frees a claimed key, e.g. when the work it guarded failed.
     async fn release(&self, workspace: &str, key: &str) -> StoreResult<()>;
 }
+
+/// The delivery attempts of one stream request, kept outside the retry
+/// message (SQS cannot rewrite a message body, and ApproximateReceiveCount is
+/// inflated by Lambda throttling, so attempts are counted here).
+#[async_trait]
+pub trait AttemptLog: Send + Sync {
+    async fn attempts(&self, workspace: &str, request_id: &str) -> StoreResult<Vec<Attempt>>;
+    /// Appends `attempt` if the log still holds `expected_len` attempts; false
+    /// if a concurrent delivery of the same request appended first.
+    async fn append_attempt(
+        &self,
+        workspace: &str,
+        request_id: &str,
+        expected_len: usize,
+        attempt: &Attempt,
+    ) -> StoreResult<bool>;
+    async fn clear_attempts(&self, workspace: &str, request_id: &str) -> StoreResult<()>;
+}
+
+/// How long an attempt log outlives its last write (then expires).
+pub const ATTEMPT_LOG_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateDecision {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::{WorkspaceConfig, default_schedule};
 use crate::ports::{
-    IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore, StoreError, StoreResult,
-    WorkspaceStore,
+    AttemptLog, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore, StoreError,
+    StoreResult, WorkspaceStore,
 };
 use crate::store::aws::{AwsResources, DynamoStore, SqsQueue};
 use crate::store::sqlite::SqliteStore;
@@ -38,9 +38,12 @@ pub struct Services {
     pub segments: Arc<dyn SegmentStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub rate_limiter: Arc<dyn RateLimiter>,
+    pub attempts: Arc<dyn AttemptLog>,
     pub queues: Queues,
     /// Delays before retries 1..n, then dead letter (interface §4, §7).
     pub retry_schedule: Vec<u32>,
+    /// The pooled HTTP client for stream requests (connections are reused).
+    pub http: reqwest::Client,
     workspace_cache: Arc<WorkspaceCache>,
 }
 
@@ -105,16 +108,24 @@ impl Services {
         cache_ttl: Duration,
     ) -> Self
     where
-        S: WorkspaceStore + ProfileStore + SegmentStore + IdempotencyStore + RateLimiter + 'static,
+        S: WorkspaceStore
+            + ProfileStore
+            + SegmentStore
+            + IdempotencyStore
+            + RateLimiter
+            + AttemptLog
+            + 'static,
     {
         Self {
             workspaces: store.clone(),
             profiles: store.clone(),
             segments: store.clone(),
             idempotency: store.clone(),
-            rate_limiter: store,
+            rate_limiter: store.clone(),
+            attempts: store,
             queues,
             retry_schedule,
+            http: crate::streams::client::http_client(),
             workspace_cache: Arc::new(WorkspaceCache::new(cache_ttl)),
         }
     }

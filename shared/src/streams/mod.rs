@@ -1,26 +1,78 @@
 //! Streams [003] and Amplitude export [000, 004]: dispatch of the events
 //! queue to each workspace's streams, retries and dead letters.
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+pub mod amplitude;
+pub mod catalogue;
+pub mod client;
+pub mod deliver;
+pub mod dispatch;
+pub mod dlq;
+pub mod enrich;
+pub mod retry;
+pub mod selection;
+pub mod webhook;
 
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::join_all;
+
+use crate::domain::EventsMessage;
+use crate::ports::OutgoingMessage;
 use crate::runtime::Services;
 
-/// Consumer of the events queue.
-pub async fn handle_events(_services: &Services, event: SqsEvent) -> SqsBatchResponse {
-    fail_all(event)
+/// Consumer of the events queue (function `stream-dispatch`).
+pub async fn handle_events(services: &Services, event: SqsEvent) -> SqsBatchResponse {
+    report(
+        &event.records,
+        join_all(event.records.iter().map(|r| dispatch_record(services, r))).await,
+    )
 }
 
-/// Consumer of the retry queue.
-pub async fn handle_retries(_services: &Services, event: SqsEvent) -> SqsBatchResponse {
-    fail_all(event)
+/// Consumer of the retry queue (function `retry`).
+pub async fn handle_retries(services: &Services, event: SqsEvent) -> SqsBatchResponse {
+    report(
+        &event.records,
+        join_all(
+            event
+                .records
+                .iter()
+                .map(|r| retry::handle_record(services, r)),
+        )
+        .await,
+    )
 }
 
-fn fail_all(event: SqsEvent) -> SqsBatchResponse {
+/// Reports the records that did not succeed (ReportBatchItemFailures), so one
+/// bad message never re-runs or blocks the others.
+fn report(records: &[SqsMessage], succeeded: Vec<bool>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        if let Some(id) = record.message_id {
-            response.add_failure(id);
+    for (record, ok) in records.iter().zip(succeeded) {
+        if !ok && let Some(id) = &record.message_id {
+            response.add_failure(id.clone());
         }
     }
     response
+}
+
+async fn dispatch_record(services: &Services, record: &SqsMessage) -> bool {
+    let body = record.body.as_deref().unwrap_or_default();
+    let message: EventsMessage = match serde_json::from_str(body) {
+        Ok(message) => message,
+        Err(e) => {
+            // Nothing is dropped silently: keep the body as a dead letter.
+            tracing::error!(error = %e, "unreadable events message; dead-lettering it as is");
+            return services
+                .queues
+                .dead_letter
+                .send(&[OutgoingMessage::now(body.to_owned())])
+                .await
+                .is_ok();
+        }
+    };
+    match dispatch::dispatch(services, &message).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, workspace = %message.workspace_id, "dispatch failed; will be redelivered");
+            false
+        }
+    }
 }

@@ -12,7 +12,9 @@
 //! | membership | `W#<ws>#S#<segment id>` | `M#<moengage_user_id>` |
 //! | idempotency key | `W#<ws>#I#<key>` | `IDEM` |
 //! | rate counter | `RL#<ws>#<scope>#<window>` | `RL` |
+//! | delivery attempts | `W#<ws>#R#<moe_request_id>` | `ATTEMPTS` |
 
+mod attempts;
 mod batch;
 mod idempotency;
 mod profiles;
@@ -174,6 +176,10 @@ pub(crate) mod keys {
         format!("W#{ws}#I#{key}")
     }
     pub const IDEM_SK: &str = "IDEM";
+    pub fn attempts(ws: &str, request_id: &str) -> String {
+        format!("W#{ws}#R#{request_id}")
+    }
+    pub const ATTEMPTS_SK: &str = "ATTEMPTS";
     pub fn workspace(id: &str) -> String {
         format!("WS#{id}")
     }

@@ -1,6 +1,7 @@
 //! The embedded store: one SQLite file (WAL) shared safely by `serve` and
 //! concurrent CLI processes. Every port is implemented on the same handle.
 
+mod attempts;
 mod idempotency;
 mod profiles;
 mod queue;

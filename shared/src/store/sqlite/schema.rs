@@ -2,7 +2,8 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE workspaces (
     id   TEXT PRIMARY KEY,
     doc  TEXT NOT NULL
@@ -67,7 +68,19 @@ CREATE TABLE queue_messages (
     sent_at_ms    INTEGER NOT NULL
 );
 CREATE INDEX queue_messages_due ON queue_messages (queue, visible_at_ms);
-"#];
+"#,
+    r#"
+CREATE TABLE delivery_attempts (
+    workspace     TEXT NOT NULL,
+    request_id    TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    doc           TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (workspace, request_id, seq)
+);
+CREATE INDEX delivery_attempts_by_expiry ON delivery_attempts (expires_at_ms);
+"#,
+];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -1,0 +1,45 @@
+//! Which events a stream takes (interface §4): `"all"` or a list of event
+//! codes or names (catalogue aliases included); Amplitude streams default to
+//! seed 000's campaign events and never take events that came from Amplitude.
+
+use crate::config::{Selection, StreamConfig, StreamType};
+use crate::domain::Event;
+
+use super::catalogue;
+
+fn listed(items: &[String], event: &Event) -> bool {
+    items.iter().any(|item| {
+        item.eq_ignore_ascii_case(&event.event_code)
+            || item.eq_ignore_ascii_case(&event.event_name)
+            || catalogue::lookup(item)
+                .is_some_and(|e| e.matches(&event.event_code) || e.matches(&event.event_name))
+    })
+}
+
+fn selection_includes(selection: &Selection, event: &Event) -> bool {
+    match selection {
+        Selection::All(_) => true,
+        Selection::List(items) => listed(items, event),
+    }
+}
+
+pub fn selects(stream: &StreamConfig, event: &Event) -> bool {
+    match stream.stream_type {
+        StreamType::Webhook => stream
+            .events
+            .as_ref()
+            .is_none_or(|s| selection_includes(s, event)),
+        StreamType::Amplitude => {
+            // [000]: events from Amplitude are never sent back to it.
+            if event.event_source.eq_ignore_ascii_case("AMPLITUDE") {
+                return false;
+            }
+            match &stream.events {
+                Some(selection) => selection_includes(selection, event),
+                None => catalogue::lookup(&event.event_code)
+                    .or_else(|| catalogue::lookup(&event.event_name))
+                    .is_some_and(|e| e.amplitude_default),
+            }
+        }
+    }
+}

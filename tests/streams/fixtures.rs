@@ -1,0 +1,127 @@
+//! Shared set-up: workspaces whose streams point at local receivers, events,
+//! and driving the consumers the way Lambda's event-source mapping does.
+
+use std::time::Duration;
+
+use engage_bridge_tests::Backend;
+use serde_json::{Value, json};
+use shared::config;
+use shared::domain::{Event, EventsMessage, ProfileKey, ProfileUpdate};
+use shared::handlers::QueueHandler;
+use shared::ports::{OutgoingMessage, Queue, ReceivedMessage};
+use shared::runtime::consumer::sqs_event;
+
+/// Applies a workspace `ws` (secret "s") with the given `[[workspaces.streams]]` TOML.
+pub async fn workspace_with_streams(b: &Backend, streams_toml: &str) {
+    let text = format!(
+        "[[workspaces]]\nid = \"ws\"\nsecret = \"s\"\napp_name = \"Demo App\"\n\n{streams_toml}"
+    );
+    let config = config::parse(&text).expect("valid test config");
+    b.apply_workspaces(&config.workspaces).await.unwrap();
+}
+
+pub fn webhook_stream(name: &str, url: &str, extra: &str) -> String {
+    format!(
+        "[[workspaces.streams]]\nname = \"{name}\"\ntype = \"webhook\"\nurl = \"{url}\"\ntimeout_seconds = 5\n{extra}\n"
+    )
+}
+
+pub fn email_event(i: usize, uid: &str) -> Event {
+    serde_json::from_value(json!({
+        "event_name": "Email Sent", "event_code": "MOE_EMAIL_SENT",
+        "event_uuid": format!("uuid-{i}"), "event_time": 1_580_967_474 + i as i64,
+        "event_type": "CAMPAIGN_EVENT", "event_source": "MOENGAGE",
+        "uid": uid, "email_id": "jane@example.com",
+        "event_attributes": {
+            "campaign_id": "353df897hkbh67658", "campaign_name": "Welcome",
+            "campaign_type": "General", "campaign_channel": "Email",
+            "email_subject": "Hello!"
+        }
+    }))
+    .unwrap()
+}
+
+pub fn event_named(i: usize, name: &str, code: &str) -> Event {
+    let mut e = email_event(i, "u1");
+    e.event_name = name.into();
+    e.event_code = code.into();
+    e
+}
+
+pub async fn profile(b: &Backend, uid: &str, attributes: Value) -> String {
+    let mut update = ProfileUpdate::new(ProfileKey::Uid(uid.into()));
+    update.set_attributes = attributes.as_object().unwrap().clone();
+    b.profiles.update_profiles("ws", &[update]).await.unwrap()[0]
+        .moengage_user_id
+        .clone()
+}
+
+/// Queues the events (as `events send` does) and runs stream-dispatch on them.
+pub async fn dispatch(b: &Backend, events: Vec<Event>) -> aws_lambda_events::sqs::SqsBatchResponse {
+    let bodies = shared::domain::event::pack_messages("ws", &events).unwrap();
+    let messages: Vec<OutgoingMessage> = bodies.into_iter().map(OutgoingMessage::now).collect();
+    b.queues.events.send(&messages).await.unwrap();
+    let mut last = Default::default();
+    loop {
+        let received = b
+            .queues
+            .events
+            .receive(10, Duration::from_secs(30), Duration::from_millis(200))
+            .await
+            .unwrap();
+        if received.is_empty() {
+            return last;
+        }
+        last = run_handler(b, QueueHandler::StreamDispatch, &b.queues.events, received).await;
+    }
+}
+
+/// Calls a handler with an SQS event and deletes the successes, like the
+/// event-source mapping.
+pub async fn run_handler(
+    b: &Backend,
+    handler: QueueHandler,
+    queue: &std::sync::Arc<dyn Queue>,
+    received: Vec<ReceivedMessage>,
+) -> aws_lambda_events::sqs::SqsBatchResponse {
+    let response = handler
+        .handle(b, sqs_event(&received, &queue.source_arn()))
+        .await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    let done: Vec<String> = received
+        .iter()
+        .filter(|m| !failed.contains(&m.message_id.as_str()))
+        .map(|m| m.receipt_handle.clone())
+        .collect();
+    queue.delete(&done).await.unwrap();
+    response
+}
+
+/// Everything currently visible on a queue (left in flight for 60 s).
+pub async fn take_all(queue: &std::sync::Arc<dyn Queue>) -> Vec<ReceivedMessage> {
+    let mut all = Vec::new();
+    loop {
+        let got = queue
+            .receive(10, Duration::from_secs(60), Duration::from_millis(200))
+            .await
+            .unwrap();
+        if got.is_empty() {
+            return all;
+        }
+        all.extend(got);
+    }
+}
+
+pub async fn request_bodies(server: &wiremock::MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
