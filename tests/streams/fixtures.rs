@@ -6,7 +6,7 @@ use std::time::Duration;
 use engage_bridge_tests::Backend;
 use serde_json::{Value, json};
 use shared::config;
-use shared::domain::{Event, EventsMessage, ProfileKey, ProfileUpdate};
+use shared::domain::{Event, ProfileKey, ProfileUpdate};
 use shared::handlers::QueueHandler;
 use shared::ports::{OutgoingMessage, Queue, ReceivedMessage};
 use shared::runtime::consumer::sqs_event;

@@ -295,3 +295,100 @@ pub fn is_throttled(event: &Value, users: &HashSet<String>, devices: &HashSet<St
     field("user_id").is_some_and(|u| users.contains(u))
         || field("device_id").is_some_and(|d| devices.contains(d))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(toml_extra: &str) -> StreamConfig {
+        let text = format!(
+            "[[workspaces]]\nid = \"w\"\nsecret = \"s\"\napp_name = \"A\"\n[[workspaces.streams]]\nname = \"a\"\ntype = \"amplitude\"\napi_key = \"k\"\n{toml_extra}\n"
+        );
+        crate::config::parse(&text)
+            .unwrap()
+            .workspaces
+            .remove(0)
+            .streams
+            .remove(0)
+    }
+
+    #[test]
+    fn endpoints_follow_region_and_override() {
+        assert_eq!(endpoint(&stream("")), US_ENDPOINT);
+        assert_eq!(endpoint(&stream("region = \"eu\"")), EU_ENDPOINT);
+        assert_eq!(
+            endpoint(&stream(
+                "region = \"eu\"\nendpoint = \"http://127.0.0.1:9/x\""
+            )),
+            "http://127.0.0.1:9/x"
+        );
+    }
+
+    #[test]
+    fn amplitude_invalid_ids_are_refused_case_insensitively() {
+        for id in [
+            "null",
+            "NULL",
+            "None",
+            "n/a",
+            "0",
+            "-1",
+            "",
+            "  ",
+            "{}",
+            "lmy47d",
+            "00000000-0000-0000-0000-000000000000",
+        ] {
+            assert!(!valid_id(id), "{id:?}");
+        }
+        for id in ["u1", "00", "user@example.com", "a"] {
+            assert!(valid_id(id), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn requests_split_by_count_and_size() {
+        let small: Vec<(usize, Value)> = (0..4500).map(|i| (i, json!({"i": i}))).collect();
+        let sizes: Vec<usize> = split_requests(small).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![2000, 2000, 500]);
+        let big: Vec<(usize, Value)> = (0..5)
+            .map(|i| (i, json!({"blob": "x".repeat(300_000)})))
+            .collect();
+        let groups = split_requests(big);
+        assert!(groups.len() >= 2);
+        for g in &groups {
+            let bytes: usize = g.iter().map(|(_, v)| v.to_string().len()).sum();
+            assert!(bytes < MAX_REQUEST_BYTES);
+        }
+    }
+
+    #[test]
+    fn answers_are_read_per_reference() {
+        assert_eq!(interpret(200, "{}"), Answer::Accepted);
+        assert_eq!(interpret(413, ""), Answer::TooLarge);
+        assert!(matches!(
+            interpret(503, ""),
+            Answer::Failed { status: 503, .. }
+        ));
+        assert!(matches!(
+            interpret(400, r#"{"error":"bad"}"#),
+            Answer::Failed { status: 400, .. }
+        ));
+        match interpret(
+            400,
+            r#"{"events_with_missing_fields":{"event_type":[0,2]}}"#,
+        ) {
+            Answer::Rejected(bad) => {
+                assert_eq!(bad.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 2])
+            }
+            other => panic!("{other:?}"),
+        }
+        match interpret(429, r#"{"throttled_devices":{"d1":40}}"#) {
+            Answer::Throttled { devices, users } => {
+                assert!(devices.contains("d1"));
+                assert!(users.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

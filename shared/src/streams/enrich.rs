@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::config::{Selection, StreamConfig};
+use crate::config::{Selection, StreamConfig, StreamType};
 use crate::domain::{Event, Profile};
 use crate::ports::StoreResult;
 use crate::runtime::Services;
@@ -80,9 +80,14 @@ fn select_into(
     }
 }
 
-/// The event as `stream` receives it.
+/// The event as `stream` receives it. Allowlists shape webhook payloads;
+/// Amplitude payloads are built from the whole event and the profile
+/// (amplitude::map_event), so those events pass through unchanged.
 pub fn for_stream(event: &Event, profile: Option<&Profile>, stream: &StreamConfig) -> Event {
     let mut out = event.clone();
+    if stream.stream_type == StreamType::Amplitude {
+        return out;
+    }
     for name in NOT_EXPORTED_ATTRIBUTES {
         out.event_attributes.remove(*name);
     }
