@@ -2,8 +2,10 @@
 //! (interface §6). Exit codes: 0 ok, 1 failure, 2 usage or config error.
 
 mod backend;
+mod dlq;
 mod events;
 mod serve;
+mod streams;
 mod workspaces;
 
 use std::path::PathBuf;
@@ -41,6 +43,56 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// List and replay dead-lettered stream batches.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Check a stream's endpoint.
+    Streams {
+        #[command(subcommand)]
+        command: StreamsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Print one JSON object per dead letter.
+    List(DlqArgs),
+    /// Move dead letters back for immediate delivery.
+    Replay(DlqArgs),
+}
+
+#[derive(Args)]
+struct DlqArgs {
+    #[arg(long)]
+    config: PathBuf,
+    #[arg(long)]
+    workspace: Option<String>,
+    #[arg(long)]
+    stream: Option<String>,
+}
+
+impl DlqArgs {
+    fn filter(&self) -> shared::streams::dlq::Filter {
+        shared::streams::dlq::Filter {
+            workspace: self.workspace.clone(),
+            stream: self.stream.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum StreamsCommand {
+    /// Send one "Email Sent" test event; exit 0 only if the endpoint accepted it.
+    Test {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        stream: String,
     },
 }
 
@@ -108,6 +160,20 @@ fn main() -> ExitCode {
                         file,
                     },
             } => events::send(&config.config, &workspace, &file).await,
+            Command::Dlq {
+                command: DlqCommand::List(args),
+            } => dlq::list(&args.config, args.filter()).await,
+            Command::Dlq {
+                command: DlqCommand::Replay(args),
+            } => dlq::replay(&args.config, args.filter()).await,
+            Command::Streams {
+                command:
+                    StreamsCommand::Test {
+                        config,
+                        workspace,
+                        stream,
+                    },
+            } => streams::test(&config, &workspace, &stream).await,
         }
     });
     match result {

@@ -1,55 +1,16 @@
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use engage_bridge_tests::receiver::{Recorder, wait_for};
 use engage_bridge_tests::{Backend, contract_tests};
 use shared::handlers::QueueHandler;
 use shared::runtime::consumer::{self, ConsumerOptions};
 use shared::streams::dlq::{self, Filter};
 use tokio::sync::watch;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::method};
 
 use crate::fixtures::*;
 
-/// Answers with a fixed status and records when each request arrived.
-#[derive(Clone)]
-struct Recorder {
-    status: Arc<Mutex<u16>>,
-    retry_after: Option<&'static str>,
-    arrivals: Arc<Mutex<Vec<(Instant, serde_json::Value)>>>,
-}
-
-impl Recorder {
-    fn new(status: u16) -> Self {
-        Self {
-            status: Arc::new(Mutex::new(status)),
-            retry_after: None,
-            arrivals: Arc::default(),
-        }
-    }
-    fn arrivals(&self) -> Vec<(Instant, serde_json::Value)> {
-        self.arrivals.lock().unwrap().clone()
-    }
-}
-
-impl Respond for Recorder {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body = serde_json::from_slice(&request.body).unwrap_or_default();
-        self.arrivals.lock().unwrap().push((Instant::now(), body));
-        let mut response = ResponseTemplate::new(*self.status.lock().unwrap());
-        if let Some(seconds) = self.retry_after {
-            response = response.insert_header("retry-after", seconds);
-        }
-        response
-    }
-}
-
-async fn receiver(recorder: Recorder) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(recorder)
-        .mount(&server)
-        .await;
-    server
+async fn receiver(recorder: Recorder) -> wiremock::MockServer {
+    recorder.serve().await
 }
 
 /// Runs the retry consumer in the background, as `serve` or Lambda would.
@@ -68,17 +29,6 @@ fn run_retry_consumer(b: &Backend) -> watch::Sender<bool> {
         .await
     });
     stop
-}
-
-async fn wait_for(mut check: impl AsyncFnMut() -> bool, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn retries_follow_the_schedule_then_dead_letter_and_replay(b: &Backend) {
@@ -161,7 +111,7 @@ async fn retries_follow_the_schedule_then_dead_letter_and_replay(b: &Backend) {
     assert_eq!(dlq::replay(b, &other).await.unwrap(), 0);
 
     // The receiver recovers; a replay delivers at once with the same request id.
-    *recorder.status.lock().unwrap() = 200;
+    recorder.set_status(200);
     assert_eq!(dlq::replay(b, &Filter::default()).await.unwrap(), 1);
     wait_for(
         async || recorder.arrivals().len() >= 5,
@@ -183,7 +133,7 @@ async fn a_retry_that_succeeds_ends_the_cycle(b: &Backend) {
     workspace_with_streams(b, &webhook_stream("w", &server.uri(), "")).await;
     let stop = run_retry_consumer(b);
     dispatch(b, vec![email_event(1, "u1")]).await;
-    *recorder.status.lock().unwrap() = 204;
+    recorder.set_status(204);
     wait_for(
         async || recorder.arrivals().len() >= 2,
         Duration::from_secs(10),
@@ -202,8 +152,8 @@ async fn a_retry_that_succeeds_ends_the_cycle(b: &Backend) {
 }
 
 async fn a_longer_retry_after_is_honoured(b: &Backend) {
-    let mut recorder = Recorder::new(429);
-    recorder.retry_after = Some("3");
+    let recorder = Recorder::new(429);
+    recorder.set_retry_after("3");
     let server = receiver(recorder.clone()).await;
     workspace_with_streams(b, &webhook_stream("w", &server.uri(), "")).await;
     let stop = run_retry_consumer(b);

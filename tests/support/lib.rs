@@ -4,6 +4,8 @@
 //! and exports `ENGAGE_BRIDGE_TEST_MOTO_URL`. Without it the AWS tests fail
 //! with a message saying so: they are never silently skipped.
 
+pub mod receiver;
+
 use std::path::PathBuf;
 
 use shared::config::{self, WorkspaceConfig};

@@ -28,15 +28,21 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `serve` in `dir` and waits for its "listening on" line.
+    /// Starts `serve` in `dir` and waits for its "listening on" line. Its
+    /// logs (stderr) are appended to `dir/serve.log`.
     pub fn start(dir: &Path, args: &[&str]) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("serve.log"))
+            .expect("log file");
         let mut child = Command::new(BIN)
             .arg("serve")
             .args(args)
             .current_dir(dir)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("spawn serve");
         let stdout = child.stdout.take().unwrap();

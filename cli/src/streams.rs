@@ -1,0 +1,88 @@
+//! `streams test`: one "Email Sent" test event [004 "Test your integration"]
+//! straight to a stream, exit 0 only if the endpoint accepted it.
+
+use std::path::Path;
+
+use anyhow::anyhow;
+use shared::domain::ids::random_id;
+use shared::domain::time::now_s;
+use shared::domain::{Event, EventType};
+use shared::streams::deliver;
+use shared::streams::dispatch::request_id;
+use shared::streams::enrich::{self, Profiles};
+
+use crate::{CliResult, Failure, backend};
+
+pub const TEST_UID: &str = "engage-bridge-test-user";
+
+fn test_event() -> Event {
+    let mut attributes = serde_json::Map::new();
+    for (name, value) in [
+        ("campaign_id", "engage-bridge-test"),
+        ("campaign_name", "engage-bridge stream test"),
+        ("campaign_type", "General"),
+        ("campaign_channel", "Email"),
+    ] {
+        attributes.insert(name.into(), value.into());
+    }
+    Event {
+        event_name: "Email Sent".into(),
+        event_code: "MOE_EMAIL_SENT".into(),
+        event_uuid: random_id(),
+        event_time: now_s(),
+        event_type: EventType::CampaignEvent,
+        event_source: "MOENGAGE".into(),
+        uid: Some(TEST_UID.into()),
+        push_id: None,
+        email_id: None,
+        mobile_number: None,
+        event_attributes: attributes,
+        user_attributes: serde_json::Map::new(),
+        device_attributes: serde_json::Map::new(),
+    }
+}
+
+pub async fn test(config_path: &Path, workspace_id: &str, stream_name: &str) -> CliResult {
+    let config = backend::load_config(config_path)?;
+    let workspace = config
+        .workspaces
+        .iter()
+        .find(|w| w.id == workspace_id)
+        .ok_or_else(|| {
+            Failure::Usage(anyhow!(
+                "no workspace {workspace_id:?} in {}",
+                config_path.display()
+            ))
+        })?;
+    let stream = workspace
+        .streams
+        .iter()
+        .find(|s| s.name == stream_name)
+        .ok_or_else(|| {
+            Failure::Usage(anyhow!(
+                "workspace {workspace_id:?} has no stream {stream_name:?}"
+            ))
+        })?;
+    let event = test_event();
+    let http = shared::streams::client::http_client();
+    let profiles = Profiles::default();
+    let events = vec![enrich::for_stream(&event, None, stream)];
+    let id = request_id(&workspace.id, &stream.name, &events);
+    let outcome = deliver::deliver(&http, workspace, &profiles, stream, &id, events).await;
+    if outcome.delivered == 1 {
+        println!(
+            "{}",
+            serde_json::json!({"status": "success", "stream": stream.name, "event_uuid": event.event_uuid})
+        );
+        return Ok(());
+    }
+    let why = outcome
+        .retry
+        .first()
+        .map(|r| r.attempt.error.clone())
+        .or_else(|| outcome.dead.first().map(|d| d.reason.clone()))
+        .unwrap_or_else(|| "the event was not sent (no user_id or device_id for Amplitude)".into());
+    Err(Failure::Runtime(anyhow!(
+        "stream {stream_name:?} refused the test event: {why}"
+    )))
+}
