@@ -1,3 +1,143 @@
 //! Benchmark: streams. Run with `cargo bench -p engage-bridge-tests --bench streams`.
+//!
+//! 1. End-to-end events/s on the embedded store: events queued → the
+//!    stream-dispatch consumer `serve` runs → a local webhook receiver.
+//! 2. SQS and DynamoDB requests per 1 000 events dispatched, against moto
+//!    (when ENGAGE_BRIDGE_TEST_MOTO_URL is set; scripts/test sets it).
 
-fn main() {}
+use std::time::{Duration, Instant};
+
+use engage_bridge_tests::receiver::{Recorder, wait_for};
+use engage_bridge_tests::{Backend, aws, sqlite};
+use serde_json::json;
+use shared::config;
+use shared::domain::Event;
+use shared::domain::event::pack_messages;
+use shared::handlers::QueueHandler;
+use shared::ports::OutgoingMessage;
+use shared::runtime::consumer::{self, ConsumerOptions, sqs_event};
+use tokio::sync::watch;
+
+fn events(n: usize) -> Vec<Event> {
+    (0..n)
+        .map(|i| {
+            serde_json::from_value(json!({
+                "event_name": "Email Sent", "event_code": "MOE_EMAIL_SENT",
+                "event_uuid": format!("bench-{i}"), "event_time": 1_700_000_000,
+                "event_type": "CAMPAIGN_EVENT", "event_source": "MOENGAGE",
+                "uid": format!("user-{}", i % 500), "email_id": "a@example.com",
+                "event_attributes": {"campaign_id": "c1", "campaign_name": "Bench", "campaign_type": "General", "campaign_channel": "Email"}
+            }))
+            .unwrap()
+        })
+        .collect()
+}
+
+async fn setup(b: &Backend, url: &str) {
+    let text = format!(
+        "[[workspaces]]\nid = \"ws\"\nsecret = \"s\"\napp_name = \"Bench\"\n\
+         [[workspaces.streams]]\nname = \"w\"\ntype = \"webhook\"\nurl = \"{url}\"\n"
+    );
+    b.apply_workspaces(&config::parse(&text).unwrap().workspaces)
+        .await
+        .unwrap();
+}
+
+async fn enqueue(b: &Backend, events: &[Event]) {
+    let messages: Vec<OutgoingMessage> = pack_messages("ws", events)
+        .unwrap()
+        .into_iter()
+        .map(OutgoingMessage::now)
+        .collect();
+    b.queues.events.send(&messages).await.unwrap();
+}
+
+fn delivered(recorder: &Recorder) -> usize {
+    recorder
+        .bodies()
+        .iter()
+        .map(|b| b["events"].as_array().map_or(0, Vec::len))
+        .sum()
+}
+
+async fn embedded_throughput(n: usize) {
+    let b = sqlite();
+    let recorder = Recorder::new(200);
+    let server = recorder.serve().await;
+    setup(&b, &server.uri()).await;
+    enqueue(&b, &events(n)).await;
+    let (stop, stopped) = watch::channel(false);
+    let services = b.services.clone();
+    let queue = services.queues.events.clone();
+    let started = Instant::now();
+    let worker = tokio::spawn(async move {
+        consumer::run(
+            "stream-dispatch",
+            queue,
+            ConsumerOptions::default(),
+            stopped,
+            |e| QueueHandler::StreamDispatch.handle(&services, e),
+        )
+        .await
+    });
+    wait_for(async || delivered(&recorder) >= n, Duration::from_secs(300)).await;
+    let elapsed = started.elapsed();
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    println!(
+        "embedded: {n} events queued → dispatched → received in {:.2} s = {:.0} events/s ({} requests of ≤ 100 events)",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        recorder.bodies().len()
+    );
+}
+
+async fn aws_requests_per_1000() {
+    if std::env::var(engage_bridge_tests::MOTO_ENV).is_err() {
+        println!(
+            "aws: skipped ({} not set; run via scripts/test)",
+            engage_bridge_tests::MOTO_ENV
+        );
+        return;
+    }
+    let b = aws().await;
+    let recorder = Recorder::new(200);
+    let server = recorder.serve().await;
+    setup(&b, &server.uri()).await;
+    let (dynamo0, sqs0) = b.aws_request_counts().unwrap();
+    enqueue(&b, &events(1000)).await;
+    let (dynamo1, sqs1) = b.aws_request_counts().unwrap();
+    loop {
+        let received = b
+            .queues
+            .events
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .unwrap();
+        if received.is_empty() {
+            break;
+        }
+        let response = QueueHandler::StreamDispatch
+            .handle(&b, sqs_event(&received, &b.queues.events.source_arn()))
+            .await;
+        assert!(response.batch_item_failures.is_empty());
+        let handles: Vec<String> = received.into_iter().map(|m| m.receipt_handle).collect();
+        b.queues.events.delete(&handles).await.unwrap();
+    }
+    let (dynamo2, sqs2) = b.aws_request_counts().unwrap();
+    assert_eq!(delivered(&recorder), 1000);
+    println!(
+        "aws (moto): 1000 events: enqueue {} SQS requests; dispatch {} SQS + {} DynamoDB requests \
+         (receive/delete per 10 messages of 100 events; one BatchGetItem-backed profile lookup per message)",
+        sqs1 - sqs0,
+        sqs2 - sqs1,
+        dynamo2 - dynamo1
+    );
+    let _ = dynamo0;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    embedded_throughput(20_000).await;
+    aws_requests_per_1000().await;
+}

@@ -350,3 +350,35 @@ contract_tests!(
     a_failing_stream_never_delays_or_resends_another,
     connection_errors_and_timeouts_fail_the_batch,
 );
+
+/// A credentialed request never follows a redirect to another host.
+#[tokio::test]
+async fn redirects_to_other_hosts_are_not_followed() {
+    let b = engage_bridge_tests::sqlite();
+    let elsewhere = receiver(200).await;
+    let redirecting = MockServer::start().await;
+    // Same port, other host name: 127.0.0.1 → localhost.
+    let target = elsewhere.uri().replace("127.0.0.1", "localhost");
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(307).insert_header("location", format!("{target}/events")),
+        )
+        .mount(&redirecting)
+        .await;
+    workspace_with_streams(
+        &b,
+        &webhook_stream(
+            "w",
+            &format!("{}/events", redirecting.uri()),
+            "auth = { type = \"basic\", username = \"u\", password = \"p\" }",
+        ),
+    )
+    .await;
+    dispatch(&b, vec![email_event(1, "u1")]).await;
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+    assert_eq!(
+        b.queues.retry.approximate_len().await.unwrap(),
+        1,
+        "the batch failed and waits for a retry"
+    );
+}

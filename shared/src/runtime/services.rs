@@ -11,7 +11,7 @@ use crate::ports::{
     AttemptLog, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore, StoreError,
     StoreResult, WorkspaceStore,
 };
-use crate::store::aws::{AwsResources, DynamoStore, SqsQueue};
+use crate::store::aws::{AwsResources, DynamoStore, RequestCounter, SqsQueue};
 use crate::store::sqlite::SqliteStore;
 
 /// The four queues (interface §4; `cohort` stages large cohort requests).
@@ -44,6 +44,8 @@ pub struct Services {
     pub retry_schedule: Vec<u32>,
     /// The pooled HTTP client for stream requests (connections are reused).
     pub http: reqwest::Client,
+    /// DynamoDB and SQS request counters (AWS backend only), for benchmarks.
+    aws_requests: Option<(RequestCounter, RequestCounter)>,
     workspace_cache: Arc<WorkspaceCache>,
 }
 
@@ -72,11 +74,12 @@ impl Services {
         retry_schedule: Vec<u32>,
     ) -> Self {
         let store = DynamoStore::new(sdk, &resources.config_table, &resources.state_table);
+        let dynamo_requests = store.requests();
         let (client, requests) = SqsQueue::client(sdk);
         let queue = |url: &str| {
             Arc::new(SqsQueue::new(client.clone(), url, requests.clone())) as Arc<dyn Queue>
         };
-        Self::assemble(
+        let mut services = Self::assemble(
             Arc::new(store),
             Queues {
                 events: queue(&resources.events_queue_url),
@@ -86,7 +89,16 @@ impl Services {
             },
             retry_schedule,
             Duration::from_secs(30),
-        )
+        );
+        services.aws_requests = Some((dynamo_requests, requests));
+        services
+    }
+
+    /// (DynamoDB, SQS) requests sent so far, on the AWS backend.
+    pub fn aws_request_counts(&self) -> Option<(u64, u64)> {
+        self.aws_requests
+            .as_ref()
+            .map(|(dynamo, sqs)| (dynamo.get(), sqs.get()))
     }
 
     /// The AWS backend configured from the environment (Lambda, or the CLI
@@ -126,6 +138,7 @@ impl Services {
             queues,
             retry_schedule,
             http: crate::streams::client::http_client(),
+            aws_requests: None,
             workspace_cache: Arc::new(WorkspaceCache::new(cache_ttl)),
         }
     }

@@ -76,3 +76,31 @@ async fn dispatch_record(services: &Services, record: &SqsMessage) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m
+    }
+
+    #[test]
+    fn only_failed_records_are_reported() {
+        let records = [record("a"), record("b"), record("c")];
+        let response = report(&records, vec![true, false, true]);
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, vec!["b"]);
+        assert!(
+            report(&records, vec![true; 3])
+                .batch_item_failures
+                .is_empty()
+        );
+    }
+}

@@ -133,6 +133,11 @@ impl DynamoStore {
     pub fn request_count(&self) -> u64 {
         self.requests.get()
     }
+
+    /// The counter itself (shared with clones of this store).
+    pub fn requests(&self) -> RequestCounter {
+        self.requests.clone()
+    }
 }
 
 /// The shared SDK configuration from the standard AWS environment
