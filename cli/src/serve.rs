@@ -61,13 +61,13 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
             let shutdown = shutdown_rx.clone();
             let queue = handler.queue(&services);
             tokio::spawn(async move {
-                consumer::run(
-                    handler.name(),
-                    queue,
-                    ConsumerOptions::default(),
-                    shutdown,
-                    |event| handler.handle(&services, event),
-                )
+                let options = ConsumerOptions {
+                    heartbeat: handler.sets_no_visibility(),
+                    ..ConsumerOptions::default()
+                };
+                consumer::run(handler.name(), queue, options, shutdown, |event| {
+                    handler.handle(&services, event)
+                })
                 .await
             })
         })

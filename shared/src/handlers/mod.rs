@@ -41,6 +41,12 @@ impl QueueHandler {
         }
     }
 
+    /// Whether the handler leaves message visibility to its caller (the
+    /// retry handler re-times its own messages to follow the schedule).
+    pub fn sets_no_visibility(self) -> bool {
+        !matches!(self, Self::Retry)
+    }
+
     pub fn queue(self, services: &Services) -> Arc<dyn Queue> {
         match self {
             Self::StreamDispatch => services.queues.events.clone(),

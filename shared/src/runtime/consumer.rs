@@ -22,6 +22,10 @@ pub struct ConsumerOptions {
     pub visibility: Duration,
     /// Longest wait for a message per receive call.
     pub wait: Duration,
+    /// Keep extending the visibility of the batch while the handler runs
+    /// (for handlers that never set visibility themselves; the retry
+    /// handler does, and a heartbeat would undo its schedule).
+    pub heartbeat: bool,
 }
 
 impl Default for ConsumerOptions {
@@ -30,6 +34,7 @@ impl Default for ConsumerOptions {
             batch_size: 10,
             visibility: Duration::from_secs(30),
             wait: Duration::from_millis(250),
+            heartbeat: false,
         }
     }
 }
@@ -90,7 +95,12 @@ pub async fn run<H, F>(
                 continue;
             }
         };
-        let response = handler(sqs_event(&messages, &arn)).await;
+        let handling = handler(sqs_event(&messages, &arn));
+        let response = if options.heartbeat {
+            with_heartbeat(queue.as_ref(), &messages, options.visibility, handling).await
+        } else {
+            handling.await
+        };
         let failed: HashSet<&str> = response
             .batch_item_failures
             .iter()
@@ -107,4 +117,30 @@ pub async fn run<H, F>(
         }
     }
     tracing::info!(consumer = name, "consumer stopped");
+}
+
+/// Runs `handling`, re-hiding the messages every third of `visibility` so
+/// a long dispatch is not delivered twice; a crash still lets them
+/// reappear within `visibility`.
+async fn with_heartbeat<F: Future<Output = SqsBatchResponse>>(
+    queue: &dyn Queue,
+    messages: &[ReceivedMessage],
+    visibility: Duration,
+    handling: F,
+) -> SqsBatchResponse {
+    let mut handling = std::pin::pin!(handling);
+    let mut ticks = tokio::time::interval(visibility / 3);
+    ticks.tick().await; // the first tick is immediate
+    loop {
+        tokio::select! {
+            response = &mut handling => return response,
+            _ = ticks.tick() => {
+                for m in messages {
+                    if let Err(e) = queue.change_visibility(&m.receipt_handle, visibility).await {
+                        tracing::warn!(error = %e, "could not extend a message's visibility");
+                    }
+                }
+            }
+        }
+    }
 }
