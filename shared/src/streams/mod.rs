@@ -21,10 +21,31 @@ use crate::runtime::Services;
 
 /// Consumer of the events queue (function `stream-dispatch`).
 pub async fn handle_events(services: &Services, event: SqsEvent) -> SqsBatchResponse {
+    warm_workspace_cache(services, &event.records).await;
     report(
         &event.records,
         join_all(event.records.iter().map(|r| dispatch_record(services, r))).await,
     )
+}
+
+/// Loads each workspace of the batch once, so the concurrent dispatches
+/// below share one read instead of racing a cold cache.
+async fn warm_workspace_cache(services: &Services, records: &[SqsMessage]) {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        workspace_id: String,
+    }
+    let mut ids: Vec<String> = records
+        .iter()
+        .filter_map(|r| serde_json::from_str::<Envelope>(r.body.as_deref()?).ok())
+        .map(|e| e.workspace_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    for id in ids {
+        // A failure here is retried (and reported) by the dispatch itself.
+        let _ = services.workspace(&id).await;
+    }
 }
 
 /// Consumer of the retry queue (function `retry`).

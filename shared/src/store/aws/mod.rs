@@ -93,10 +93,15 @@ impl Intercept for RequestCounter {
 
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        tracing::trace!(
+            target: "engage_bridge::aws_requests",
+            operation = ?context.request().headers().get("x-amz-target"),
+            "AWS request"
+        );
         self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
