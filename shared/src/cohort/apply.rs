@@ -41,16 +41,22 @@ enum ApplyError {
 /// acknowledged: retrying cannot help them, and the shared dead-letter queue
 /// holds failed stream batches in another shape (`dlq list` reads it).
 pub async fn handle_staged(services: &Services, event: SqsEvent) -> SqsBatchResponse {
-    let results: Vec<(Option<String>, Result<(), ApplyError>)> =
-        futures::stream::iter(event.records.iter().map(|record| async move {
-            (
-                record.message_id.clone(),
-                apply_record(services, record).await,
-            )
-        }))
-        .buffer_unordered(MESSAGE_CONCURRENCY)
+    // Futures built up front, then polled in order: an async block inside
+    // `map` would trip the higher-ranked `Send` check of `serve`'s spawn.
+    let calls: Vec<_> = event
+        .records
+        .iter()
+        .map(|record| apply_record(services, record))
+        .collect();
+    let outcomes: Vec<Result<(), ApplyError>> = futures::stream::iter(calls)
+        .buffered(MESSAGE_CONCURRENCY)
         .collect()
         .await;
+    let results = event
+        .records
+        .iter()
+        .map(|record| record.message_id.clone())
+        .zip(outcomes);
     let mut response = SqsBatchResponse::default();
     for (message_id, result) in results {
         match result {
