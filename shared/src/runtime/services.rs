@@ -11,7 +11,7 @@ use crate::ports::{
     IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore, StoreError, StoreResult,
     WorkspaceStore,
 };
-use crate::store::aws::{AwsResources, DynamoStore, SqsQueue};
+use crate::store::aws::{AwsResources, DynamoStore, RequestCounter, SqsQueue};
 use crate::store::sqlite::SqliteStore;
 
 /// The four queues (interface §4; `cohort` stages large cohort requests).
@@ -68,12 +68,26 @@ impl Services {
         resources: &AwsResources,
         retry_schedule: Vec<u32>,
     ) -> Self {
+        Self::aws_counted(sdk, resources, retry_schedule).0
+    }
+
+    /// [`Services::aws`], plus the counters of the requests its DynamoDB and
+    /// SQS clients send (benchmarks report them).
+    pub fn aws_counted(
+        sdk: &aws_config::SdkConfig,
+        resources: &AwsResources,
+        retry_schedule: Vec<u32>,
+    ) -> (Self, AwsRequestCounts) {
         let store = DynamoStore::new(sdk, &resources.config_table, &resources.state_table);
         let (client, requests) = SqsQueue::client(sdk);
+        let counts = AwsRequestCounts {
+            store: store.clone(),
+            sqs: requests.clone(),
+        };
         let queue = |url: &str| {
             Arc::new(SqsQueue::new(client.clone(), url, requests.clone())) as Arc<dyn Queue>
         };
-        Self::assemble(
+        let services = Self::assemble(
             Arc::new(store),
             Queues {
                 events: queue(&resources.events_queue_url),
@@ -83,7 +97,8 @@ impl Services {
             },
             retry_schedule,
             Duration::from_secs(30),
-        )
+        );
+        (services, counts)
     }
 
     /// The AWS backend configured from the environment (Lambda, or the CLI
@@ -146,6 +161,23 @@ impl Services {
         }
         self.workspace_cache.clear();
         Ok(())
+    }
+}
+
+/// Requests sent so far by one [`Services::aws_counted`] backend.
+#[derive(Clone)]
+pub struct AwsRequestCounts {
+    store: DynamoStore,
+    sqs: RequestCounter,
+}
+
+impl AwsRequestCounts {
+    pub fn dynamodb(&self) -> u64 {
+        self.store.request_count()
+    }
+
+    pub fn sqs(&self) -> u64 {
+        self.sqs.get()
     }
 }
 
