@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::payload::StagedUser;
 use crate::config::{UnknownCohortUsers, WorkspaceConfig};
-use crate::domain::{Member, ProfileKey, ProfileUpdate};
+use crate::domain::ids::moengage_user_id;
+use crate::domain::{Member, ProfileKey};
 use crate::ports::StoreResult;
 use crate::runtime::Services;
 
@@ -101,7 +102,7 @@ pub async fn match_users(
         UnknownCohortUsers::Create if !unknown.is_empty() => {
             // [001 scenario 2]: keyed by the Amplitude user id; [001 scenario
             // 3]: without one, by the anonymous (device) id.
-            let (indices, updates): (Vec<usize>, Vec<ProfileUpdate>) = unknown
+            let keyed: Vec<(usize, ProfileKey)> = unknown
                 .iter()
                 .filter_map(|&i| {
                     let user = &users[i];
@@ -111,14 +112,20 @@ pub async fn match_users(
                         // Never staged: validation skips users without ids.
                         (None, None) => return None,
                     };
-                    Some((i, ProfileUpdate::new(key)))
+                    Some((i, key))
                 })
-                .unzip();
-            let profiles = services.profiles.update_profiles(&ws.id, &updates).await?;
-            for (i, profile) in indices.into_iter().zip(profiles) {
+                .collect();
+            let keys: Vec<ProfileKey> = keyed.iter().map(|(_, key)| key.clone()).collect();
+            services.profiles.ensure_profiles(&ws.id, &keys).await?;
+            // A created profile's id derives from its key; its uid is the
+            // key's (profiles keyed by an anonymous id never get one).
+            for (i, key) in keyed {
                 found[i] = Some(Member {
-                    moengage_user_id: profile.moengage_user_id,
-                    uid: profile.uid,
+                    moengage_user_id: moengage_user_id(&ws.id, &key),
+                    uid: match key {
+                        ProfileKey::Uid(uid) => Some(uid),
+                        ProfileKey::AnonymousId(_) => None,
+                    },
                     moe_anonymous_id: users[i].anonymous_id.clone(),
                 });
                 matched.created += 1;
