@@ -19,7 +19,7 @@ pub struct Matched {
     pub members: Vec<Member>,
     pub by_uid: usize,
     pub by_anonymous_id: usize,
-    /// Profiles created for unknown users (`create`) [001 scenarios 2, 3].
+    /// Unknown users given a profile (`create`) [001 scenarios 2, 3].
     pub created: usize,
     /// Unknown users not added (`drop`) [000].
     pub dropped: usize,
@@ -95,7 +95,8 @@ pub async fn match_users(
         }
     }
 
-    // 3. Unknown users.
+    // 3. Unknown users. With `create` this holds for removals too: storing
+    //    the removal's version keeps a late, older add from re-adding them.
     let unknown = pending(&found);
     match ws.unknown_cohort_users {
         UnknownCohortUsers::Drop => matched.dropped = unknown.len(),
