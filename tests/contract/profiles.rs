@@ -198,7 +198,72 @@ async fn repeated_updates_in_one_call_apply_in_order(b: &Backend) {
     );
 }
 
+async fn ensure_profiles_creates_only_what_is_missing(b: &Backend) {
+    let existing = b
+        .profiles
+        .update_profiles(
+            "ws",
+            &[update(
+                ProfileKey::Uid("u1".into()),
+                json!({"city": "Pune"}),
+                &["a1"],
+            )],
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    // 250 distinct keys (crossing DynamoDB's 100-item transactions), one
+    // repeated, one existing.
+    let mut keys: Vec<ProfileKey> = (0..248)
+        .map(|i| ProfileKey::Uid(format!("new-{i:03}")))
+        .collect();
+    keys.push(ProfileKey::Uid("u1".into()));
+    keys.push(ProfileKey::AnonymousId("dev-1".into()));
+    keys.push(ProfileKey::Uid("new-000".into()));
+    for _ in 0..2 {
+        b.profiles.ensure_profiles("ws", &keys).await.unwrap();
+    }
+
+    let stored = b
+        .profiles
+        .get_profiles("ws", std::slice::from_ref(&existing.moengage_user_id))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        vec![existing],
+        "{}: existing profile untouched",
+        b.kind
+    );
+    let uids: Vec<String> = (0..248).map(|i| format!("new-{i:03}")).collect();
+    let found = b.profiles.find_by_uids("ws", &uids).await.unwrap();
+    assert_eq!(found.len(), 248, "{}", b.kind);
+    let created = b
+        .profiles
+        .get_profiles("ws", &[found["new-007"].clone()])
+        .await
+        .unwrap();
+    assert_eq!(created[0].uid.as_deref(), Some("new-007"));
+    assert!(created[0].attributes.is_empty());
+    let by_anon = b
+        .profiles
+        .find_by_anonymous_ids("ws", &["dev-1".into()])
+        .await
+        .unwrap();
+    let device = b
+        .profiles
+        .get_profiles("ws", &[by_anon["dev-1"].clone()])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (device.uid, device.anonymous_ids),
+        (None, vec!["dev-1".to_owned()])
+    );
+}
+
 contract_tests!(
+    ensure_profiles_creates_only_what_is_missing,
     creates_and_merges_profiles,
     finds_profiles_by_uid_and_anonymous_id,
     workspaces_never_see_each_others_profiles,

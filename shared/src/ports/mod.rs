@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::config::WorkspaceConfig;
 use crate::domain::{
-    Attempt, Member, MembershipChange, MembershipOutcome, Page, PageRequest, Profile,
+    Attempt, Member, MembershipChange, MembershipOutcome, Page, PageRequest, Profile, ProfileKey,
     ProfileUpdate, Segment,
 };
 
@@ -69,6 +69,14 @@ pub trait ProfileStore: Send + Sync {
         workspace: &str,
         updates: &[ProfileUpdate],
     ) -> StoreResult<Vec<Profile>>;
+    /// Creates the profiles that do not exist yet, without attributes (an
+    /// existing profile is left as it is): `update_profiles` with empty
+    /// updates, minus the read-back, so adapters can batch the writes
+    /// (DynamoDB: 100 per TransactWriteItems instead of one UpdateItem each).
+    async fn ensure_profiles(&self, workspace: &str, keys: &[ProfileKey]) -> StoreResult<()> {
+        let updates: Vec<ProfileUpdate> = keys.iter().cloned().map(ProfileUpdate::new).collect();
+        self.update_profiles(workspace, &updates).await.map(|_| ())
+    }
 }
 
 /// Segments and their memberships, each membership versioned by the

@@ -2,10 +2,13 @@
 //! named `a:<name>` so an update sets and removes exactly the attributes it
 //! names in one atomic UpdateItem, without reading the profile first.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
+};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
@@ -17,6 +20,12 @@ use crate::ports::{ProfileStore, StoreError, StoreResult};
 const ATTR_PREFIX: &str = "a:";
 /// Profiles updated concurrently per call (distinct profiles only).
 const UPDATE_CONCURRENCY: usize = 16;
+/// `ensure_profiles`: updates per TransactWriteItems (its limit is 100
+/// items), transactions in flight, and attempts when concurrent writers
+/// cancel one.
+const PROFILES_PER_TRANSACTION: usize = 100;
+const TRANSACTION_CONCURRENCY: usize = 4;
+const MAX_CONFLICT_ROUNDS: u32 = 6;
 
 fn profile_from_item(item: Item) -> StoreResult<Profile> {
     let moengage_user_id =
@@ -113,6 +122,64 @@ impl DynamoStore {
             .await
             .map_err(sdk_error)?;
         profile_from_item(out.attributes.unwrap_or_default())
+    }
+}
+
+impl DynamoStore {
+    /// The write `update_one` makes for an attribute-less update of `key`.
+    fn ensure_one(&self, workspace: &str, key: &ProfileKey) -> StoreResult<TransactWriteItem> {
+        let id = crate::domain::ids::moengage_user_id(workspace, key);
+        let update = Update::builder()
+            .table_name(&self.state_table)
+            .key("pk", s(keys::profile(workspace, &id)))
+            .key("sk", s(keys::PROFILE_SK))
+            .expression_attribute_values(":mid", s(&id));
+        let update = match key {
+            ProfileKey::Uid(uid) => update
+                .update_expression(
+                    "SET mid = if_not_exists(mid, :mid), #uid = if_not_exists(#uid, :uid)",
+                )
+                .expression_attribute_names("#uid", "uid")
+                .expression_attribute_values(":uid", s(uid)),
+            ProfileKey::AnonymousId(anon) => update
+                .update_expression("SET mid = if_not_exists(mid, :mid) ADD anonymous_ids :anon")
+                .expression_attribute_values(":anon", AttributeValue::Ss(vec![anon.clone()])),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(StoreError::backend)?)
+            .build())
+    }
+
+    /// One TransactWriteItems of ≤ 100 unconditional updates; retried when
+    /// a concurrent writer of one of its items cancels it.
+    async fn ensure_chunk(&self, workspace: &str, chunk: &[ProfileKey]) -> StoreResult<()> {
+        let writes = chunk
+            .iter()
+            .map(|key| self.ensure_one(workspace, key))
+            .collect::<StoreResult<Vec<_>>>()?;
+        for round in 0..MAX_CONFLICT_ROUNDS {
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if matches!(
+                        e.as_service_error(),
+                        Some(TransactWriteItemsError::TransactionCanceledException(_))
+                    ) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << round)).await;
+                }
+                Err(e) => return Err(sdk_error(e)),
+            }
+        }
+        Err(StoreError::Backend(
+            "profile creation kept conflicting with concurrent writers".into(),
+        ))
     }
 }
 
@@ -226,5 +293,50 @@ impl ProfileStore for DynamoStore {
             .into_iter()
             .map(|slot| profiles[slot].clone())
             .collect())
+    }
+
+    async fn ensure_profiles(&self, workspace: &str, keys: &[ProfileKey]) -> StoreResult<()> {
+        // A transaction may not name an item twice.
+        let mut seen = HashSet::new();
+        let keys: Vec<ProfileKey> = keys.iter().filter(|k| seen.insert(*k)).cloned().collect();
+        let calls: Vec<_> = keys
+            .chunks(PROFILES_PER_TRANSACTION)
+            .map(|chunk| self.ensure_chunk(workspace, chunk))
+            .collect();
+        futures::stream::iter(calls)
+            .buffer_unordered(TRANSACTION_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        // The anonymous-id index, as update_profiles writes it.
+        let index: Vec<WriteRequest> = keys
+            .iter()
+            .filter_map(|key| match key {
+                ProfileKey::AnonymousId(anon) => Some(anon),
+                ProfileKey::Uid(_) => None,
+            })
+            .map(|anon| {
+                let mut item = key(keys::anonymous(workspace, anon), keys::ANON_SK);
+                item.insert("anonymous_id".into(), s(anon));
+                item.insert(
+                    "mid".into(),
+                    s(crate::domain::ids::moengage_user_id(
+                        workspace,
+                        &ProfileKey::AnonymousId(anon.clone()),
+                    )),
+                );
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .expect("item set"),
+                    )
+                    .build()
+            })
+            .collect();
+        if !index.is_empty() {
+            batch_write(&self.client, &self.state_table, index).await?;
+        }
+        Ok(())
     }
 }
