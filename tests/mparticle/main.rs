@@ -1,1 +1,10 @@
-//! mparticle integration tests (both backends).
+//! mParticle ingest (interface §3 "mParticle", seed 002), on both backends:
+//! Events-API batches and Firehose requests (HTTP and direct invocation)
+//! into profiles, events and segments.
+
+mod audiences;
+mod commerce;
+mod events_api;
+mod firehose;
+mod profiles;
+mod support;

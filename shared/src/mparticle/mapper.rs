@@ -1,0 +1,381 @@
+//! The one mapper [002]: internal batches → profile updates and events, for
+//! both formats. Pure (no I/O): ingest.rs applies what it produces.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::mapping::{self, EVENT_SOURCE};
+use super::model::{Change, EventKind, SourceBatch, SourceEvent};
+use crate::config::WorkspaceConfig;
+use crate::domain::ids::{self, ProfileKey, derived_uuid};
+use crate::domain::{Event, EventType, ProfileUpdate};
+
+/// What a request did, as the response reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Events queued.
+    pub events: usize,
+    /// Distinct profiles created or updated.
+    pub profiles: usize,
+    /// Events not mapped, per event type (e.g. `session_start`).
+    pub skipped: BTreeMap<String, u64>,
+    /// Batches without the workspace's `mparticle_identity`.
+    pub skipped_batches: u64,
+    /// Object-valued user attributes dropped (no `allow_object_attributes`).
+    pub skipped_attributes: u64,
+}
+
+/// The mapper's output for one request.
+#[derive(Clone, Debug, Default)]
+pub struct Mapped {
+    pub updates: Vec<ProfileUpdate>,
+    pub events: Vec<Event>,
+    pub report: Report,
+}
+
+/// The uid a user gets from the workspace's `mparticle_identity` [002].
+pub fn uid_for(
+    ws: &WorkspaceConfig,
+    identities: &[(String, String)],
+    mpid: Option<&str>,
+) -> Option<String> {
+    let uid = match mapping::uid_identity_type(ws.mparticle_identity) {
+        Some(kind) => identities
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, v)| v.as_str()),
+        None => mpid,
+    };
+    uid.filter(|u| !u.is_empty()).map(str::to_owned)
+}
+
+/// Whether a value is (or holds) an object: stored only with
+/// `allow_object_attributes` [002] "User attributes support ... and even
+/// objects ... not supported out of the box".
+fn is_object_like(value: &Value) -> bool {
+    match value {
+        Value::Object(_) => true,
+        Value::Array(items) => items.iter().any(|v| v.is_object() || v.is_array()),
+        _ => false,
+    }
+}
+
+/// Builds one profile update, keeping the last write to each attribute.
+pub struct ProfileChanges<'a> {
+    ws: &'a WorkspaceConfig,
+    update: ProfileUpdate,
+    skipped_attributes: u64,
+}
+
+impl<'a> ProfileChanges<'a> {
+    pub fn new(ws: &'a WorkspaceConfig, uid: &str) -> Self {
+        Self {
+            ws,
+            update: ProfileUpdate::new(ProfileKey::Uid(uid.to_owned())),
+            skipped_attributes: 0,
+        }
+    }
+
+    pub fn set(&mut self, name: &str, value: Value) {
+        if !self.ws.allow_object_attributes && is_object_like(&value) {
+            self.skipped_attributes += 1;
+            return;
+        }
+        self.update.remove_attributes.retain(|n| n != name);
+        self.update.set_attributes.insert(name.to_owned(), value);
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.update.set_attributes.remove(name);
+        if !self.update.remove_attributes.iter().any(|n| n == name) {
+            self.update.remove_attributes.push(name.to_owned());
+        }
+    }
+
+    /// A user attribute: reserved names become standard attributes [002].
+    pub fn set_user_attribute(&mut self, name: &str, value: Value) {
+        self.set(mapping::attribute_name(name), value);
+    }
+
+    /// An identity: `email` and `mobile_number` become standard attributes
+    /// [002]; other identity types are not profile attributes.
+    pub fn set_identity(&mut self, kind: &str, value: Value) {
+        if let Some(attribute) = mapping::identity_attribute(kind) {
+            self.set(attribute, value);
+        }
+    }
+
+    pub fn remove_identity(&mut self, kind: &str) {
+        if let Some(attribute) = mapping::identity_attribute(kind) {
+            self.remove(attribute);
+        }
+    }
+
+    /// The update, with the anonymous-id attribute's value (if set) as one
+    /// of the profile's anonymous ids [000]; and the attributes skipped.
+    pub fn finish(mut self) -> (ProfileUpdate, u64) {
+        let anonymous = match self
+            .update
+            .set_attributes
+            .get(&self.ws.anonymous_id_attribute)
+        {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        self.update.add_anonymous_ids.extend(anonymous);
+        (self.update, self.skipped_attributes)
+    }
+}
+
+/// Maps every batch of a request.
+pub fn map_batches(ws: &WorkspaceConfig, batches: Vec<SourceBatch>, now_ms: i64) -> Mapped {
+    let mut out = Mapped::default();
+    let mut uids = HashSet::new();
+    for batch in batches {
+        let Some(uid) = uid_for(ws, &batch.identities, batch.mpid.as_deref()) else {
+            out.report.skipped_batches += 1;
+            continue;
+        };
+        map_batch(ws, batch, &uid, now_ms, &mut out);
+        uids.insert(uid);
+    }
+    out.report.profiles = uids.len();
+    out.report.events = out.events.len();
+    out
+}
+
+fn map_batch(ws: &WorkspaceConfig, batch: SourceBatch, uid: &str, now_ms: i64, out: &mut Mapped) {
+    let moengage_user_id = ids::moengage_user_id(&ws.id, &ProfileKey::Uid(uid.to_owned()));
+    let device_attributes = device_attributes(ws, &batch);
+    let context = EventContext {
+        ws,
+        uid,
+        moengage_user_id: &moengage_user_id,
+        batch_key: batch.key.as_deref(),
+        device_attributes: &device_attributes,
+        now_ms,
+    };
+    let mut profile = ProfileChanges::new(ws, uid);
+    for (index, event) in batch.events.into_iter().enumerate() {
+        let SourceEvent {
+            id,
+            timestamp_ms,
+            kind,
+        } = event;
+        let (name, attributes) = match kind {
+            EventKind::Emit { name, attributes } => (name, attributes),
+            EventKind::Gated {
+                name, attributes, ..
+            } if ws.commerce_promotions_and_impressions => (name, attributes),
+            EventKind::Gated { skip_as, .. } => {
+                *out.report.skipped.entry(skip_as.to_owned()).or_default() += 1;
+                continue;
+            }
+            EventKind::Unsupported(kind) => {
+                *out.report.skipped.entry(kind).or_default() += 1;
+                continue;
+            }
+            EventKind::AttributeChanges(changes) => {
+                for change in changes {
+                    match change {
+                        Change::Set(name, value) => profile.set_user_attribute(&name, value),
+                        Change::Remove(name) => profile.remove(mapping::attribute_name(&name)),
+                    }
+                }
+                continue;
+            }
+            EventKind::IdentityChanges(changes) => {
+                for change in changes {
+                    match change {
+                        Change::Set(kind, value) => profile.set_identity(&kind, value),
+                        Change::Remove(kind) => profile.remove_identity(&kind),
+                    }
+                }
+                continue;
+            }
+        };
+        let event = context.event(id.as_deref(), index, timestamp_ms, name, attributes);
+        out.events.push(event);
+    }
+    // The batch's identities and attributes are the user's state as of the
+    // batch, so they are applied after the change events it carries.
+    for (kind, value) in batch.identities {
+        profile.set_identity(&kind, Value::String(value));
+    }
+    for (name, value) in batch.user_attributes {
+        profile.set_user_attribute(&name, value);
+    }
+    for name in batch.deleted_user_attributes {
+        profile.remove(mapping::attribute_name(&name));
+    }
+    let (update, skipped) = profile.finish();
+    out.report.skipped_attributes += skipped;
+    out.updates.push(update);
+}
+
+/// The batch's device info plus `moengage_device_id`, derived from its most
+/// stable device identity (mapping::DEVICE_IDENTITIES).
+fn device_attributes(ws: &WorkspaceConfig, batch: &SourceBatch) -> Map<String, Value> {
+    let mut attributes = batch.device.clone();
+    let best = batch
+        .device_ids
+        .iter()
+        .filter_map(|(field, value)| {
+            mapping::device_identity(field).map(|(rank, kind)| (rank, kind, value))
+        })
+        .min_by_key(|(rank, _, _)| *rank);
+    if let Some((_, kind, value)) = best {
+        let id = derived_uuid(&[&ws.id, "mparticle-device", kind, value]);
+        attributes.insert("moengage_device_id".into(), Value::String(id));
+    }
+    attributes
+}
+
+struct EventContext<'a> {
+    ws: &'a WorkspaceConfig,
+    uid: &'a str,
+    moengage_user_id: &'a str,
+    batch_key: Option<&'a str>,
+    device_attributes: &'a Map<String, Value>,
+    now_ms: i64,
+}
+
+impl EventContext<'_> {
+    fn event(
+        &self,
+        id: Option<&str>,
+        index: usize,
+        timestamp_ms: Option<i64>,
+        name: String,
+        attributes: Map<String, Value>,
+    ) -> Event {
+        let timestamp_ms = timestamp_ms.unwrap_or(self.now_ms);
+        // The uuid comes from the mParticle event's identity so replays
+        // yield the same one (interface §5); the name tells apart the events
+        // one commerce event may yield.
+        let event_uuid = match (id, self.batch_key) {
+            (Some(id), _) => derived_uuid(&[&self.ws.id, "mparticle", "event", id, &name]),
+            (None, Some(key)) => derived_uuid(&[
+                &self.ws.id,
+                "mparticle",
+                "batch",
+                key,
+                &index.to_string(),
+                &name,
+            ]),
+            // No id anywhere: the event's content is its identity.
+            (None, None) => derived_uuid(&[
+                &self.ws.id,
+                "mparticle",
+                "content",
+                self.uid,
+                &timestamp_ms.to_string(),
+                &index.to_string(),
+                &name,
+                &Value::Object(attributes.clone()).to_string(),
+            ]),
+        };
+        let mut user_attributes = Map::new();
+        user_attributes.insert(
+            "moengage_user_id".into(),
+            Value::String(self.moengage_user_id.to_owned()),
+        );
+        Event {
+            event_code: name.clone(),
+            event_name: name,
+            event_uuid,
+            event_time: timestamp_ms.div_euclid(1000),
+            event_type: EventType::UserActionEvent,
+            event_source: EVENT_SOURCE.to_owned(),
+            uid: Some(self.uid.to_owned()),
+            push_id: None,
+            email_id: None,
+            mobile_number: None,
+            event_attributes: attributes,
+            user_attributes,
+            device_attributes: self.device_attributes.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MparticleIdentity;
+    use serde_json::json;
+
+    fn ws() -> WorkspaceConfig {
+        crate::config::parse("[[workspaces]]\nid = \"ws\"\nsecret = \"s\"\napp_name = \"A\"\n")
+            .unwrap()
+            .workspaces
+            .remove(0)
+    }
+
+    fn batch() -> SourceBatch {
+        SourceBatch {
+            identities: vec![
+                ("customer_id".into(), "c1".into()),
+                ("email".into(), "a@example.com".into()),
+            ],
+            mpid: Some("-42".into()),
+            ..SourceBatch::default()
+        }
+    }
+
+    #[test]
+    fn uid_follows_the_workspace_identity() {
+        let mut ws = ws();
+        let b = batch();
+        assert_eq!(
+            uid_for(&ws, &b.identities, b.mpid.as_deref()).as_deref(),
+            Some("c1")
+        );
+        ws.mparticle_identity = MparticleIdentity::Email;
+        assert_eq!(
+            uid_for(&ws, &b.identities, None).as_deref(),
+            Some("a@example.com")
+        );
+        ws.mparticle_identity = MparticleIdentity::Mpid;
+        assert_eq!(
+            uid_for(&ws, &b.identities, b.mpid.as_deref()).as_deref(),
+            Some("-42")
+        );
+        assert_eq!(uid_for(&ws, &b.identities, None), None);
+    }
+
+    #[test]
+    fn later_writes_win_and_objects_need_the_flag() {
+        let mut ws = ws();
+        let mut p = ProfileChanges::new(&ws, "u");
+        p.set("a", json!(1));
+        p.remove("a");
+        p.set("b", json!(2));
+        p.remove("b");
+        p.set("b", json!(3));
+        p.set("o", json!({"x": 1}));
+        p.set("moe_anonymous_id", json!("anon-1"));
+        let (update, skipped) = p.finish();
+        assert_eq!(update.remove_attributes, vec!["a"]);
+        assert_eq!(update.set_attributes["b"], 3);
+        assert!(!update.set_attributes.contains_key("o"));
+        assert_eq!(skipped, 1);
+        assert_eq!(update.add_anonymous_ids, vec!["anon-1"]);
+
+        ws.allow_object_attributes = true;
+        let mut p = ProfileChanges::new(&ws, "u");
+        p.set("o", json!([{"x": 1}]));
+        assert_eq!(p.finish().1, 0);
+    }
+
+    #[test]
+    fn batches_without_the_identity_are_counted() {
+        let ws = ws();
+        let mapped = map_batches(&ws, vec![SourceBatch::default(), batch()], 0);
+        assert_eq!(mapped.report.skipped_batches, 1);
+        assert_eq!(mapped.report.profiles, 1);
+        assert_eq!(mapped.updates[0].set_attributes["email"], "a@example.com");
+    }
+}
