@@ -65,6 +65,9 @@ pub async fn moto_sdk_config() -> aws_config::SdkConfig {
         .credentials_provider(aws_credential_types::Credentials::new(
             "testing", "testing", None, None, "tests",
         ))
+        // moto's threaded server can answer 500 under concurrent transactional
+        // writes; retry those rather than fail a test on the emulator's account.
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8))
         .load()
         .await
 }

@@ -19,6 +19,33 @@ fn sqs_error<E: std::error::Error + 'static>(e: aws_sdk_sqs::error::SdkError<E>)
     StoreError::Backend(DisplayErrorContext(&e).to_string())
 }
 
+/// SQS limits: a message and a whole SendMessageBatch call are each at most
+/// 1 MiB; a batch holds at most 10 messages.
+const MAX_SQS_PAYLOAD: usize = 1024 * 1024;
+
+/// Groups messages into SendMessageBatch calls within both limits.
+fn send_batches(messages: &[OutgoingMessage]) -> StoreResult<Vec<&[OutgoingMessage]>> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, m) in messages.iter().enumerate() {
+        let len = m.body.len();
+        if len > MAX_SQS_PAYLOAD {
+            return Err(StoreError::Backend(format!(
+                "a {len}-byte message exceeds SQS's 1 MiB limit"
+            )));
+        }
+        if i > start && (i - start == MAX_QUEUE_BATCH || bytes + len > MAX_SQS_PAYLOAD) {
+            batches.push(&messages[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    if start < messages.len() {
+        batches.push(&messages[start..]);
+    }
+    Ok(batches)
+}
+
 #[derive(Clone)]
 pub struct SqsQueue {
     client: Client,
@@ -57,7 +84,7 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, messages: &[OutgoingMessage]) -> StoreResult<()> {
-        for chunk in messages.chunks(MAX_QUEUE_BATCH) {
+        for chunk in send_batches(messages)? {
             let mut entries = Vec::with_capacity(chunk.len());
             for (i, m) in chunk.iter().enumerate() {
                 if m.delay > MAX_DELAY {
@@ -224,5 +251,40 @@ impl Queue for SqsQueue {
             [name, account] => format!("arn:aws:sqs:{region}:{account}:{name}"),
             _ => format!("arn:aws:sqs:{region}:000000000000:{}", self.url),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(sizes: &[usize]) -> Vec<OutgoingMessage> {
+        sizes
+            .iter()
+            .map(|n| OutgoingMessage::now("x".repeat(*n)))
+            .collect()
+    }
+
+    #[test]
+    fn batches_respect_count_and_total_size() {
+        let small = messages(&[10; 25]);
+        let sizes: Vec<usize> = send_batches(&small)
+            .unwrap()
+            .iter()
+            .map(|b| b.len())
+            .collect();
+        assert_eq!(sizes, vec![10, 10, 5]);
+        // Ten 200 KiB events messages: five per call stay under 1 MiB.
+        let big = messages(&[200 * 1024; 10]);
+        let batches = send_batches(&big).unwrap();
+        assert_eq!(
+            batches.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            vec![5, 5]
+        );
+        for b in &batches {
+            assert!(b.iter().map(|m| m.body.len()).sum::<usize>() <= MAX_SQS_PAYLOAD);
+        }
+        assert!(send_batches(&messages(&[MAX_SQS_PAYLOAD + 1])).is_err());
+        assert!(send_batches(&[]).unwrap().is_empty());
     }
 }
