@@ -1,7 +1,8 @@
 //! Benchmark: streams. Run with `cargo bench -p engage-bridge-tests --bench streams`.
 //!
-//! 1. End-to-end events/s on the embedded store: events queued → the
-//!    stream-dispatch consumer `serve` runs → a local webhook receiver.
+//! 1. End-to-end events/s on the embedded store: mParticle Events-API
+//!    requests → the events queue → the stream-dispatch consumer `serve`
+//!    runs → a local webhook receiver.
 //! 2. SQS and DynamoDB requests per 1 000 events dispatched, against moto
 //!    (when ENGAGE_BRIDGE_TEST_MOTO_URL is set; scripts/test sets it).
 
@@ -60,12 +61,31 @@ fn delivered(recorder: &Recorder) -> usize {
         .sum()
 }
 
+/// One mParticle Events-API batch: one user, 100 custom events.
+fn mparticle_batch(batch: usize) -> Vec<u8> {
+    let events: Vec<serde_json::Value> = (0..100)
+        .map(|i| {
+            json!({"event_type": "custom_event", "data": {
+                "event_name": "Song Played", "custom_event_type": "other",
+                "event_id": format!("{batch}-{i}"), "timestamp_unixtime_ms": 1_700_000_000_000i64 + i,
+                "custom_attributes": {"song": "Bench", "position": i}
+            }})
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "user_identities": [{"identity_type": "customer_id", "identity": format!("user-{batch}")}],
+        "user_attributes": {"$FirstName": "Ada", "plan": "gold"},
+        "events": events
+    }))
+    .unwrap()
+}
+
 async fn embedded_throughput(n: usize) {
     let b = sqlite();
     let recorder = Recorder::new(200);
     let server = recorder.serve().await;
     setup(&b, &server.uri()).await;
-    enqueue(&b, &events(n)).await;
+    let requests: Vec<Vec<u8>> = (0..n / 100).map(mparticle_batch).collect();
     let (stop, stopped) = watch::channel(false);
     let services = b.services.clone();
     let queue = services.queues.events.clone();
@@ -80,12 +100,30 @@ async fn embedded_throughput(n: usize) {
         )
         .await
     });
+    for body in requests {
+        let request = http::Request::builder()
+            .method("POST")
+            .uri("/v1/mparticle/events")
+            .header("authorization", engage_bridge_tests::basic("ws", "s"))
+            .body(body)
+            .unwrap();
+        let response = shared::api::handle(&b, shared::api::RouteSet::All, request).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "{}",
+            String::from_utf8_lossy(response.body())
+        );
+    }
+    let ingested = started.elapsed();
     wait_for(async || delivered(&recorder) >= n, Duration::from_secs(300)).await;
     let elapsed = started.elapsed();
     stop.send(true).unwrap();
     worker.await.unwrap();
     println!(
-        "embedded: {n} events queued → dispatched → received in {:.2} s = {:.0} events/s ({} requests of ≤ 100 events)",
+        "embedded: {n} events via {} mParticle requests (ingested in {:.2} s) → queue → dispatch → received in {:.2} s = {:.0} events/s end to end ({} webhook requests)",
+        n / 100,
+        ingested.as_secs_f64(),
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
         recorder.bodies().len()

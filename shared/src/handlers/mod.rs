@@ -65,6 +65,9 @@ impl QueueHandler {
 }
 
 /// A direct (non-HTTP, non-SQS) invocation: mParticle Firehose requests.
-pub async fn direct(services: &Services, payload: serde_json::Value) -> serde_json::Value {
+pub async fn direct(
+    services: &Services,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, crate::api::ApiError> {
     crate::mparticle::firehose_direct(services, payload).await
 }

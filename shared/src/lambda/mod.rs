@@ -111,6 +111,9 @@ pub enum FunctionError {
     },
     #[error("cannot encode the response: {0}")]
     Encode(#[from] serde_json::Error),
+    /// A failure the caller should retry (rate limited, backend error).
+    #[error("{0}")]
+    Retriable(String),
 }
 
 impl Function {
@@ -148,7 +151,9 @@ pub async fn invoke(
             Ok(serde_json::to_value(handler.handle(services, event).await)?)
         }
         Invocation::Direct(payload) => match function {
-            Function::MparticleIngest => Ok(crate::handlers::direct(services, payload).await),
+            Function::MparticleIngest => crate::handlers::direct(services, payload)
+                .await
+                .map_err(|e| FunctionError::Retriable(e.to_string())),
             _ => Err(unsupported("direct")),
         },
     }

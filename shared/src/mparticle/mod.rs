@@ -54,6 +54,6 @@ pub async fn firehose_http(
 }
 
 /// A Firehose request delivered as a direct Lambda invocation.
-pub async fn firehose_direct(services: &Services, payload: Value) -> Value {
+pub async fn firehose_direct(services: &Services, payload: Value) -> Result<Value, ApiError> {
     routes::firehose_direct(services, payload).await
 }

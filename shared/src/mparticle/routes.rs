@@ -41,26 +41,23 @@ pub async fn firehose_http(
 /// Firehose as a direct Lambda invocation: the response message, or an
 /// error object `{"status":"error","error","status_code"}` (the same
 /// messages as over HTTP; nothing says which credential was wrong).
-pub async fn firehose_direct(services: &Services, payload: Value) -> Value {
+pub async fn firehose_direct(services: &Services, payload: Value) -> Result<Value, ApiError> {
     match firehose(services, &payload, None).await {
-        Ok(response) => response,
-        Err(error) => {
+        Ok(response) => Ok(response),
+        // Retriable failures fail the invocation, so mParticle retries it
+        // instead of counting the request as delivered.
+        Err(error @ (ApiError::RateLimited { .. } | ApiError::Internal(_))) => {
             if let ApiError::Internal(detail) = &error {
                 tracing::error!(error = %detail, "internal error answering a Firehose invocation");
             }
-            let mut object = json!({
-                "status": "error",
-                "error": error.to_string(),
-                "status_code": error.status().as_u16(),
-            });
-            if let ApiError::RateLimited {
-                retry_after_secs, ..
-            } = error
-            {
-                object["retry_after_secs"] = retry_after_secs.into();
-            }
-            object
+            Err(error)
         }
+        // Bad input or credentials: a retry cannot help; answer with the error.
+        Err(error) => Ok(json!({
+            "status": "error",
+            "error": error.to_string(),
+            "status_code": error.status().as_u16(),
+        })),
     }
 }
 
