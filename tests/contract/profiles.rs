@@ -262,7 +262,36 @@ async fn ensure_profiles_creates_only_what_is_missing(b: &Backend) {
     );
 }
 
+async fn updates_naming_hundreds_of_attributes_apply(b: &Backend) {
+    // More than fits one DynamoDB update expression (4 KB).
+    let attributes: serde_json::Map<String, serde_json::Value> = (0..350)
+        .map(|i| (format!("attribute_number_{i}"), json!(i)))
+        .collect();
+    let mut first = update(
+        ProfileKey::Uid("wide".into()),
+        json!({"old": 1}),
+        &["anon-w"],
+    );
+    first.set_attributes.extend(attributes.clone());
+    b.profiles.update_profiles("ws", &[first]).await.unwrap();
+    let mut second = update(ProfileKey::Uid("wide".into()), json!({}), &[]);
+    second.remove_attributes = (0..150).map(|i| format!("attribute_number_{i}")).collect();
+    second.remove_attributes.push("old".into());
+    let out = b.profiles.update_profiles("ws", &[second]).await.unwrap();
+    let p = b
+        .profiles
+        .get_profiles("ws", &[out[0].moengage_user_id.clone()])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(p.attributes.len(), 200, "{}", b.kind);
+    assert_eq!(p.attributes["attribute_number_349"], json!(349));
+    assert!(!p.attributes.contains_key("attribute_number_0"));
+    assert_eq!(p.anonymous_ids, vec!["anon-w"]);
+}
+
 contract_tests!(
+    updates_naming_hundreds_of_attributes_apply,
     ensure_profiles_creates_only_what_is_missing,
     creates_and_merges_profiles,
     finds_profiles_by_uid_and_anonymous_id,

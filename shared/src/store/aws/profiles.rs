@@ -52,6 +52,45 @@ fn profile_from_item(item: Item) -> StoreResult<Profile> {
     })
 }
 
+/// Attributes named per UpdateItem: ~15 bytes of expression each keeps an
+/// expression well under DynamoDB's 4 KB.
+const ATTRIBUTES_PER_UPDATE: usize = 100;
+
+/// Splits an update into parts of at most [`ATTRIBUTES_PER_UPDATE`]
+/// attributes; removals first, anonymous ids with the first part.
+fn split_update(update: &ProfileUpdate) -> Vec<ProfileUpdate> {
+    let removes = update
+        .remove_attributes
+        .iter()
+        .filter(|n| !update.set_attributes.contains_key(*n))
+        .map(|n| (n.clone(), None));
+    let sets = update
+        .set_attributes
+        .iter()
+        .map(|(n, v)| (n.clone(), Some(v.clone())));
+    let named: Vec<(String, Option<serde_json::Value>)> = removes.chain(sets).collect();
+    let mut parts: Vec<ProfileUpdate> = named
+        .chunks(ATTRIBUTES_PER_UPDATE)
+        .map(|chunk| {
+            let mut part = ProfileUpdate::new(update.key.clone());
+            for (name, value) in chunk {
+                match value {
+                    Some(v) => {
+                        part.set_attributes.insert(name.clone(), v.clone());
+                    }
+                    None => part.remove_attributes.push(name.clone()),
+                }
+            }
+            part
+        })
+        .collect();
+    if parts.is_empty() {
+        parts.push(ProfileUpdate::new(update.key.clone()));
+    }
+    parts[0].add_anonymous_ids = update.add_anonymous_ids.clone();
+    parts
+}
+
 /// Folds several updates of the same profile into one, in order.
 fn merge(into: &mut ProfileUpdate, next: &ProfileUpdate) {
     for name in &next.remove_attributes {
@@ -69,7 +108,18 @@ fn merge(into: &mut ProfileUpdate, next: &ProfileUpdate) {
 }
 
 impl DynamoStore {
+    /// Applies one profile's update; an update naming many attributes is
+    /// split over several UpdateItem calls (an expression is at most 4 KB).
     async fn update_one(&self, workspace: &str, update: &ProfileUpdate) -> StoreResult<Profile> {
+        let parts = split_update(update);
+        let mut profile = None;
+        for part in &parts {
+            profile = Some(self.update_item(workspace, part).await?);
+        }
+        profile.ok_or_else(|| StoreError::backend("an update has at least one part"))
+    }
+
+    async fn update_item(&self, workspace: &str, update: &ProfileUpdate) -> StoreResult<Profile> {
         let id = update.moengage_user_id(workspace);
         let mut names = HashMap::new();
         let mut values = HashMap::new();
@@ -338,5 +388,41 @@ impl ProfileStore for DynamoStore {
             batch_write(&self.client, &self.state_table, index).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_updates_split_into_bounded_parts() {
+        let mut update = ProfileUpdate::new(ProfileKey::Uid("u".into()));
+        for i in 0..350 {
+            update
+                .set_attributes
+                .insert(format!("a{i}"), Value::from(i));
+        }
+        update.remove_attributes = (0..10).map(|i| format!("r{i}")).collect();
+        update.remove_attributes.push("a0".into()); // set wins over remove
+        update.add_anonymous_ids.push("anon".into());
+        let parts = split_update(&update);
+        assert_eq!(parts.len(), 4);
+        assert!(
+            parts.iter().all(
+                |p| p.set_attributes.len() + p.remove_attributes.len() <= ATTRIBUTES_PER_UPDATE
+            )
+        );
+        assert_eq!(parts[0].remove_attributes.len(), 10, "removals go first");
+        assert_eq!(
+            parts.iter().map(|p| p.set_attributes.len()).sum::<usize>(),
+            350
+        );
+        assert_eq!(parts[0].add_anonymous_ids, vec!["anon"]);
+        assert!(parts[1..].iter().all(|p| p.add_anonymous_ids.is_empty()));
+        assert_eq!(
+            split_update(&ProfileUpdate::new(ProfileKey::Uid("u".into()))).len(),
+            1
+        );
     }
 }
