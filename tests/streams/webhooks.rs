@@ -382,3 +382,39 @@ async fn redirects_to_other_hosts_are_not_followed() {
         "the batch failed and waits for a retry"
     );
 }
+
+/// Unreadable queue messages are kept as dead letters, not retried forever
+/// or dropped.
+#[tokio::test]
+async fn unreadable_messages_become_dead_letters() {
+    use shared::handlers::QueueHandler;
+    use shared::ports::OutgoingMessage;
+    let b = engage_bridge_tests::sqlite();
+    for (queue, handler) in [
+        (&b.queues.events, QueueHandler::StreamDispatch),
+        (&b.queues.retry, QueueHandler::Retry),
+    ] {
+        queue
+            .send(&[OutgoingMessage::now("{not json".into())])
+            .await
+            .unwrap();
+        let received = queue
+            .receive(
+                10,
+                std::time::Duration::from_secs(30),
+                std::time::Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        let response = run_handler(&b, handler, queue, received).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "handled, not retried"
+        );
+    }
+    let letters = shared::streams::dlq::list(&b, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 2);
+    assert!(letters.iter().all(|l| l.reason == "unreadable dead letter"));
+}

@@ -74,20 +74,28 @@ fn report(records: &[SqsMessage], succeeded: Vec<bool>) -> SqsBatchResponse {
     response
 }
 
+/// Keeps an unreadable queue message as a dead letter, as is, rather than
+/// retrying it forever or dropping it. True when it was stored.
+pub(crate) async fn dead_letter_unreadable(
+    services: &Services,
+    queue: &str,
+    body: &str,
+    error: &serde_json::Error,
+) -> bool {
+    tracing::error!(error = %error, queue, "unreadable queue message; dead-lettering it as is");
+    services
+        .queues
+        .dead_letter
+        .send(&[OutgoingMessage::now(body.to_owned())])
+        .await
+        .is_ok()
+}
+
 async fn dispatch_record(services: &Services, record: &SqsMessage) -> bool {
     let body = record.body.as_deref().unwrap_or_default();
     let message: EventsMessage = match serde_json::from_str(body) {
         Ok(message) => message,
-        Err(e) => {
-            // Nothing is dropped silently: keep the body as a dead letter.
-            tracing::error!(error = %e, "unreadable events message; dead-lettering it as is");
-            return services
-                .queues
-                .dead_letter
-                .send(&[OutgoingMessage::now(body.to_owned())])
-                .await
-                .is_ok();
-        }
+        Err(e) => return dead_letter_unreadable(services, "events", body, &e).await,
     };
     match dispatch::dispatch(services, &message).await {
         Ok(_) => true,

@@ -168,17 +168,7 @@ pub async fn handle_record(services: &Services, record: &SqsMessage) -> bool {
     let body = record.body.as_deref().unwrap_or_default();
     let message: RetryMessage = match serde_json::from_str(body) {
         Ok(message) => message,
-        Err(e) => {
-            // Only engage-bridge writes this queue; keep the unreadable body
-            // as a dead letter rather than retrying it forever.
-            tracing::error!(error = %e, "unreadable retry message; dead-lettering it as is");
-            return services
-                .queues
-                .dead_letter
-                .send(&[OutgoingMessage::now(body.to_owned())])
-                .await
-                .is_ok();
-        }
+        Err(e) => return super::dead_letter_unreadable(services, "retry", body, &e).await,
     };
     match retry(services, &message).await {
         Ok(Disposition::Done) => true,
