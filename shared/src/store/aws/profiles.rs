@@ -52,6 +52,18 @@ fn profile_from_item(item: Item) -> StoreResult<Profile> {
     })
 }
 
+/// The anonymous-id index item pointing `anon` at profile `id`.
+fn anonymous_index_put(workspace: &str, anon: &str, id: &str) -> StoreResult<WriteRequest> {
+    let mut item = key(keys::anonymous(workspace, anon), keys::ANON_SK);
+    item.insert("anonymous_id".into(), s(anon));
+    item.insert("mid".into(), s(id));
+    let put = PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map_err(StoreError::backend)?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
 /// Attributes named per UpdateItem: ~15 bytes of expression each keeps an
 /// expression well under DynamoDB's 4 KB.
 const ATTRIBUTES_PER_UPDATE: usize = 100;
@@ -322,20 +334,10 @@ impl ProfileStore for DynamoStore {
             .zip(&profiles)
             .flat_map(|(update, profile)| {
                 update.anonymous_ids().map(move |anon| {
-                    let mut item = key(keys::anonymous(workspace, anon), keys::ANON_SK);
-                    item.insert("anonymous_id".into(), s(anon));
-                    item.insert("mid".into(), s(&profile.moengage_user_id));
-                    WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(item))
-                                .build()
-                                .expect("item set"),
-                        )
-                        .build()
+                    anonymous_index_put(workspace, anon, &profile.moengage_user_id)
                 })
             })
-            .collect();
+            .collect::<StoreResult<_>>()?;
         if !index.is_empty() {
             batch_write(&self.client, &self.state_table, index).await?;
         }
@@ -365,25 +367,13 @@ impl ProfileStore for DynamoStore {
                 ProfileKey::Uid(_) => None,
             })
             .map(|anon| {
-                let mut item = key(keys::anonymous(workspace, anon), keys::ANON_SK);
-                item.insert("anonymous_id".into(), s(anon));
-                item.insert(
-                    "mid".into(),
-                    s(crate::domain::ids::moengage_user_id(
-                        workspace,
-                        &ProfileKey::AnonymousId(anon.clone()),
-                    )),
+                let id = crate::domain::ids::moengage_user_id(
+                    workspace,
+                    &ProfileKey::AnonymousId(anon.clone()),
                 );
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(item))
-                            .build()
-                            .expect("item set"),
-                    )
-                    .build()
+                anonymous_index_put(workspace, anon, &id)
             })
-            .collect();
+            .collect::<StoreResult<_>>()?;
         if !index.is_empty() {
             batch_write(&self.client, &self.state_table, index).await?;
         }
