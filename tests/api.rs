@@ -4,7 +4,6 @@
 use engage_bridge_tests::{Backend, basic, sqlite, workspace};
 use http::StatusCode;
 use serde_json::{Value, json};
-use shared::api::{self, RouteSet};
 use shared::domain::{
     Member, MembershipAction, MembershipChange, ProfileKey, ProfileUpdate, Segment, SegmentSource,
 };
@@ -20,7 +19,7 @@ async fn call(
     if let Some(auth) = auth {
         request = request.header("authorization", auth);
     }
-    let response = api::handle(b, RouteSet::All, request.body(body.to_vec()).unwrap()).await;
+    let response = engage_bridge_tests::call(b, request.body(body.to_vec()).unwrap()).await;
     let status = response.status();
     let headers = response.headers().clone();
     let value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
@@ -215,7 +214,7 @@ async fn segment_lists_page_with_opaque_cursors() {
 #[tokio::test]
 async fn bodies_over_6_mib_are_refused_with_413() {
     let b = two_workspaces().await;
-    let big = vec![b'x'; api::MAX_BODY_BYTES + 1];
+    let big = vec![b'x'; shared::http::MAX_BODY_BYTES + 1];
     let (status, _, body) = call(
         &b,
         "POST",

@@ -8,7 +8,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use engage_bridge_tests::receiver::wait_for;
 use engage_bridge_tests::{Backend, contract_tests};
 use shared::ports::OutgoingMessage;
-use shared::runtime::consumer::{self, ConsumerOptions};
+use shared::queue::consumer::{self, ConsumerOptions};
 use tokio::sync::watch;
 
 type Seen = Arc<Mutex<Vec<String>>>;
@@ -21,7 +21,7 @@ fn start(
 ) -> (Seen, watch::Sender<bool>) {
     let seen: Seen = Arc::default();
     let (stop, stopped) = watch::channel(false);
-    let queue = b.queues.events.clone();
+    let queue = b.queues.events.raw().clone();
     let record = seen.clone();
     tokio::spawn(async move {
         consumer::run("test", queue, options, stopped, move |event: SqsEvent| {
@@ -52,6 +52,7 @@ async fn successes_are_deleted_and_failures_come_back(b: &Backend) {
     };
     b.queues
         .events
+        .raw()
         .send(&[
             OutgoingMessage::now("ok".into()),
             OutgoingMessage::now("bad".into()),
@@ -84,6 +85,7 @@ async fn a_long_batch_is_not_delivered_twice(b: &Backend) {
     };
     b.queues
         .events
+        .raw()
         .send(&[OutgoingMessage::now("slow".into())])
         .await
         .unwrap();

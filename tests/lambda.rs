@@ -1,33 +1,15 @@
-//! The Lambda edges: the sample invocations in events/ go through the same
-//! dispatch the deployed functions run.
+//! The Lambda edge: the sample invocations in events/ go through the same
+//! handler the deployed functions run (HTTP through the shared router, SQS
+//! through the shared batch loop, Firehose direct invocations).
 
-use engage_bridge_tests::{repo_root, sqlite, workspace};
+use engage_bridge_tests::{invoke, repo_root, sqlite, workspace};
+use lambda_runtime::Diagnostic;
 use serde_json::Value;
-use shared::lambda::{Function, Invocation, classify, invoke};
+use shared::topology::Function;
 
 fn sample(path: &str) -> Value {
     let text = std::fs::read_to_string(repo_root().join("events").join(path)).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-#[test]
-fn samples_are_classified_by_shape() {
-    assert!(matches!(
-        classify(sample("cohort-ingest/segments-list.json")).unwrap(),
-        Invocation::Http(_)
-    ));
-    assert!(matches!(
-        classify(sample("stream-dispatch/sqs-events.json")).unwrap(),
-        Invocation::Sqs(_)
-    ));
-    assert!(matches!(
-        classify(sample("retry/sqs-retry.json")).unwrap(),
-        Invocation::Sqs(_)
-    ));
-    assert!(matches!(
-        classify(sample("mparticle-ingest/firehose-module-registration.json")).unwrap(),
-        Invocation::Direct(_)
-    ));
 }
 
 #[tokio::test]
@@ -47,12 +29,54 @@ async fn api_gateway_requests_reach_the_router() {
     let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["status"], "success");
     assert_eq!(body["segments"], serde_json::json!([]));
+    // The request id of API Gateway's context is the one answered.
+    let context_id =
+        sample("cohort-ingest/segments-list.json")["requestContext"]["requestId"].clone();
+    assert_eq!(out["headers"]["x-request-id"], context_id, "{out}");
 
     // A wrong secret in the same envelope is a 401.
     let mut bad = sample("cohort-ingest/segments-list.json");
     bad["headers"]["authorization"] = "Basic ZGVtbzp3cm9uZw==".into();
     let out = invoke(&b, Function::CohortIngest, bad).await.unwrap();
     assert_eq!(out["statusCode"], 401);
+}
+
+#[tokio::test]
+async fn each_function_mounts_only_its_own_routes() {
+    let b = sqlite();
+    b.apply_workspaces(&[workspace("demo", "change-me")])
+        .await
+        .unwrap();
+    // The segments route belongs to cohort-ingest, not to mparticle-ingest.
+    let out = invoke(
+        &b,
+        Function::MparticleIngest,
+        sample("cohort-ingest/segments-list.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["statusCode"], 404, "{out}");
+}
+
+#[tokio::test]
+async fn sqs_batches_and_direct_invocations_reach_their_handlers() {
+    let b = sqlite();
+    let out = invoke(
+        &b,
+        Function::StreamDispatch,
+        sample("stream-dispatch/sqs-events.json"),
+    )
+    .await
+    .unwrap();
+    assert!(out["batchItemFailures"].is_array(), "{out}");
+    let out = invoke(
+        &b,
+        Function::MparticleIngest,
+        sample("mparticle-ingest/firehose-module-registration.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["type"], "module_registration_response", "{out}");
 }
 
 #[tokio::test]
@@ -70,4 +94,6 @@ async fn functions_refuse_invocations_they_are_not_wired_for() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("direct"), "{err}");
+    let diagnostic = Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "UnsupportedInvocation");
 }

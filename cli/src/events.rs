@@ -1,9 +1,7 @@
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
-use shared::domain::Event;
-use shared::domain::event::pack_messages;
-use shared::ports::OutgoingMessage;
+use shared::domain::{Event, EventsMessage};
 
 use crate::{CliResult, Failure, backend};
 
@@ -62,12 +60,12 @@ pub async fn send(config_path: &Path, workspace: &str, file: &Path) -> CliResult
             "workspace {workspace:?} is not in the backend (run `engage-bridge workspaces apply`)"
         )));
     }
-    let bodies = pack_messages(workspace, &events).map_err(|e| Failure::Usage(e.into()))?;
-    let messages: Vec<OutgoingMessage> = bodies.into_iter().map(OutgoingMessage::now).collect();
-    services.queues.events.send(&messages).await?;
+    let messages = EventsMessage::pack(workspace, &events).map_err(|e| Failure::Usage(e.into()))?;
+    let count = messages.len();
+    services.queues.events.send_encoded(messages).await?;
     println!(
         "{}",
-        serde_json::json!({"status": "success", "events": events.len(), "messages": messages.len()})
+        serde_json::json!({"status": "success", "events": events.len(), "messages": count})
     );
     Ok(())
 }

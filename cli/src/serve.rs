@@ -6,13 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
-use axum::extract::State;
-use shared::api::{self, ApiError, MAX_BODY_BYTES, RouteSet};
 use shared::config::{ConfigFile, Secret, WorkspaceConfig};
 use shared::domain::ids::random_id;
-use shared::handlers::QueueHandler;
-use shared::runtime::Services;
-use shared::runtime::consumer::{self, ConsumerOptions};
+use shared::queue::consumer::{self, ConsumerOptions};
+use shared::topology::{CONSUMERS, Route};
 use tokio::sync::watch;
 
 use crate::{CliResult, Failure, backend};
@@ -54,28 +51,28 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
         let _ = shutdown_tx.send(true);
     });
 
-    let consumers: Vec<_> = QueueHandler::ALL
-        .iter()
-        .map(|&handler| {
+    // Every event source of the topology, as Lambda's SQS mapping would run it.
+    let consumers: Vec<_> = CONSUMERS
+        .into_iter()
+        .map(|c| {
             let services = services.clone();
             let shutdown = shutdown_rx.clone();
-            let queue = handler.queue(&services);
+            let queue = services.queues.raw(c.queue).clone();
             tokio::spawn(async move {
                 let options = ConsumerOptions {
-                    heartbeat: handler.sets_no_visibility(),
+                    batch_size: c.batch_size,
+                    heartbeat: !c.handler_sets_visibility,
                     ..ConsumerOptions::default()
                 };
-                consumer::run(handler.name(), queue, options, shutdown, |event| {
-                    handler.handle(&services, event)
+                consumer::run(c.queue.as_str(), queue, options, shutdown, |event| {
+                    shared::consumers::handle(&services, c, event)
                 })
                 .await
             })
         })
         .collect();
 
-    let app = axum::Router::new()
-        .fallback(proxy)
-        .with_state(services.clone());
+    let app = shared::http::router(services.clone(), Route::ALL);
     let mut server_shutdown = shutdown_rx.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -120,37 +117,4 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-/// Every request goes to the shared router as an `http::Request<Vec<u8>>`.
-async fn proxy(
-    State(services): State<Services>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    let (parts, body) = request.into_parts();
-    let too_large = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|len| len > MAX_BODY_BYTES);
-    let response = if too_large {
-        ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        }
-        .into_response()
-    } else {
-        match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-            Ok(bytes) => {
-                let request = http::Request::from_parts(parts, bytes.to_vec());
-                api::handle(&services, RouteSet::All, request).await
-            }
-            Err(_) => ApiError::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
-            }
-            .into_response(),
-        }
-    };
-    let (parts, body) = response.into_parts();
-    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }

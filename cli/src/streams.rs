@@ -6,10 +6,10 @@ use std::path::Path;
 use anyhow::anyhow;
 use shared::domain::ids::random_id;
 use shared::domain::time::now_s;
-use shared::domain::{Event, EventType};
-use shared::streams::deliver;
+use shared::domain::{Event, EventSource, EventType};
+use shared::streams::deliver::{deliver_to_stream, shape};
 use shared::streams::dispatch::request_id;
-use shared::streams::enrich::{self, Profiles};
+use shared::streams::enrich::Profiles;
 
 use crate::{CliResult, Failure, backend};
 
@@ -31,7 +31,7 @@ fn test_event() -> Event {
         event_uuid: random_id(),
         event_time: now_s(),
         event_type: EventType::CampaignEvent,
-        event_source: "MOENGAGE".into(),
+        event_source: EventSource::Moengage,
         uid: Some(TEST_UID.into()),
         push_id: None,
         email_id: None,
@@ -64,11 +64,11 @@ pub async fn test(config_path: &Path, workspace_id: &str, stream_name: &str) -> 
             ))
         })?;
     let event = test_event();
-    let http = shared::streams::client::http_client();
+    let http = shared::outbound::http_client();
     let profiles = Profiles::default();
-    let events = vec![enrich::for_stream(&event, None, stream)];
+    let events = shape(stream, &profiles, std::iter::once(&event));
     let id = request_id(&workspace.id, &stream.name, &events);
-    let outcome = deliver::deliver(&http, workspace, &profiles, stream, &id, events).await;
+    let outcome = deliver_to_stream(&http, workspace, stream, &profiles, &id, &events).await;
     if outcome.delivered == 1 {
         println!(
             "{}",

@@ -1,16 +1,22 @@
 //! engage-bridge's common crate: the domain (plain Rust), the ports it needs,
-//! their SQLite and AWS adapters, the HTTP API and the queue handlers that the
-//! four Lambda functions and `engage-bridge serve` share.
+//! their SQLite and AWS adapters, the capabilities, and the two edges they
+//! share: one HTTP router and one queue batch loop (docs/architecture.md).
 
-pub mod api;
 pub mod cohort;
 pub mod config;
+pub mod consumers;
 pub mod domain;
-pub mod handlers;
+pub mod error;
+pub mod http;
+pub mod input;
 pub mod lambda;
 pub mod membership;
 pub mod mparticle;
+pub mod outbound;
 pub mod ports;
+pub mod queue;
+pub mod rate_limit;
 pub mod runtime;
 pub mod store;
 pub mod streams;
+pub mod topology;

@@ -4,10 +4,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::event::pack_messages;
 use crate::domain::ids::derived_uuid;
-use crate::domain::{Event, EventType, MembershipChange, Segment};
-use crate::ports::{OutgoingMessage, StoreError, StoreResult};
+use crate::domain::{Event, EventType, EventsMessage, MembershipChange, Segment};
+use crate::ports::{StoreError, StoreResult};
 use crate::runtime::Services;
 
 pub const PARTNER_SYNC_NAME: &str = "Partner Sync";
@@ -35,8 +34,8 @@ pub fn partner_sync_event(
         "Partner Segment Name": segment.name,
         "Action": change.action.as_str(),
         "Partner Segment ID": segment.cohort_id,
-        "Partner Name": segment.source,
-        "Source": segment.source,
+        "Partner Name": segment.source.name(),
+        "Source": segment.source.name(),
     });
     let mut user_attributes = Map::new();
     user_attributes.insert(
@@ -49,7 +48,7 @@ pub fn partner_sync_event(
         event_uuid,
         event_time: change.computed_time,
         event_type: EventType::UserActionEvent,
-        event_source: segment.source.to_uppercase(),
+        event_source: segment.source.event_source(),
         uid: member.uid.clone(),
         push_id: None,
         email_id: None,
@@ -88,9 +87,8 @@ pub async fn apply_and_announce(
         .chain(&outcome.already_current)
         .map(|change| partner_sync_event(workspace_id, segment, change))
         .collect();
-    let bodies = pack_messages(workspace_id, &events).map_err(StoreError::backend)?;
-    let messages: Vec<OutgoingMessage> = bodies.into_iter().map(OutgoingMessage::now).collect();
-    services.queues.events.send(&messages).await?;
+    let messages = EventsMessage::pack(workspace_id, &events).map_err(StoreError::backend)?;
+    services.queues.events.send_encoded(messages).await?;
     Ok(AnnounceReport {
         applied: outcome.applied.len(),
         already_current: outcome.already_current.len(),
@@ -157,7 +155,7 @@ mod tests {
         assert_eq!(a.event_uuid, again.event_uuid);
         assert_ne!(a.event_uuid, removed.event_uuid);
         assert_ne!(a.event_uuid, later.event_uuid);
-        assert_eq!(a.event_source, "MPARTICLE");
+        assert_eq!(a.event_source, crate::domain::EventSource::Mparticle);
         assert_eq!(a.event_attributes["Partner Name"], "mParticle");
     }
 }

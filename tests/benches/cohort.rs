@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 use engage_bridge_tests::{basic, moto_sdk_config, unique, workspace};
 use http::StatusCode;
 use serde_json::{Value, json};
-use shared::api::{self, RouteSet};
 use shared::config::UnknownCohortUsers;
 use shared::domain::{ProfileKey, ProfileUpdate};
 use shared::ports::Queue;
+use shared::queue::consumer::sqs_event;
 use shared::runtime::Services;
-use shared::runtime::consumer::sqs_event;
 use shared::store::aws::{SqsQueue, provision};
 
 const WS: &str = "bench";
@@ -112,7 +111,7 @@ async fn ingest_and_apply(
     let snapshot = || counts.and_then(Services::aws_request_counts);
     let before = snapshot();
     let start = Instant::now();
-    let response = api::handle(services, RouteSet::All, request).await;
+    let response = engage_bridge_tests::call(services, request).await;
     let ack = start.elapsed();
     let acked = snapshot();
     let ack_body: Value = serde_json::from_slice(response.body()).expect("json ack");
@@ -127,8 +126,12 @@ async fn ingest_and_apply(
         if batch.is_empty() {
             break;
         }
-        let result =
-            shared::cohort::handle_staged(services, sqs_event(&batch, &trigger.source_arn())).await;
+        let result = engage_bridge_tests::consume(
+            services,
+            shared::topology::QueueName::Cohort,
+            sqs_event(&batch, &trigger.source_arn()),
+        )
+        .await;
         assert!(
             result.batch_item_failures.is_empty(),
             "a staged message failed"
@@ -200,7 +203,7 @@ fn report(backend: &str, scenario: Scenario, n: usize, f: &Figures) {
 async fn sqlite(scenario: Scenario, n: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let services =
-        Services::sqlite(&dir.path().join("bench.db"), vec![30, 60, 120]).expect("sqlite");
+        Services::sqlite(&dir.path().join("bench.db"), Default::default()).expect("sqlite");
     let mut ws = workspace(WS, SECRET);
     if let Scenario::Create = scenario {
         ws.unknown_cohort_users = UnknownCohortUsers::Create;
@@ -209,7 +212,7 @@ async fn sqlite(scenario: Scenario, n: usize) {
     if let Scenario::Known = scenario {
         create_profiles(&services, n).await;
     }
-    let figures = ingest_and_apply(&services, services.queues.cohort.clone(), None, n).await;
+    let figures = ingest_and_apply(&services, services.queues.cohort.raw().clone(), None, n).await;
     check(&services, services.queues.events.as_ref(), n).await;
     report("SQLite (embedded)", scenario, n, &figures);
 }
@@ -219,7 +222,7 @@ async fn moto(scenario: Scenario, n: usize) {
     let resources = provision::create_resources(&sdk, &unique("bench"))
         .await
         .expect("moto resources");
-    let services = Services::aws(&sdk, &resources, vec![30, 60, 120]);
+    let services = Services::aws(&sdk, &resources, Default::default());
     let mut ws = workspace(WS, SECRET);
     if let Scenario::Create = scenario {
         ws.unknown_cohort_users = UnknownCohortUsers::Create;

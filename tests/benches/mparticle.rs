@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use engage_bridge_tests::{MOTO_ENV, basic, moto_sdk_config, workspace};
 use serde_json::{Value, json};
-use shared::api::{self, RouteSet};
-use shared::domain::event::pack_messages;
+use shared::domain::EventsMessage;
 use shared::mparticle::{events_api, mapper};
 use shared::runtime::Services;
 use shared::store::aws::{DynamoStore, SqsQueue};
@@ -119,7 +118,7 @@ fn mapping_throughput() {
         let batches = events_api::read_request(&value).expect("valid");
         let out = mapper::map_batches(&ws, batches, 1_795_341_700_000);
         assert_eq!(out.events.len(), 100);
-        black_box(pack_messages(&ws.id, &out.events).expect("packed"));
+        black_box(EventsMessage::pack(&ws.id, &out.events).expect("packed"));
         black_box(out.updates);
     });
     let kib = bytes.len() as f64 / 1024.0;
@@ -168,7 +167,7 @@ async fn counted_services() -> (Services, Arc<DynamoStore>, Arc<SqsQueue>) {
     services.segments = store.clone();
     services.idempotency = store.clone();
     services.rate_limiter = store.clone();
-    services.queues.events = events.clone();
+    services.queues.events = shared::queue::TypedQueue::new(events.clone());
     services
         .apply_workspaces(&[workspace("bench", "bench-secret")])
         .await
@@ -183,7 +182,7 @@ async fn post(services: &Services, body: &[u8]) {
         .header("authorization", basic("bench", "bench-secret"))
         .body(body.to_vec())
         .expect("request");
-    let response = api::handle(services, RouteSet::All, request).await;
+    let response = engage_bridge_tests::call(services, request).await;
     assert_eq!(response.status(), 200, "{:?}", response.body());
 }
 

@@ -13,10 +13,9 @@ use engage_bridge_tests::{Backend, aws, sqlite};
 use serde_json::json;
 use shared::config;
 use shared::domain::Event;
-use shared::domain::event::pack_messages;
-use shared::handlers::QueueHandler;
-use shared::ports::OutgoingMessage;
-use shared::runtime::consumer::{self, ConsumerOptions, sqs_event};
+use shared::domain::EventsMessage;
+use shared::queue::consumer::{self, ConsumerOptions, sqs_event};
+use shared::topology::QueueName;
 use tokio::sync::watch;
 
 fn events(n: usize) -> Vec<Event> {
@@ -45,12 +44,8 @@ async fn setup(b: &Backend, url: &str) {
 }
 
 async fn enqueue(b: &Backend, events: &[Event]) {
-    let messages: Vec<OutgoingMessage> = pack_messages("ws", events)
-        .unwrap()
-        .into_iter()
-        .map(OutgoingMessage::now)
-        .collect();
-    b.queues.events.send(&messages).await.unwrap();
+    let messages = EventsMessage::pack("ws", events).unwrap();
+    b.queues.events.send_encoded(messages).await.unwrap();
 }
 
 fn delivered(recorder: &Recorder) -> usize {
@@ -88,7 +83,7 @@ async fn embedded_throughput(n: usize) {
     let requests: Vec<Vec<u8>> = (0..n / 100).map(mparticle_batch).collect();
     let (stop, stopped) = watch::channel(false);
     let services = b.services.clone();
-    let queue = services.queues.events.clone();
+    let queue = services.queues.events.raw().clone();
     let started = Instant::now();
     let worker = tokio::spawn(async move {
         consumer::run(
@@ -96,7 +91,7 @@ async fn embedded_throughput(n: usize) {
             queue,
             ConsumerOptions::default(),
             stopped,
-            |e| QueueHandler::StreamDispatch.handle(&services, e),
+            |e| engage_bridge_tests::consume(&services, QueueName::Events, e),
         )
         .await
     });
@@ -107,7 +102,7 @@ async fn embedded_throughput(n: usize) {
             .header("authorization", engage_bridge_tests::basic("ws", "s"))
             .body(body)
             .unwrap();
-        let response = shared::api::handle(&b, shared::api::RouteSet::All, request).await;
+        let response = engage_bridge_tests::call(&b, request).await;
         assert_eq!(
             response.status(),
             200,
@@ -155,9 +150,8 @@ async fn aws_requests_per_1000() {
         if received.is_empty() {
             break;
         }
-        let response = QueueHandler::StreamDispatch
-            .handle(&b, sqs_event(&received, &b.queues.events.source_arn()))
-            .await;
+        let event = sqs_event(&received, &b.queues.events.source_arn());
+        let response = engage_bridge_tests::consume(&b, QueueName::Events, event).await;
         assert!(response.batch_item_failures.is_empty());
         let handles: Vec<String> = received.into_iter().map(|m| m.receipt_handle).collect();
         b.queues.events.delete(&handles).await.unwrap();

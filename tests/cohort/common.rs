@@ -7,13 +7,12 @@ use std::time::Duration;
 use engage_bridge_tests::{Backend, basic, workspace};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use shared::api::{self, RouteSet};
 use shared::config::WorkspaceConfig;
 use shared::domain::ids::{derived_uuid, moengage_user_id};
 use shared::domain::{Event, EventsMessage, ProfileKey, ProfileUpdate};
 use shared::ports::Queue;
+use shared::queue::consumer::sqs_event;
 use shared::runtime::Services;
-use shared::runtime::consumer::sqs_event;
 
 pub const WS: &str = "acme";
 pub const SECRET: &str = "acme-secret";
@@ -49,12 +48,7 @@ pub async fn call(
     if let Some(auth) = auth {
         request = request.header("authorization", auth);
     }
-    let response = api::handle(
-        services,
-        RouteSet::All,
-        request.body(body.to_vec()).unwrap(),
-    )
-    .await;
+    let response = engage_bridge_tests::call(services, request.body(body.to_vec()).unwrap()).await;
     Response {
         status: response.status(),
         headers: response.headers().clone(),
@@ -130,8 +124,12 @@ pub async fn apply_staged(services: &Services) -> (usize, usize) {
         if batch.is_empty() {
             return (handled, failed);
         }
-        let response =
-            shared::cohort::handle_staged(services, sqs_event(&batch, &queue.source_arn())).await;
+        let response = engage_bridge_tests::consume(
+            services,
+            shared::topology::QueueName::Cohort,
+            sqs_event(&batch, &queue.source_arn()),
+        )
+        .await;
         let failures: Vec<&str> = response
             .batch_item_failures
             .iter()

@@ -13,8 +13,10 @@ use serde_json::json;
 use shared::config::UnknownCohortUsers;
 use shared::domain::EventsMessage;
 use shared::ports::{OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult};
+use shared::queue::TypedQueue;
+use shared::queue::consumer::sqs_event;
 use shared::runtime::Services;
-use shared::runtime::consumer::sqs_event;
+use shared::topology::QueueName;
 
 use crate::common::*;
 
@@ -71,8 +73,12 @@ async fn consume_once(services: &Services) -> (usize, usize) {
     let batch = receive_all(queue.as_ref(), VISIBILITY).await;
     let mut failed = 0;
     for chunk in batch.chunks(10) {
-        let response =
-            shared::cohort::handle_staged(services, sqs_event(chunk, &queue.source_arn())).await;
+        let response = engage_bridge_tests::consume(
+            services,
+            shared::topology::QueueName::Cohort,
+            sqs_event(chunk, &queue.source_arn()),
+        )
+        .await;
         let failures: BTreeSet<&str> = response
             .batch_item_failures
             .iter()
@@ -126,11 +132,11 @@ async fn a_crash_between_ack_and_apply_loses_nothing(b: &Backend) {
     // 2. Redelivered, the next consumer creates the profiles and applies
     //    the memberships, then fails to announce them: both messages fail.
     let failing = Arc::new(FailingSends {
-        inner: b.queues.events.clone(),
+        inner: b.queues.events.raw().clone(),
         attempted: Mutex::new(Vec::new()),
     });
     let mut broken = b.services.clone();
-    broken.queues.events = failing.clone();
+    broken.queues.events = TypedQueue::new(failing.clone());
     assert_eq!(consume_once(&broken).await, (2, 2));
     assert_eq!(segment(b, &auth, SEGMENT).await["member_count"], 120);
     assert!(drain_events(b).await.is_empty());
@@ -154,7 +160,7 @@ async fn a_crash_between_ack_and_apply_loses_nothing(b: &Backend) {
     );
 }
 
-async fn unprocessable_messages_are_dropped_not_retried(b: &Backend) {
+async fn unprocessable_messages_are_dead_lettered_not_retried(b: &Backend) {
     let auth = setup(b, None).await;
     profile_with_uid(b, "u1", None).await;
     let good = webhook("7khm89cz", true, 100, "m-1", users(&["u1"]));
@@ -165,6 +171,7 @@ async fn unprocessable_messages_are_dropped_not_retried(b: &Backend) {
     });
     b.queues
         .cohort
+        .raw()
         .send(&[
             OutgoingMessage::now("{not json".into()),
             OutgoingMessage::now(json!({"hello": "world"}).to_string()),
@@ -172,13 +179,30 @@ async fn unprocessable_messages_are_dropped_not_retried(b: &Backend) {
         ])
         .await
         .unwrap();
-    // All four acknowledged: the good one applied, the others logged and dropped.
+    // All four acknowledged: the good one applied, the others kept as dead
+    // letters saying why (never retried forever, never dropped silently).
     assert_eq!(apply_staged(b).await, (4, 0));
     assert_eq!(b.queues.cohort.approximate_len().await.unwrap(), 0);
     assert_eq!(drain_events(b).await.len(), 1);
+    let letters = shared::streams::dlq::list(b, &Default::default())
+        .await
+        .unwrap();
+    let mut reasons: Vec<&str> = letters.iter().map(|l| l.reason.as_str()).collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons[0].starts_with("unreadable cohort message"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].starts_with("unreadable cohort message"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[2], "workspace \"deleted-ws\" no longer exists");
+    assert!(letters.iter().all(|l| l.queue == Some(QueueName::Cohort)));
 }
 
 contract_tests!(
     a_crash_between_ack_and_apply_loses_nothing,
-    unprocessable_messages_are_dropped_not_retried,
+    unprocessable_messages_are_dead_lettered_not_retried,
 );

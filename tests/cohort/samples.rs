@@ -1,11 +1,12 @@
 //! The sample invocations in events/cohort-ingest go through the function's
 //! dispatch (`shared::lambda::invoke`) exactly as Lambda delivers them.
 
+use engage_bridge_tests::invoke;
 use engage_bridge_tests::{Backend, contract_tests, workspace};
 use serde_json::{Value, json};
 use shared::config::UnknownCohortUsers;
 use shared::domain::EventsMessage;
-use shared::lambda::{Function, invoke};
+use shared::topology::Function;
 
 use crate::common::receive_all;
 

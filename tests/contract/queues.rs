@@ -6,7 +6,7 @@ use shared::ports::OutgoingMessage;
 const NO_WAIT: Duration = Duration::ZERO;
 
 async fn delivers_and_deletes(b: &Backend) {
-    let q = &b.queues.events;
+    let q = b.queues.events.raw();
     let messages: Vec<OutgoingMessage> = (0..25)
         .map(|i| OutgoingMessage::now(format!("m{i}")))
         .collect();
@@ -45,7 +45,7 @@ async fn delivers_and_deletes(b: &Backend) {
 }
 
 async fn undeleted_messages_reappear_after_visibility_timeout(b: &Backend) {
-    let q = &b.queues.retry;
+    let q = b.queues.retry.raw();
     q.send(&[OutgoingMessage::now("once".into())])
         .await
         .unwrap();
@@ -76,7 +76,7 @@ async fn undeleted_messages_reappear_after_visibility_timeout(b: &Backend) {
 }
 
 async fn visibility_can_be_changed(b: &Backend) {
-    let q = &b.queues.dead_letter;
+    let q = b.queues.dead_letter.raw();
     q.send(&[OutgoingMessage::now("later".into())])
         .await
         .unwrap();
@@ -112,7 +112,7 @@ async fn visibility_can_be_changed(b: &Backend) {
 }
 
 async fn delayed_messages_wait(b: &Backend) {
-    let q = &b.queues.cohort;
+    let q = b.queues.cohort.raw();
     q.send(&[OutgoingMessage {
         body: "delayed".into(),
         delay: Duration::from_secs(2),
@@ -148,6 +148,7 @@ async fn delayed_messages_wait(b: &Backend) {
 async fn queues_are_independent(b: &Backend) {
     b.queues
         .events
+        .raw()
         .send(&[OutgoingMessage::now("e".into())])
         .await
         .unwrap();

@@ -30,7 +30,7 @@ async fn segment(b: &Backend, ws: &str) -> Segment {
 async fn ensure_is_idempotent_and_follows_renames(b: &Backend) {
     let first = segment(b, "ws").await;
     assert_eq!(first.id, "amplitude-7khm89cz");
-    assert_eq!(first.segment_type, "Partner - Amplitude");
+    assert_eq!(first.source, SegmentSource::Amplitude);
     assert_eq!((first.member_count, first.sync_count), (0, 0));
     b.segments
         .apply_membership_changes("ws", &first.id, &[change("m1", Added, 10)])

@@ -1,10 +1,11 @@
 //! Firehose audiences → segments `mparticle-<audience_id>` with Partner
 //! Sync events (interface §3, §5).
 
+use engage_bridge_tests::invoke;
 use engage_bridge_tests::{Backend, contract_tests};
 use http::StatusCode;
 use serde_json::{Value, json};
-use shared::lambda::{Function, invoke};
+use shared::topology::Function;
 
 use crate::support::*;
 

@@ -1,10 +1,11 @@
 //! Firehose over HTTP and as a direct Lambda invocation: registration,
 //! credentials, event processing, rate limit.
 
+use engage_bridge_tests::invoke;
 use engage_bridge_tests::{Backend, basic, contract_tests, workspace};
 use http::StatusCode;
 use serde_json::{Value, json};
-use shared::lambda::{Function, invoke};
+use shared::topology::Function;
 
 use crate::support::*;
 

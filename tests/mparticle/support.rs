@@ -5,7 +5,6 @@ use std::time::Duration;
 use engage_bridge_tests::{Backend, basic, repo_root, workspace};
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
-use shared::api::{self, RouteSet};
 use shared::config::WorkspaceConfig;
 
 pub const WS: &str = "acme";
@@ -39,7 +38,7 @@ pub async fn call(
     if let Some(auth) = auth {
         request = request.header("authorization", auth);
     }
-    let response = api::handle(b, RouteSet::All, request.body(body).unwrap()).await;
+    let response = engage_bridge_tests::call(b, request.body(body).unwrap()).await;
     Reply {
         status: response.status(),
         headers: response.headers().clone(),

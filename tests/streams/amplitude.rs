@@ -148,7 +148,7 @@ async fn default_selection_is_seed_000s_campaign_events_and_never_amplitudes_own
     let server = ok_server().await;
     amplitude(&b, &server, "").await;
     let mut partner_sync = event_named(4, "Partner Sync", "PARTNER_SYNC");
-    partner_sync.event_source = "AMPLITUDE".into();
+    partner_sync.event_source = shared::domain::EventSource::Amplitude;
     dispatch(
         &b,
         vec![
@@ -172,7 +172,7 @@ async fn default_selection_is_seed_000s_campaign_events_and_never_amplitudes_own
     let server = ok_server().await;
     amplitude(&b, &server, "events = \"all\"").await;
     let mut partner_sync = event_named(6, "Partner Sync", "PARTNER_SYNC");
-    partner_sync.event_source = "AMPLITUDE".into();
+    partner_sync.event_source = shared::domain::EventSource::Amplitude;
     dispatch(
         &b,
         vec![partner_sync, event_named(7, "purchase", "purchase")],
@@ -247,7 +247,7 @@ async fn rejected_events_are_dead_lettered_and_the_rest_resent_at_once() {
             .unwrap()
             .contains("amp-key")
     );
-    assert!(take_all(&b.queues.retry).await.is_empty());
+    assert!(take_all(&*b.queues.retry).await.is_empty());
 }
 
 #[tokio::test]
@@ -290,7 +290,7 @@ async fn throttled_users_wait_while_the_others_are_resent() {
     // u2's event waits at least 30 s on the retry queue.
     assert_eq!(b.queues.retry.approximate_len().await.unwrap(), 1);
     assert!(
-        take_all(&b.queues.retry).await.is_empty(),
+        take_all(&*b.queues.retry).await.is_empty(),
         "not visible before 30 s"
     );
 }

@@ -7,9 +7,9 @@ use engage_bridge_tests::Backend;
 use serde_json::{Value, json};
 use shared::config;
 use shared::domain::{Event, ProfileKey, ProfileUpdate};
-use shared::handlers::QueueHandler;
-use shared::ports::{OutgoingMessage, Queue, ReceivedMessage};
-use shared::runtime::consumer::sqs_event;
+use shared::ports::{Queue, ReceivedMessage};
+use shared::queue::consumer::sqs_event;
+use shared::topology::QueueName;
 
 /// Applies a workspace `ws` (secret "s") with the given `[[workspaces.streams]]` TOML.
 pub async fn workspace_with_streams(b: &Backend, streams_toml: &str) {
@@ -58,9 +58,8 @@ pub async fn profile(b: &Backend, uid: &str, attributes: Value) -> String {
 
 /// Queues the events (as `events send` does) and runs stream-dispatch on them.
 pub async fn dispatch(b: &Backend, events: Vec<Event>) -> aws_lambda_events::sqs::SqsBatchResponse {
-    let bodies = shared::domain::event::pack_messages("ws", &events).unwrap();
-    let messages: Vec<OutgoingMessage> = bodies.into_iter().map(OutgoingMessage::now).collect();
-    b.queues.events.send(&messages).await.unwrap();
+    let messages = shared::domain::EventsMessage::pack("ws", &events).unwrap();
+    b.queues.events.send_encoded(messages).await.unwrap();
     let mut last = Default::default();
     loop {
         let received = b
@@ -72,7 +71,7 @@ pub async fn dispatch(b: &Backend, events: Vec<Event>) -> aws_lambda_events::sqs
         if received.is_empty() {
             return last;
         }
-        last = run_handler(b, QueueHandler::StreamDispatch, &b.queues.events, received).await;
+        last = run_handler(b, QueueName::Events, received).await;
     }
 }
 
@@ -80,13 +79,13 @@ pub async fn dispatch(b: &Backend, events: Vec<Event>) -> aws_lambda_events::sqs
 /// event-source mapping.
 pub async fn run_handler(
     b: &Backend,
-    handler: QueueHandler,
-    queue: &std::sync::Arc<dyn Queue>,
+    queue: QueueName,
     received: Vec<ReceivedMessage>,
 ) -> aws_lambda_events::sqs::SqsBatchResponse {
-    let response = handler
-        .handle(b, sqs_event(&received, &queue.source_arn()))
-        .await;
+    let name = queue;
+    let queue = b.queues.raw(name);
+    let response =
+        engage_bridge_tests::consume(b, name, sqs_event(&received, &queue.source_arn())).await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()
@@ -102,7 +101,7 @@ pub async fn run_handler(
 }
 
 /// Everything currently visible on a queue (left in flight for 60 s).
-pub async fn take_all(queue: &std::sync::Arc<dyn Queue>) -> Vec<ReceivedMessage> {
+pub async fn take_all(queue: &dyn Queue) -> Vec<ReceivedMessage> {
     let mut all = Vec::new();
     loop {
         let got = queue

@@ -2,8 +2,7 @@ use std::time::Duration;
 
 use engage_bridge_tests::receiver::{Recorder, wait_for};
 use engage_bridge_tests::{Backend, contract_tests};
-use shared::handlers::QueueHandler;
-use shared::runtime::consumer::{self, ConsumerOptions};
+use shared::queue::consumer::{self, ConsumerOptions};
 use shared::streams::dlq::{self, Filter};
 use tokio::sync::watch;
 
@@ -17,14 +16,14 @@ async fn receiver(recorder: Recorder) -> wiremock::MockServer {
 fn run_retry_consumer(b: &Backend) -> watch::Sender<bool> {
     let (stop, stopped) = watch::channel(false);
     let services = b.services.clone();
-    let queue = services.queues.retry.clone();
+    let queue = services.queues.retry.raw().clone();
     tokio::spawn(async move {
         let options = ConsumerOptions {
             wait: Duration::from_millis(100),
             ..ConsumerOptions::default()
         };
         consumer::run("retry", queue, options, stopped, |event| {
-            QueueHandler::Retry.handle(&services, event)
+            engage_bridge_tests::consume(&services, shared::topology::QueueName::Retry, event)
         })
         .await
     });

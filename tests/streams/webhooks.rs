@@ -238,7 +238,7 @@ async fn each_auth_type_and_configured_headers_are_sent(b: &Backend) {
     dispatch(b, vec![email_event(1, "u1")]).await;
     assert_eq!(server.received_requests().await.unwrap().len(), 3);
     // All three accepted: nothing waits for a retry.
-    assert!(take_all(&b.queues.retry).await.is_empty(), "{}", b.kind);
+    assert!(take_all(&*b.queues.retry).await.is_empty(), "{}", b.kind);
     let without_auth = server.received_requests().await.unwrap();
     let none = without_auth
         .iter()
@@ -272,12 +272,12 @@ async fn a_failing_stream_never_delays_or_resends_another(b: &Backend) {
     assert_eq!(bad.received_requests().await.unwrap().len(), 1);
     // The failed batch waits on the retry queue for schedule[0] = 1 s.
     assert!(
-        take_all(&b.queues.retry).await.is_empty(),
+        take_all(&*b.queues.retry).await.is_empty(),
         "{}: retry must be delayed",
         b.kind
     );
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
-    let retries = take_all(&b.queues.retry).await;
+    let retries = take_all(&*b.queues.retry).await;
     assert_eq!(retries.len(), 1, "{}", b.kind);
     let message: serde_json::Value = serde_json::from_str(&retries[0].body).unwrap();
     let sent: serde_json::Value =
@@ -321,7 +321,7 @@ async fn connection_errors_and_timeouts_fail_the_batch(b: &Backend) {
     .await;
     dispatch(b, vec![email_event(1, "u1")]).await;
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
-    let mut errors: Vec<(String, serde_json::Value)> = take_all(&b.queues.retry)
+    let mut errors: Vec<(String, serde_json::Value)> = take_all(&*b.queues.retry)
         .await
         .iter()
         .map(|m| {
@@ -387,13 +387,11 @@ async fn redirects_to_other_hosts_are_not_followed() {
 /// or dropped.
 #[tokio::test]
 async fn unreadable_messages_become_dead_letters() {
-    use shared::handlers::QueueHandler;
     use shared::ports::OutgoingMessage;
+    use shared::topology::QueueName;
     let b = engage_bridge_tests::sqlite();
-    for (queue, handler) in [
-        (&b.queues.events, QueueHandler::StreamDispatch),
-        (&b.queues.retry, QueueHandler::Retry),
-    ] {
+    for name in [QueueName::Events, QueueName::Retry] {
+        let queue = b.queues.raw(name);
         queue
             .send(&[OutgoingMessage::now("{not json".into())])
             .await
@@ -406,7 +404,7 @@ async fn unreadable_messages_become_dead_letters() {
             )
             .await
             .unwrap();
-        let response = run_handler(&b, handler, queue, received).await;
+        let response = run_handler(&b, name, received).await;
         assert!(
             response.batch_item_failures.is_empty(),
             "handled, not retried"
@@ -416,5 +414,14 @@ async fn unreadable_messages_become_dead_letters() {
         .await
         .unwrap();
     assert_eq!(letters.len(), 2);
-    assert!(letters.iter().all(|l| l.reason == "unreadable dead letter"));
+    for (letter, queue) in letters.iter().zip([QueueName::Events, QueueName::Retry]) {
+        assert_eq!(letter.queue, Some(queue));
+        assert!(
+            letter
+                .reason
+                .starts_with(&format!("unreadable {queue} message")),
+            "{}",
+            letter.reason
+        );
+    }
 }

@@ -8,7 +8,7 @@ pub mod receiver;
 
 use std::path::PathBuf;
 
-use shared::config::{self, WorkspaceConfig};
+use shared::config::{self, RetrySchedule, WorkspaceConfig};
 use shared::runtime::Services;
 use shared::store::aws::{AwsResources, provision};
 
@@ -36,10 +36,15 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Retries 1 s, 2 s and 3 s apart: the schedule's shape, quickly.
+pub fn fast_schedule() -> RetrySchedule {
+    RetrySchedule::try_from(vec![1, 2, 3]).expect("a valid schedule")
+}
+
 pub fn sqlite() -> Backend {
     let dir = tempfile::tempdir().expect("temp dir");
     let services =
-        Services::sqlite(&dir.path().join("store.db"), vec![1, 2, 3]).expect("open sqlite");
+        Services::sqlite(&dir.path().join("store.db"), fast_schedule()).expect("open sqlite");
     Backend {
         services,
         kind: "sqlite",
@@ -78,7 +83,7 @@ pub async fn aws() -> Backend {
         .await
         .expect("create moto resources");
     Backend {
-        services: Services::aws(&sdk, &resources, vec![1, 2, 3]),
+        services: Services::aws(&sdk, &resources, fast_schedule()),
         kind: "aws",
         resources: Some(resources),
         _dir: None,
@@ -101,6 +106,48 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .expect("repo root")
         .to_path_buf()
+}
+
+/// Answers `request` with the router `serve` runs (every route).
+pub async fn call(services: &Services, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+    use tower::ServiceExt;
+    let router = shared::http::router(services.clone(), shared::topology::Route::ALL);
+    let response = router
+        .oneshot(request.map(axum::body::Body::from))
+        .await
+        .expect("the router never fails");
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("a complete body");
+    http::Response::from_parts(parts, bytes.to_vec())
+}
+
+/// Handles one SQS batch of `queue` as its consumer (Lambda or `serve`) does.
+pub async fn consume(
+    services: &Services,
+    queue: shared::topology::QueueName,
+    event: aws_lambda_events::sqs::SqsEvent,
+) -> aws_lambda_events::sqs::SqsBatchResponse {
+    let consumer = shared::topology::CONSUMERS
+        .into_iter()
+        .find(|c| c.queue == queue)
+        .expect("the queue has a consumer");
+    shared::consumers::handle(services, consumer, event).await
+}
+
+/// Invokes `function` with a raw payload, as the Lambda runtime does.
+pub async fn invoke(
+    services: &Services,
+    function: shared::topology::Function,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, shared::lambda::FunctionError> {
+    shared::lambda::Handler::new(services.clone(), function)
+        .invoke(lambda_runtime::LambdaEvent::new(
+            payload,
+            lambda_runtime::Context::default(),
+        ))
+        .await
 }
 
 /// `Authorization: Basic` value for id:secret.

@@ -1,11 +1,7 @@
-//! The `mparticle-ingest` Lambda function: wires the AWS clients and hands every
-//! invocation to the shared handlers.
-
-use shared::lambda::{Function, serve};
-use shared::runtime::Services;
+//! The `mparticle-ingest` Lambda function: its row of the topology table
+//! (shared/src/topology.rs), served by the shared Lambda edge.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    let services = Services::aws_from_env().await?;
-    serve(services, Function::MparticleIngest).await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::lambda::run(shared::topology::Function::MparticleIngest).await
 }

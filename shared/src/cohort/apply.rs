@@ -7,118 +7,55 @@
 //! attempt are matched on the second, changes already applied are reported
 //! as current and re-announced with the same `event_uuid`s.
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::StreamExt;
-
 use super::matching::match_users;
-use super::staging::StagedChanges;
-use crate::domain::MembershipChange;
+use crate::domain::{MembershipChange, StagedChanges};
 use crate::membership::apply_and_announce;
-use crate::ports::StoreError;
+use crate::queue::batch::Handled;
 use crate::runtime::Services;
 
 /// Messages of one SQS batch applied concurrently. Each already batches and
 /// parallelises its own store calls; a few at once keep the store busy
 /// without piling up conflicting writes.
-const MESSAGE_CONCURRENCY: usize = 4;
+pub const MESSAGE_CONCURRENCY: usize = 4;
 
-/// Why a message was not applied.
-#[derive(Debug, thiserror::Error)]
-enum ApplyError {
-    /// It can never be applied. We produce these messages ourselves, so this
-    /// means a bug, a manual send, or a workspace deleted after staging.
-    #[error("{0}")]
-    Unprocessable(String),
-    /// A store or queue failure: worth another attempt.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Handles one batch of cohort-queue messages. Store failures are reported
-/// as batch item failures, so SQS redelivers just those messages (after 5
-/// receives the template's redrive policy moves one to the cohort
-/// dead-letter queue for inspection). Unprocessable messages are logged and
-/// acknowledged: retrying cannot help them, and the shared dead-letter queue
-/// holds failed stream batches in another shape (`dlq list` reads it).
-pub async fn handle_staged(services: &Services, event: SqsEvent) -> SqsBatchResponse {
-    // Futures built up front, then polled in order: an async block inside
-    // `map` would trip the higher-ranked `Send` check of `serve`'s spawn.
-    let calls: Vec<_> = event
-        .records
-        .iter()
-        .map(|record| apply_record(services, record))
-        .collect();
-    let outcomes: Vec<Result<(), ApplyError>> = futures::stream::iter(calls)
-        .buffered(MESSAGE_CONCURRENCY)
-        .collect()
-        .await;
-    let results = event
-        .records
-        .iter()
-        .map(|record| record.message_id.clone())
-        .zip(outcomes);
-    let mut response = SqsBatchResponse::default();
-    for (message_id, result) in results {
-        match result {
-            Ok(()) => {}
-            Err(ApplyError::Unprocessable(reason)) => {
-                tracing::error!(
-                    message_id = message_id.as_deref().unwrap_or(""),
-                    %reason,
-                    "dropping an unprocessable cohort-queue message"
-                );
-            }
-            Err(ApplyError::Store(error)) => {
-                tracing::warn!(
-                    message_id = message_id.as_deref().unwrap_or(""),
-                    %error,
-                    "cohort-queue message failed; it will be redelivered"
-                );
-                response.add_failure(message_id.unwrap_or_default());
-            }
-        }
-    }
-    response
-}
-
-async fn apply_record(services: &Services, record: &SqsMessage) -> Result<(), ApplyError> {
-    let body = record
-        .body
-        .as_deref()
-        .ok_or_else(|| ApplyError::Unprocessable("message has no body".into()))?;
-    let staged: StagedChanges = serde_json::from_str(body)
-        .map_err(|e| ApplyError::Unprocessable(format!("not a staged cohort message: {e}")))?;
-    apply_staged(services, &staged).await
-}
-
-async fn apply_staged(services: &Services, staged: &StagedChanges) -> Result<(), ApplyError> {
-    let ws = services
-        .workspace(&staged.workspace_id)
-        .await?
-        .ok_or_else(|| {
-            ApplyError::Unprocessable(format!(
+/// Applies one staged message.
+pub async fn apply_staged(services: &Services, staged: StagedChanges) -> Handled {
+    let sync = &staged.sync;
+    let ws = match services.workspace(&sync.workspace_id).await {
+        Ok(Some(ws)) => ws,
+        // Staged for a workspace removed since: nothing can apply it.
+        Ok(None) => {
+            return Handled::Unprocessable(format!(
                 "workspace {:?} no longer exists",
-                staged.workspace_id
-            ))
-        })?;
-    let matched = match_users(services, &ws, &staged.users).await?;
+                sync.workspace_id
+            ));
+        }
+        Err(e) => return Handled::Failed(e.to_string()),
+    };
+    let matched = match match_users(services, &ws, &staged.users).await {
+        Ok(matched) => matched,
+        Err(e) => return Handled::Failed(e.to_string()),
+    };
     let changes: Vec<MembershipChange> = matched
         .members
         .iter()
         .map(|member| MembershipChange {
             member: member.clone(),
-            action: staged.action,
-            computed_time: staged.computed_time,
+            action: sync.action,
+            computed_time: sync.computed_time,
         })
         .collect();
-    let segment = staged.segment();
-    let report = apply_and_announce(services, &ws.id, &segment, &changes).await?;
+    let segment = sync.segment();
+    let report = match apply_and_announce(services, &ws.id, &segment, &changes).await {
+        Ok(report) => report,
+        Err(e) => return Handled::Failed(e.to_string()),
+    };
     tracing::info!(
-        workspace = %ws.id,
+        workspace_id = %ws.id,
         segment = %segment.id,
-        message_id = staged.message_id.as_deref().unwrap_or(""),
-        action = staged.action.as_str(),
-        computed_time = staged.computed_time,
+        message_id = sync.message_id.as_deref().unwrap_or(""),
+        action = sync.action.as_str(),
+        computed_time = sync.computed_time,
         users = staged.users.len(),
         by_uid = matched.by_uid,
         by_anonymous_id = matched.by_anonymous_id,
@@ -129,5 +66,5 @@ async fn apply_staged(services: &Services, staged: &StagedChanges) -> Result<(),
         events = report.events,
         "applied staged cohort changes"
     );
-    Ok(())
+    Handled::Done
 }

@@ -5,10 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::payload::StagedUser;
 use crate::config::{UnknownCohortUsers, WorkspaceConfig};
 use crate::domain::ids::moengage_user_id;
-use crate::domain::{Member, ProfileKey};
+use crate::domain::{Member, ProfileKey, StagedUser};
 use crate::ports::StoreResult;
 use crate::runtime::Services;
 

@@ -6,13 +6,13 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::names;
-use crate::api::ApiError;
-use crate::domain::MembershipAction;
+use crate::domain::{MembershipAction, StagedUser};
+use crate::error::RequestError;
 
 /// Amplitude sends at most 10 000 users per request (interface §3).
 pub const MAX_USERS: usize = 10_000;
@@ -64,15 +64,6 @@ pub struct ListMembers {
     pub user_ids: Vec<String>,
 }
 
-/// One user as staged for matching: whatever identities Amplitude sent.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct StagedUser {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub anonymous_id: Option<String>,
-}
-
 /// A request's users, validated and de-duplicated.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Users {
@@ -95,15 +86,15 @@ pub struct CohortSync {
 impl CohortWebhook {
     /// Checks the cohort name [000], ids and users; the anonymous id is read
     /// from `user_properties[anonymous_id_attribute]`, else `device_id`.
-    pub fn validate(self, anonymous_id_attribute: &str) -> Result<CohortSync, ApiError> {
+    pub fn validate(self, anonymous_id_attribute: &str) -> Result<CohortSync, RequestError> {
         names::check_cohort_name(&self.cohort_name)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            .map_err(|e| RequestError::bad_request(e.to_string()))?;
         check_cohort_id(&self.cohort_id)?;
         if self.message_id.trim().is_empty() {
-            return Err(ApiError::bad_request("message_id must not be empty"));
+            return Err(RequestError::bad_request("message_id must not be empty"));
         }
         if self.message_id.len() > MAX_MESSAGE_ID_BYTES {
-            return Err(ApiError::bad_request(format!(
+            return Err(RequestError::bad_request(format!(
                 "message_id is longer than {MAX_MESSAGE_ID_BYTES} bytes"
             )));
         }
@@ -143,7 +134,7 @@ impl CohortWebhook {
 }
 
 impl ListMembers {
-    pub fn validate(self) -> Result<Users, ApiError> {
+    pub fn validate(self) -> Result<Users, RequestError> {
         check_user_count(self.user_ids.len(), "userIds")?;
         collect_users(
             self.user_ids
@@ -156,26 +147,26 @@ impl ListMembers {
 
 /// The segment id is `amplitude-<cohort id>` and appears in URL paths, so
 /// the id must be addressable there.
-pub fn check_cohort_id(id: &str) -> Result<(), ApiError> {
+pub fn check_cohort_id(id: &str) -> Result<(), RequestError> {
     if id.trim().is_empty() {
-        return Err(ApiError::bad_request("cohort_id must not be empty"));
+        return Err(RequestError::bad_request("cohort_id must not be empty"));
     }
     if id.len() > MAX_COHORT_ID_BYTES {
-        return Err(ApiError::bad_request(format!(
+        return Err(RequestError::bad_request(format!(
             "cohort_id is longer than {MAX_COHORT_ID_BYTES} bytes"
         )));
     }
     if id.chars().any(|c| c == '/' || c.is_control()) {
-        return Err(ApiError::bad_request(format!(
+        return Err(RequestError::bad_request(format!(
             "cohort_id {id:?} must not contain '/' or control characters"
         )));
     }
     Ok(())
 }
 
-fn check_user_count(count: usize, field: &str) -> Result<(), ApiError> {
+fn check_user_count(count: usize, field: &str) -> Result<(), RequestError> {
     if count > MAX_USERS {
-        return Err(ApiError::bad_request(format!(
+        return Err(RequestError::bad_request(format!(
             "{field} has {count} entries; at most {MAX_USERS} are accepted per request"
         )));
     }
@@ -195,7 +186,9 @@ type Located = Option<(String, String)>;
 
 /// Empty ids count as absent; over-long ids are a 400 naming their path;
 /// repeated users are staged once.
-fn collect_users(identities: impl Iterator<Item = (Located, Located)>) -> Result<Users, ApiError> {
+fn collect_users(
+    identities: impl Iterator<Item = (Located, Located)>,
+) -> Result<Users, RequestError> {
     let mut out = Users::default();
     let mut seen = HashSet::new();
     for (user_id, anonymous_id) in identities {
@@ -212,9 +205,9 @@ fn collect_users(identities: impl Iterator<Item = (Located, Located)>) -> Result
     Ok(out)
 }
 
-fn checked_id(located: Located) -> Result<Option<String>, ApiError> {
+fn checked_id(located: Located) -> Result<Option<String>, RequestError> {
     match located {
-        Some((path, id)) if id.len() > MAX_ID_BYTES => Err(ApiError::bad_request(format!(
+        Some((path, id)) if id.len() > MAX_ID_BYTES => Err(RequestError::bad_request(format!(
             "{path} is longer than {MAX_ID_BYTES} bytes"
         ))),
         Some((_, id)) if !id.trim().is_empty() => Ok(Some(id)),
@@ -274,10 +267,10 @@ fn epoch_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::parse_json;
+    use crate::input::parse_json;
     use serde_json::json;
 
-    fn webhook(body: Value) -> Result<CohortSync, ApiError> {
+    fn webhook(body: Value) -> Result<CohortSync, RequestError> {
         parse_json::<CohortWebhook>(body.to_string().as_bytes())?.validate("moe_anonymous_id")
     }
 

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use super::model::{ConfigFile, StreamType, WorkspaceConfig};
+use super::model::{ConfigFile, WorkspaceConfig};
 use super::secret::Secret;
+use super::stream::SinkConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -38,8 +39,15 @@ pub fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
     let deserializer = toml::Deserializer::parse(text)
         .map_err(|e| ConfigError::invalid("<file>", e.message().to_owned()))?;
     let config: ConfigFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
+        let mut path = e.path().to_string();
         let message = e.inner().message().to_owned();
+        // A stream's own checks name the key in their message: put it in the path.
+        if let Some(key) = ["unknown key `", "missing key `"]
+            .iter()
+            .find_map(|p| message.strip_prefix(p)?.split('`').next())
+        {
+            path = format!("{path}.{key}");
+        }
         ConfigError::invalid(if path == "." { "<root>".into() } else { path }, message)
     })?;
     validate(&config)?;
@@ -58,20 +66,6 @@ pub fn validate(config: &ConfigFile) -> Result<(), ConfigError> {
             "server.listen",
             format!("not a socket address: {:?}", config.server.listen),
         ));
-    }
-    if config.retry.schedule_seconds.is_empty() {
-        return Err(ConfigError::invalid(
-            "retry.schedule_seconds",
-            "must list at least one delay",
-        ));
-    }
-    for (i, delay) in config.retry.schedule_seconds.iter().enumerate() {
-        if !(1..=900).contains(delay) {
-            return Err(ConfigError::invalid(
-                format!("retry.schedule_seconds[{i}]"),
-                format!("{delay} is outside 1..900 seconds"),
-            ));
-        }
     }
     let mut ids = std::collections::HashSet::new();
     for (w, workspace) in config.workspaces.iter().enumerate() {
@@ -166,40 +160,15 @@ fn validate_workspace(
                 format!("{} is outside 1..900", stream.timeout_seconds),
             ));
         }
-        match stream.stream_type {
-            StreamType::Webhook => {
-                let Some(url) = &stream.url else {
-                    return Err(ConfigError::invalid(
-                        at("url"),
-                        "required for webhook streams",
-                    ));
-                };
-                check_http_url(url).map_err(|m| ConfigError::invalid(at("url"), m))?;
-                if stream.api_key.is_some() {
-                    return Err(ConfigError::invalid(
-                        at("api_key"),
-                        "only amplitude streams take an api_key",
-                    ));
-                }
+        match &stream.sink {
+            SinkConfig::Webhook(webhook) => {
+                check_http_url(&webhook.url).map_err(|m| ConfigError::invalid(at("url"), m))?;
             }
-            StreamType::Amplitude => {
-                if stream
-                    .api_key
-                    .as_ref()
-                    .is_none_or(|k| k.expose().is_empty())
-                {
-                    return Err(ConfigError::invalid(
-                        at("api_key"),
-                        "required for amplitude streams",
-                    ));
+            SinkConfig::Amplitude(amplitude) => {
+                if amplitude.api_key.expose().is_empty() {
+                    return Err(ConfigError::invalid(at("api_key"), "must not be empty"));
                 }
-                if stream.url.is_some() {
-                    return Err(ConfigError::invalid(
-                        at("url"),
-                        "amplitude streams take region or endpoint, not url",
-                    ));
-                }
-                if let Some(endpoint) = &stream.endpoint {
+                if let Some(endpoint) = &amplitude.endpoint {
                     check_http_url(endpoint)
                         .map_err(|m| ConfigError::invalid(at("endpoint"), m))?;
                 }
@@ -243,7 +212,9 @@ impl WorkspaceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::model::{Selection, StreamAuth};
+    use crate::config::RetrySchedule;
+    use crate::config::model::Selection;
+    use crate::config::stream::{SinkConfig, StreamAuth};
 
     fn err(text: &str) -> String {
         parse(text).unwrap_err().to_string()
@@ -261,7 +232,7 @@ app_name = "Demo App"
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:8080");
         assert_eq!(c.storage.path, ".engage-bridge/engage-bridge.db");
-        assert_eq!(c.retry.schedule_seconds, vec![30, 60, 120]);
+        assert_eq!(c.retry.schedule_seconds, RetrySchedule::default());
         let w = &c.workspaces[0];
         assert_eq!(w.anonymous_id_attribute, "moe_anonymous_id");
         assert_eq!(w.mparticle_requests_per_minute, 15_000);
@@ -291,7 +262,10 @@ region = "eu"
         ))
         .unwrap();
         let s = &c.workspaces[0].streams;
-        assert!(matches!(&s[0].auth, StreamAuth::Basic { username, .. } if username == "u"));
+        assert!(matches!(
+            &s[0].sink,
+            SinkConfig::Webhook(w) if matches!(&w.auth, StreamAuth::Basic { username, .. } if username == "u")
+        ));
         assert_eq!(
             s[0].events,
             Some(Selection::List(vec![
@@ -322,13 +296,38 @@ region = "eu"
         let e = err(&format!("{MINIMAL}mparticle_identity = \"phone\"\n"));
         assert!(e.contains("workspaces[0].mparticle_identity"), "{e}");
         let e = err("[retry]\nschedule_seconds = [30, 901]\n");
-        assert!(e.contains("retry.schedule_seconds[1]"), "{e}");
+        assert!(
+            e.contains("retry.schedule_seconds") && e.contains("[1] = 901 is outside"),
+            "{e}"
+        );
         let e = err(&format!(
             "{MINIMAL}\n[[workspaces.streams]]\nname = \"a\"\ntype = \"amplitude\"\n"
         ));
         assert!(e.contains("workspaces[0].streams[0].api_key"), "{e}");
         let e = err("[[workspaces]]\nid = \"x\"\napp_name = \"X\"\n");
         assert!(e.contains("workspaces[0].secret"), "{e}");
+    }
+
+    #[test]
+    fn keys_of_another_stream_type_are_unknown_keys() {
+        for (key, value) in [
+            ("headers", "{ \"X-Env\" = \"prod\" }"),
+            ("url", "\"https://x.example\""),
+            ("signing_secrets", "[\"whsec_abc\"]"),
+        ] {
+            let e = err(&format!(
+                "{MINIMAL}\n[[workspaces.streams]]\nname = \"a\"\ntype = \"amplitude\"\napi_key = \"k\"\n{key} = {value}\n"
+            ));
+            assert!(
+                e.contains("workspaces[0].streams[0]")
+                    && e.contains(&format!("unknown key `{key}`")),
+                "{e}"
+            );
+        }
+        let e = err(&format!(
+            "{MINIMAL}\n[[workspaces.streams]]\nname = \"w\"\ntype = \"webhook\"\nurl = \"https://x.example\"\nregion = \"eu\"\n"
+        ));
+        assert!(e.contains("unknown key `region`"), "{e}");
     }
 
     #[test]

@@ -1,9 +1,16 @@
-//! Configuration (interface §7).
+//! Configuration (docs/interface/config.md).
 
 pub mod load;
 pub mod model;
+pub mod schedule;
 pub mod secret;
+pub mod stream;
 
 pub use load::{ConfigError, load_file, parse};
 pub use model::*;
+pub use schedule::{MAX_RETRY_DELAY, RetrySchedule};
 pub use secret::Secret;
+pub use stream::{
+    AmplitudeConfig, AmplitudeRegion, SinkConfig, StreamAuth, StreamConfig, StreamType,
+    WebhookConfig,
+};

@@ -2,9 +2,10 @@
 //! defaults are the ones the interface shows.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use std::collections::BTreeMap;
 
+use super::schedule::RetrySchedule;
 use super::secret::Secret;
+use super::stream::StreamConfig;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,24 +69,12 @@ pub fn default_db_path() -> String {
     ".engage-bridge/engage-bridge.db".into()
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
-    /// Delays before retries 1..n (seed 003: 30 s, 60 s, 120 s), then dead letter.
-    #[serde(default = "default_schedule")]
-    pub schedule_seconds: Vec<u32>,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self {
-            schedule_seconds: default_schedule(),
-        }
-    }
-}
-
-pub fn default_schedule() -> Vec<u32> {
-    vec![30, 60, 120]
+    /// Delays before retries 1..n (docs/rules/retry.md), then dead letter.
+    #[serde(default)]
+    pub schedule_seconds: RetrySchedule,
 }
 
 /// Which mParticle identity becomes the profile's uid [002].
@@ -108,7 +97,7 @@ pub enum UnknownCohortUsers {
     Create,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceConfig {
     pub id: String,
@@ -143,37 +132,6 @@ fn default_mparticle_rpm() -> u32 {
 }
 fn default_amplitude_rps() -> u32 {
     500
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StreamType {
-    Webhook,
-    Amplitude,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AmplitudeRegion {
-    #[default]
-    Us,
-    Eu,
-}
-
-/// Stream authentication [003]: none, Basic, or one static header.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum StreamAuth {
-    #[default]
-    None,
-    Basic {
-        username: String,
-        password: Secret,
-    },
-    Header {
-        name: String,
-        value: Secret,
-    },
 }
 
 /// `"all"` or an explicit list.
@@ -242,42 +200,4 @@ impl<'de> Deserialize<'de> for Selection {
         }
         d.deserialize_any(Visitor)
     }
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StreamConfig {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub stream_type: StreamType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub auth: StreamAuth,
-    #[serde(default)]
-    pub headers: BTreeMap<String, Secret>,
-    /// Default: `"all"` for webhooks, seed 000's campaign events for Amplitude.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub events: Option<Selection>,
-    #[serde(default = "Selection::none")]
-    pub user_attributes: Selection,
-    #[serde(default = "Selection::none")]
-    pub device_attributes: Selection,
-    #[serde(default = "default_batch_size")]
-    pub batch_size: u32,
-    #[serde(default = "default_timeout_seconds")]
-    pub timeout_seconds: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<Secret>,
-    #[serde(default)]
-    pub region: AmplitudeRegion,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-}
-
-fn default_batch_size() -> u32 {
-    100
-}
-fn default_timeout_seconds() -> u32 {
-    30
 }

@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::batching::{Limits, group_by_size};
+use super::encoded::Encoded;
+
 /// `CAMPAIGN_EVENT` for the engagement platform's campaign interactions,
 /// `USER_ACTION_EVENT` for everything users do (mParticle events, Partner Sync).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,6 +14,28 @@ use serde_json::{Map, Value};
 pub enum EventType {
     CampaignEvent,
     UserActionEvent,
+}
+
+/// Where an event came from (docs/interface/events.md): a closed set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EventSource {
+    /// The engagement platform's own producers (campaign events).
+    Moengage,
+    Mparticle,
+    Amplitude,
+    Customerio,
+}
+
+impl EventSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Moengage => "MOENGAGE",
+            Self::Mparticle => "MPARTICLE",
+            Self::Amplitude => "AMPLITUDE",
+            Self::Customerio => "CUSTOMERIO",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,7 +46,7 @@ pub struct Event {
     /// Epoch seconds.
     pub event_time: i64,
     pub event_type: EventType,
-    pub event_source: String,
+    pub event_source: EventSource,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,48 +85,53 @@ pub const MAX_MESSAGE_BYTES: usize = 200 * 1024;
 /// Events per queue message (the Streams batch size, seed 003).
 pub const MAX_EVENTS_PER_MESSAGE: usize = 100;
 
-/// Packs events into events-queue message bodies of ≤ 100 events and
-/// ≤ [`MAX_MESSAGE_BYTES`] each. An event too large for any message is an error.
-pub fn pack_messages(
-    workspace_id: &str,
-    events: &[Event],
-) -> Result<Vec<String>, serde_json::Error> {
-    let envelope = serde_json::to_string(&EventsMessage {
-        workspace_id: workspace_id.to_owned(),
-        events: Vec::new(),
-    })?
-    .len();
-    let mut bodies = Vec::new();
-    let mut current: Vec<&Event> = Vec::new();
-    let mut size = envelope;
-    let flush =
-        |current: &mut Vec<&Event>, bodies: &mut Vec<String>| -> Result<(), serde_json::Error> {
-            if !current.is_empty() {
-                bodies.push(serde_json::to_string(&serde_json::json!({
-                    "workspace_id": workspace_id,
-                    "events": current,
-                }))?);
-                current.clear();
-            }
-            Ok(())
+/// An event too large for any queue message.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "event {event_uuid} is {size} bytes, larger than a queue message ({MAX_MESSAGE_BYTES} bytes)"
+)]
+pub struct OversizedEvent {
+    pub event_uuid: String,
+    pub size: usize,
+}
+
+impl EventsMessage {
+    /// Packs events into messages of ≤ 100 events and ≤
+    /// [`MAX_MESSAGE_BYTES`] encoded bytes each, encoding every event once.
+    pub fn pack(
+        workspace_id: &str,
+        events: &[Event],
+    ) -> Result<Vec<Encoded<Self>>, OversizedEvent> {
+        let head = format!(
+            "{{\"workspace_id\":{},\"events\":[",
+            serde_json::Value::String(workspace_id.to_owned())
+        );
+        let encoded: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("events always serialize"))
+            .collect();
+        let limits = Limits {
+            max_items: MAX_EVENTS_PER_MESSAGE,
+            max_bytes: MAX_MESSAGE_BYTES,
+            overhead: head.len() + 2,
+            separator: 1,
         };
-    for event in events {
-        let len = serde_json::to_string(event)?.len() + 1;
-        if envelope + len > MAX_MESSAGE_BYTES {
-            return Err(serde::ser::Error::custom(format!(
-                "event {} is larger than a queue message ({} bytes)",
-                event.event_uuid, MAX_MESSAGE_BYTES
-            )));
+        if let Some(i) = encoded.iter().position(|e| !limits.fits(e.len())) {
+            return Err(OversizedEvent {
+                event_uuid: events[i].event_uuid.clone(),
+                size: encoded[i].len(),
+            });
         }
-        if current.len() == MAX_EVENTS_PER_MESSAGE || size + len > MAX_MESSAGE_BYTES {
-            flush(&mut current, &mut bodies)?;
-            size = envelope;
-        }
-        size += len;
-        current.push(event);
+        Ok(group_by_size(encoded.iter().map(String::len), limits)
+            .into_iter()
+            .map(|group| {
+                let mut body = head.clone();
+                body.push_str(&encoded[group].join(","));
+                body.push_str("]}");
+                Encoded::trusted(body)
+            })
+            .collect())
     }
-    flush(&mut current, &mut bodies)?;
-    Ok(bodies)
 }
 
 #[cfg(test)]
@@ -131,39 +161,31 @@ mod tests {
 
     #[test]
     fn packs_by_count_and_size() {
+        let unpack = |bodies: &[Encoded<EventsMessage>]| -> Vec<usize> {
+            bodies
+                .iter()
+                .map(|b| b.decode().unwrap().events.len())
+                .collect()
+        };
         let events: Vec<Event> = (0..250).map(sample).collect();
-        let bodies = pack_messages("ws", &events).unwrap();
-        assert_eq!(bodies.len(), 3);
-        let counts: Vec<usize> = bodies
+        let bodies = EventsMessage::pack("ws", &events).unwrap();
+        assert_eq!(unpack(&bodies), vec![100, 100, 50]);
+        let all: Vec<Event> = bodies
             .iter()
-            .map(|b| {
-                serde_json::from_str::<EventsMessage>(b)
-                    .unwrap()
-                    .events
-                    .len()
-            })
+            .flat_map(|b| b.decode().unwrap().events)
             .collect();
-        assert_eq!(counts, vec![100, 100, 50]);
+        assert_eq!(all, events);
 
         let mut big = sample(0);
         big.event_attributes
             .insert("blob".into(), json!("x".repeat(60 * 1024)));
-        let bodies = pack_messages("ws", &vec![big; 7]).unwrap();
-        assert!(bodies.iter().all(|b| b.len() <= MAX_MESSAGE_BYTES));
-        let total: usize = bodies
-            .iter()
-            .map(|b| {
-                serde_json::from_str::<EventsMessage>(b)
-                    .unwrap()
-                    .events
-                    .len()
-            })
-            .sum();
-        assert_eq!(total, 7);
+        let bodies = EventsMessage::pack("ws", &vec![big; 7]).unwrap();
+        assert!(bodies.iter().all(|b| b.as_str().len() <= MAX_MESSAGE_BYTES));
+        assert_eq!(unpack(&bodies).iter().sum::<usize>(), 7);
 
         let mut huge = sample(0);
         huge.event_attributes
             .insert("blob".into(), json!("x".repeat(MAX_MESSAGE_BYTES)));
-        assert!(pack_messages("ws", &[huge]).is_err());
+        assert!(EventsMessage::pack("ws", &[huge]).is_err());
     }
 }

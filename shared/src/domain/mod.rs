@@ -1,15 +1,19 @@
 //! Plain domain types: no AWS SDK, no storage, no HTTP.
 
+pub mod batching;
 pub mod delivery;
+pub mod encoded;
 pub mod event;
 pub mod ids;
 pub mod page;
 pub mod profile;
 pub mod segment;
+pub mod staged;
 pub mod time;
 
-pub use delivery::{Attempt, DeadLetter, RetryMessage};
-pub use event::{Event, EventType, EventsMessage};
+pub use delivery::{Attempt, DeadBatch, DeadLetter, DeadMessage, RetryMessage};
+pub use encoded::Encoded;
+pub use event::{Event, EventSource, EventType, EventsMessage};
 pub use ids::ProfileKey;
 pub use page::{Page, PageRequest};
 pub use profile::{Profile, ProfileUpdate};
@@ -17,3 +21,4 @@ pub use segment::{
     Member, MembershipAction, MembershipChange, MembershipOutcome, MembershipVersion, Segment,
     SegmentSource,
 };
+pub use staged::{StagedChanges, StagedSync, StagedUser};

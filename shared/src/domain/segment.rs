@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::event::EventSource;
+
 /// Where a segment came from: decides its id prefix, `type` and `source`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SegmentSource {
@@ -33,20 +35,35 @@ impl SegmentSource {
         }
     }
 
+    /// The `event_source` of the Partner Sync events it announces.
+    pub fn event_source(self) -> EventSource {
+        match self {
+            Self::Amplitude => EventSource::Amplitude,
+            Self::Mparticle => EventSource::Mparticle,
+        }
+    }
+
+    /// Reads [`SegmentSource::name`] back (stored segments).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Amplitude, Self::Mparticle]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+
     /// `amplitude-<cohort_id>` / `mparticle-<audience_id>`.
     pub fn segment_id(self, external_id: &str) -> String {
         format!("{}{external_id}", self.id_prefix())
     }
 }
 
-/// A segment as the API shows it (interface §3).
+/// A segment as the API shows it (docs/interface/http.md "Segments"); its
+/// `type` follows from its source.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "SegmentView", try_from = "SegmentView")]
 pub struct Segment {
     pub id: String,
     pub name: String,
-    #[serde(rename = "type")]
-    pub segment_type: String,
-    pub source: String,
+    pub source: SegmentSource,
     /// The partner's id: Amplitude cohort id or mParticle audience id.
     pub cohort_id: String,
     pub member_count: i64,
@@ -60,13 +77,63 @@ impl Segment {
         Self {
             id: source.segment_id(external_id),
             name: name.to_owned(),
-            segment_type: source.segment_type().to_owned(),
-            source: source.name().to_owned(),
+            source,
             cohort_id: external_id.to_owned(),
             member_count: 0,
             sync_count: 0,
             last_synced_at: None,
         }
+    }
+}
+
+/// The wire form of a segment.
+#[derive(Clone, Serialize, Deserialize)]
+struct SegmentView {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    segment_type: String,
+    source: SegmentSource,
+    cohort_id: String,
+    member_count: i64,
+    sync_count: i64,
+    last_synced_at: Option<String>,
+}
+
+impl From<Segment> for SegmentView {
+    fn from(s: Segment) -> Self {
+        Self {
+            segment_type: s.source.segment_type().to_owned(),
+            id: s.id,
+            name: s.name,
+            source: s.source,
+            cohort_id: s.cohort_id,
+            member_count: s.member_count,
+            sync_count: s.sync_count,
+            last_synced_at: s.last_synced_at,
+        }
+    }
+}
+
+impl TryFrom<SegmentView> for Segment {
+    type Error = String;
+    fn try_from(v: SegmentView) -> Result<Self, String> {
+        if v.segment_type != v.source.segment_type() {
+            return Err(format!(
+                "segment type {:?} does not match source {:?}",
+                v.segment_type,
+                v.source.name()
+            ));
+        }
+        Ok(Self {
+            id: v.id,
+            name: v.name,
+            source: v.source,
+            cohort_id: v.cohort_id,
+            member_count: v.member_count,
+            sync_count: v.sync_count,
+            last_synced_at: v.last_synced_at,
+        })
     }
 }
 
@@ -200,8 +267,10 @@ mod tests {
     fn ids_and_types_follow_the_source() {
         let s = Segment::new(SegmentSource::Mparticle, "42", "VIPs");
         assert_eq!(s.id, "mparticle-42");
-        assert_eq!(s.segment_type, "Partner - mParticle");
-        assert_eq!(s.source, "mParticle");
+        let wire = serde_json::to_value(&s).unwrap();
+        assert_eq!(wire["type"], "Partner - mParticle");
+        assert_eq!(wire["source"], "mParticle");
+        assert_eq!(serde_json::from_value::<Segment>(wire).unwrap(), s);
         assert_eq!(
             SegmentSource::Amplitude.segment_id("7khm89cz"),
             "amplitude-7khm89cz"

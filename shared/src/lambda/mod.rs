@@ -1,84 +1,122 @@
-//! Lambda edges: recognise what invoked the function (API Gateway HTTP API,
-//! an SQS event-source mapping, or a direct invocation) and convert between
-//! the AWS event types and the shared handlers' plain types.
+//! The Lambda edge (docs/architecture.md "Two ways to run"): one invocation
+//! is an API Gateway HTTP request (served by the same axum router as
+//! `serve`, through lambda_http), a batch from the function's SQS event
+//! source (the same batch loop as `serve`'s consumers), or, for
+//! `mparticle-ingest` only, a direct Firehose invocation.
 
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::sqs::SqsEvent;
-use lambda_http::request::LambdaRequest;
+mod errors;
+
+use axum::Router;
+use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::{Adapter, LambdaEvent, Service};
 use serde_json::Value;
+use tower::ServiceExt;
 
-use crate::api::{ApiRequest, ApiResponse};
+pub use errors::FunctionError;
 
-/// The three shapes a function's payload can take.
-#[derive(Debug)]
-pub enum Invocation {
-    Http(Box<ApiGatewayV2httpRequest>),
-    Sqs(SqsEvent),
-    /// Anything else: e.g. mParticle Firehose invoking the function directly.
+use crate::runtime::Services;
+use crate::topology::Function;
+
+/// What invoked the function.
+enum Invocation {
+    Http(Box<LambdaRequest>),
+    Sqs(aws_lambda_events::sqs::SqsEvent),
     Direct(Value),
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("unrecognised {kind} payload: {source}")]
-pub struct InvocationError {
-    kind: &'static str,
-    source: serde_json::Error,
-}
-
-pub fn classify(payload: Value) -> Result<Invocation, InvocationError> {
+fn classify(payload: Value) -> Result<Invocation, FunctionError> {
     let is_sqs = payload
-        .get("Records")
-        .and_then(Value::as_array)
-        .and_then(|records| records.first())
-        .and_then(|r| r.get("eventSource"))
+        .pointer("/Records/0/eventSource")
         .and_then(Value::as_str)
         == Some("aws:sqs");
     if is_sqs {
         return serde_json::from_value(payload)
             .map(Invocation::Sqs)
-            .map_err(|source| InvocationError {
-                kind: "SQS",
-                source,
-            });
+            .map_err(|e| FunctionError::InvalidInvocation(format!("SQS event: {e}")));
     }
     if payload.pointer("/requestContext/http").is_some() {
         return serde_json::from_value(payload)
             .map(|r| Invocation::Http(Box::new(r)))
-            .map_err(|source| InvocationError {
-                kind: "API Gateway HTTP",
-                source,
-            });
+            .map_err(|e| FunctionError::InvalidInvocation(format!("API Gateway request: {e}")));
     }
     Ok(Invocation::Direct(payload))
 }
 
-/// API Gateway v2 request → the API's request (lambda_http does the work:
-/// base64 bodies, query strings, headers).
-pub fn api_request(request: ApiGatewayV2httpRequest) -> ApiRequest {
-    let request: http::Request<lambda_http::Body> = LambdaRequest::ApiGatewayV2(request).into();
-    let (parts, body) = request.into_parts();
-    let bytes = match body {
-        lambda_http::Body::Empty => Vec::new(),
-        lambda_http::Body::Text(text) => text.into_bytes(),
-        lambda_http::Body::Binary(bytes) => bytes,
-        _ => Vec::new(),
+/// One function's handlers over shared services and one router.
+#[derive(Clone)]
+pub struct Handler {
+    services: Services,
+    function: Function,
+    router: Router,
+}
+
+impl Handler {
+    pub fn new(services: Services, function: Function) -> Self {
+        let router = crate::http::router(services.clone(), function.routes())
+            .layer(axum::middleware::map_request(request_id_from_context));
+        Self {
+            services,
+            function,
+            router,
+        }
+    }
+
+    /// Handles one invocation's payload.
+    pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let unsupported = |kind| FunctionError::Unsupported {
+            function: self.function.name(),
+            kind,
+        };
+        match classify(event.payload)? {
+            Invocation::Http(request) => {
+                if self.function.routes().next().is_none() {
+                    return Err(unsupported("HTTP"));
+                }
+                let mut adapter = Adapter::from(self.router.clone());
+                let Ok(ready) = adapter.ready().await;
+                let Ok(response) = ready.call(LambdaEvent::new(*request, event.context)).await;
+                Ok(serde_json::to_value(response)?)
+            }
+            Invocation::Sqs(batch) => {
+                let consumer = self.function.consumer().ok_or_else(|| unsupported("SQS"))?;
+                let response = crate::consumers::handle(&self.services, consumer, batch).await;
+                Ok(serde_json::to_value(response)?)
+            }
+            Invocation::Direct(payload) if self.function.accepts_direct_invocations() => {
+                Ok(crate::mparticle::firehose_direct(&self.services, payload).await?)
+            }
+            Invocation::Direct(_) => Err(unsupported("direct")),
+        }
+    }
+}
+
+/// The request id of the access log and the `x-request-id` answer is API
+/// Gateway's own, so a log line can be found from either side.
+async fn request_id_from_context(mut request: axum::extract::Request) -> axum::extract::Request {
+    let id = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
     };
-    http::Request::from_parts(parts, bytes)
+    if let Some(value) = id.and_then(|id| id.parse().ok()) {
+        request.headers_mut().insert(crate::http::REQUEST_ID, value);
+    }
+    request
 }
 
-/// The API's response → API Gateway v2 response (JSON text bodies).
-pub fn apigw_response(response: ApiResponse) -> ApiGatewayV2httpResponse {
-    let (parts, body) = response.into_parts();
-    let mut out = ApiGatewayV2httpResponse::default();
-    out.status_code = i64::from(parts.status.as_u16());
-    out.headers = parts.headers;
-    out.body = Some(Body::Text(String::from_utf8_lossy(&body).into_owned()));
-    out.is_base64_encoded = false;
-    out
+/// Runs the Lambda runtime loop for `function`, sharing one set of services
+/// (and so every client and connection) across invocations.
+pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let services = Services::aws_from_env().await?;
+    let handler = Handler::new(services, function);
+    let handler = &handler;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<Value>| async move { handler.invoke(event).await },
+    ))
+    .await
 }
 
-/// Initialises JSON logs for Lambda (CloudWatch's JSON log format).
+/// JSON logs for Lambda (CloudWatch's JSON log format).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -89,90 +127,4 @@ pub fn init_tracing() {
         .without_time()
         .with_target(false)
         .try_init();
-}
-
-/// The four Lambda functions of template.yaml.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Function {
-    CohortIngest,
-    MparticleIngest,
-    StreamDispatch,
-    Retry,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FunctionError {
-    #[error(transparent)]
-    Invocation(#[from] InvocationError),
-    #[error("{function:?} does not accept {kind} invocations")]
-    Unsupported {
-        function: Function,
-        kind: &'static str,
-    },
-    #[error("cannot encode the response: {0}")]
-    Encode(#[from] serde_json::Error),
-    /// A failure the caller should retry (rate limited, backend error).
-    #[error("{0}")]
-    Retriable(String),
-}
-
-impl Function {
-    fn routes(self) -> Option<crate::api::RouteSet> {
-        match self {
-            Self::CohortIngest => Some(crate::api::RouteSet::CohortIngest),
-            Self::MparticleIngest => Some(crate::api::RouteSet::MparticleIngest),
-            Self::StreamDispatch | Self::Retry => None,
-        }
-    }
-
-    fn queue_handler(self) -> Option<crate::handlers::QueueHandler> {
-        crate::handlers::QueueHandler::ALL
-            .iter()
-            .copied()
-            .find(|h| h.function() == self)
-    }
-}
-
-/// Handles one invocation of `function` with the raw payload.
-pub async fn invoke(
-    services: &crate::runtime::Services,
-    function: Function,
-    payload: Value,
-) -> Result<Value, FunctionError> {
-    let unsupported = |kind| FunctionError::Unsupported { function, kind };
-    match classify(payload)? {
-        Invocation::Http(request) => {
-            let routes = function.routes().ok_or_else(|| unsupported("HTTP"))?;
-            let response = crate::api::handle(services, routes, api_request(*request)).await;
-            Ok(serde_json::to_value(apigw_response(response))?)
-        }
-        Invocation::Sqs(event) => {
-            let handler = function.queue_handler().ok_or_else(|| unsupported("SQS"))?;
-            Ok(serde_json::to_value(handler.handle(services, event).await)?)
-        }
-        Invocation::Direct(payload) => match function {
-            Function::MparticleIngest => crate::handlers::direct(services, payload)
-                .await
-                .map_err(|e| FunctionError::Retriable(e.to_string())),
-            _ => Err(unsupported("direct")),
-        },
-    }
-}
-
-/// Runs the Lambda runtime loop for `function`, sharing `services` (and so
-/// every client and connection) across invocations.
-pub async fn serve(
-    services: crate::runtime::Services,
-    function: Function,
-) -> Result<(), lambda_http::Error> {
-    init_tracing();
-    let services = &services;
-    lambda_http::lambda_runtime::run(lambda_http::service_fn(
-        move |event: lambda_http::LambdaEvent<Value>| async move {
-            invoke(services, function, event.payload)
-                .await
-                .map_err(|e| lambda_http::Error::from(e.to_string()))
-        },
-    ))
-    .await
 }

@@ -13,10 +13,10 @@ use serde_json::Value;
 use super::firehose;
 use super::json::{Invalid, Node};
 use super::mapper::{ProfileChanges, uid_for};
-use crate::api::ApiError;
 use crate::config::WorkspaceConfig;
 use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::{Member, MembershipAction, MembershipChange, Segment, SegmentSource};
+use crate::error::RequestError;
 use crate::membership;
 use crate::runtime::Services;
 
@@ -80,7 +80,7 @@ pub async fn membership_change(
     services: &Services,
     ws: &WorkspaceConfig,
     root: &Node<'_>,
-) -> Result<AudienceReport, ApiError> {
+) -> Result<AudienceReport, RequestError> {
     let computed_time = root
         .opt_millis("timestamp_ms")?
         .unwrap_or_else(now_ms)
@@ -154,7 +154,7 @@ pub async fn subscription(
     services: &Services,
     ws: &WorkspaceConfig,
     root: &Node<'_>,
-) -> Result<(), ApiError> {
+) -> Result<(), RequestError> {
     let action = root.opt_text("action")?;
     if matches!(action.as_deref(), Some("add" | "update")) {
         let change = read_audience(root, MembershipAction::Added)?;

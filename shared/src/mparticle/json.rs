@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::api::ApiError;
+use crate::error::RequestError;
 
 /// Where a value sits in the request body, e.g. `[2].events[0].data.event_name`.
 #[derive(Clone, Copy, Debug)]
@@ -59,9 +59,9 @@ impl Invalid {
     }
 }
 
-impl From<Invalid> for ApiError {
+impl From<Invalid> for RequestError {
     fn from(e: Invalid) -> Self {
-        ApiError::BadRequest(e.message())
+        RequestError::BadRequest(e.message())
     }
 }
 

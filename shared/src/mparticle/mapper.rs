@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::mapping::{self, EVENT_SOURCE};
+use super::mapping;
 use super::model::{Change, EventKind, SourceBatch, SourceEvent};
 use crate::config::WorkspaceConfig;
 use crate::domain::ids::{self, ProfileKey, derived_uuid};
-use crate::domain::{Event, EventType, ProfileUpdate};
+use crate::domain::{Event, EventSource, EventType, ProfileUpdate};
 
 /// What a request did, as the response reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -289,7 +289,7 @@ impl EventContext<'_> {
             event_uuid,
             event_time: timestamp_ms.div_euclid(1000),
             event_type: EventType::UserActionEvent,
-            event_source: EVENT_SOURCE.to_owned(),
+            event_source: EventSource::Mparticle,
             uid: Some(self.uid.to_owned()),
             push_id: None,
             email_id: None,

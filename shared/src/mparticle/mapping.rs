@@ -4,9 +4,6 @@
 
 use crate::config::MparticleIdentity;
 
-/// `event_source` of every event produced from mParticle (interface §5).
-pub const EVENT_SOURCE: &str = "MPARTICLE";
-
 // [002] "Data mapping": "Reserved user attributes → Standard MoEngage
 // attributes". Keys are matched case-insensitively: mParticle documents
 // `$FirstName` while its examples also show `$firstname`.

@@ -169,7 +169,7 @@ pub trait RateLimiter: Send + Sync {
     ) -> StoreResult<RateDecision>;
 }
 
-/// A message to enqueue, visible after `delay` (0..=900 s).
+/// A message to enqueue, visible after `delay` ([`check_delay`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutgoingMessage {
     pub body: String,
@@ -197,7 +197,21 @@ pub struct ReceivedMessage {
     pub sent_at_ms: i64,
 }
 
-pub const MAX_DELAY: Duration = Duration::from_secs(900);
+/// The longest delay a queue applies (SQS `DelaySeconds`).
+pub use crate::config::MAX_RETRY_DELAY as MAX_DELAY;
+
+/// A delay a queue accepts: 0..=900 s. The one place that bound is checked;
+/// every adapter calls it, so both backends refuse the same messages.
+pub fn check_delay(delay: Duration) -> StoreResult<Duration> {
+    if delay > MAX_DELAY {
+        return Err(StoreError::Backend(format!(
+            "a delay of {} s exceeds the queue maximum of {} s",
+            delay.as_secs(),
+            MAX_DELAY.as_secs()
+        )));
+    }
+    Ok(delay)
+}
 pub const MAX_QUEUE_BATCH: usize = 10;
 
 /// SQS semantics: at-least-once, visibility timeouts, per-message delays.

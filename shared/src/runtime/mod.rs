@@ -1,7 +1,5 @@
-//! Process-level wiring: services, and the queue consumer that `serve` uses
-//! to emulate Lambda's SQS event-source mapping.
+//! Process-level wiring: the services every handler shares.
 
-pub mod consumer;
 pub mod services;
 
-pub use services::{Queues, Services, queue_names};
+pub use services::Services;

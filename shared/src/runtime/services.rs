@@ -6,30 +6,18 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::{WorkspaceConfig, default_schedule};
+use subtle::ConstantTimeEq;
+
+use crate::config::secret::sha256_hex;
+use crate::config::{RetrySchedule, WorkspaceConfig};
+use crate::error::RequestError;
 use crate::ports::{
     AttemptLog, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore, StoreError,
     StoreResult, WorkspaceStore,
 };
+use crate::queue::Queues;
 use crate::store::aws::{AwsResources, DynamoStore, RequestCounter, SqsQueue};
 use crate::store::sqlite::SqliteStore;
-
-/// The four queues (interface §4; `cohort` stages large cohort requests).
-#[derive(Clone)]
-pub struct Queues {
-    pub events: Arc<dyn Queue>,
-    pub retry: Arc<dyn Queue>,
-    pub dead_letter: Arc<dyn Queue>,
-    pub cohort: Arc<dyn Queue>,
-}
-
-/// Queue names inside the embedded database.
-pub mod queue_names {
-    pub const EVENTS: &str = "events";
-    pub const RETRY: &str = "retry";
-    pub const DEAD_LETTER: &str = "dead-letter";
-    pub const COHORT: &str = "cohort";
-}
 
 #[derive(Clone)]
 pub struct Services {
@@ -40,8 +28,8 @@ pub struct Services {
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub attempts: Arc<dyn AttemptLog>,
     pub queues: Queues,
-    /// Delays before retries 1..n, then dead letter (interface §4, §7).
-    pub retry_schedule: Vec<u32>,
+    /// Delays before retries 1..n, then dead letter (docs/rules/retry.md).
+    pub retry_schedule: RetrySchedule,
     /// The pooled HTTP client for stream requests (connections are reused).
     pub http: reqwest::Client,
     /// DynamoDB and SQS request counters (AWS backend only), for benchmarks.
@@ -51,17 +39,11 @@ pub struct Services {
 
 impl Services {
     /// The embedded backend: every port on one SQLite file.
-    pub fn sqlite(path: &Path, retry_schedule: Vec<u32>) -> StoreResult<Self> {
+    pub fn sqlite(path: &Path, retry_schedule: RetrySchedule) -> StoreResult<Self> {
         let store = SqliteStore::open(path)?;
-        let queue = |name| Arc::new(store.queue(name)) as Arc<dyn Queue>;
         Ok(Self::assemble(
             Arc::new(store.clone()),
-            Queues {
-                events: queue(queue_names::EVENTS),
-                retry: queue(queue_names::RETRY),
-                dead_letter: queue(queue_names::DEAD_LETTER),
-                cohort: queue(queue_names::COHORT),
-            },
+            Queues::open(|name| Arc::new(store.queue(name.as_str())) as Arc<dyn Queue>),
             retry_schedule,
             Duration::from_secs(2),
         ))
@@ -71,22 +53,20 @@ impl Services {
     pub fn aws(
         sdk: &aws_config::SdkConfig,
         resources: &AwsResources,
-        retry_schedule: Vec<u32>,
+        retry_schedule: RetrySchedule,
     ) -> Self {
         let store = DynamoStore::new(sdk, &resources.config_table, &resources.state_table);
         let dynamo_requests = store.requests();
         let (client, requests) = SqsQueue::client(sdk);
-        let queue = |url: &str| {
-            Arc::new(SqsQueue::new(client.clone(), url, requests.clone())) as Arc<dyn Queue>
-        };
         let mut services = Self::assemble(
             Arc::new(store),
-            Queues {
-                events: queue(&resources.events_queue_url),
-                retry: queue(&resources.retry_queue_url),
-                dead_letter: queue(&resources.dead_letter_queue_url),
-                cohort: queue(&resources.cohort_queue_url),
-            },
+            Queues::open(|name| {
+                Arc::new(SqsQueue::new(
+                    client.clone(),
+                    resources.queue_url(name),
+                    requests.clone(),
+                )) as Arc<dyn Queue>
+            }),
             retry_schedule,
             Duration::from_secs(30),
         );
@@ -106,8 +86,9 @@ impl Services {
     pub async fn aws_from_env() -> StoreResult<Self> {
         let resources = AwsResources::from_env()?;
         let schedule = match std::env::var("ENGAGE_BRIDGE_RETRY_SCHEDULE") {
-            Ok(text) => parse_schedule(&text)?,
-            Err(_) => default_schedule(),
+            Ok(text) => RetrySchedule::parse(&text)
+                .map_err(|e| StoreError::Backend(format!("ENGAGE_BRIDGE_RETRY_SCHEDULE: {e}")))?,
+            Err(_) => RetrySchedule::default(),
         };
         let sdk = crate::store::aws::sdk_config().await;
         Ok(Self::aws(&sdk, &resources, schedule))
@@ -116,7 +97,7 @@ impl Services {
     fn assemble<S>(
         store: Arc<S>,
         queues: Queues,
-        retry_schedule: Vec<u32>,
+        retry_schedule: RetrySchedule,
         cache_ttl: Duration,
     ) -> Self
     where
@@ -137,7 +118,7 @@ impl Services {
             attempts: store,
             queues,
             retry_schedule,
-            http: crate::streams::client::http_client(),
+            http: crate::outbound::http_client(),
             aws_requests: None,
             workspace_cache: Arc::new(WorkspaceCache::new(cache_ttl)),
         }
@@ -157,6 +138,27 @@ impl Services {
         Ok(Some(found))
     }
 
+    /// The workspace whose id and secret these are (docs/interface/auth.md):
+    /// the secret is compared as a SHA-256 digest in constant time, also for
+    /// unknown ids, and a failure never says which part was wrong.
+    pub async fn authenticate(
+        &self,
+        id: &str,
+        secret: &str,
+    ) -> Result<Arc<WorkspaceConfig>, RequestError> {
+        let presented = sha256_hex(secret.as_bytes());
+        let workspace = self.workspace(id).await?;
+        let expected = workspace
+            .as_ref()
+            .and_then(|w| w.secret_sha256.clone())
+            .unwrap_or_else(|| "0".repeat(64));
+        let equal: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
+        match workspace {
+            Some(workspace) if equal => Ok(workspace),
+            _ => Err(RequestError::Unauthorized),
+        }
+    }
+
     /// Replaces the stored workspaces with `workspaces` (the config file is
     /// the source of truth): upserts each, deletes the others.
     pub async fn apply_workspaces(&self, workspaces: &[WorkspaceConfig]) -> StoreResult<()> {
@@ -171,25 +173,6 @@ impl Services {
         self.workspace_cache.clear();
         Ok(())
     }
-}
-
-/// "30,60,120" → [30, 60, 120], each 1..=900.
-pub fn parse_schedule(text: &str) -> StoreResult<Vec<u32>> {
-    let schedule = text
-        .split(',')
-        .map(|part| {
-            part.trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|d| (1..=900).contains(d))
-        })
-        .collect::<Option<Vec<_>>>()
-        .filter(|s| !s.is_empty());
-    schedule.ok_or_else(|| {
-        StoreError::Backend(format!(
-            "ENGAGE_BRIDGE_RETRY_SCHEDULE must be comma-separated seconds in 1..900, got {text:?}"
-        ))
-    })
 }
 
 struct WorkspaceCache {
@@ -223,18 +206,5 @@ impl WorkspaceCache {
         if let Ok(mut entries) = self.entries.lock() {
             entries.clear();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schedules_parse_and_reject_out_of_range() {
-        assert_eq!(parse_schedule("30, 60,120").unwrap(), vec![30, 60, 120]);
-        assert!(parse_schedule("30,901").is_err());
-        assert!(parse_schedule("").is_err());
-        assert!(parse_schedule("0").is_err());
     }
 }

@@ -1,24 +1,27 @@
-//! Sending one batch to one stream and classifying what happened: delivered,
-//! to retry (whole batch, or Amplitude's throttled subset), dead (Amplitude
-//! rejected the event itself), or dropped (no Amplitude id at all).
+//! Delivering events to one stream through its sink, and what came of it:
+//! delivered, to retry (the whole request, or the part a receiver asked to
+//! wait), dead (the receiver rejected the event itself), or dropped (the
+//! sink cannot carry the event at all). Written once for every sink
+//! (docs/architecture.md "Streams").
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::config::{StreamConfig, StreamType, WorkspaceConfig};
+use super::enrich::{self, Profiles};
+use super::sink::amplitude::AmplitudeSink;
+use super::sink::webhook::WebhookSink;
+use super::sink::{Answer, Sink};
+use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
+use crate::domain::batching::{Limits, group_by_size};
+use crate::domain::ids::derived_uuid;
 use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::{Attempt, Event};
+use crate::outbound::describe;
 
-use super::amplitude::{self, Answer};
-use super::client::describe;
-use super::enrich::Profiles;
-use super::webhook;
-
-/// Events to try again later, and why.
+/// Events to try again later, as a request of their own.
 #[derive(Debug)]
 pub struct RetryBatch {
+    pub request_id: String,
     pub events: Vec<Event>,
     pub attempt: Attempt,
     /// A longer wait the receiver asked for (Retry-After, Amplitude throttling).
@@ -27,7 +30,8 @@ pub struct RetryBatch {
 
 /// Events that can never be delivered as they are.
 #[derive(Debug)]
-pub struct DeadBatch {
+pub struct Undeliverable {
+    pub request_id: String,
     pub events: Vec<Event>,
     pub reason: String,
     pub attempt: Attempt,
@@ -38,19 +42,218 @@ pub struct Outcome {
     pub delivered: usize,
     pub dropped: usize,
     pub retry: Vec<RetryBatch>,
-    pub dead: Vec<DeadBatch>,
+    pub dead: Vec<Undeliverable>,
 }
 
-/// Amplitude asks throttled users/devices to pause 30 s (reference.md).
-const AMPLITUDE_THROTTLE_PAUSE: Duration = Duration::from_secs(30);
-/// Bound on partial resends within one delivery.
-const MAX_AMPLITUDE_ROUNDS: usize = 16;
+impl Outcome {
+    /// The whole request failed as one: nothing delivered, dropped or dead,
+    /// one retry batch holding every one of the `sent` events.
+    pub fn whole_failure(&self, sent: usize) -> Option<&RetryBatch> {
+        match self.retry.as_slice() {
+            [only]
+                if only.events.len() == sent
+                    && self.delivered == 0
+                    && self.dropped == 0
+                    && self.dead.is_empty() =>
+            {
+                Some(only)
+            }
+            _ => None,
+        }
+    }
+}
 
 pub fn attempt(status: Option<u16>, error: impl Into<String>) -> Attempt {
     Attempt {
         at: rfc3339_ms(now_ms()),
         status,
         error: error.into(),
+    }
+}
+
+/// The `moe_request_id` of a part of request `base` (a split request, or
+/// the throttled part of one): derived from its events, so the same part
+/// gets the same id whenever it is derived again.
+pub fn part_id(base: &str, events: &[&Event]) -> String {
+    let uuids: Vec<&str> = events.iter().map(|e| e.event_uuid.as_str()).collect();
+    derived_uuid(&[base, "part", &uuids.join(",")])
+}
+
+/// Bound on partial resends within one delivery (Amplitude 400/429/413).
+const MAX_ROUNDS: usize = 16;
+
+/// One prepared event: its position in the delivery's events.
+struct Prepared<T> {
+    index: usize,
+    item: T,
+}
+
+/// Delivers `events` to the sink as requests within its limits. A single
+/// request keeps `request_id`; several get [`part_id`]s.
+pub async fn deliver<S: Sink>(
+    sink: &S,
+    client: &reqwest::Client,
+    request_id: &str,
+    events: &[Event],
+    profiles: &Profiles,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let mut prepared = Vec::with_capacity(events.len());
+    for (index, event) in events.iter().enumerate() {
+        match sink.prepare(event, profiles.of(event)) {
+            Some(item) => prepared.push(Prepared { index, item }),
+            None => outcome.dropped += 1,
+        }
+    }
+    let limits = Limits {
+        max_items: sink.max_events(),
+        max_bytes: sink.max_bytes(),
+        overhead: sink.envelope_bytes(),
+        separator: 1,
+    };
+    let groups = group_by_size(prepared.iter().map(|p| sink.encoded_len(&p.item)), limits);
+    let single = groups.len() == 1;
+    let mut prepared = prepared.into_iter();
+    for group in groups {
+        let group: Vec<Prepared<S::Item>> = prepared.by_ref().take(group.len()).collect();
+        let group_events: Vec<&Event> = group.iter().map(|p| &events[p.index]).collect();
+        let id = if single {
+            request_id.to_owned()
+        } else {
+            part_id(request_id, &group_events)
+        };
+        if let [one] = group.as_slice()
+            && !limits.fits(sink.encoded_len(&one.item))
+        {
+            let reason = format!(
+                "the event is larger than one request may be ({} bytes)",
+                limits.max_bytes
+            );
+            outcome.dead.push(Undeliverable {
+                request_id: id,
+                events: vec![events[one.index].clone()],
+                attempt: attempt(None, reason.clone()),
+                reason,
+            });
+            continue;
+        }
+        send_request(sink, client, &id, events, group, &mut outcome).await;
+    }
+    outcome
+}
+
+/// Sends one request, acting on partial answers (resend the rest at once,
+/// split what is too large) until every event has an outcome.
+async fn send_request<S: Sink>(
+    sink: &S,
+    client: &reqwest::Client,
+    request_id: &str,
+    events: &[Event],
+    request: Vec<Prepared<S::Item>>,
+    outcome: &mut Outcome,
+) {
+    let total = request.len();
+    let owned = |group: &[Prepared<S::Item>]| -> Vec<Event> {
+        group.iter().map(|p| events[p.index].clone()).collect()
+    };
+    // A part of the request keeps the request's id only when it is all of it.
+    let id_of = |group: &[Prepared<S::Item>]| -> String {
+        if group.len() == total {
+            request_id.to_owned()
+        } else {
+            part_id(
+                request_id,
+                &group.iter().map(|p| &events[p.index]).collect::<Vec<_>>(),
+            )
+        }
+    };
+    let mut pending: VecDeque<Vec<Prepared<S::Item>>> = VecDeque::from([request]);
+    let mut rounds = 0;
+    while let Some(group) = pending.pop_front() {
+        rounds += 1;
+        if rounds > MAX_ROUNDS {
+            let mut rest = group;
+            rest.extend(pending.drain(..).flatten());
+            outcome.retry.push(RetryBatch {
+                request_id: id_of(&rest),
+                events: owned(&rest),
+                attempt: attempt(None, "too many partial resends in one delivery"),
+                wait_at_least: Duration::ZERO,
+            });
+            break;
+        }
+        let items: Vec<&S::Item> = group.iter().map(|p| &p.item).collect();
+        let answer = match sink.request(client, request_id, &items).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = retry_after(&response);
+                let body = response.text().await.unwrap_or_default();
+                sink.classify(status, retry_after, &body, &items)
+            }
+            Err(e) => Answer::Failed {
+                attempt: attempt(None, describe(e)),
+                wait: Duration::ZERO,
+            },
+        };
+        match answer {
+            Answer::Accepted => outcome.delivered += group.len(),
+            Answer::Failed { attempt, wait } => outcome.retry.push(RetryBatch {
+                request_id: id_of(&group),
+                events: owned(&group),
+                attempt,
+                wait_at_least: wait,
+            }),
+            Answer::Rejected(bad) => {
+                let mut rest = Vec::new();
+                for (position, prepared) in group.into_iter().enumerate() {
+                    match bad.iter().find(|(p, _)| *p == position) {
+                        Some((_, reason)) => outcome.dead.push(Undeliverable {
+                            request_id: id_of(std::slice::from_ref(&prepared)),
+                            events: vec![events[prepared.index].clone()],
+                            attempt: attempt(Some(400), reason.clone()),
+                            reason: reason.clone(),
+                        }),
+                        None => rest.push(prepared),
+                    }
+                }
+                if !rest.is_empty() {
+                    pending.push_front(rest);
+                }
+            }
+            Answer::Throttled {
+                positions,
+                attempt,
+                wait,
+            } => {
+                let (throttled, rest): (Vec<_>, Vec<_>) = group
+                    .into_iter()
+                    .enumerate()
+                    .partition(|(position, _)| positions.contains(position));
+                let throttled: Vec<_> = throttled.into_iter().map(|(_, p)| p).collect();
+                let rest: Vec<_> = rest.into_iter().map(|(_, p)| p).collect();
+                outcome.retry.push(RetryBatch {
+                    request_id: id_of(&throttled),
+                    events: owned(&throttled),
+                    attempt,
+                    wait_at_least: wait,
+                });
+                if !rest.is_empty() {
+                    pending.push_front(rest);
+                }
+            }
+            Answer::TooLarge if group.len() > 1 => {
+                let mut first = group;
+                let second = first.split_off(first.len() / 2);
+                pending.push_front(second);
+                pending.push_front(first);
+            }
+            Answer::TooLarge => outcome.dead.push(Undeliverable {
+                request_id: id_of(&group),
+                events: owned(&group),
+                reason: "the receiver answered 413 for a single event".into(),
+                attempt: attempt(Some(413), "HTTP 413"),
+            }),
+        }
     }
 }
 
@@ -64,164 +267,49 @@ fn retry_after(response: &reqwest::Response) -> Duration {
         .unwrap_or_default()
 }
 
-pub async fn deliver(
-    http: &reqwest::Client,
-    workspace: &WorkspaceConfig,
-    profiles: &Profiles,
+/// The events as `stream` carries them from now on, in its requests and its
+/// retry messages alike, so a retry re-sends the batch it first sent: a
+/// webhook's events get the profile attributes its allowlists select at
+/// dispatch; Amplitude maps from the whole event and the profile at send time.
+pub fn shape<'a>(
     stream: &StreamConfig,
-    request_id: &str,
-    events: Vec<Event>,
-) -> Outcome {
-    match stream.stream_type {
-        StreamType::Webhook => deliver_webhook(http, workspace, stream, request_id, events).await,
-        StreamType::Amplitude => deliver_amplitude(http, workspace, profiles, stream, events).await,
+    profiles: &Profiles,
+    events: impl Iterator<Item = &'a Event>,
+) -> Vec<Event> {
+    match &stream.sink {
+        SinkConfig::Webhook(_) => events
+            .map(|e| enrich::for_webhook(e, profiles.of(e), stream))
+            .collect(),
+        SinkConfig::Amplitude(_) => events.cloned().collect(),
     }
 }
 
-async fn deliver_webhook(
-    http: &reqwest::Client,
+/// Delivers `events` (as [`shape`]d) to `stream` through the sink its
+/// configuration names.
+pub async fn deliver_to_stream(
+    client: &reqwest::Client,
     workspace: &WorkspaceConfig,
     stream: &StreamConfig,
+    profiles: &Profiles,
     request_id: &str,
-    events: Vec<Event>,
+    events: &[Event],
 ) -> Outcome {
-    let body = webhook::body(&workspace.app_name, request_id, &events);
-    let failure = match webhook::request(http, stream, &body).send().await {
-        Ok(response) if response.status().is_success() => {
-            return Outcome {
-                delivered: events.len(),
-                ..Outcome::default()
+    match &stream.sink {
+        SinkConfig::Webhook(config) => {
+            let sink = WebhookSink {
+                stream,
+                config,
+                app_name: &workspace.app_name,
             };
+            deliver(&sink, client, request_id, events, profiles).await
         }
-        Ok(response) => {
-            let status = response.status().as_u16();
-            (
-                attempt(Some(status), format!("HTTP {status}")),
-                retry_after(&response),
-            )
-        }
-        Err(e) => (attempt(None, describe(e)), Duration::ZERO),
-    };
-    Outcome {
-        retry: vec![RetryBatch {
-            events,
-            attempt: failure.0,
-            wait_at_least: failure.1,
-        }],
-        ..Outcome::default()
-    }
-}
-
-async fn deliver_amplitude(
-    http: &reqwest::Client,
-    workspace: &WorkspaceConfig,
-    profiles: &Profiles,
-    stream: &StreamConfig,
-    events: Vec<Event>,
-) -> Outcome {
-    let mut outcome = Outcome::default();
-    let mut mapped = Vec::new();
-    for (index, event) in events.iter().enumerate() {
-        match amplitude::map_event(event, profiles.of(event), &workspace.anonymous_id_attribute) {
-            Some(value) => mapped.push((index, value)),
-            None => outcome.dropped += 1,
+        SinkConfig::Amplitude(config) => {
+            let sink = AmplitudeSink {
+                stream,
+                config,
+                anonymous_id_attribute: &workspace.anonymous_id_attribute,
+            };
+            deliver(&sink, client, request_id, events, profiles).await
         }
     }
-    let api_key = stream
-        .api_key
-        .as_ref()
-        .map(|k| k.expose())
-        .unwrap_or_default();
-    let take = |group: &[(usize, Value)]| {
-        group
-            .iter()
-            .map(|(i, _)| events[*i].clone())
-            .collect::<Vec<_>>()
-    };
-    let mut pending: VecDeque<Vec<(usize, Value)>> = amplitude::split_requests(mapped).into();
-    let mut rounds = 0;
-    while let Some(group) = pending.pop_front() {
-        rounds += 1;
-        if rounds > MAX_AMPLITUDE_ROUNDS {
-            let mut rest = take(&group);
-            rest.extend(pending.drain(..).flat_map(|g| take(&g)));
-            outcome.retry.push(RetryBatch {
-                events: rest,
-                attempt: attempt(None, "too many partial resends in one delivery"),
-                wait_at_least: Duration::ZERO,
-            });
-            break;
-        }
-        let payload: Vec<Value> = group.iter().map(|(_, v)| v.clone()).collect();
-        let request = http
-            .post(amplitude::endpoint(stream))
-            .timeout(Duration::from_secs(u64::from(stream.timeout_seconds)))
-            .json(&amplitude::body(api_key, &payload));
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) => {
-                outcome.retry.push(RetryBatch {
-                    events: take(&group),
-                    attempt: attempt(None, describe(e)),
-                    wait_at_least: Duration::ZERO,
-                });
-                continue;
-            }
-        };
-        let status = response.status().as_u16();
-        let wait = retry_after(&response);
-        let text = response.text().await.unwrap_or_default();
-        match amplitude::interpret(status, &text) {
-            Answer::Accepted => outcome.delivered += group.len(),
-            Answer::Rejected(bad) => {
-                let mut rest = Vec::new();
-                for (position, item) in group.into_iter().enumerate() {
-                    match bad.iter().find(|(p, _)| *p == position) {
-                        Some((_, reason)) => outcome.dead.push(DeadBatch {
-                            events: vec![events[item.0].clone()],
-                            reason: reason.clone(),
-                            attempt: attempt(Some(400), reason.clone()),
-                        }),
-                        None => rest.push(item),
-                    }
-                }
-                // The rest is resent at once.
-                if !rest.is_empty() {
-                    pending.push_front(rest);
-                }
-            }
-            Answer::Throttled { users, devices } => {
-                let (throttled, rest): (Vec<_>, Vec<_>) = group
-                    .into_iter()
-                    .partition(|(_, v)| amplitude::is_throttled(v, &users, &devices));
-                if !throttled.is_empty() {
-                    outcome.retry.push(RetryBatch {
-                        events: take(&throttled),
-                        attempt: attempt(Some(429), "HTTP 429: throttled users or devices"),
-                        wait_at_least: AMPLITUDE_THROTTLE_PAUSE.max(wait),
-                    });
-                }
-                if !rest.is_empty() {
-                    pending.push_front(rest);
-                }
-            }
-            Answer::TooLarge if group.len() > 1 => {
-                let mut first = group;
-                let second = first.split_off(first.len() / 2);
-                pending.push_front(second);
-                pending.push_front(first);
-            }
-            Answer::TooLarge => outcome.dead.push(DeadBatch {
-                events: take(&group),
-                reason: "Amplitude answered 413 for a single event".into(),
-                attempt: attempt(Some(413), "HTTP 413"),
-            }),
-            Answer::Failed { status, error } => outcome.retry.push(RetryBatch {
-                events: take(&group),
-                attempt: attempt(Some(status), error),
-                wait_at_least: wait,
-            }),
-        }
-    }
-    outcome
 }

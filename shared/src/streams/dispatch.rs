@@ -1,20 +1,20 @@
 //! stream-dispatch: every event of an events-queue message goes to each
 //! matching stream of its workspace. Streams are sent concurrently and are
-//! independent: a failing stream's batch goes to the retry queue on its own.
+//! independent: a failing stream's batch goes to the retry queue on its own
+//! (docs/architecture.md "Streams").
 
 use std::time::Duration;
 
 use futures::future::join_all;
 
+use super::deliver::{Outcome, deliver_to_stream, shape};
+use super::enrich::Profiles;
+use super::selection;
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::domain::ids::derived_uuid;
-use crate::domain::{DeadLetter, Event, EventsMessage, RetryMessage};
-use crate::ports::{MAX_DELAY, OutgoingMessage, StoreError, StoreResult};
+use crate::domain::{Attempt, DeadBatch, DeadLetter, Encoded, Event, EventsMessage, RetryMessage};
+use crate::ports::{StoreError, StoreResult};
 use crate::runtime::Services;
-
-use super::deliver::{self, Outcome};
-use super::enrich::{self, Profiles};
-use super::selection;
 
 /// What a dispatch did, per stream (for logs and tests).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -34,72 +34,77 @@ pub fn request_id(workspace: &str, stream: &str, events: &[Event]) -> String {
     derived_uuid(&[workspace, stream, &uuids.join(",")])
 }
 
-/// The delay before the first retry: the schedule's first step, or longer if
-/// the receiver asked, capped at SQS's 900 s.
-pub fn first_delay(schedule: &[u32], wait_at_least: Duration) -> Duration {
-    let step = Duration::from_secs(u64::from(schedule.first().copied().unwrap_or(30)));
-    step.max(wait_at_least).min(MAX_DELAY)
-}
-
-/// Turns a delivery outcome into retry-queue and dead-letter messages.
-pub fn follow_ups(
-    workspace: &str,
+/// The one way a stream batch becomes a dead letter.
+pub fn dead_batch(
+    workspace_id: &str,
     stream: &str,
-    request_id: &str,
-    previous_attempts: &[crate::domain::Attempt],
-    outcome: Outcome,
-    next_delay: impl Fn(Duration) -> Duration,
-) -> StoreResult<(Vec<OutgoingMessage>, Vec<OutgoingMessage>)> {
-    let whole = outcome.retry.len() == 1
-        && outcome.dead.is_empty()
-        && outcome.delivered == 0
-        && outcome.dropped == 0;
-    let mut retries = Vec::new();
-    for batch in outcome.retry {
-        // A subset of the request (Amplitude throttling) is a request of its own.
-        let id = if whole {
-            request_id.to_owned()
-        } else {
-            request_id_for_subset(request_id, &batch.events)
-        };
-        let mut attempts = previous_attempts.to_vec();
-        attempts.push(batch.attempt);
-        let message = RetryMessage {
-            workspace_id: workspace.to_owned(),
-            stream: stream.to_owned(),
-            moe_request_id: id,
-            events: batch.events,
-            attempts,
-        };
-        retries.push(OutgoingMessage {
-            body: encode(&message)?,
-            delay: next_delay(batch.wait_at_least),
-        });
-    }
-    let mut dead = Vec::new();
-    for batch in outcome.dead {
-        let mut attempts = previous_attempts.to_vec();
-        attempts.push(batch.attempt);
-        let letter = DeadLetter {
-            workspace_id: workspace.to_owned(),
-            stream: stream.to_owned(),
-            moe_request_id: request_id_for_subset(request_id, &batch.events),
-            events: batch.events,
-            attempts,
-            reason: batch.reason,
-        };
-        dead.push(OutgoingMessage::now(encode(&letter)?));
-    }
-    Ok((retries, dead))
+    moe_request_id: String,
+    events: Vec<Event>,
+    attempts: Vec<Attempt>,
+    reason: String,
+) -> DeadLetter {
+    DeadLetter::Batch(DeadBatch {
+        workspace_id: workspace_id.to_owned(),
+        stream: stream.to_owned(),
+        moe_request_id,
+        events,
+        attempts,
+        reason,
+    })
 }
 
-fn request_id_for_subset(request_id: &str, events: &[Event]) -> String {
-    let uuids: Vec<&str> = events.iter().map(|e| e.event_uuid.as_str()).collect();
-    derived_uuid(&[request_id, "subset", &uuids.join(",")])
+/// Retry messages (each visible after its delay) and dead letters.
+#[derive(Default)]
+pub struct FollowUps {
+    pub retries: Vec<(Encoded<RetryMessage>, Duration)>,
+    pub dead: Vec<DeadLetter>,
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> StoreResult<String> {
-    serde_json::to_string(value).map_err(StoreError::backend)
+impl FollowUps {
+    /// Turns what a delivery left undone into messages, each carrying the
+    /// attempts made before it (`previous`) and its own.
+    pub fn add(
+        &mut self,
+        workspace_id: &str,
+        stream: &str,
+        previous: &[Attempt],
+        outcome: Outcome,
+        delay: impl Fn(Duration) -> Duration,
+    ) -> StoreResult<()> {
+        let history = |attempt: Attempt| {
+            let mut attempts = previous.to_vec();
+            attempts.push(attempt);
+            attempts
+        };
+        for batch in outcome.retry {
+            let message = RetryMessage {
+                workspace_id: workspace_id.to_owned(),
+                stream: stream.to_owned(),
+                moe_request_id: batch.request_id,
+                events: batch.events,
+                attempts: history(batch.attempt),
+            };
+            let encoded = Encoded::new(&message).map_err(StoreError::backend)?;
+            self.retries.push((encoded, delay(batch.wait_at_least)));
+        }
+        for batch in outcome.dead {
+            self.dead.push(dead_batch(
+                workspace_id,
+                stream,
+                batch.request_id,
+                batch.events,
+                history(batch.attempt),
+                batch.reason,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Queues them: retries first, then dead letters.
+    pub async fn send(self, services: &Services) -> StoreResult<()> {
+        services.queues.retry.send_later(self.retries).await?;
+        services.queues.dead_letter.send(&self.dead).await
+    }
 }
 
 async fn dispatch_stream(
@@ -108,39 +113,23 @@ async fn dispatch_stream(
     profiles: &Profiles,
     stream: &StreamConfig,
     events: &[Event],
-) -> StoreResult<(StreamReport, Vec<OutgoingMessage>, Vec<OutgoingMessage>)> {
-    let selected: Vec<Event> = events
-        .iter()
-        .filter(|e| selection::selects(stream, e))
-        .map(|e| enrich::for_stream(e, profiles.of(e), stream))
-        .collect();
-    let mut report = StreamReport {
+) -> (StreamReport, Outcome) {
+    let selected = shape(
+        stream,
+        profiles,
+        events.iter().filter(|e| selection::selects(stream, e)),
+    );
+    let id = request_id(&workspace.id, &stream.name, &selected);
+    let outcome =
+        deliver_to_stream(&services.http, workspace, stream, profiles, &id, &selected).await;
+    let report = StreamReport {
         stream: stream.name.clone(),
-        ..StreamReport::default()
+        delivered: outcome.delivered,
+        dropped: outcome.dropped,
+        retried: outcome.retry.iter().map(|r| r.events.len()).sum(),
+        dead: outcome.dead.iter().map(|d| d.events.len()).sum(),
     };
-    let (mut retries, mut dead) = (Vec::new(), Vec::new());
-    for batch in selected.chunks(stream.batch_size.max(1) as usize) {
-        let id = request_id(&workspace.id, &stream.name, batch);
-        let outcome = deliver::deliver(
-            &services.http,
-            workspace,
-            profiles,
-            stream,
-            &id,
-            batch.to_vec(),
-        )
-        .await;
-        report.delivered += outcome.delivered;
-        report.dropped += outcome.dropped;
-        report.retried += outcome.retry.iter().map(|r| r.events.len()).sum::<usize>();
-        report.dead += outcome.dead.iter().map(|d| d.events.len()).sum::<usize>();
-        let (r, d) = follow_ups(&workspace.id, &stream.name, &id, &[], outcome, |wait| {
-            first_delay(&services.retry_schedule, wait)
-        })?;
-        retries.extend(r);
-        dead.extend(d);
-    }
-    Ok((report, retries, dead))
+    (report, outcome)
 }
 
 /// Dispatches one events-queue message. An error means the follow-up messages
@@ -151,20 +140,15 @@ pub async fn dispatch(
 ) -> StoreResult<Vec<StreamReport>> {
     let Some(workspace) = services.workspace(&message.workspace_id).await? else {
         // Undeliverable: keep the events where an operator can see them.
-        let letter = DeadLetter {
-            workspace_id: message.workspace_id.clone(),
-            stream: String::new(),
-            moe_request_id: request_id(&message.workspace_id, "", &message.events),
-            events: message.events.clone(),
-            attempts: Vec::new(),
-            reason: format!("workspace {:?} is not configured", message.workspace_id),
-        };
-        let body = encode(&letter)?;
-        services
-            .queues
-            .dead_letter
-            .send(&[OutgoingMessage::now(body)])
-            .await?;
+        let letter = dead_batch(
+            &message.workspace_id,
+            "",
+            request_id(&message.workspace_id, "", &message.events),
+            message.events.clone(),
+            Vec::new(),
+            format!("workspace {:?} is not configured", message.workspace_id),
+        );
+        services.queues.dead_letter.send(&[letter]).await?;
         return Ok(Vec::new());
     };
     let streams: Vec<&StreamConfig> = workspace
@@ -181,18 +165,21 @@ pub async fn dispatch(
             dispatch_stream(services, &workspace, &profiles, stream, &message.events)
         }))
         .await;
-    let (mut reports, mut retries, mut dead) = (Vec::new(), Vec::new(), Vec::new());
-    for result in results {
-        let (report, r, d) = result?;
+    let mut reports = Vec::new();
+    let mut follow_ups = FollowUps::default();
+    for (report, outcome) in results {
         tracing::info!(
-            workspace = %workspace.id, stream = %report.stream, delivered = report.delivered,
+            workspace_id = %workspace.id, stream = %report.stream, delivered = report.delivered,
             dropped = report.dropped, retried = report.retried, dead = report.dead, "dispatched"
         );
+        follow_ups.add(&workspace.id, &report.stream, &[], outcome, |wait| {
+            services
+                .retry_schedule
+                .delay(0, wait)
+                .expect("a schedule has at least one step")
+        })?;
         reports.push(report);
-        retries.extend(r);
-        dead.extend(d);
     }
-    services.queues.retry.send(&retries).await?;
-    services.queues.dead_letter.send(&dead).await?;
+    follow_ups.send(services).await?;
     Ok(reports)
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::config::{Selection, StreamConfig, StreamType};
+use crate::config::{Selection, StreamConfig};
 use crate::domain::{Event, Profile};
 use crate::ports::StoreResult;
 use crate::runtime::Services;
@@ -80,14 +80,10 @@ fn select_into(
     }
 }
 
-/// The event as `stream` receives it. Allowlists shape webhook payloads;
-/// Amplitude payloads are built from the whole event and the profile
-/// (amplitude::map_event), so those events pass through unchanged.
-pub fn for_stream(event: &Event, profile: Option<&Profile>, stream: &StreamConfig) -> Event {
+/// The event as a webhook stream receives it: the allowlists select user
+/// and device attributes, seed 003's never-exported attributes are removed.
+pub fn for_webhook(event: &Event, profile: Option<&Profile>, stream: &StreamConfig) -> Event {
     let mut out = event.clone();
-    if stream.stream_type == StreamType::Amplitude {
-        return out;
-    }
     for name in NOT_EXPORTED_ATTRIBUTES {
         out.event_attributes.remove(*name);
     }

@@ -2,8 +2,9 @@
 //! codes or names (catalogue aliases included); Amplitude streams default to
 //! seed 000's campaign events and never take events that came from Amplitude.
 
-use crate::config::{Selection, StreamConfig, StreamType};
+use crate::config::{Selection, SinkConfig, StreamConfig};
 use crate::domain::Event;
+use crate::domain::EventSource;
 
 use super::catalogue;
 
@@ -24,14 +25,14 @@ fn selection_includes(selection: &Selection, event: &Event) -> bool {
 }
 
 pub fn selects(stream: &StreamConfig, event: &Event) -> bool {
-    match stream.stream_type {
-        StreamType::Webhook => stream
+    match stream.sink {
+        SinkConfig::Webhook(_) => stream
             .events
             .as_ref()
             .is_none_or(|s| selection_includes(s, event)),
-        StreamType::Amplitude => {
+        SinkConfig::Amplitude(_) => {
             // [000]: events from Amplitude are never sent back to it.
-            if event.event_source.eq_ignore_ascii_case("AMPLITUDE") {
+            if event.event_source == EventSource::Amplitude {
                 return false;
             }
             match &stream.events {

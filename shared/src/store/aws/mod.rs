@@ -32,6 +32,7 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 
 use crate::ports::{StoreError, StoreResult};
+use crate::topology::QueueName;
 
 /// Names of the deployed resources, from the same environment variables the
 /// Lambda functions get from template.yaml.
@@ -46,13 +47,23 @@ pub struct AwsResources {
 }
 
 impl AwsResources {
+    /// The URL of a queue.
+    pub fn queue_url(&self, name: QueueName) -> &str {
+        match name {
+            QueueName::Events => &self.events_queue_url,
+            QueueName::Retry => &self.retry_queue_url,
+            QueueName::DeadLetter => &self.dead_letter_queue_url,
+            QueueName::Cohort => &self.cohort_queue_url,
+        }
+    }
+
     pub const ENV: [&'static str; 6] = [
         "ENGAGE_BRIDGE_CONFIG_TABLE",
         "ENGAGE_BRIDGE_STATE_TABLE",
-        "ENGAGE_BRIDGE_EVENTS_QUEUE_URL",
-        "ENGAGE_BRIDGE_RETRY_QUEUE_URL",
-        "ENGAGE_BRIDGE_DEAD_LETTER_QUEUE_URL",
-        "ENGAGE_BRIDGE_COHORT_QUEUE_URL",
+        QueueName::Events.url_env(),
+        QueueName::Retry.url_env(),
+        QueueName::DeadLetter.url_env(),
+        QueueName::Cohort.url_env(),
     ];
 
     pub fn from_env() -> StoreResult<Self> {

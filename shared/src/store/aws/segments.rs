@@ -14,7 +14,7 @@ use super::batch::{Item, batch_get, get_bool, get_n, get_s, key, n, s};
 use super::{DynamoStore, keys, sdk_error};
 use crate::domain::{
     Member, MembershipAction, MembershipChange, MembershipOutcome, MembershipVersion, Page,
-    PageRequest, Segment,
+    PageRequest, Segment, SegmentSource,
 };
 use crate::ports::{SegmentStore, StoreError, StoreResult};
 
@@ -27,11 +27,12 @@ fn segment_from_item(item: &Item) -> StoreResult<Segment> {
     let field = |name: &str| {
         get_s(item, name).ok_or_else(|| StoreError::corrupt(format!("segment without {name}")))
     };
+    let source = field("source")?;
     Ok(Segment {
         id: field("sk")?,
         name: field("name")?,
-        segment_type: field("segment_type")?,
-        source: field("source")?,
+        source: SegmentSource::from_name(&source)
+            .ok_or_else(|| StoreError::corrupt(format!("unknown segment source {source:?}")))?,
         cohort_id: field("cohort_id")?,
         member_count: get_n(item, "member_count").unwrap_or(0),
         sync_count: get_n(item, "sync_count").unwrap_or(0),
@@ -279,8 +280,8 @@ impl SegmentStore for DynamoStore {
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#source", "source")
             .expression_attribute_values(":name", s(&segment.name))
-            .expression_attribute_values(":type", s(&segment.segment_type))
-            .expression_attribute_values(":source", s(&segment.source))
+            .expression_attribute_values(":type", s(segment.source.segment_type()))
+            .expression_attribute_values(":source", s(segment.source.name()))
             .expression_attribute_values(":cohort", s(&segment.cohort_id))
             .expression_attribute_values(":zero", n(0))
             .return_values(ReturnValue::AllNew)

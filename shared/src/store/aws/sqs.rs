@@ -11,8 +11,9 @@ use aws_sdk_sqs::types::{
 };
 
 use super::RequestCounter;
+use crate::domain::batching::{Limits, group_by_size};
 use crate::ports::{
-    MAX_DELAY, MAX_QUEUE_BATCH, OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult,
+    MAX_QUEUE_BATCH, OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult, check_delay,
 };
 
 fn sqs_error<E: std::error::Error + 'static>(e: aws_sdk_sqs::error::SdkError<E>) -> StoreError {
@@ -25,25 +26,22 @@ const MAX_SQS_PAYLOAD: usize = 1024 * 1024;
 
 /// Groups messages into SendMessageBatch calls within both limits.
 fn send_batches(messages: &[OutgoingMessage]) -> StoreResult<Vec<&[OutgoingMessage]>> {
-    let mut batches = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, m) in messages.iter().enumerate() {
-        let len = m.body.len();
-        if len > MAX_SQS_PAYLOAD {
-            return Err(StoreError::Backend(format!(
-                "a {len}-byte message exceeds SQS's 1 MiB limit"
-            )));
-        }
-        if i > start && (i - start == MAX_QUEUE_BATCH || bytes + len > MAX_SQS_PAYLOAD) {
-            batches.push(&messages[start..i]);
-            (start, bytes) = (i, 0);
-        }
-        bytes += len;
+    let limits = Limits {
+        max_items: MAX_QUEUE_BATCH,
+        max_bytes: MAX_SQS_PAYLOAD,
+        overhead: 0,
+        separator: 0,
+    };
+    if let Some(m) = messages.iter().find(|m| !limits.fits(m.body.len())) {
+        return Err(StoreError::Backend(format!(
+            "a {}-byte message exceeds SQS's 1 MiB limit",
+            m.body.len()
+        )));
     }
-    if start < messages.len() {
-        batches.push(&messages[start..]);
-    }
-    Ok(batches)
+    Ok(group_by_size(messages.iter().map(|m| m.body.len()), limits)
+        .into_iter()
+        .map(|group| &messages[group])
+        .collect())
 }
 
 #[derive(Clone)]
@@ -84,15 +82,14 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, messages: &[OutgoingMessage]) -> StoreResult<()> {
+        // Checked whole before the first call: a bad message never leaves
+        // the ones before it sent.
+        for m in messages {
+            check_delay(m.delay)?;
+        }
         for chunk in send_batches(messages)? {
             let mut entries = Vec::with_capacity(chunk.len());
             for (i, m) in chunk.iter().enumerate() {
-                if m.delay > MAX_DELAY {
-                    return Err(StoreError::Backend(format!(
-                        "delay {}s exceeds the 900 s maximum",
-                        m.delay.as_secs()
-                    )));
-                }
                 entries.push(
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())

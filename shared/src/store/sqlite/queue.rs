@@ -10,7 +10,7 @@ use rusqlite::{params, params_from_iter};
 use super::{SqliteStore, placeholders};
 use crate::domain::ids::random_id;
 use crate::domain::time::now_ms;
-use crate::ports::{MAX_DELAY, OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult};
+use crate::ports::{OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult, check_delay};
 
 /// How often an empty receive looks again while waiting: well inside the
 /// 0.5 s delivery promise for due messages.
@@ -87,11 +87,8 @@ impl SqliteQueue {
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, messages: &[OutgoingMessage]) -> StoreResult<()> {
-        if let Some(m) = messages.iter().find(|m| m.delay > MAX_DELAY) {
-            return Err(StoreError::Backend(format!(
-                "delay {}s exceeds the 900 s maximum",
-                m.delay.as_secs()
-            )));
+        for m in messages {
+            check_delay(m.delay)?;
         }
         let queue = self.name.clone();
         let messages = messages.to_vec();

@@ -4,23 +4,30 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::SqliteStore;
 use crate::domain::{
     Member, MembershipAction, MembershipChange, MembershipOutcome, MembershipVersion, Page,
-    PageRequest, Segment,
+    PageRequest, Segment, SegmentSource,
 };
 use crate::ports::{SegmentStore, StoreResult};
 
+// `segment_type` is stored for readers of the file; it follows from `source`.
 const SEGMENT_COLUMNS: &str =
-    "id, name, segment_type, source, cohort_id, member_count, sync_count, last_synced_at";
+    "id, name, source, cohort_id, member_count, sync_count, last_synced_at";
 
 fn segment_from_row(r: &Row) -> rusqlite::Result<Segment> {
+    let source: String = r.get(2)?;
     Ok(Segment {
         id: r.get(0)?,
         name: r.get(1)?,
-        segment_type: r.get(2)?,
-        source: r.get(3)?,
-        cohort_id: r.get(4)?,
-        member_count: r.get(5)?,
-        sync_count: r.get(6)?,
-        last_synced_at: r.get(7)?,
+        source: SegmentSource::from_name(&source).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Text,
+                format!("unknown segment source {source:?}").into(),
+            )
+        })?,
+        cohort_id: r.get(3)?,
+        member_count: r.get(4)?,
+        sync_count: r.get(5)?,
+        last_synced_at: r.get(6)?,
     })
 }
 
@@ -51,8 +58,8 @@ impl SegmentStore for SqliteStore {
                     workspace,
                     s.id,
                     s.name,
-                    s.segment_type,
-                    s.source,
+                    s.source.segment_type(),
+                    s.source.name(),
                     s.cohort_id
                 ],
                 segment_from_row,

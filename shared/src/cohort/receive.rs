@@ -1,5 +1,5 @@
-//! The HTTP side: Cohort Webhooks and the list API. Each request is
-//! validated whole, then staged on the cohort queue and acknowledged; the
+//! Receiving sync requests: Cohort Webhooks and the list API. Each request
+//! is validated whole, then staged on the cohort queue and acknowledged; the
 //! consumer in [`super::apply`] does the matching and applying.
 
 use std::time::Duration;
@@ -8,38 +8,26 @@ use serde_json::{Value, json};
 
 use super::names;
 use super::payload::{CohortWebhook, ListCreate, ListMembers, Users};
-use super::staging::{self, SyncRequest};
-use crate::api::{ApiError, ApiRequest, ApiResponse, enforce_rate_limit, parse_json, success};
 use crate::config::WorkspaceConfig;
 use crate::domain::time::{now_ms, now_s, rfc3339_ms};
-use crate::domain::{MembershipAction, Segment, SegmentSource};
+use crate::domain::{
+    MembershipAction, Segment, SegmentSource, StagedChanges, StagedSync, StagedUser,
+};
+use crate::error::{RequestError, RequestResult};
+use crate::input::parse_json;
 use crate::runtime::Services;
 
 /// `message_id`s are remembered for 8 days: Amplitude retries for minutes,
 /// and the issue asks for at least 7 days of de-duplication.
 pub const MESSAGE_ID_TTL: Duration = Duration::from_secs(8 * 24 * 3600);
 
-/// [000] "Rate Limits": requests per second per workspace.
-async fn rate_limit(services: &Services, ws: &WorkspaceConfig) -> Result<(), ApiError> {
-    enforce_rate_limit(
-        services,
-        &ws.id,
-        "amplitude",
-        Duration::from_secs(1),
-        "second",
-        u64::from(ws.amplitude_requests_per_second),
-    )
-    .await
-}
-
 /// `POST /v1/amplitude/cohorts`.
-pub async fn cohort_webhook(
+pub async fn receive_webhook(
     services: &Services,
     ws: &WorkspaceConfig,
-    request: &ApiRequest,
-) -> Result<ApiResponse, ApiError> {
-    rate_limit(services, ws).await?;
-    let sync = parse_json::<CohortWebhook>(request.body())?.validate(&ws.anonymous_id_attribute)?;
+    body: &[u8],
+) -> RequestResult<Value> {
+    let sync = parse_json::<CohortWebhook>(body)?.validate(&ws.anonymous_id_attribute)?;
     let segment = Segment::new(SegmentSource::Amplitude, &sync.cohort_id, &sync.cohort_name);
     let key = format!("amplitude:{}", sync.message_id);
     if !services
@@ -47,24 +35,25 @@ pub async fn cohort_webhook(
         .claim(&ws.id, &key, MESSAGE_ID_TTL)
         .await?
     {
-        return Ok(success(json!({
+        return Ok(json!({
             "duplicate": true,
             "message": "this message_id was already received; acknowledged, not applied again",
             "message_id": sync.message_id,
             "segment_id": segment.id,
-        })));
+        }));
     }
     let staged = async {
         services.segments.ensure_segment(&ws.id, &segment).await?;
-        let request = SyncRequest {
-            workspace_id: &ws.id,
-            segment: &segment,
+        let staged = StagedSync {
+            workspace_id: ws.id.clone(),
+            segment_id: segment.id.clone(),
+            cohort_id: segment.cohort_id.clone(),
+            cohort_name: segment.name.clone(),
             action: sync.action,
             computed_time: sync.computed_time,
-            message_id: Some(&sync.message_id),
-            users: &sync.users.users,
+            message_id: Some(sync.message_id.clone()),
         };
-        stage_and_record(services, &request).await
+        stage_and_record(services, &staged, &sync.users.users).await
     }
     .await;
     let messages = match staged {
@@ -77,7 +66,7 @@ pub async fn cohort_webhook(
             return Err(error);
         }
     };
-    Ok(success(with_counts(
+    Ok(with_counts(
         json!({
             "duplicate": false,
             "message_id": sync.message_id,
@@ -87,20 +76,19 @@ pub async fn cohort_webhook(
         }),
         &sync.users,
         messages,
-    )))
+    ))
 }
 
 /// `POST /v1/amplitude/lists`: creates (or finds) the cohort's segment.
 pub async fn create_list(
     services: &Services,
     ws: &WorkspaceConfig,
-    request: &ApiRequest,
-) -> Result<ApiResponse, ApiError> {
-    rate_limit(services, ws).await?;
-    let body: ListCreate = parse_json(request.body())?;
+    body: &[u8],
+) -> RequestResult<Value> {
+    let body: ListCreate = parse_json(body)?;
     let (name, cohort_id) =
-        names::parse_list_name(&body.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    names::check_cohort_name(name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        names::parse_list_name(&body.name).map_err(|e| RequestError::bad_request(e.to_string()))?;
+    names::check_cohort_name(name).map_err(|e| RequestError::bad_request(e.to_string()))?;
     super::payload::check_cohort_id(cohort_id)?;
     let segment = services
         .segments
@@ -109,42 +97,37 @@ pub async fn create_list(
             &Segment::new(SegmentSource::Amplitude, cohort_id, name),
         )
         .await?;
-    Ok(success(
-        json!({"listId": segment.id, "list_id": segment.id}),
-    ))
+    Ok(json!({"listId": segment.id, "list_id": segment.id}))
 }
 
 /// `POST /v1/amplitude/lists/{list_id}/add` and `/remove`: stages the
 /// change as of now.
-pub async fn list_members(
+pub async fn change_list(
     services: &Services,
     ws: &WorkspaceConfig,
     list_id: &str,
     action: MembershipAction,
-    request: &ApiRequest,
-) -> Result<ApiResponse, ApiError> {
-    rate_limit(services, ws).await?;
-    let users = parse_json::<ListMembers>(request.body())?.validate()?;
+    body: &[u8],
+) -> RequestResult<Value> {
+    let users = parse_json::<ListMembers>(body)?.validate()?;
     let segment = services
         .segments
         .get_segment(&ws.id, list_id)
         .await?
-        .filter(|s| s.source == SegmentSource::Amplitude.name())
-        .ok_or_else(|| ApiError::NotFound(format!("no Amplitude list with id {list_id:?}")))?;
+        .filter(|s| s.source == SegmentSource::Amplitude)
+        .ok_or_else(|| RequestError::NotFound(format!("no Amplitude list with id {list_id:?}")))?;
     let computed_time = now_s();
-    let messages = stage_and_record(
-        services,
-        &SyncRequest {
-            workspace_id: &ws.id,
-            segment: &segment,
-            action,
-            computed_time,
-            message_id: None,
-            users: &users.users,
-        },
-    )
-    .await?;
-    Ok(success(with_counts(
+    let staged = StagedSync {
+        workspace_id: ws.id.clone(),
+        segment_id: segment.id.clone(),
+        cohort_id: segment.cohort_id.clone(),
+        cohort_name: segment.name.clone(),
+        action,
+        computed_time,
+        message_id: None,
+    };
+    let messages = stage_and_record(services, &staged, &users.users).await?;
+    Ok(with_counts(
         json!({
             "listId": segment.id,
             "list_id": segment.id,
@@ -153,26 +136,31 @@ pub async fn list_members(
         }),
         &users,
         messages,
-    )))
+    ))
 }
 
-/// Stages the request, then counts the sync on the segment. Once staged,
-/// the request is acknowledged even if the statistics update fails: the
-/// changes are safe, and failing would make Amplitude send them again.
+/// Stages the request on the cohort queue in one send (so when it returns
+/// Ok, the whole request is durably queued), then counts the sync on the
+/// segment. Once staged, the request is acknowledged even if the statistics
+/// update fails: the changes are safe, and failing would make Amplitude send
+/// them again.
 async fn stage_and_record(
     services: &Services,
-    request: &SyncRequest<'_>,
-) -> Result<usize, ApiError> {
-    let messages = staging::stage(services, request).await?;
+    sync: &StagedSync,
+    users: &[StagedUser],
+) -> RequestResult<usize> {
+    let messages = StagedChanges::pack(sync, users);
+    let count = messages.len();
+    services.queues.cohort.send_encoded(messages).await?;
     let at = rfc3339_ms(now_ms());
     if let Err(e) = services
         .segments
-        .record_sync(request.workspace_id, &request.segment.id, &at)
+        .record_sync(&sync.workspace_id, &sync.segment_id, &at)
         .await
     {
-        tracing::warn!(segment = %request.segment.id, error = %e, "staged, but could not record the sync");
+        tracing::warn!(segment = %sync.segment_id, error = %e, "staged, but could not record the sync");
     }
-    Ok(messages)
+    Ok(count)
 }
 
 /// Adds what was staged: distinct users, users without any id (skipped),

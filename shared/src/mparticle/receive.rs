@@ -1,53 +1,41 @@
-//! The mParticle entry points: `POST /v1/mparticle/events` (Basic auth by
-//! the router), Firehose over HTTP (`POST /v1/mparticle/firehose`, which
-//! authenticates itself) and Firehose as a direct Lambda invocation.
+//! The mParticle entry points: Events-API batches (the workspace already
+//! authenticated), and Firehose requests, over HTTP or as a direct Lambda
+//! invocation, which authenticate themselves.
 
-use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::firehose::{self, RequestType};
 use super::json::Node;
+use super::mapper::Report;
 use super::{audiences, events_api, ingest};
-use crate::api::{ApiError, ApiRequest, ApiResponse, auth, json_response, parse_json, success};
 use crate::config::WorkspaceConfig;
+use crate::error::{RequestError, RequestResult};
+use crate::input::parse_json;
+use crate::rate_limit::RateLimit;
 use crate::runtime::Services;
 
-/// `POST /v1/mparticle/events`: Events-API batches. Rate limit first, then
-/// the whole request is validated before anything is applied.
-pub async fn events(
+/// Events-API batches: the whole request is validated before anything is
+/// applied.
+pub async fn receive_events(
     services: &Services,
     ws: &WorkspaceConfig,
-    request: &ApiRequest,
-) -> Result<ApiResponse, ApiError> {
-    ingest::rate_limit(services, ws).await?;
-    let body: Value = parse_json(request.body())?;
+    body: &[u8],
+) -> RequestResult<Report> {
+    let body: Value = parse_json(body)?;
     let batches = events_api::read_request(&body)?;
-    let report = ingest::ingest(services, ws, batches).await?;
-    let report = serde_json::to_value(report).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(success(report))
-}
-
-/// Firehose over HTTP: the response message as JSON, errors as API errors.
-pub async fn firehose_http(
-    services: &Services,
-    request: &ApiRequest,
-) -> Result<ApiResponse, ApiError> {
-    let body: Value = parse_json(request.body())?;
-    let basic = auth::basic_credentials(request);
-    let response = firehose(services, &body, basic).await?;
-    Ok(json_response(StatusCode::OK, &response))
+    ingest::ingest(services, ws, batches).await
 }
 
 /// Firehose as a direct Lambda invocation: the response message, or an
 /// error object `{"status":"error","error","status_code"}` (the same
 /// messages as over HTTP; nothing says which credential was wrong).
-pub async fn firehose_direct(services: &Services, payload: Value) -> Result<Value, ApiError> {
+pub async fn firehose_direct(services: &Services, payload: Value) -> RequestResult<Value> {
     match firehose(services, &payload, None).await {
         Ok(response) => Ok(response),
         // Retriable failures fail the invocation, so mParticle retries it
         // instead of counting the request as delivered.
-        Err(error @ (ApiError::RateLimited { .. } | ApiError::Internal(_))) => {
-            if let ApiError::Internal(detail) = &error {
+        Err(error) if error.is_retriable() => {
+            if let RequestError::Internal(detail) = &error {
                 tracing::error!(error = %detail, "internal error answering a Firehose invocation");
             }
             Err(error)
@@ -56,17 +44,17 @@ pub async fn firehose_direct(services: &Services, payload: Value) -> Result<Valu
         Err(error) => Ok(json!({
             "status": "error",
             "error": error.to_string(),
-            "status_code": error.status().as_u16(),
+            "status_code": error.http_status(),
         })),
     }
 }
 
 /// One Firehose request → its response message.
-async fn firehose(
+pub async fn firehose(
     services: &Services,
     body: &Value,
-    basic: Option<(String, String)>,
-) -> Result<Value, ApiError> {
+    credentials: Option<(String, String)>,
+) -> RequestResult<Value> {
     let root = Node::root(body);
     root.object()?;
     let kind = RequestType::read(&root)?;
@@ -80,10 +68,12 @@ async fn firehose(
     // The account settings the module registered, else Basic auth (HTTP).
     let (id, secret) = match firehose::account_credentials(&root)? {
         Some(credentials) => credentials,
-        None => basic.ok_or(ApiError::Unauthorized)?,
+        None => credentials.ok_or(RequestError::Unauthorized)?,
     };
-    let ws = auth::verify(services, &id, &secret).await?;
-    ingest::rate_limit(services, &ws).await?;
+    let ws = services.authenticate(&id, &secret).await?;
+    RateLimit::Mparticle
+        .enforce(services.rate_limiter.as_ref(), &ws)
+        .await?;
     match kind {
         RequestType::EventProcessing => {
             let batch = firehose::read_event_processing(&root)?;

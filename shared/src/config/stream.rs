@@ -1,0 +1,243 @@
+//! A stream's configuration (docs/interface/config.md "Streams"): settings
+//! every stream has, and its sink, an enum tagged by `type`, so options that
+//! do not apply to a type can neither be written in the file (they are
+//! rejected as unknown keys) nor read in the code.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::Selection;
+use super::secret::Secret;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StreamFile", into = "StreamFile")]
+pub struct StreamConfig {
+    pub name: String,
+    /// Default: `"all"` for webhooks, seed 000's campaign events for Amplitude
+    /// (docs/rules/event-catalogue.md).
+    pub events: Option<Selection>,
+    pub user_attributes: Selection,
+    pub device_attributes: Selection,
+    pub batch_size: u32,
+    pub timeout_seconds: u32,
+    /// `false` pauses the stream: its batches wait on the retry queue.
+    pub enabled: bool,
+    pub sink: SinkConfig,
+}
+
+/// Where a stream delivers, with the options of that kind only.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SinkConfig {
+    Webhook(WebhookConfig),
+    Amplitude(AmplitudeConfig),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamType {
+    Webhook,
+    Amplitude,
+}
+
+impl SinkConfig {
+    pub fn stream_type(&self) -> StreamType {
+        match self {
+            Self::Webhook(_) => StreamType::Webhook,
+            Self::Amplitude(_) => StreamType::Amplitude,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub auth: StreamAuth,
+    pub headers: BTreeMap<String, Secret>,
+    /// Standard Webhooks secrets (`whsec_…`); one signature per secret.
+    pub signing_secrets: Vec<Secret>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AmplitudeConfig {
+    pub api_key: Secret,
+    pub region: AmplitudeRegion,
+    pub endpoint: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AmplitudeRegion {
+    #[default]
+    Us,
+    Eu,
+}
+
+/// Stream authentication [003]: none, Basic, or one static header.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StreamAuth {
+    #[default]
+    None,
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    Header {
+        name: String,
+        value: Secret,
+    },
+}
+
+/// The file form: every key any stream type takes. Converting it checks that
+/// the keys present apply to the stream's type.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamFile {
+    name: String,
+    #[serde(rename = "type")]
+    stream_type: StreamType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    events: Option<Selection>,
+    #[serde(default = "Selection::none")]
+    user_attributes: Selection,
+    #[serde(default = "Selection::none")]
+    device_attributes: Selection,
+    #[serde(default = "default_batch_size")]
+    batch_size: u32,
+    #[serde(default = "default_timeout_seconds")]
+    timeout_seconds: u32,
+    #[serde(default = "default_enabled")]
+    enabled: bool,
+    // webhook
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth: Option<StreamAuth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    headers: Option<BTreeMap<String, Secret>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signing_secrets: Option<Vec<Secret>>,
+    // amplitude
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<AmplitudeRegion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endpoint: Option<String>,
+}
+
+fn default_batch_size() -> u32 {
+    100
+}
+fn default_timeout_seconds() -> u32 {
+    30
+}
+fn default_enabled() -> bool {
+    true
+}
+
+/// Keys that only one stream type takes.
+const WEBHOOK_KEYS: [&str; 4] = ["url", "auth", "headers", "signing_secrets"];
+const AMPLITUDE_KEYS: [&str; 3] = ["api_key", "region", "endpoint"];
+
+impl StreamFile {
+    /// The type-specific keys present in the file.
+    fn present(&self) -> Vec<&'static str> {
+        let flags = [
+            self.url.is_some(),
+            self.auth.is_some(),
+            self.headers.is_some(),
+            self.signing_secrets.is_some(),
+            self.api_key.is_some(),
+            self.region.is_some(),
+            self.endpoint.is_some(),
+        ];
+        WEBHOOK_KEYS
+            .into_iter()
+            .chain(AMPLITUDE_KEYS)
+            .zip(flags)
+            .filter_map(|(key, present)| present.then_some(key))
+            .collect()
+    }
+}
+
+impl TryFrom<StreamFile> for StreamConfig {
+    type Error = String;
+
+    fn try_from(file: StreamFile) -> Result<Self, String> {
+        let (own, type_name) = match file.stream_type {
+            StreamType::Webhook => (&WEBHOOK_KEYS[..], "webhook"),
+            StreamType::Amplitude => (&AMPLITUDE_KEYS[..], "amplitude"),
+        };
+        if let Some(key) = file.present().into_iter().find(|k| !own.contains(k)) {
+            return Err(format!(
+                "unknown key `{key}` for a stream of type {type_name} (keys of this type: {})",
+                own.join(", ")
+            ));
+        }
+        let sink = match file.stream_type {
+            StreamType::Webhook => SinkConfig::Webhook(WebhookConfig {
+                url: file
+                    .url
+                    .ok_or("missing key `url` (required for webhook streams)")?,
+                auth: file.auth.unwrap_or_default(),
+                headers: file.headers.unwrap_or_default(),
+                signing_secrets: file.signing_secrets.unwrap_or_default(),
+            }),
+            StreamType::Amplitude => SinkConfig::Amplitude(AmplitudeConfig {
+                api_key: file
+                    .api_key
+                    .ok_or("missing key `api_key` (required for amplitude streams)")?,
+                region: file.region.unwrap_or_default(),
+                endpoint: file.endpoint,
+            }),
+        };
+        Ok(StreamConfig {
+            name: file.name,
+            events: file.events,
+            user_attributes: file.user_attributes,
+            device_attributes: file.device_attributes,
+            batch_size: file.batch_size,
+            timeout_seconds: file.timeout_seconds,
+            enabled: file.enabled,
+            sink,
+        })
+    }
+}
+
+impl From<StreamConfig> for StreamFile {
+    fn from(stream: StreamConfig) -> Self {
+        let mut file = StreamFile {
+            name: stream.name,
+            stream_type: stream.sink.stream_type(),
+            events: stream.events,
+            user_attributes: stream.user_attributes,
+            device_attributes: stream.device_attributes,
+            batch_size: stream.batch_size,
+            timeout_seconds: stream.timeout_seconds,
+            enabled: stream.enabled,
+            url: None,
+            auth: None,
+            headers: None,
+            signing_secrets: None,
+            api_key: None,
+            region: None,
+            endpoint: None,
+        };
+        match stream.sink {
+            SinkConfig::Webhook(w) => {
+                file.url = Some(w.url);
+                file.auth = Some(w.auth);
+                file.headers = Some(w.headers);
+                file.signing_secrets = Some(w.signing_secrets);
+            }
+            SinkConfig::Amplitude(a) => {
+                file.api_key = Some(a.api_key);
+                file.region = Some(a.region);
+                file.endpoint = a.endpoint;
+            }
+        }
+        file
+    }
+}

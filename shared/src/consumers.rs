@@ -1,0 +1,52 @@
+//! Which handler consumes which queue: the SQS batches of the topology's
+//! event sources, on Lambda and in `serve` alike (docs/architecture.md
+//! "Queues").
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+
+use crate::queue::batch;
+use crate::runtime::Services;
+use crate::topology::{Consumer, QueueName};
+
+/// Messages of one events batch dispatched at once: all of them (each
+/// message's streams are sent concurrently too).
+const DISPATCH_CONCURRENCY: usize = 10;
+
+/// Handles one SQS batch of `consumer`'s queue.
+pub async fn handle(services: &Services, consumer: Consumer, event: SqsEvent) -> SqsBatchResponse {
+    let queues = &services.queues;
+    match consumer.queue {
+        QueueName::Events => {
+            crate::streams::warm_workspace_cache(services, &event.records).await;
+            batch::handle(queues, consumer, DISPATCH_CONCURRENCY, event, |m| {
+                crate::streams::dispatch_message(services, m)
+            })
+            .await
+        }
+        QueueName::Retry => {
+            batch::handle(queues, consumer, DISPATCH_CONCURRENCY, event, |m| {
+                crate::streams::retry_message(services, m)
+            })
+            .await
+        }
+        QueueName::Cohort => {
+            batch::handle(
+                queues,
+                consumer,
+                crate::cohort::apply::MESSAGE_CONCURRENCY,
+                event,
+                |m| crate::cohort::apply_staged(services, m),
+            )
+            .await
+        }
+        QueueName::DeadLetter => {
+            // Nothing consumes dead letters: an operator lists and replays them.
+            tracing::error!("a batch of dead letters was handed to a consumer; leaving it");
+            let mut response = SqsBatchResponse::default();
+            for record in &event.records {
+                response.add_failure(record.message_id.clone().unwrap_or_default());
+            }
+            response
+        }
+    }
+}

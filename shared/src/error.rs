@@ -1,0 +1,61 @@
+//! Why a request was refused, in terms of the request, not of a transport:
+//! the HTTP layer turns it into a status and the JSON error body of
+//! docs/interface/http.md "Errors"; Firehose direct invocations into an error
+//! object or a failed invocation.
+
+use crate::ports::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// Malformed or invalid input; the message names the problem.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing or wrong credentials; never says which part was wrong.
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("request body exceeds the {limit}-byte limit")]
+    PayloadTooLarge { limit: usize },
+    #[error("rate limit exceeded: {limit} requests per {window}; retry after {retry_after_secs} s")]
+    RateLimited {
+        limit: u64,
+        window: &'static str,
+        retry_after_secs: u64,
+    },
+    /// A backend failure: logged with its detail, answered without it.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl RequestError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+
+    /// The HTTP status this refusal is answered with (docs/interface/http.md
+    /// "Errors"); Firehose direct invocations report it as `status_code`.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::Unauthorized => 401,
+            Self::NotFound(_) => 404,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::RateLimited { .. } => 429,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// Whether the sender should try again later (the request itself is fine).
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Internal(_))
+    }
+}
+
+impl From<StoreError> for RequestError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+pub type RequestResult<T> = Result<T, RequestError>;

@@ -1,0 +1,29 @@
+//! One handler per route of the topology table: extract, call the
+//! capability, answer. No rule lives here.
+
+mod cohort;
+mod mparticle;
+mod segments;
+mod users;
+
+use axum::routing::{MethodRouter, get, post};
+
+use crate::runtime::Services;
+use crate::topology::Route;
+
+/// The handler of `route`, bound to its method.
+pub fn endpoint(route: Route) -> MethodRouter<Services> {
+    match route {
+        Route::CohortWebhook => post(cohort::webhook),
+        Route::ListCreate => post(cohort::create_list),
+        Route::ListAdd => post(cohort::add_to_list),
+        Route::ListRemove => post(cohort::remove_from_list),
+        Route::SegmentList => get(segments::list),
+        Route::SegmentGet => get(segments::get),
+        Route::SegmentMembers => get(segments::members),
+        Route::MparticleFirehose => post(mparticle::firehose),
+        Route::MparticleEvents => post(mparticle::events),
+        Route::UserGet => get(users::get),
+        Route::CustomerioReporting => post(super::not_found),
+    }
+}

@@ -1,0 +1,142 @@
+//! Typed queues and the one loop that consumes them (docs/architecture.md
+//! "Queues"). Each queue carries one message type; Lambda's SQS event source
+//! and `serve`'s embedded consumer both hand batches to [`batch::handle`].
+
+pub mod batch;
+pub mod consumer;
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::{DeadLetter, Encoded, EventsMessage, RetryMessage, StagedChanges};
+use crate::ports::{OutgoingMessage, Queue, StoreError, StoreResult};
+use crate::topology::QueueName;
+
+/// A message type and the queue that carries it.
+pub trait QueueMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const QUEUE: QueueName;
+}
+
+impl QueueMessage for EventsMessage {
+    const QUEUE: QueueName = QueueName::Events;
+}
+impl QueueMessage for RetryMessage {
+    const QUEUE: QueueName = QueueName::Retry;
+}
+impl QueueMessage for DeadLetter {
+    const QUEUE: QueueName = QueueName::DeadLetter;
+}
+impl QueueMessage for StagedChanges {
+    const QUEUE: QueueName = QueueName::Cohort;
+}
+
+/// A queue that only takes `M`s. It dereferences to the raw [`Queue`] for
+/// receiving, deleting and re-timing.
+pub struct TypedQueue<M> {
+    raw: Arc<dyn Queue>,
+    _message: PhantomData<fn(M)>,
+}
+
+impl<M> Clone for TypedQueue<M> {
+    fn clone(&self) -> Self {
+        Self {
+            raw: self.raw.clone(),
+            _message: PhantomData,
+        }
+    }
+}
+
+impl<M> std::ops::Deref for TypedQueue<M> {
+    type Target = dyn Queue;
+    fn deref(&self) -> &(dyn Queue + 'static) {
+        self.raw.as_ref()
+    }
+}
+
+impl<M> AsRef<dyn Queue> for TypedQueue<M> {
+    fn as_ref(&self) -> &(dyn Queue + 'static) {
+        self.raw.as_ref()
+    }
+}
+
+impl<M: QueueMessage> TypedQueue<M> {
+    pub fn new(raw: Arc<dyn Queue>) -> Self {
+        Self {
+            raw,
+            _message: PhantomData,
+        }
+    }
+
+    pub fn raw(&self) -> &Arc<dyn Queue> {
+        &self.raw
+    }
+
+    /// Sends messages for immediate delivery (batched by the adapter).
+    pub async fn send(&self, messages: &[M]) -> StoreResult<()> {
+        let encoded = messages
+            .iter()
+            .map(Encoded::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::backend)?;
+        self.send_encoded(encoded).await
+    }
+
+    /// Sends bodies already encoded as `M`s (packers build them).
+    pub async fn send_encoded(&self, messages: Vec<Encoded<M>>) -> StoreResult<()> {
+        self.send_later(messages.into_iter().map(|m| (m, Duration::ZERO)))
+            .await
+    }
+
+    /// Sends each message visible after its delay (≤ 900 s).
+    pub async fn send_later(
+        &self,
+        messages: impl IntoIterator<Item = (Encoded<M>, Duration)>,
+    ) -> StoreResult<()> {
+        let outgoing = messages
+            .into_iter()
+            .map(|(m, delay)| OutgoingMessage {
+                body: m.into_string(),
+                delay,
+            })
+            .collect::<Vec<_>>();
+        if outgoing.is_empty() {
+            return Ok(());
+        }
+        self.raw.send(&outgoing).await
+    }
+}
+
+/// The four queues, each typed by what it carries.
+#[derive(Clone)]
+pub struct Queues {
+    pub events: TypedQueue<EventsMessage>,
+    pub retry: TypedQueue<RetryMessage>,
+    pub dead_letter: TypedQueue<DeadLetter>,
+    pub cohort: TypedQueue<StagedChanges>,
+}
+
+impl Queues {
+    /// Opens each queue by name.
+    pub fn open(open: impl Fn(QueueName) -> Arc<dyn Queue>) -> Self {
+        Self {
+            events: TypedQueue::new(open(QueueName::Events)),
+            retry: TypedQueue::new(open(QueueName::Retry)),
+            dead_letter: TypedQueue::new(open(QueueName::DeadLetter)),
+            cohort: TypedQueue::new(open(QueueName::Cohort)),
+        }
+    }
+
+    /// A queue by name, untyped (consumers, depth gauges, tests).
+    pub fn raw(&self, name: QueueName) -> &Arc<dyn Queue> {
+        match name {
+            QueueName::Events => self.events.raw(),
+            QueueName::Retry => self.retry.raw(),
+            QueueName::DeadLetter => self.dead_letter.raw(),
+            QueueName::Cohort => self.cohort.raw(),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The per-workspace request limits (docs/interface/http.md "Rate limits"):
+//! a closed set, each a fixed window and a limit from the workspace's
+//! configuration, counted in the shared store across processes.
+
+use std::time::Duration;
+
+use crate::config::WorkspaceConfig;
+use crate::error::RequestError;
+use crate::ports::{RateDecision, RateLimiter};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RateLimit {
+    /// `amplitude_requests_per_second` [000 "Rate Limits"].
+    Amplitude,
+    /// `mparticle_requests_per_minute` [002], both mParticle formats.
+    Mparticle,
+}
+
+impl RateLimit {
+    /// The counter's scope in the store.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Self::Amplitude => "amplitude",
+            Self::Mparticle => "mparticle",
+        }
+    }
+
+    fn window(self) -> (Duration, &'static str) {
+        match self {
+            Self::Amplitude => (Duration::from_secs(1), "second"),
+            Self::Mparticle => (Duration::from_secs(60), "minute"),
+        }
+    }
+
+    fn limit(self, ws: &WorkspaceConfig) -> u64 {
+        u64::from(match self {
+            Self::Amplitude => ws.amplitude_requests_per_second,
+            Self::Mparticle => ws.mparticle_requests_per_minute,
+        })
+    }
+
+    /// Counts one request of `ws`: over the limit is `RateLimited` with the
+    /// seconds until the next window.
+    pub async fn enforce(
+        self,
+        limiter: &dyn RateLimiter,
+        ws: &WorkspaceConfig,
+    ) -> Result<(), RequestError> {
+        let (window, window_name) = self.window();
+        let limit = self.limit(ws);
+        match limiter.hit(&ws.id, self.scope(), window, limit).await? {
+            RateDecision::Allowed => Ok(()),
+            RateDecision::Limited { retry_after_secs } => Err(RequestError::RateLimited {
+                limit,
+                window: window_name,
+                retry_after_secs,
+            }),
+        }
+    }
+}

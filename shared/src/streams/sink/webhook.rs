@@ -1,0 +1,105 @@
+//! Webhook streams [003 "API Request Format"] (docs/rules/webhook-payload.md):
+//! `POST <url>` with `{"app_name","source":"MOENGAGE","moe_request_id","events":[...]}`,
+//! the configured headers and auth. Any non-2xx fails the whole request.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Answer, Sink};
+use crate::config::{StreamAuth, StreamConfig, WebhookConfig};
+use crate::domain::{Event, Profile};
+use crate::streams::deliver::attempt;
+
+/// A documented bound on one webhook request (docs/interface/streams.md):
+/// a receiver never gets a body larger than this, whatever the events hold.
+pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
+
+pub struct WebhookSink<'a> {
+    pub stream: &'a StreamConfig,
+    pub config: &'a WebhookConfig,
+    pub app_name: &'a str,
+}
+
+impl WebhookSink<'_> {
+    fn head(&self, request_id: &str) -> String {
+        format!(
+            "{{\"app_name\":{},\"source\":\"MOENGAGE\",\"moe_request_id\":{},\"events\":[",
+            Value::String(self.app_name.to_owned()),
+            Value::String(request_id.to_owned()),
+        )
+    }
+
+    /// The request body for already-encoded events.
+    pub fn body(&self, request_id: &str, items: &[&String]) -> String {
+        let mut body = self.head(request_id);
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(item);
+        }
+        body.push_str("]}");
+        body
+    }
+}
+
+impl Sink for WebhookSink<'_> {
+    type Item = String;
+
+    fn max_events(&self) -> usize {
+        self.stream.batch_size as usize
+    }
+
+    fn max_bytes(&self) -> usize {
+        MAX_REQUEST_BYTES
+    }
+
+    fn envelope_bytes(&self) -> usize {
+        // A request id is a 36-character uuid.
+        self.head(&"0".repeat(36)).len() + 2
+    }
+
+    /// Events arrive shaped for the stream (`deliver::shape`): as they are.
+    fn prepare(&self, event: &Event, _: Option<&Profile>) -> Option<String> {
+        Some(serde_json::to_string(event).expect("events always serialize"))
+    }
+
+    fn encoded_len(&self, item: &String) -> usize {
+        item.len()
+    }
+
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        request_id: &str,
+        items: &[&String],
+    ) -> reqwest::RequestBuilder {
+        let mut request = client
+            .post(&self.config.url)
+            .timeout(Duration::from_secs(u64::from(self.stream.timeout_seconds)))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(self.body(request_id, items));
+        for (name, value) in &self.config.headers {
+            request = request.header(name, value.expose());
+        }
+        match &self.config.auth {
+            StreamAuth::None => request,
+            StreamAuth::Basic { username, password } => {
+                request.basic_auth(username, Some(password.expose()))
+            }
+            StreamAuth::Header { name, value } => request.header(name, value.expose()),
+        }
+    }
+
+    fn classify(&self, status: u16, retry_after: Duration, _: &str, _: &[&String]) -> Answer {
+        if (200..300).contains(&status) {
+            Answer::Accepted
+        } else {
+            Answer::Failed {
+                attempt: attempt(Some(status), format!("HTTP {status}")),
+                wait: retry_after,
+            }
+        }
+    }
+}
