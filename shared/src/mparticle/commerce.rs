@@ -1,12 +1,12 @@
 //! Commerce events [002] "Commerce Events mapping": a product action becomes
 //! ONE event named by the action, never expanded per product; promotions and
 //! impressions become one event each. Shared by both formats, which differ
-//! only in field names (see the tables in mapping.rs).
+//! only in field names (see the tables in rules.rs).
 
 use serde_json::{Map, Value};
 
 use super::json::{Invalid, Node};
-use super::mapping::{
+use super::rules::{
     Field, FieldKind, IMPRESSION_LIST_FIELD, IMPRESSION_TYPE, PRODUCT_ACTION_FIELDS,
     PRODUCT_FIELDS, PROMOTION_FIELDS, PROMOTION_TYPE,
 };

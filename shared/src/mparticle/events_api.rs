@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::commerce::{self, Format};
 use super::json::{Invalid, Node};
-use super::mapping;
+use super::rules;
 use super::model::{Change, EventKind, SourceBatch, SourceEvent};
 
 /// Batches per request (interface §3).
@@ -103,7 +103,7 @@ fn read_device(node: Option<Node>) -> Result<Device, Invalid> {
         if value.is_null() || value.is_object() || value.is_array() {
             continue;
         }
-        if mapping::device_identity(name).is_some()
+        if rules::device_identity(name).is_some()
             && let Some(id) = value.as_str().filter(|s| !s.is_empty())
         {
             ids.push((name.clone(), id.to_owned()));

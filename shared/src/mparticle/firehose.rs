@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::commerce::{self, Format};
 use super::json::{Invalid, Node};
-use super::mapping::{self, SUPPORTED_FIREHOSE_EVENT_TYPES};
+use super::rules::{self, SUPPORTED_FIREHOSE_EVENT_TYPES};
 use super::model::{Change, EventKind, SourceBatch, SourceEvent};
 use crate::domain::ids::derived_uuid;
 use crate::domain::time::now_ms;
@@ -172,7 +172,7 @@ pub fn read_identities(node: Option<Node>) -> Result<Vec<(String, String)>, Inva
     if let Some(list) = node {
         for item in list.items()? {
             if let Some((kind, value)) = raw_identity(&item)? {
-                out.push((mapping::firehose_identity_type(&kind).to_owned(), value));
+                out.push((rules::firehose_identity_type(&kind).to_owned(), value));
             }
         }
     }

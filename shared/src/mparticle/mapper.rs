@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::mapping;
+use super::rules;
 use super::model::{Change, EventKind, SourceBatch, SourceEvent};
 use crate::config::WorkspaceConfig;
 use crate::domain::ids::{self, ProfileKey, derived_uuid};
@@ -41,7 +41,7 @@ pub fn uid_for(
     identities: &[(String, String)],
     mpid: Option<&str>,
 ) -> Option<String> {
-    let uid = match mapping::uid_identity_type(ws.mparticle_identity) {
+    let uid = match rules::uid_identity_type(ws.mparticle_identity) {
         Some(kind) => identities
             .iter()
             .find(|(k, _)| k == kind)
@@ -96,19 +96,19 @@ impl<'a> ProfileChanges<'a> {
 
     /// A user attribute: reserved names become standard attributes [002].
     pub fn set_user_attribute(&mut self, name: &str, value: Value) {
-        self.set(mapping::attribute_name(name), value);
+        self.set(rules::attribute_name(name), value);
     }
 
     /// An identity: `email` and `mobile_number` become standard attributes
     /// [002]; other identity types are not profile attributes.
     pub fn set_identity(&mut self, kind: &str, value: Value) {
-        if let Some(attribute) = mapping::identity_attribute(kind) {
+        if let Some(attribute) = rules::identity_attribute(kind) {
             self.set(attribute, value);
         }
     }
 
     pub fn remove_identity(&mut self, kind: &str) {
-        if let Some(attribute) = mapping::identity_attribute(kind) {
+        if let Some(attribute) = rules::identity_attribute(kind) {
             self.remove(attribute);
         }
     }
@@ -182,7 +182,7 @@ fn map_batch(ws: &WorkspaceConfig, batch: SourceBatch, uid: &str, now_ms: i64, o
                 for change in changes {
                     match change {
                         Change::Set(name, value) => profile.set_user_attribute(&name, value),
-                        Change::Remove(name) => profile.remove(mapping::attribute_name(&name)),
+                        Change::Remove(name) => profile.remove(rules::attribute_name(&name)),
                     }
                 }
                 continue;
@@ -209,7 +209,7 @@ fn map_batch(ws: &WorkspaceConfig, batch: SourceBatch, uid: &str, now_ms: i64, o
         profile.set_user_attribute(&name, value);
     }
     for name in batch.deleted_user_attributes {
-        profile.remove(mapping::attribute_name(&name));
+        profile.remove(rules::attribute_name(&name));
     }
     let (update, skipped) = profile.finish();
     out.report.skipped_attributes += skipped;
@@ -217,14 +217,14 @@ fn map_batch(ws: &WorkspaceConfig, batch: SourceBatch, uid: &str, now_ms: i64, o
 }
 
 /// The batch's device info plus `moengage_device_id`, derived from its most
-/// stable device identity (mapping::DEVICE_IDENTITIES).
+/// stable device identity (rules::DEVICE_IDENTITIES).
 fn device_attributes(ws: &WorkspaceConfig, batch: &SourceBatch) -> Map<String, Value> {
     let mut attributes = batch.device.clone();
     let best = batch
         .device_ids
         .iter()
         .filter_map(|(field, value)| {
-            mapping::device_identity(field).map(|(rank, kind)| (rank, kind, value))
+            rules::device_identity(field).map(|(rank, kind)| (rank, kind, value))
         })
         .min_by_key(|(rank, _, _)| *rank);
     if let Some((_, kind, value)) = best {

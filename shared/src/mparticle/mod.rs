@@ -3,7 +3,7 @@
 //!
 //! Both formats are read into one internal model (`model`), which one
 //! mapper turns into profile updates and events following seed 002's tables
-//! (`mapping`, docs/rules/mparticle-mapping.md); `ingest` applies them with
+//! (`rules`, docs/rules/mparticle-mapping.md); `ingest` applies them with
 //! one batched profile write and one queue send per request.
 
 mod audiences;
@@ -13,7 +13,7 @@ pub mod firehose;
 mod ingest;
 mod json;
 pub mod mapper;
-pub mod mapping;
+pub mod rules;
 pub mod model;
 mod receive;
 
