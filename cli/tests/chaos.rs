@@ -18,11 +18,17 @@
 //! | `crash::kill_9_under_load_loses_nothing` (guard) | 1 audit + regression: `events send`, mParticle Events API and list-API adds under repeated `kill -9` |
 //! | `streams::a_hanging_receiver_never_delays_another_workspace` | 2: a slow or failing stream never delays another (interface §4) |
 //! | `streams::faulty_receivers_lose_no_event` (guard) | regression: 500/503/429 (±`Retry-After`)/hang/reset at ~30 % lose nothing |
+//! | `poison::over_long_names_and_ids_are_rejected_with_400` | 3: length limits at the door for cohorts, lists, audiences, attributes |
+//! | `poison::a_rejected_audience_change_leaves_no_state` | 4: a rejected Firehose request creates no segment and no profile |
+//! | `poison::over_long_urls_and_headers_get_a_json_error` | 4: 414/431 carry the JSON error body too |
+//! | `poison::malformed_requests_get_a_json_4xx_and_change_nothing` (guard) | 4: the bad inputs handled well today stay so |
 
 mod common;
 
 #[path = "chaos/crash.rs"]
 mod crash;
+#[path = "chaos/poison.rs"]
+mod poison;
 #[path = "chaos/receiver.rs"]
 mod receiver;
 #[path = "chaos/streams.rs"]
