@@ -22,11 +22,17 @@
 //! | `poison::a_rejected_audience_change_leaves_no_state` | 4: a rejected Firehose request creates no segment and no profile |
 //! | `poison::over_long_urls_and_headers_get_a_json_error` | 4: 414/431 carry the JSON error body too |
 //! | `poison::malformed_requests_get_a_json_4xx_and_change_nothing` (guard) | 4: the bad inputs handled well today stay so |
+//! | `memory::unauthenticated_uploads_are_not_buffered` | 5: 48 slow 6 MiB unauthenticated uploads must not grow RSS by ≥ 64 MiB |
+//! | `memory::connections_that_never_finish_their_headers_are_closed` | 5: header-read timeout (≤ 35 s) |
+//! | `memory::sigterm_exits_in_time_with_slow_clients_connected` | 5: SIGTERM exits within the grace period + 5 s |
+//! | `memory::a_huge_user_attribute_never_makes_a_huge_webhook_request` | 5: webhook requests ≤ 6 MiB, RSS peak < 256 MiB with a 2 MB attribute |
 
 mod common;
 
 #[path = "chaos/crash.rs"]
 mod crash;
+#[path = "chaos/memory.rs"]
+mod memory;
 #[path = "chaos/poison.rs"]
 mod poison;
 #[path = "chaos/receiver.rs"]

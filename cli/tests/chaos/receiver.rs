@@ -1,8 +1,8 @@
 //! A stream receiver on raw TCP, so it can misbehave the ways real
 //! endpoints do: answer any status (with or without `Retry-After`), hang
-//! without ever answering, or reset the connection. It records the JSON
-//! body of every request up to [`MAX_RECORDED_BODY`]. Aborted, with every
-//! connection it holds, when dropped.
+//! without ever answering, or reset the connection. It records the size of
+//! every request and, up to [`MAX_RECORDED_BODY`], its JSON body. Aborted,
+//! with every connection it holds, when dropped.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-/// Larger requests are answered `413` unread.
+/// Larger requests are answered `413` unread (and recorded by size only).
 pub const MAX_RECORDED_BODY: usize = 8 * 1024 * 1024;
 
 /// What the receiver does with one request.
@@ -33,6 +33,8 @@ pub enum Reply {
 /// One request as it arrived.
 #[derive(Clone, Debug)]
 pub struct Arrival {
+    /// Body size in bytes (its `Content-Length`).
+    pub bytes: usize,
     /// The JSON body; `Null` when too large or not JSON.
     pub body: Value,
     /// The status answered; `None` for [`Reply::Hang`], [`Reply::Reset`]
@@ -115,7 +117,7 @@ async fn serve(mut stream: TcpStream, policy: Arc<Policy>, arrivals: Arc<Mutex<V
             return;
         };
         if bytes > MAX_RECORDED_BODY {
-            record(&arrivals, Value::Null, Some(413));
+            record(&arrivals, bytes, Value::Null, Some(413));
             let _ = stream.write_all(&response(413, None)).await;
             return;
         }
@@ -134,7 +136,7 @@ async fn serve(mut stream: TcpStream, policy: Arc<Policy>, arrivals: Arc<Mutex<V
             Reply::Slow(status, pause) => (status, None, pause),
             Reply::TooManyRequests(seconds) => (429, Some(seconds), Duration::ZERO),
             reply @ (Reply::Hang | Reply::Reset) => {
-                record(&arrivals, body, None);
+                record(&arrivals, bytes, body, None);
                 if let Reply::Hang = reply {
                     std::future::pending::<()>().await;
                 }
@@ -154,15 +156,19 @@ async fn serve(mut stream: TcpStream, policy: Arc<Policy>, arrivals: Arc<Mutex<V
                 .write_all(&response(status, retry_after))
                 .await
                 .is_ok();
-        record(&arrivals, body, answered.then_some(status));
+        record(&arrivals, bytes, body, answered.then_some(status));
         if !answered {
             return;
         }
     }
 }
 
-fn record(arrivals: &Mutex<Vec<Arrival>>, body: Value, answered: Option<u16>) {
-    arrivals.lock().unwrap().push(Arrival { body, answered });
+fn record(arrivals: &Mutex<Vec<Arrival>>, bytes: usize, body: Value, answered: Option<u16>) {
+    arrivals.lock().unwrap().push(Arrival {
+        bytes,
+        body,
+        answered,
+    });
 }
 
 /// Reads up to the end of a request head, leaves what follows in `buffer`

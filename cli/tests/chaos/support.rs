@@ -43,6 +43,25 @@ pub fn campaign_event(uuid: &str, uid: &str) -> Value {
     })
 }
 
+/// `Content-Length`-framed HTTP/1.1 POST head, for raw-socket clients.
+pub fn post_head(path: &str, authorization: &str, length: usize) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {authorization}\r\n\
+         Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+/// `VmRSS` / `VmHWM` (resident now / peak) of a process, in MiB.
+pub fn memory_mib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    kib / 1024
+}
+
 /// Polls `check` every 200 ms until it is `Ok`; panics with its last
 /// `Err` after `limit`.
 pub async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> Result<(), String>) {
@@ -96,6 +115,10 @@ impl Bridge {
     /// `host:port`, for raw-socket clients.
     pub fn address(&self) -> &str {
         self.base().trim_start_matches("http://")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.server.child.id()
     }
 
     /// `kill -9`, then `serve` again on the same store and address.
