@@ -26,6 +26,8 @@
 //! | `memory::connections_that_never_finish_their_headers_are_closed` | 5: header-read timeout (≤ 35 s) |
 //! | `memory::sigterm_exits_in_time_with_slow_clients_connected` | 5: SIGTERM exits within the grace period + 5 s |
 //! | `memory::a_huge_user_attribute_never_makes_a_huge_webhook_request` | 5: webhook requests ≤ 6 MiB, RSS peak < 256 MiB with a 2 MB attribute |
+//! | `operator::config_errors_never_echo_secrets` | 6: no secret and no URL password in config errors |
+//! | `operator::concurrent_dlq_list_runs_each_show_every_dead_letter` | 6: `dlq list` never hides dead letters from another run |
 
 mod common;
 
@@ -33,6 +35,8 @@ mod common;
 mod crash;
 #[path = "chaos/memory.rs"]
 mod memory;
+#[path = "chaos/operator.rs"]
+mod operator;
 #[path = "chaos/poison.rs"]
 mod poison;
 #[path = "chaos/receiver.rs"]
