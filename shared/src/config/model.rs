@@ -13,6 +13,10 @@ pub struct ConfigFile {
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
+    pub logging: LoggingConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
+    #[serde(default)]
     pub storage: StorageConfig,
     #[serde(default)]
     pub retry: RetryConfig,
@@ -25,18 +29,76 @@ pub struct ConfigFile {
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// On SIGTERM, in-flight work gets this long; what is unfinished stays
+    /// queued (docs/interface/cli.md "serve").
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u32,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            shutdown_grace_seconds: default_grace(),
         }
     }
 }
 
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
+}
+fn default_grace() -> u32 {
+    25
+}
+
+/// `auto`: text on a terminal, else JSON (docs/interface/observability.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter; `RUST_LOG` overrides it when set.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::default(),
+            level: default_log_level(),
+        }
+    }
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+/// Whether streams may point at loopback and private addresses
+/// (docs/interface/streams.md "Destinations").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrivateDestinations {
+    Allow,
+    Deny,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Default: `allow` on the sqlite backend, `deny` on aws.
+    #[serde(default)]
+    pub private_destinations: Option<PrivateDestinations>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
