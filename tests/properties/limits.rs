@@ -1,0 +1,241 @@
+//! Sane length limits at the door (issue 10): a name or id of 64 KiB to
+//! 2 MiB is a `400` with a short message, and leaves no trace.
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use crate::cohort::{COHORTS, LISTS};
+use crate::harness::{Env, Outcome, SECRET, Target, WS, brief, config, run, segment};
+use crate::mparticle::EVENTS;
+use crate::mutate::big_string;
+
+/// Where an oversized string goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    // Limited today.
+    CohortId,
+    MessageId,
+    UserId,
+    AnonymousId,
+    DeviceId,
+    ListCohortId,
+    ListUserId,
+    // Not limited today.
+    CohortName,
+    ListName,
+    EventsUid,
+    EventsAttributeName,
+    EventName,
+    FirehoseUid,
+    FirehoseAttributeName,
+    AudienceName,
+    AudienceId,
+}
+
+pub const LIMITED: &[Field] = &[
+    Field::CohortId,
+    Field::MessageId,
+    Field::UserId,
+    Field::AnonymousId,
+    Field::DeviceId,
+    Field::ListCohortId,
+    Field::ListUserId,
+];
+
+pub const UNLIMITED: &[Field] = &[
+    Field::CohortName,
+    Field::ListName,
+    Field::EventsUid,
+    Field::EventsAttributeName,
+    Field::EventName,
+    Field::FirehoseUid,
+    Field::FirehoseAttributeName,
+    Field::AudienceName,
+    Field::AudienceId,
+];
+
+/// Longest error message that still "names the problem" without echoing
+/// the input back.
+const MAX_ERROR: usize = 4096;
+
+fn webhook(big: &str, field: Field) -> Value {
+    let pick = |f: Field, normal: &str| {
+        if field == f {
+            big.to_owned()
+        } else {
+            normal.to_owned()
+        }
+    };
+    // The device id is the anonymous id only without the attribute.
+    let anonymous = (field != Field::DeviceId)
+        .then(|| json!({"moe_anonymous_id": pick(Field::AnonymousId, "anon-1")}));
+    json!({
+        "cohort_name": pick(Field::CohortName, "Cart"),
+        "cohort_id": pick(Field::CohortId, "c1"),
+        "in_cohort": true,
+        "computed_time": "1692206763",
+        "message_id": pick(Field::MessageId, "m-1"),
+        "users": [{
+            "user_id": pick(Field::UserId, "u1"),
+            "user_properties": anonymous,
+            "device_id": pick(Field::DeviceId, "device-1"),
+        }],
+    })
+}
+
+fn firehose_account() -> Value {
+    json!({"account_id": 1, "account_settings": {"workspace_id": WS, "secret_key": SECRET}})
+}
+
+/// The request (target and body) carrying `big` in `field`.
+fn request(field: Field, big: &str) -> (&'static str, Value) {
+    match field {
+        Field::CohortName
+        | Field::CohortId
+        | Field::MessageId
+        | Field::UserId
+        | Field::AnonymousId
+        | Field::DeviceId => (COHORTS, webhook(big, field)),
+        Field::ListName => (LISTS, json!({"name": format!("[Amplitude] {big}: 1")})),
+        Field::ListCohortId => (LISTS, json!({"name": format!("[Amplitude] Cart: {big}")})),
+        Field::ListUserId => ("list", json!({"userIds": [big]})),
+        Field::EventsUid => (
+            EVENTS,
+            json!({"user_identities": {"customer_id": big}, "events": []}),
+        ),
+        Field::EventsAttributeName => (
+            EVENTS,
+            json!({"user_identities": {"customer_id": "u1"}, "user_attributes": {big: 1}}),
+        ),
+        Field::EventName => (
+            EVENTS,
+            json!({"user_identities": {"customer_id": "u1"}, "events": [
+                {"event_type": "custom_event", "data": {"event_name": big, "event_id": 1}}
+            ]}),
+        ),
+        Field::FirehoseUid | Field::FirehoseAttributeName => {
+            let (uid, attribute) = if field == Field::FirehoseUid {
+                (big, "plan")
+            } else {
+                ("u1", big)
+            };
+            (
+                "firehose",
+                json!({
+                    "type": "event_processing_request", "id": "r1", "timestamp_ms": 1_795_341_662_000_i64,
+                    "account": firehose_account(),
+                    "user_identities": [{"type": "customer", "encoding": "raw", "value": uid}],
+                    "user_attributes": {attribute: "premium"},
+                }),
+            )
+        }
+        Field::AudienceName | Field::AudienceId => {
+            let (id, name) = if field == Field::AudienceId {
+                (json!(big), "Buyers")
+            } else {
+                (json!(7), big)
+            };
+            (
+                "firehose",
+                json!({
+                    "type": "audience_membership_change_request", "id": "r1",
+                    "timestamp_ms": 1_795_341_662_000_i64, "account": firehose_account(),
+                    "user_profiles": [{
+                        "user_identities": [{"type": "customer", "encoding": "raw", "value": "u1"}],
+                        "audiences": [{"audience_id": id, "audience_name": name, "action": "add"}],
+                    }],
+                }),
+            )
+        }
+    }
+}
+
+/// Sends `big` in `field`: must be a short `400` that changed nothing.
+pub async fn rejected_at_the_door(field: Field, size: usize) -> Outcome {
+    let env = Env::new(|_| {}).await;
+    let big = big_string(size);
+    let (path, body) = request(field, &big);
+    let list;
+    let target = match path {
+        "firehose" => Target::Firehose(if body["type"] == "event_processing_request" {
+            "event_processing_request"
+        } else {
+            "audience_membership_change_request"
+        }),
+        "list" => {
+            env.post_json(LISTS, &json!({"name": "[Amplitude] Cart: 1"}))
+                .await
+                .expect_success()?;
+            list = format!("{LISTS}/{}/add", segment("amplitude-1"));
+            Target::Api(&list)
+        }
+        path => Target::Api(path),
+    };
+    let names = crate::harness::uids(&body);
+    let before = env.snapshot(&names).await;
+    let reply = env.submit(target, body.to_string().into_bytes()).await;
+    reply.check_for(target)?;
+    prop_assert_eq!(
+        reply.status.as_u16(),
+        400,
+        "{:?} of {} bytes: {}",
+        field,
+        size,
+        brief(&reply.body)
+    );
+    let error = reply.body["error"].as_str().unwrap_or_default();
+    prop_assert!(
+        error.len() <= MAX_ERROR,
+        "{:?}: a {}-byte error message",
+        field,
+        error.len()
+    );
+    let after = env.snapshot(&names).await;
+    prop_assert!(
+        after.changes_from(&before).is_none(),
+        "{:?} left a trace",
+        field
+    );
+    Ok(())
+}
+
+fn size() -> impl Strategy<Value = usize> {
+    65_537usize..2_100_000
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Ids the parsers limit today (cohort id, message id, user and
+    /// anonymous ids, list ids and user ids).
+    #[test]
+    fn oversized_ids_are_rejected_at_the_door(
+        field in proptest::sample::select(LIMITED), size in size()
+    ) {
+        run(rejected_at_the_door(field, size))?;
+    }
+
+    /// Names and ids without a limit today: cohort and list names,
+    /// mParticle uids, attribute and event names, audience names and ids.
+    #[test]
+    #[ignore = "issue 10: cohort/list names, mParticle uids, attribute and event names, audience names and ids of 64 KiB-2 MiB are accepted (200)"]
+    fn oversized_names_are_rejected_at_the_door(
+        field in proptest::sample::select(UNLIMITED), size in size()
+    ) {
+        run(rejected_at_the_door(field, size))?;
+    }
+}
+
+/// The minimal failing inputs of `oversized_names_are_rejected_at_the_door`:
+/// each field at just over 64 KiB.
+#[test]
+#[ignore = "issue 10: names and ids without a length limit are accepted (200)"]
+fn each_unlimited_name_at_64_kib_is_rejected() {
+    let mut failures = Vec::new();
+    for field in UNLIMITED {
+        if let Err(e) = run(rejected_at_the_door(*field, 65_537)) {
+            failures.push(format!("{field:?}: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
