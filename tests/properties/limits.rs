@@ -2,6 +2,7 @@
 //! 2 MiB is a `400` with a short message, and leaves no trace.
 
 use proptest::prelude::*;
+use proptest::test_runner::Config;
 use serde_json::{Value, json};
 
 use crate::cohort::{COHORTS, LISTS};
@@ -236,6 +237,121 @@ fn each_unlimited_name_at_64_kib_is_rejected() {
         if let Err(e) = run(rejected_at_the_door(*field, 65_537)) {
             failures.push(format!("{field:?}: {e}"));
         }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A route and a valid body for it, by number.
+fn route(n: usize) -> (Target<'static>, Value) {
+    let account = firehose_account();
+    match n % 4 {
+        0 => (Target::Api(COHORTS), webhook("x", Field::CohortName)),
+        1 => (Target::Api(LISTS), json!({"name": "[Amplitude] Cart: 1"})),
+        2 => (
+            Target::Api(EVENTS),
+            json!({"user_identities": {"customer_id": "u1"}}),
+        ),
+        _ => (
+            Target::Firehose("event_processing_request"),
+            json!({"type": "event_processing_request", "id": "r1", "account": account,
+                   "user_identities": [{"type": "customer", "encoding": "raw", "value": "u1"}]}),
+        ),
+    }
+}
+
+/// Interface §3: a body over 6 MiB is a `413`, and changes nothing.
+async fn too_large(n: usize, size: usize) -> Outcome {
+    let env = Env::new(|_| {}).await;
+    let (target, mut body) = route(n);
+    body["padding"] = json!(big_string(size));
+    let before = env.snapshot(&["u1".to_owned()]).await;
+    let reply = env.submit(target, body.to_string().into_bytes()).await;
+    reply.check_for(target)?;
+    prop_assert_eq!(reply.status.as_u16(), 413, "{}", brief(&reply.body));
+    let after = env.snapshot(&["u1".to_owned()]).await;
+    prop_assert!(after.changes_from(&before).is_none());
+    Ok(())
+}
+
+/// Interface §3: more than 10 000 cohort users or list user ids, or more
+/// than 100 Events-API batches, is a `400` that changes nothing.
+async fn too_many(kind: usize, extra: usize) -> Outcome {
+    let env = Env::new(|_| {}).await;
+    let (target, body) = match kind % 3 {
+        0 => {
+            let mut body = webhook("x", Field::CohortName);
+            body["users"] = json!(vec![json!({"user_id": "u1"}); 10_000 + extra]);
+            (Target::Api(COHORTS), body)
+        }
+        1 => (
+            Target::Api(EVENTS),
+            json!(vec![
+                json!({"user_identities": {"customer_id": "u1"}});
+                100 + extra
+            ]),
+        ),
+        _ => (
+            Target::Api(LISTS),
+            json!({"userIds": vec!["u1"; 10_000 + extra]}),
+        ),
+    };
+    let list;
+    let target = match target {
+        Target::Api(LISTS) => {
+            env.post_json(LISTS, &json!({"name": "[Amplitude] Cart: 1"}))
+                .await
+                .expect_success()?;
+            list = format!("{LISTS}/{}/remove", segment("amplitude-1"));
+            Target::Api(&list)
+        }
+        other => other,
+    };
+    let before = env.snapshot(&["u1".to_owned()]).await;
+    let reply = env.submit(target, body.to_string().into_bytes()).await;
+    reply.check_for(target)?;
+    prop_assert_eq!(reply.status.as_u16(), 400, "{}", brief(&reply.body));
+    let after = env.snapshot(&["u1".to_owned()]).await;
+    prop_assert!(after.changes_from(&before).is_none());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(Config { cases: config().cases.div_ceil(4), ..config() })]
+
+    #[test]
+    fn bodies_over_6_mib_are_413(n in 0usize..4, size in 6 * 1024 * 1024usize..7_000_000) {
+        run(too_large(n, size))?;
+    }
+
+    #[test]
+    fn too_many_entries_are_400(kind in 0usize..3, extra in 1usize..2_000) {
+        run(too_many(kind, extra))?;
+    }
+}
+
+/// Rejections of huge values should name the problem, not echo the value.
+#[test]
+#[ignore = "issue 10: a malformed list name and an unknown Firehose type are echoed whole in the 400 (a 1 MiB input gives a 1 MiB error)"]
+fn rejections_of_huge_values_stay_short() {
+    let big = big_string(1 << 20);
+    let cases = [
+        (Target::Api(LISTS), json!({"name": big})),
+        (Target::Firehose("x"), json!({"type": big})),
+    ];
+    let mut failures = Vec::new();
+    for (target, body) in cases {
+        run(async {
+            let env = Env::new(|_| {}).await;
+            let reply = env.submit(target, body.to_string().into_bytes()).await;
+            let error = reply.body["error"].as_str().unwrap_or_default();
+            if reply.status.as_u16() != 400 || error.len() > MAX_ERROR {
+                failures.push(format!(
+                    "{target:?}: {} with a {}-byte error",
+                    reply.status,
+                    error.len()
+                ));
+            }
+        });
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
