@@ -285,8 +285,10 @@ impl Env {
     }
 
     /// Firehose over HTTP: it authenticates itself (account settings).
+    /// Firehose over HTTP: authenticated by the request's account settings,
+    /// else by the Basic credentials sent along.
     pub async fn firehose_http(&self, body: Vec<u8>) -> Reply {
-        call(self.services(), "POST", "/v1/mparticle/firehose", &[], body).await
+        self.post("/v1/mparticle/firehose", body).await
     }
 
     pub async fn firehose_direct(&self, payload: Value) -> Result<Value, ApiError> {

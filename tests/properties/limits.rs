@@ -204,8 +204,16 @@ fn size() -> impl Strategy<Value = usize> {
     65_537usize..2_100_000
 }
 
+/// A quarter of the usual cases: each one moves megabytes.
+fn fewer() -> Config {
+    Config {
+        cases: config().cases.div_ceil(4),
+        ..config()
+    }
+}
+
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(fewer())]
 
     /// Ids the parsers limit today (cohort id, message id, user and
     /// anonymous ids, list ids and user ids).
@@ -316,7 +324,7 @@ async fn too_many(kind: usize, extra: usize) -> Outcome {
 }
 
 proptest! {
-    #![proptest_config(Config { cases: config().cases.div_ceil(4), ..config() })]
+    #![proptest_config(fewer())]
 
     #[test]
     fn bodies_over_6_mib_are_413(n in 0usize..4, size in 6 * 1024 * 1024usize..7_000_000) {

@@ -647,7 +647,9 @@ async fn mutated(target: Target<'_>, body: Value, m: Mutation) -> Outcome {
     Ok(())
 }
 
-async fn firehose_answered(body: Value, direct: bool) -> Outcome {
+/// A valid request, over HTTP (with its account settings, or without them
+/// and authenticated by Basic credentials) or as a direct invocation.
+async fn firehose_answered(mut body: Value, direct: bool, basic_only: bool) -> Outcome {
     let env = Env::new(|_| {}).await;
     let kind = kind(&body);
     let target = if direct {
@@ -655,6 +657,12 @@ async fn firehose_answered(body: Value, direct: bool) -> Outcome {
     } else {
         Target::Firehose(&kind)
     };
+    if basic_only
+        && !direct
+        && let Some(request) = body.as_object_mut()
+    {
+        request.remove("account");
+    }
     let reply = env.submit(target, body.to_string().into_bytes()).await;
     reply.check_for(target)?;
     prop_assert!(reply.status.is_success(), "{} {}", reply.status, reply.body);
@@ -683,8 +691,10 @@ proptest! {
     }
 
     #[test]
-    fn firehose_valid_are_answered(body in firehose_request(), direct in any::<bool>()) {
-        run(firehose_answered(body, direct))?;
+    fn firehose_valid_are_answered(
+        body in firehose_request(), direct in any::<bool>(), basic_only in any::<bool>()
+    ) {
+        run(firehose_answered(body, direct, basic_only))?;
     }
 
     #[test]
@@ -694,6 +704,7 @@ proptest! {
     }
 
     #[test]
+    #[ignore = "issue 10: an oversized audience name or uid in audience_membership_change_request is a 500 after profile, segment and membership were written (about 1 case in 500)"]
     fn firehose_mutated_http_are_answered_cleanly(body in firehose_request(), m in mutation()) {
         let kind = kind(&body);
         run(mutated(Target::Firehose(&kind), body, m))?;
@@ -702,6 +713,7 @@ proptest! {
     /// Direct invocations: a mutation that leaves no JSON value cannot
     /// arrive (the Lambda runtime parses the payload first).
     #[test]
+    #[ignore = "issue 10: an oversized audience name or uid in audience_membership_change_request is a 500 after profile, segment and membership were written (about 1 case in 500)"]
     fn firehose_mutated_direct_are_answered_cleanly(body in firehose_request(), m in mutation()) {
         let kind = kind(&body);
         run(mutated(Target::Direct(&kind), body, m))?;
@@ -717,4 +729,47 @@ fn replayed_batch_without_ids_keeps_its_event_uuid() {
         "events": [{"event_type": "custom_event", "data": {"event_name": "A"}}],
     });
     run(replay_keeps_uuids(Target::Api(EVENTS), body)).unwrap();
+}
+
+/// The minimal failing input of the Firehose mutation properties: a huge
+/// audience name or member uid makes a `Partner Sync` event too large for
+/// a queue message once profiles, segment and memberships are written.
+#[test]
+#[ignore = "issue 10: a 1 MiB audience name or uid in audience_membership_change_request is a 500 after profile, segment and membership were written"]
+fn huge_audience_change_is_refused_cleanly() {
+    let big = crate::mutate::big_string(1 << 20);
+    let mut failures = Vec::new();
+    for (uid, name) in [(big.as_str(), "Buyers"), ("u1", big.as_str())] {
+        let body = json!({
+            "type": "audience_membership_change_request", "id": "r1",
+            "timestamp_ms": 1_795_341_662_000_i64, "account": account(),
+            "user_profiles": [{
+                "user_identities": [{"type": "customer", "encoding": "raw", "value": uid}],
+                "audiences": [{"audience_id": 7, "audience_name": name, "action": "add"}],
+            }],
+        });
+        let kind = kind(&body);
+        let outcome = run(async {
+            let env = Env::new(|_| {}).await;
+            let before = env.snapshot(&uids(&body)).await;
+            let reply = env
+                .submit(Target::Firehose(&kind), body.to_string().into_bytes())
+                .await;
+            let changes = env.snapshot(&uids(&body)).await.changes_from(&before);
+            format!(
+                "{} {} changed: {}",
+                reply.status,
+                crate::harness::brief(&reply.body),
+                changes.unwrap_or_default()
+            )
+        });
+        if !outcome.starts_with("200") {
+            failures.push(format!(
+                "uid {} bytes, name {} bytes: {outcome}",
+                uid.len(),
+                name.len()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
