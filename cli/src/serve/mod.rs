@@ -1,9 +1,13 @@
-//! `engage-bridge serve`: the routes of interface §3 over axum, plus the queue
-//! consumers, on one process. Both call exactly the handlers the Lambda
-//! functions call.
+//! `engage-bridge serve`: the shared router and every queue consumer of the
+//! topology in one process (docs/interface/cli.md "serve"). Both call exactly
+//! the handlers the Lambda functions call.
+
+mod http_server;
+mod parse_errors;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use shared::config::{ConfigFile, Secret, WorkspaceConfig};
@@ -73,15 +77,23 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
         .collect();
 
     let app = shared::http::router(services.clone(), Route::ALL);
+    let grace = Duration::from_secs(u64::from(config.server.shutdown_grace_seconds));
     let mut server_shutdown = shutdown_rx.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
+    http_server::serve(
+        listener,
+        app,
+        async move {
             let _ = server_shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
-        .context("HTTP server failed")?;
-    for consumer in consumers {
-        let _ = consumer.await;
+        },
+        grace,
+    )
+    .await;
+    // Consumers stopped receiving with the signal; what they still handle gets
+    // the rest of the grace period. Unfinished messages stay queued and come
+    // back after their visibility timeout: nothing acknowledged is lost.
+    let finishing = futures::future::join_all(consumers);
+    if tokio::time::timeout(grace, finishing).await.is_err() {
+        tracing::warn!("queue work still running at the end of the grace period stays queued");
     }
     tracing::info!("stopped");
     Ok(())
