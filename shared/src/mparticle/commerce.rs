@@ -1,4 +1,4 @@
-//! Commerce events [002] "Commerce Events mapping": a product action becomes
+//! Commerce events (docs/rules/mparticle-mapping.md): a product action becomes
 //! ONE event named by the action, never expanded per product; promotions and
 //! impressions become one event each. Shared by both formats, which differ
 //! only in field names (see the tables in rules.rs).

@@ -14,7 +14,7 @@ use super::json::{Invalid, Node};
 use super::rules;
 use super::model::{Change, EventKind, SourceBatch, SourceEvent};
 
-/// Batches per request (interface §3).
+/// Batches per request (docs/interface/http.md "Limits").
 pub const MAX_BATCHES: usize = 100;
 
 /// Reads a request body: one batch or an array of at most [`MAX_BATCHES`].

@@ -1,8 +1,8 @@
-//! mParticle server-to-server [002]: Firehose requests (direct Lambda
+//! mParticle server-to-server: Firehose requests (direct Lambda
 //! invocations and HTTP) and Events-API batches into profiles and events.
 //!
 //! Both formats are read into one internal model (`model`), which one
-//! mapper turns into profile updates and events following seed 002's tables
+//! mapper turns into profile updates and events following the mapping tables
 //! (`rules`, docs/rules/mparticle-mapping.md); `ingest` applies them with
 //! one batched profile write and one queue send per request.
 
