@@ -52,9 +52,7 @@ fn number(template: &Value, value: &Value) -> Option<u64> {
         Value::Tagged(tagged) if tagged.tag == "!Ref" => {
             let parameter = tagged.value.as_str()?;
             let default = &template["Parameters"][parameter]["Default"];
-            default
-                .as_u64()
-                .or_else(|| default.as_str()?.parse().ok())
+            default.as_u64().or_else(|| default.as_str()?.parse().ok())
         }
         _ => None,
     }
@@ -83,7 +81,10 @@ fn every_function_answers_exactly_its_routes() {
     }
     // And every route of the table belongs to some function's events.
     assert_eq!(
-        Function::ALL.iter().map(|f| f.routes().count()).sum::<usize>(),
+        Function::ALL
+            .iter()
+            .map(|f| f.routes().count())
+            .sum::<usize>(),
         Route::ALL.len()
     );
 }

@@ -1,5 +1,5 @@
 //! `engage-bridge`: the embedded server and the operator commands
-//! (interface §6). Exit codes: 0 ok, 1 failure, 2 usage or config error.
+//! (docs/interface/cli.md). Exit codes: 0 ok, 1 failure, 2 usage or config error.
 
 mod backend;
 mod dlq;

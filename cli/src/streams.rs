@@ -1,4 +1,4 @@
-//! `streams test`: one "Email Sent" test event [004 "Test your integration"]
+//! `streams test` (docs/interface/cli.md): one "Email Sent" test event
 //! straight to a stream, exit 0 only if the endpoint accepted it.
 
 use std::path::Path;

@@ -16,7 +16,7 @@
 //! |---|---|
 //! | `crash::kill_9_during_cohort_webhooks_loses_no_cohort` | 1: Amplitude's retry after a crash must not be a "duplicate" of a request never staged |
 //! | `crash::kill_9_under_load_loses_nothing` (guard) | 1 audit + regression: `events send`, mParticle Events API and list-API adds under repeated `kill -9` |
-//! | `streams::a_hanging_receiver_never_delays_another_workspace` | 2: a slow or failing stream never delays another (interface §4) |
+//! | `streams::a_hanging_receiver_never_delays_another_workspace` | 2: a slow or failing stream never delays another (docs/interface/streams.md) |
 //! | `streams::faulty_receivers_lose_no_event` (guard) | regression: 500/503/429 (±`Retry-After`)/hang/reset at ~30 % lose nothing |
 //! | `poison::over_long_names_and_ids_are_rejected_with_400` | 3: length limits at the door for cohorts, lists, audiences, attributes |
 //! | `poison::a_rejected_audience_change_leaves_no_state` | 4: a rejected Firehose request creates no segment and no profile |

@@ -215,7 +215,7 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     .await;
     assert_eq!(lines.len(), 1);
     let letter: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
-    // Exactly the fields of interface §6, in its order.
+    // Exactly the fields of docs/interface/cli.md "dlq list", in its order.
     let fields = [
         "id",
         "workspace_id",

@@ -1,5 +1,5 @@
 //! Applying segment membership changes and announcing each one as a
-//! `Partner Sync` event [001] (interface §5). Shared by Amplitude cohorts and
+//! `Partner Sync` event (docs/rules/partner-sync.md). Shared by Amplitude cohorts and
 //! mParticle audiences.
 
 use serde_json::{Map, Value, json};
@@ -29,7 +29,7 @@ pub fn partner_sync_event(
         &computed_time,
         change.action.as_str(),
     ]);
-    // [001] "Partner Sync Event" properties; its "CT Source" is "Source" here.
+    // docs/rules/partner-sync.md "Fields"; CleverTap's "CT Source" is "Source" here.
     let attributes = json!({
         "Partner Segment Name": segment.name,
         "Action": change.action.as_str(),

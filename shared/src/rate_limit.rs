@@ -10,9 +10,9 @@ use crate::ports::{RateDecision, RateLimiter};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RateLimit {
-    /// `amplitude_requests_per_second` [000 "Rate Limits"].
+    /// `amplitude_requests_per_second` (docs/interface/http.md "Rate limits").
     Amplitude,
-    /// `mparticle_requests_per_minute` [002], both mParticle formats.
+    /// `mparticle_requests_per_minute`, both mParticle formats (same table).
     Mparticle,
 }
 

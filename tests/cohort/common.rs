@@ -64,7 +64,7 @@ pub async fn get(b: &Backend, uri: &str, auth: &str) -> Response {
     call(b, "GET", uri, Some(auth), b"").await
 }
 
-/// Amplitude's Cohort Webhooks default body (reference.md).
+/// Amplitude's Cohort Webhooks default body (docs/interface/http.md).
 pub fn webhook(
     cohort_id: &str,
     in_cohort: bool,
@@ -185,7 +185,7 @@ pub fn mid(key: ProfileKey) -> String {
     moengage_user_id(WS, &key)
 }
 
-/// The Partner Sync event interface §5 specifies for one change.
+/// The Partner Sync event docs/rules/partner-sync.md specifies for one change.
 pub fn expected_partner_sync(
     segment_id: &str,
     cohort_id: &str,

@@ -158,7 +158,7 @@ async fn bad_list_requests_are_400(b: &Backend) {
             "missing field `name`",
         ),
         (json!({"name": 7}), "name"),
-        // The wrapper is parsed first, then seed 000's rule on the name.
+        // The wrapper is parsed first, then the name rule (docs/rules/cohort-names.md).
         (
             json!({"name": "[Amplitude] Cart$Drop: 7khm89cz"}),
             "cohort name contains the restricted character $",

@@ -207,7 +207,7 @@ async fn unknown_users_are_dropped_and_counted_by_default(b: &Backend) {
     let (members, _) = all_members(b, &auth, SEGMENT, 100).await;
     assert_eq!(member_ids(&members), vec!["known"]);
     assert_eq!(drain_events(b).await.len(), 1);
-    // [000]: no profile is created for them.
+    // `drop`: no profile is created for them (docs/rules/member-matching.md).
     assert!(
         b.profiles
             .find_by_uids(WS, &["stranger".into()])
@@ -233,9 +233,9 @@ async fn unknown_users_get_a_profile_with_create(b: &Backend) {
         100,
         "m-1",
         json!([
-            // [001] scenario 2: keyed by the Amplitude user id.
+            // `create` (docs/rules/member-matching.md "Scenarios"): keyed by the Amplitude user id.
             {"user_id": "CleverTap1", "user_properties": {"moe_anonymous_id": "anon-of-ct1"}},
-            // [001] scenario 3: no user id, the device id becomes the key.
+            // No user id: the device id becomes the key.
             {"user_id": null, "device_id": "543C-3455-4555-3SRD"}
         ]),
     );

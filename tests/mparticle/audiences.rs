@@ -1,5 +1,5 @@
 //! Firehose audiences → segments `mparticle-<audience_id>` with Partner
-//! Sync events (interface §3, §5).
+//! Sync events (docs/rules/mparticle-mapping.md "Audiences", docs/rules/partner-sync.md).
 
 use engage_bridge_tests::invoke;
 use engage_bridge_tests::{Backend, contract_tests};

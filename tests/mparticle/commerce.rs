@@ -1,4 +1,4 @@
-//! Commerce events [002] "Commerce Events mapping", in both formats.
+//! Commerce events (docs/rules/mparticle-mapping.md), in both formats.
 
 use engage_bridge_tests::{Backend, contract_tests};
 use http::StatusCode;
@@ -132,7 +132,7 @@ fn promotion_and_impression_events() -> Value {
 }
 
 /// Promotions and impressions are skipped and counted unless the workspace
-/// enables them (seed 002 lists them as unsupported, "contact support").
+/// enables them (docs/rules/mparticle-mapping.md "Promotions and impressions").
 async fn promotions_and_impressions_follow_the_workspace_flag(b: &Backend) {
     setup(b, |_| {}).await;
     let reply = post_events(b, &batch("u1", promotion_and_impression_events())).await;

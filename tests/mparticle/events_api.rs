@@ -309,7 +309,7 @@ async fn rate_limit_answers_429(b: &Backend) {
     assert!(drain_events(b).await.is_empty());
 }
 
-/// Historical data is accepted as is [002 FAQ]: event_time is
+/// Historical data is accepted as is (docs/rules/mparticle-mapping.md): event_time is
 /// floor(timestamp_ms / 1000), also before 1970.
 async fn historical_timestamps_are_kept(b: &Backend) {
     setup(b, |_| {}).await;

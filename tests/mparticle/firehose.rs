@@ -209,7 +209,7 @@ async fn bad_credentials_are_refused(b: &Backend) {
     assert_eq!(drain_events(b).await.len(), 1);
 }
 
-/// Every Firehose event type of seed 002 that is not mapped is skipped
+/// Every Firehose event type docs/rules/mparticle-mapping.md does not map is skipped
 /// (the response has the SDK's shape, so the counts are only logged;
 /// nothing else is produced).
 async fn firehose_unsupported_types_are_skipped(b: &Backend) {

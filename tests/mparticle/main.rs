@@ -1,4 +1,4 @@
-//! mParticle ingest (interface §3 "mParticle", seed 002), on both backends:
+//! mParticle ingest (docs/interface/http.md, docs/rules/mparticle-mapping.md), on both backends:
 //! Events-API batches and Firehose requests (HTTP and direct invocation)
 //! into profiles, events and segments.
 

@@ -1,4 +1,4 @@
-//! Profiles [002]: identity choice, reserved and custom attributes,
+//! Profiles (docs/rules/mparticle-mapping.md): identity choice, reserved and custom attributes,
 //! identities, attribute and identity changes, anonymous ids.
 
 use engage_bridge_tests::{Backend, contract_tests};

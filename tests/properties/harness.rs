@@ -11,11 +11,11 @@ use http::StatusCode;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
 use serde_json::{Value, json};
-use shared::error::RequestError as ApiError;
 use shared::config::WorkspaceConfig;
+use shared::error::RequestError as ApiError;
 use shared::ports::{Queue, ReceivedMessage};
-use shared::runtime::Services;
 use shared::queue::consumer::sqs_event;
+use shared::runtime::Services;
 use shared::topology::QueueName;
 
 pub const WS: &str = "acme";

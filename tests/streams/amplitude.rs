@@ -1,4 +1,4 @@
-//! Amplitude streams (interface §4, seeds 000 and 004) against a local
+//! Amplitude streams (docs/rules/amplitude-export.md) against a local
 //! receiver standing in for the HTTP V2 API.
 
 use engage_bridge_tests::{Backend, sqlite};

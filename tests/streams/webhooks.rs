@@ -49,7 +49,7 @@ async fn sends_seed_003s_exact_body(b: &Backend) {
                 "event_uuid": "uuid-1", "event_time": 1_580_967_475,
                 "event_type": "CAMPAIGN_EVENT", "event_source": "MOENGAGE",
                 "uid": "u1", "email_id": "jane@example.com",
-                // email_subject is never exported [003].
+                // email_subject is never exported (docs/rules/webhook-payload.md).
                 "event_attributes": {
                     "campaign_id": "353df897hkbh67658", "campaign_name": "Welcome",
                     "campaign_type": "General", "campaign_channel": "Email"

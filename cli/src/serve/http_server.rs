@@ -80,7 +80,10 @@ pub async fn serve(
         grace_seconds = grace.as_secs(),
         "no longer accepting; finishing requests in flight"
     );
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still in flight at the end of the grace period were cut off");
     }
 }

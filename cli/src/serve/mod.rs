@@ -40,7 +40,7 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
 
     println!("engage-bridge listening on http://{local}");
     if let Some(secret) = demo_secret {
-        // The one secret engage-bridge ever prints (interface §6).
+        // The one secret engage-bridge ever prints (docs/interface/cli.md "serve").
         println!("demo workspace: id=demo secret={}", secret.expose());
         println!(
             "try: curl -u demo:{} http://{local}/v1/segments",

@@ -17,7 +17,7 @@ use crate::support::{Bridge, Client, SECRET, campaign_event, eventually, webhook
 /// The profiles the cohorts are made of (matched by uid).
 const PROFILES: usize = 60;
 const COHORTS: usize = 600;
-/// Amplitude sends 4 requests in parallel per cohort (reference.md); two
+/// Amplitude sends 4 requests in parallel per cohort (docs/interface/http.md); two
 /// cohort syncs at a time.
 const PARALLEL: usize = 8;
 const MAX_CRASHES: usize = 25;

@@ -1,5 +1,5 @@
 //! Poison input (issue 10 items 3 and 4): every bad input is a 4xx with the
-//! JSON error body of interface §3, is refused before it changes anything,
+//! JSON error body of docs/interface/http.md, is refused before it changes anything,
 //! and does not echo itself back.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Identity matching [000, 001] (interface §3 "Member matching"): a user's
+//! Identity matching (docs/rules/member-matching.md): a user's
 //! `user_id` against profile uids first, then its anonymous id against the
 //! profiles' anonymous ids; users still unmatched follow the workspace's
 //! `unknown_cohort_users`. Every step is one batched store call.
@@ -18,9 +18,9 @@ pub struct Matched {
     pub members: Vec<Member>,
     pub by_uid: usize,
     pub by_anonymous_id: usize,
-    /// Unknown users given a profile (`create`) [001 scenarios 2, 3].
+    /// Unknown users given a profile (`create`; docs/rules/member-matching.md).
     pub created: usize,
-    /// Unknown users not added (`drop`) [000].
+    /// Unknown users not added (`drop`; docs/rules/member-matching.md).
     pub dropped: usize,
 }
 
@@ -34,7 +34,7 @@ pub async fn match_users(
     let mut matched = Matched::default();
     let mut found: Vec<Option<Member>> = vec![None; users.len()];
 
-    // 1. user_id → profile uid [000 "User Id - the primary key"; 001 scenario 1].
+    // 1. user_id → profile uid (docs/rules/member-matching.md "Matching, in order").
     let uids = distinct(users.iter().filter_map(|u| u.user_id.as_deref()));
     let by_uid = if uids.is_empty() {
         HashMap::new()
@@ -52,8 +52,8 @@ pub async fn match_users(
         }
     }
 
-    // 2. anonymous id → the profile's anonymous ids [000 "moe_anonymous_id:
-    //    the secondary identifier"].
+    // 2. anonymous id → the profile's anonymous ids (the secondary
+    //    identifier; same section).
     let pending = |found: &[Option<Member>]| -> Vec<usize> {
         (0..users.len()).filter(|&i| found[i].is_none()).collect()
     };
@@ -100,8 +100,8 @@ pub async fn match_users(
     match ws.unknown_cohort_users {
         UnknownCohortUsers::Drop => matched.dropped = unknown.len(),
         UnknownCohortUsers::Create if !unknown.is_empty() => {
-            // [001 scenario 2]: keyed by the Amplitude user id; [001 scenario
-            // 3]: without one, by the anonymous (device) id.
+            // Keyed by the Amplitude user id, or without one by the anonymous
+            // (device) id (docs/rules/member-matching.md "Scenarios").
             let keyed: Vec<(usize, ProfileKey)> = unknown
                 .iter()
                 .filter_map(|&i| {

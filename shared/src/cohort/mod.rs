@@ -1,4 +1,4 @@
-//! Amplitude cohort sync [000, 001]: cohort webhooks and the list API in,
+//! Amplitude cohort sync (docs/rules/member-matching.md): cohort webhooks and the list API in,
 //! segments with identity-matched members and `Partner Sync` events out.
 //!
 //! A request is validated ([`payload`], [`names`]), de-duplicated by

@@ -1,19 +1,19 @@
 //! Cohort names and list names.
 //!
-//! Seed 000's naming rule is data: one table here, checked by [`check_cohort_name`].
-//! The list API wraps the name as `[Amplitude] <cohort name>: <cohort id>`
-//! (reference.md, "Partner cohort-sync contract"); [`parse_list_name`] unwraps it.
+//! The cohort name rule (docs/rules/cohort-names.md) is data: one table here,
+//! checked by [`check_cohort_name`]. The list API wraps the name as
+//! `[Amplitude] <cohort name>: <cohort id>` (same page, "The list-name
+//! wrapper"); [`parse_list_name`] unwraps it.
 
 use std::fmt;
 
-/// [000] "Exporting Cohorts from Amplitude to MoEngage": "Ensure your cohort name
-/// does not start with a period (.) and must not contain the following restricted
-/// characters: |, *, ?, \, :, <, >, =, $, "."
+/// docs/rules/cohort-names.md "The name rule": a cohort name must not start
+/// with a period (.) nor contain any of the restricted characters below."
 pub const FORBIDDEN_LEADING: char = '.';
-/// [000] the restricted characters, in the seed's order.
+/// The ten restricted characters, in the order of the docs page's table.
 pub const RESTRICTED_CHARACTERS: [char; 10] = ['|', '*', '?', '\\', ':', '<', '>', '=', '$', '"'];
 
-/// How a cohort name breaks seed 000's rule. The message states the whole
+/// How a cohort name breaks the name rule. The message states the whole
 /// rule so the sender knows what to rename.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NameError {
@@ -44,7 +44,7 @@ impl fmt::Display for NameError {
 
 impl std::error::Error for NameError {}
 
-/// Checks a cohort name against seed 000's rule.
+/// Checks a cohort name against the name rule (docs/rules/cohort-names.md).
 pub fn check_cohort_name(name: &str) -> Result<(), NameError> {
     if name.trim().is_empty() {
         return Err(NameError::Empty);

@@ -1,5 +1,5 @@
 //! Request bodies of the cohort routes and their validation: the Cohort
-//! Webhooks payload (reference.md, "Amplitude → us") and the list API's
+//! Webhooks payload (docs/interface/http.md) and the list API's
 //! `{"name"}` / `{"userIds"}`. Everything is checked before anything is
 //! stored, so a bad request is a 400 and never half-applied.
 
@@ -14,10 +14,11 @@ use super::names;
 use crate::domain::{MembershipAction, StagedUser};
 use crate::error::RequestError;
 
-/// Amplitude sends at most 10 000 users per request (interface §3).
+/// Amplitude sends at most 10 000 users per request (docs/interface/http.md "Limits").
 pub const MAX_USERS: usize = 10_000;
 /// Longest accepted user id / anonymous id. Keeps one staged user far below
-/// a queue message; Amplitude itself truncates strings at 1024 (reference.md).
+/// a queue message; Amplitude itself truncates strings at 1024
+/// (docs/rules/amplitude-export.md "Field mapping").
 pub const MAX_ID_BYTES: usize = 1024;
 /// Longest accepted `message_id` (it becomes part of a storage key).
 pub const MAX_MESSAGE_ID_BYTES: usize = 512;
@@ -28,7 +29,7 @@ pub const MAX_COHORT_ID_BYTES: usize = 256;
 #[derive(Debug, Deserialize)]
 pub struct CohortWebhook {
     pub cohort_name: String,
-    /// A string in Amplitude's payload; seed 001 shows numeric ids too.
+    /// A string in Amplitude's payload; numeric ids are accepted too (docs/interface/http.md).
     #[serde(deserialize_with = "string_or_integer")]
     pub cohort_id: String,
     pub in_cohort: bool,
@@ -84,8 +85,9 @@ pub struct CohortSync {
 }
 
 impl CohortWebhook {
-    /// Checks the cohort name [000], ids and users; the anonymous id is read
-    /// from `user_properties[anonymous_id_attribute]`, else `device_id`.
+    /// Checks the cohort name (docs/rules/cohort-names.md), ids and users;
+    /// the anonymous id is read from `user_properties[anonymous_id_attribute]`,
+    /// else `device_id`.
     pub fn validate(self, anonymous_id_attribute: &str) -> Result<CohortSync, RequestError> {
         names::check_cohort_name(&self.cohort_name)
             .map_err(|e| RequestError::bad_request(e.to_string()))?;

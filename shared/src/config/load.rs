@@ -188,8 +188,8 @@ fn check_http_url(url: &str) -> Result<(), String> {
 
 impl WorkspaceConfig {
     /// The form stored in the backend: the secret replaced by its SHA-256
-    /// (interface §7: on AWS workspace secrets are stored only as hashes; the
-    /// embedded store does the same).
+    /// (docs/interface/config.md "Secrets": on AWS workspace secrets are
+    /// stored only as hashes; the embedded store does the same).
     pub fn into_stored(mut self) -> WorkspaceConfig {
         if let Some(secret) = self.secret.take() {
             self.secret_sha256 = Some(secret.sha256_hex());

@@ -1,4 +1,4 @@
-//! The configuration file (interface §7). Every table rejects unknown keys;
+//! The configuration file (docs/interface/config.md). Every table rejects unknown keys;
 //! defaults are the ones the interface shows.
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -139,7 +139,7 @@ pub struct RetryConfig {
     pub schedule_seconds: RetrySchedule,
 }
 
-/// Which mParticle identity becomes the profile's uid [002].
+/// Which mParticle identity becomes the profile's uid (docs/rules/mparticle-mapping.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MparticleIdentity {
@@ -149,8 +149,8 @@ pub enum MparticleIdentity {
     Mpid,
 }
 
-/// What happens to cohort users matching no profile: [000] drops them,
-/// [001] creates a profile.
+/// What happens to cohort users matching no profile: `drop` leaves them out,
+/// `create` gives them a profile (docs/rules/member-matching.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnknownCohortUsers {

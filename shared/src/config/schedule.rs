@@ -15,7 +15,7 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(900);
 pub struct RetrySchedule(Vec<u32>);
 
 impl RetrySchedule {
-    /// Seed 003's schedule: 30 s, 60 s, 120 s.
+    /// The default schedule: 30 s, 60 s, 120 s (docs/rules/retry.md).
     pub const DEFAULT: [u32; 3] = [30, 60, 120];
 
     /// "30,60,120" (the template's `RetryScheduleSeconds`).

@@ -14,8 +14,8 @@ use super::secret::Secret;
 #[serde(try_from = "StreamFile", into = "StreamFile")]
 pub struct StreamConfig {
     pub name: String,
-    /// Default: `"all"` for webhooks, seed 000's campaign events for Amplitude
-    /// (docs/rules/event-catalogue.md).
+    /// Default: `"all"` for webhooks, the export table's campaign events for
+    /// Amplitude (docs/rules/event-catalogue.md).
     pub events: Option<Selection>,
     pub user_attributes: Selection,
     pub device_attributes: Selection,
@@ -73,7 +73,7 @@ pub enum AmplitudeRegion {
     Eu,
 }
 
-/// Stream authentication [003]: none, Basic, or one static header.
+/// Stream authentication: none, Basic, or one static header (docs/interface/streams.md).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum StreamAuth {

@@ -1,5 +1,5 @@
 //! The one event shape used everywhere: queue messages and Streams payloads
-//! (interface §5, seed 003's "API Request Format").
+//! (docs/interface/events.md, docs/rules/webhook-payload.md).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -82,7 +82,7 @@ pub struct EventsMessage {
 
 /// SQS's classic message limit is 256 KiB; stay clearly below it.
 pub const MAX_MESSAGE_BYTES: usize = 200 * 1024;
-/// Events per queue message (the Streams batch size, seed 003).
+/// Events per queue message (the webhook batch size, docs/rules/webhook-payload.md).
 pub const MAX_EVENTS_PER_MESSAGE: usize = 100;
 
 /// An event too large for any queue message.

@@ -1,5 +1,5 @@
 //! Deterministic identifiers. Replays of the same input must yield the same ids
-//! so receivers can de-duplicate (interface §1, §5).
+//! so receivers can de-duplicate (docs/interface/events.md).
 
 use uuid::Uuid;
 

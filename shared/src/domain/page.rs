@@ -1,5 +1,5 @@
 //! Cursor paging for list routes: `limit` defaults to 100, honoured up to 1000;
-//! cursors are opaque, URL-safe strings (interface §3).
+//! cursors are opaque, URL-safe strings (docs/interface/http.md "Paging").
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -14,7 +14,8 @@ pub struct Profile {
     #[serde(default)]
     pub attributes: Map<String, Value>,
     /// The values the workspace's anonymous-id attribute has taken, plus the id
-    /// a `create` made the profile from [000]. Insertion-ordered, no repeats.
+    /// a `create` made the profile from (docs/rules/member-matching.md).
+    /// Insertion-ordered, no repeats.
     #[serde(default)]
     pub anonymous_ids: Vec<String>,
 }

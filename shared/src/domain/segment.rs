@@ -20,7 +20,7 @@ impl SegmentSource {
         }
     }
 
-    /// The `type` a segment shows [001: "Partner - Amplitude"].
+    /// The `type` a segment shows (docs/interface/http.md).
     pub fn segment_type(self) -> &'static str {
         match self {
             Self::Amplitude => "Partner - Amplitude",

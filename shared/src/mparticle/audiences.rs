@@ -1,4 +1,4 @@
-//! mParticle audiences → segments `mparticle-<audience_id>` (interface §3),
+//! mParticle audiences → segments `mparticle-<audience_id>` (docs/rules/mparticle-mapping.md),
 //! with a `Partner Sync` event per membership change like cohorts.
 //!
 //! Firehose has sent membership changes two ways: `added_audiences` /

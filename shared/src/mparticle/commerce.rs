@@ -1,4 +1,4 @@
-//! Commerce events [002] "Commerce Events mapping": a product action becomes
+//! Commerce events (docs/rules/mparticle-mapping.md): a product action becomes
 //! ONE event named by the action, never expanded per product; promotions and
 //! impressions become one event each. Shared by both formats, which differ
 //! only in field names (see the tables in rules.rs).
@@ -6,11 +6,11 @@
 use serde_json::{Map, Value};
 
 use super::json::{Invalid, Node};
+use super::model::EventKind;
 use super::rules::{
     Field, FieldKind, IMPRESSION_LIST_FIELD, IMPRESSION_TYPE, PRODUCT_ACTION_FIELDS,
     PRODUCT_FIELDS, PROMOTION_FIELDS, PROMOTION_TYPE,
 };
-use super::model::EventKind;
 
 /// Which format's field names to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

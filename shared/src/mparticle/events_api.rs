@@ -11,10 +11,10 @@ use serde_json::{Map, Value};
 
 use super::commerce::{self, Format};
 use super::json::{Invalid, Node};
-use super::rules;
 use super::model::{Change, EventKind, SourceBatch, SourceEvent};
+use super::rules;
 
-/// Batches per request (interface §3).
+/// Batches per request (docs/interface/http.md "Limits").
 pub const MAX_BATCHES: usize = 100;
 
 /// Reads a request body: one batch or an array of at most [`MAX_BATCHES`].

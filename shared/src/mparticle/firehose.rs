@@ -10,15 +10,15 @@ use serde_json::{Map, Value, json};
 
 use super::commerce::{self, Format};
 use super::json::{Invalid, Node};
-use super::rules::{self, SUPPORTED_FIREHOSE_EVENT_TYPES};
 use super::model::{Change, EventKind, SourceBatch, SourceEvent};
+use super::rules::{self, SUPPORTED_FIREHOSE_EVENT_TYPES};
 use crate::domain::ids::derived_uuid;
 use crate::domain::time::now_ms;
 
 /// The Firehose SDK version whose message shapes we speak.
 pub const FIREHOSE_VERSION: &str = "3.2.0";
 
-/// Account setting ids the module registers (interface §3).
+/// Account setting ids the module registers (docs/interface/auth.md).
 pub const WORKSPACE_ID_SETTING: &str = "workspace_id";
 pub const SECRET_KEY_SETTING: &str = "secret_key";
 
@@ -89,7 +89,7 @@ pub fn response(request: RequestType, root: &Node, fields: Map<String, Value>) -
 }
 
 /// The module registration: who we are, the credentials mParticle must
-/// send (interface §3: "Workspace ID" and the confidential "Secret Key"),
+/// send (docs/interface/auth.md: "Workspace ID" and the confidential "Secret Key"),
 /// the identities we need and the event types we map.
 pub fn registration_fields() -> Map<String, Value> {
     let setting = |id: &str, name: &str, description: &str, confidential: bool| {
@@ -151,7 +151,7 @@ pub fn registration_fields() -> Map<String, Value> {
                 "android", "ios", "tvos", "mobileweb", "roku", "xbox", "firetv", "alexa",
                 "smarttv", "unknown"
             ],
-            // [002] FAQ: events from any timeframe are accepted.
+            // Historical events are accepted (docs/rules/mparticle-mapping.md "Events").
             "max_data_age_hours": 24 * 365
         },
         "audience_processing_registration": {

@@ -1,13 +1,14 @@
-//! The one mapper [002]: internal batches → profile updates and events, for
-//! both formats. Pure (no I/O): ingest.rs applies what it produces.
+//! The one mapper (docs/rules/mparticle-mapping.md): internal batches →
+//! profile updates and events, for both formats. Pure (no I/O): ingest.rs
+//! applies what it produces.
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::rules;
 use super::model::{Change, EventKind, SourceBatch, SourceEvent};
+use super::rules;
 use crate::config::WorkspaceConfig;
 use crate::domain::ids::{self, ProfileKey, derived_uuid};
 use crate::domain::{Event, EventSource, EventType, ProfileUpdate};
@@ -35,7 +36,8 @@ pub struct Mapped {
     pub report: Report,
 }
 
-/// The uid a user gets from the workspace's `mparticle_identity` [002].
+/// The uid a user gets from the workspace's `mparticle_identity`
+/// (docs/rules/mparticle-mapping.md "Identity and profile").
 pub fn uid_for(
     ws: &WorkspaceConfig,
     identities: &[(String, String)],
@@ -52,8 +54,8 @@ pub fn uid_for(
 }
 
 /// Whether a value is (or holds) an object: stored only with
-/// `allow_object_attributes` [002] "User attributes support ... and even
-/// objects ... not supported out of the box".
+/// `allow_object_attributes`, else skipped and counted
+/// (docs/rules/mparticle-mapping.md "User attributes").
 fn is_object_like(value: &Value) -> bool {
     match value {
         Value::Object(_) => true,
@@ -94,13 +96,13 @@ impl<'a> ProfileChanges<'a> {
         }
     }
 
-    /// A user attribute: reserved names become standard attributes [002].
+    /// A user attribute: reserved names become standard ones (docs/rules/mparticle-mapping.md).
     pub fn set_user_attribute(&mut self, name: &str, value: Value) {
         self.set(rules::attribute_name(name), value);
     }
 
     /// An identity: `email` and `mobile_number` become standard attributes
-    /// [002]; other identity types are not profile attributes.
+    /// (docs/rules/mparticle-mapping.md); other identity types are not profile attributes.
     pub fn set_identity(&mut self, kind: &str, value: Value) {
         if let Some(attribute) = rules::identity_attribute(kind) {
             self.set(attribute, value);
@@ -114,7 +116,7 @@ impl<'a> ProfileChanges<'a> {
     }
 
     /// The update, with the anonymous-id attribute's value (if set) as one
-    /// of the profile's anonymous ids [000]; and the attributes skipped.
+    /// of the profile's anonymous ids (docs/rules/member-matching.md); and the attributes skipped.
     pub fn finish(mut self) -> (ProfileUpdate, u64) {
         let anonymous = match self
             .update
@@ -254,7 +256,7 @@ impl EventContext<'_> {
     ) -> Event {
         let timestamp_ms = timestamp_ms.unwrap_or(self.now_ms);
         // The uuid comes from the mParticle event's identity so replays
-        // yield the same one (interface §5); the name tells apart the events
+        // yield the same one (docs/interface/events.md); the name tells apart the events
         // one commerce event may yield.
         let event_uuid = match (id, self.batch_key) {
             (Some(id), _) => derived_uuid(&[&self.ws.id, "mparticle", "event", id, &name]),

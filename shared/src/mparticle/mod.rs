@@ -1,8 +1,8 @@
-//! mParticle server-to-server [002]: Firehose requests (direct Lambda
+//! mParticle server-to-server: Firehose requests (direct Lambda
 //! invocations and HTTP) and Events-API batches into profiles and events.
 //!
 //! Both formats are read into one internal model (`model`), which one
-//! mapper turns into profile updates and events following seed 002's tables
+//! mapper turns into profile updates and events following the mapping tables
 //! (`rules`, docs/rules/mparticle-mapping.md); `ingest` applies them with
 //! one batched profile write and one queue send per request.
 
@@ -13,9 +13,9 @@ pub mod firehose;
 mod ingest;
 mod json;
 pub mod mapper;
-pub mod rules;
 pub mod model;
 mod receive;
+pub mod rules;
 
 pub use json::Invalid;
 pub use receive::{firehose, firehose_direct, receive_events};

@@ -1,7 +1,7 @@
 //! The one internal model both mParticle formats are converted into: a batch
 //! of one user's identities, attributes, device and events. The mapper
 //! (mapper.rs) turns it into profile updates and events, so every rule of
-//! [002] is implemented once.
+//! docs/rules/mparticle-mapping.md is implemented once.
 
 use serde_json::{Map, Value};
 

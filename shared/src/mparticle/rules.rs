@@ -1,11 +1,11 @@
-//! Seed 002's mapping rules as data, in one place. Each table cites the
-//! section of [002] (or of mParticle's own formats, reference.md) it encodes;
+//! The mParticle mapping rules as data, in one place. Each table cites the
+//! section of docs/rules/mparticle-mapping.md it encodes;
 //! the converters and the mapper only look things up here.
 
 use crate::config::MparticleIdentity;
 
-// [002] "Data mapping": "Reserved user attributes → Standard MoEngage
-// attributes". Keys are matched case-insensitively: mParticle documents
+// docs/rules/mparticle-mapping.md "User attributes": reserved attributes →
+// standard ones. Keys are matched case-insensitively: mParticle documents
 // `$FirstName` while its examples also show `$firstname`.
 pub const RESERVED_USER_ATTRIBUTES: &[(&str, &str)] = &[
     ("$FirstName", "first_name"),
@@ -21,7 +21,7 @@ pub const RESERVED_USER_ATTRIBUTES: &[(&str, &str)] = &[
 ];
 
 /// The profile attribute an mParticle user attribute is stored as: the
-/// standard attribute for a reserved key, else the key itself [002].
+/// standard attribute for a reserved key, else the key itself (same page).
 pub fn attribute_name(key: &str) -> &str {
     if !key.starts_with('$') {
         return key;
@@ -32,7 +32,7 @@ pub fn attribute_name(key: &str) -> &str {
         .map_or(key, |(_, standard)| standard)
 }
 
-// [002] "Data mapping": "User identities → Standard MoEngage attributes".
+// docs/rules/mparticle-mapping.md "User attributes": identities → standard attributes.
 // Identity types use the Events API's names (Firehose names are translated
 // first, see FIREHOSE_IDENTITY_TYPES).
 pub const IDENTITY_ATTRIBUTES: &[(&str, &str)] = &[("email", "email"), ("mobile_number", "mobile")];
@@ -45,7 +45,7 @@ pub fn identity_attribute(identity_type: &str) -> Option<&'static str> {
 }
 
 // Firehose user identity types (UserIdentity.Type, lower-cased) that differ
-// from the Events API's identity type names (reference.md "mParticle → us").
+// from the Events API's (docs/rules/mparticle-mapping.md "Identity and profile").
 pub const FIREHOSE_IDENTITY_TYPES: &[(&str, &str)] = &[
     ("customer", "customer_id"),
     ("other2", "other_id_2"),
@@ -66,7 +66,7 @@ pub fn firehose_identity_type(firehose_type: &str) -> &str {
         .map_or(firehose_type, |(_, events_api)| events_api)
 }
 
-/// [002] "User identity mapping": Customer ID (default), Email or MPID
+/// docs/rules/mparticle-mapping.md "Identity and profile": Customer ID (default), Email or MPID
 /// becomes the profile's uid. `None` means the batch's `mpid`.
 pub fn uid_identity_type(identity: MparticleIdentity) -> Option<&'static str> {
     match identity {
@@ -80,7 +80,7 @@ pub fn uid_identity_type(identity: MparticleIdentity) -> Option<&'static str> {
 // first: mParticle's own device id (Events API `mp_deviceid`, Firehose
 // `device_application_stamp`), then vendor ids, then advertising ids. Both
 // formats' names map to one canonical kind so that the same device gets the
-// same `moengage_device_id` whichever way it arrives (interface §3, [002]).
+// same `moengage_device_id` whichever way it arrives (docs/rules/mparticle-mapping.md "Events").
 pub const DEVICE_IDENTITIES: &[(&str, &str)] = &[
     ("mp_deviceid", "mp_deviceid"),
     ("device_application_stamp", "mp_deviceid"),
@@ -106,9 +106,9 @@ pub fn device_identity(field: &str) -> Option<(usize, &'static str)> {
         .map(|rank| (rank, DEVICE_IDENTITIES[rank].1))
 }
 
-// [002] "Other mParticle events: Not supported". `custom_event` appears in
-// that list too, yet the same seed maps custom events; interface §3 follows
-// the latter. These, and any type not handled, are skipped and counted.
+// docs/rules/mparticle-mapping.md "Skipped event types". The guide's list also
+// names `custom_event`, yet the guide maps custom events; so do we. These, and
+// any type not handled, are skipped and counted.
 pub const UNSUPPORTED_EVENT_TYPES: &[&str] = &[
     "session_start",
     "session_end",
@@ -121,9 +121,9 @@ pub const UNSUPPORTED_EVENT_TYPES: &[&str] = &[
     "attribution",
 ];
 
-/// Skip-count keys of the commerce shapes [002] lists as unsupported unless
-/// enabled ("contact support to enable"; workspace setting
-/// `commerce_promotions_and_impressions`).
+/// Skip-count keys of the commerce shapes skipped unless the workspace sets
+/// `commerce_promotions_and_impressions`
+/// (docs/rules/mparticle-mapping.md "Promotions and impressions").
 pub const PROMOTION_TYPE: &str = "promotion_action";
 pub const IMPRESSION_TYPE: &str = "impression";
 
@@ -170,10 +170,9 @@ const fn field(
 
 use FieldKind::{Amount, Text};
 
-// [002] "Commerce Events mapping" → "Common Event Attributes", "Purchase
-// Event", "Non-Purchase Events": the transaction-level attributes of a
-// product-action event (besides `products` and the event's custom
-// attributes). `currency_code` sits on the commerce event in the Events API
+// docs/rules/mparticle-mapping.md "Product-action commerce events": the
+// transaction-level attributes of a product-action event (besides `products`
+// and the event's custom attributes). `currency_code` sits on the commerce event in the Events API
 // and on the product action in Firehose.
 pub const PRODUCT_ACTION_FIELDS: &[Field] = &[
     field("transaction_id", "transaction_id", "transaction_id", Text),
@@ -188,7 +187,7 @@ pub const PRODUCT_ACTION_FIELDS: &[Field] = &[
     field("tax_amount", "tax_amount", "tax_amount", Amount),
 ];
 
-// [002] the product rows of the same tables; the product's custom attributes
+// The same section's product table; the product's custom attributes
 // (Events API `custom_attributes`, Firehose `attributes`) are added to each.
 pub const PRODUCT_FIELDS: &[Field] = &[
     field("id", "id", "id", Text),
@@ -205,7 +204,7 @@ pub const PRODUCT_FIELDS: &[Field] = &[
     ),
 ];
 
-// [002] "Promotion-based".
+// docs/rules/mparticle-mapping.md "Promotions and impressions".
 pub const PROMOTION_FIELDS: &[Field] = &[
     field("id", "id", "id", Text),
     field("name", "name", "name", Text),
@@ -213,7 +212,7 @@ pub const PROMOTION_FIELDS: &[Field] = &[
     field("position", "position", "position", Text),
 ];
 
-// [002] "Impression-based": the list name; its products use PRODUCT_FIELDS.
+// Impressions (same section): the list name; its products use PRODUCT_FIELDS.
 pub const IMPRESSION_LIST_FIELD: Field = field(
     "product_impression_list",
     "impression_list_name",

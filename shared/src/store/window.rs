@@ -1,5 +1,6 @@
-//! Fixed-window counting shared by the rate-limiter adapters (interface §3:
-//! the first N requests in a window pass, the rest wait for the next window).
+//! Fixed-window counting shared by the rate-limiter adapters
+//! (docs/interface/http.md "Rate limits": the first N requests in a window
+//! pass, the rest wait for the next window).
 
 use std::time::Duration;
 

@@ -1,16 +1,15 @@
-//! The campaign-event catalogue of seeds 000 (Amplitude export, "Export
-//! Data") and 003 (Streams, "Campaign Interaction Events") as one table.
-//! Where the seeds disagree both spellings are accepted as aliases
-//! (reference.md "MoEngage Streams and events").
+//! The campaign-event catalogue (docs/rules/event-catalogue.md): the export
+//! table (Amplitude) and the Streams table as one table. Where the two
+//! disagree both spellings are accepted as aliases ("Aliases").
 
-/// One campaign event: its names and codes (first = seed 000's where it
-/// has one), channel, and whether seed 000 exports it to Amplitude by default.
+/// One campaign event: its names and codes (first = the export table's where
+/// it has one), channel, and whether it is exported to Amplitude by default.
 #[derive(Debug)]
 pub struct CatalogueEntry {
     pub names: &'static [&'static str],
     pub codes: &'static [&'static str],
     pub channel: Channel,
-    /// [000]'s "Type (Reference Only)" column; None for 003-only events.
+    /// The export table's type (reference only); None for Streams-only events.
     pub kind: Option<Kind>,
     pub amplitude_default: bool,
 }
@@ -52,7 +51,7 @@ macro_rules! entry {
 }
 
 pub static CATALOGUE: &[CatalogueEntry] = &[
-    // [000] Cards; [003] spells the codes MOE_CARD_*.
+    // Cards: the Streams table spells the codes MOE_CARD_*.
     entry!(
         ["Card Sent"],
         ["n_c_s", "MOE_CARD_SENT"],
@@ -88,7 +87,7 @@ pub static CATALOGUE: &[CatalogueEntry] = &[
         Some(Delivery),
         true
     ),
-    // [000]'s email descriptions are shifted by a row: names and codes are right.
+    // The export table's email descriptions are shifted by a row: names and codes are right.
     entry!(
         ["Email Sent"],
         ["MOE_EMAIL_SENT"],
@@ -215,7 +214,7 @@ pub static CATALOGUE: &[CatalogueEntry] = &[
         Some(Interaction),
         true
     ),
-    // [000] "Mobile In-App Dismissed" / [003] "Mobile In-App Closed".
+    // Export table "Mobile In-App Dismissed" / Streams table "Mobile In-App Closed".
     entry!(
         ["Mobile In-App Dismissed", "Mobile In-App Closed"],
         ["MOE_IN_APP_DISMISSED"],
@@ -237,7 +236,7 @@ pub static CATALOGUE: &[CatalogueEntry] = &[
         Some(Interaction),
         true
     ),
-    // [003] only.
+    // Streams table only.
     entry!(
         ["Notification Swiped Android"],
         ["NOTIFICATION_CLEARED_MOE"],
@@ -294,7 +293,7 @@ pub static CATALOGUE: &[CatalogueEntry] = &[
         Some(Interaction),
         true
     ),
-    // [000] MOE_ONSITE_MESSAGE_CLOSED / [003] MOE_ONSITE_MESSAGE_DISMISSED.
+    // Export table MOE_ONSITE_MESSAGE_CLOSED / Streams table MOE_ONSITE_MESSAGE_DISMISSED.
     entry!(
         ["On-site Message Closed"],
         ["MOE_ONSITE_MESSAGE_CLOSED", "MOE_ONSITE_MESSAGE_DISMISSED"],
@@ -383,7 +382,7 @@ impl CatalogueEntry {
     }
 }
 
-/// Event attributes Streams never export [003: "not supported for export"].
+/// Event attributes Streams never export (docs/rules/webhook-payload.md).
 pub const NOT_EXPORTED_ATTRIBUTES: &[&str] = &[
     "email_subject",
     "email_click_url",

@@ -1,5 +1,6 @@
-//! The dead-letter workflow (interface §6): list dead letters, and replay
-//! them for immediate delivery (they then go through the retries again).
+//! The dead-letter workflow (docs/rules/retry.md "Listing and replaying"):
+//! list dead letters, and replay them for immediate delivery (they then go
+//! through the retries again).
 //! Works on any Queue: it receives everything, then makes what it keeps
 //! visible again, so no SQS-only feature (StartMessageMoveTask) is needed.
 

@@ -1,6 +1,6 @@
 //! Filling an event in for one stream at dispatch time: user attributes from
 //! the profile per the stream's allowlist, device attributes per its
-//! allowlist, and seed 003's never-exported attributes removed.
+//! allowlist, and the never-exported attributes (docs/rules/webhook-payload.md) removed.
 
 use std::collections::HashMap;
 
@@ -81,7 +81,7 @@ fn select_into(
 }
 
 /// The event as a webhook stream receives it: the allowlists select user
-/// and device attributes, seed 003's never-exported attributes are removed.
+/// and device attributes, the never-exported attributes are removed.
 pub fn for_webhook(event: &Event, profile: Option<&Profile>, stream: &StreamConfig) -> Event {
     let mut out = event.clone();
     for name in NOT_EXPORTED_ATTRIBUTES {

@@ -1,4 +1,4 @@
-//! Streams [003] and Amplitude export [000, 004]: dispatch of the events
+//! Streams and Amplitude export: dispatch of the events
 //! queue to each workspace's streams through their sinks, retries and dead
 //! letters (docs/interface/streams.md, docs/architecture.md "Streams").
 

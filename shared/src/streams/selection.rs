@@ -1,6 +1,7 @@
-//! Which events a stream takes (interface §4): `"all"` or a list of event
-//! codes or names (catalogue aliases included); Amplitude streams default to
-//! seed 000's campaign events and never take events that came from Amplitude.
+//! Which events a stream takes (docs/interface/streams.md): `"all"` or a list
+//! of event codes or names (catalogue aliases included); Amplitude streams
+//! default to the export table's campaign events and never take events that
+//! came from Amplitude.
 
 use crate::config::{Selection, SinkConfig, StreamConfig};
 use crate::domain::Event;
@@ -31,7 +32,7 @@ pub fn selects(stream: &StreamConfig, event: &Event) -> bool {
             .as_ref()
             .is_none_or(|s| selection_includes(s, event)),
         SinkConfig::Amplitude(_) => {
-            // [000]: events from Amplitude are never sent back to it.
+            // Events from Amplitude are never sent back to it (docs/rules/amplitude-export.md).
             if event.event_source == EventSource::Amplitude {
                 return false;
             }

@@ -1,4 +1,4 @@
-//! Webhook streams [003 "API Request Format"] (docs/rules/webhook-payload.md):
+//! Webhook streams (docs/rules/webhook-payload.md):
 //! `POST <url>` with `{"app_name","source":"MOENGAGE","moe_request_id","events":[...]}`,
 //! the configured headers and auth. Any non-2xx fails the whole request.
 

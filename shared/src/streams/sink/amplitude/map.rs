@@ -1,4 +1,4 @@
-//! Our events as Amplitude HTTP V2 events [000, 004]
+//! Our events as Amplitude HTTP V2 events
 //! (docs/rules/amplitude-export.md): ids, event type and time, properties,
 //! platform, the 1024-character cut.
 
@@ -6,10 +6,10 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::{Event, Profile};
 
-/// [004]: strings are cut to 1024 characters.
+/// Strings are cut to 1024 characters (docs/rules/amplitude-export.md "Field mapping").
 pub const MAX_STRING_CHARS: usize = 1024;
 
-/// Ids Amplitude rejects (reference.md "Invalid ids"), compared case-insensitively.
+/// Ids Amplitude rejects (docs/rules/amplitude-export.md "user_id"), compared case-insensitively.
 const INVALID_IDS: &[&str] = &[
     "anonymous",
     "nil",
@@ -27,7 +27,7 @@ const INVALID_IDS: &[&str] = &[
     "lmy47d",
 ];
 
-/// [000 "Points to remember"]: campaign attributes exported when present.
+/// Campaign attributes exported when present (docs/rules/amplitude-export.md).
 const CAMPAIGN_PROPERTIES: &[&str] = &[
     "campaign_id",
     "campaign_name",
@@ -40,7 +40,7 @@ const CAMPAIGN_PROPERTIES: &[&str] = &[
     "locale_name",
 ];
 
-/// [004] platform casing.
+/// Platform casing (docs/rules/amplitude-export.md "Field mapping").
 const PLATFORMS: &[(&str, &str)] = &[("web", "Web"), ("android", "Android"), ("ios", "iOS")];
 
 fn valid_id(id: &str) -> bool {
@@ -66,8 +66,8 @@ fn string_attr<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// `user_id` [004]: the uid; a uid of "0" becomes the user's email; missing,
-/// empty or Amplitude-invalid ids mean no user_id.
+/// `user_id` (docs/rules/amplitude-export.md): the uid; a uid of "0" becomes
+/// the user's email; missing, empty or Amplitude-invalid ids mean no user_id.
 fn user_id(event: &Event, profile: Option<&Profile>) -> Option<String> {
     let uid = event.uid.as_deref()?;
     let id = if uid.trim() == "0" {
@@ -80,7 +80,7 @@ fn user_id(event: &Event, profile: Option<&Profile>) -> Option<String> {
     valid_id(id).then(|| cut(id))
 }
 
-/// `device_id` [000]: the user's `moe_anonymous_id` (the workspace's
+/// `device_id` (same page): the user's `moe_anonymous_id` (the workspace's
 /// anonymous-id attribute on the profile, else one the producer supplied).
 fn device_id(
     event: &Event,
@@ -104,7 +104,7 @@ fn platform(event: &Event) -> Option<&'static str> {
 }
 
 /// One Amplitude event, or None when it has neither user_id nor device_id
-/// (Amplitude would drop it [000]).
+/// (Amplitude would drop it; docs/rules/amplitude-export.md).
 pub fn map_event(
     event: &Event,
     profile: Option<&Profile>,

@@ -1,4 +1,4 @@
-//! Amplitude streams [000, 004] (docs/rules/amplitude-export.md): HTTP V2
+//! Amplitude streams (docs/rules/amplitude-export.md): HTTP V2
 //! API requests of mapped events; Amplitude's 400, 429 and 413 answers act
 //! on the events they name.
 
