@@ -7,14 +7,7 @@ use std::time::Duration;
 use crate::config::WorkspaceConfig;
 use crate::error::RequestError;
 use crate::ports::{RateDecision, RateLimiter};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RateLimit {
-    /// `amplitude_requests_per_second` (docs/interface/http.md "Rate limits").
-    Amplitude,
-    /// `mparticle_requests_per_minute`, both mParticle formats (same table).
-    Mparticle,
-}
+pub use crate::topology::RateLimit;
 
 impl RateLimit {
     /// The counter's scope in the store.

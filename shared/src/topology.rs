@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use http::Method;
 
-use crate::rate_limit::RateLimit;
-
 /// The four Lambda functions of template.yaml.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Function {
@@ -177,6 +175,16 @@ impl Route {
             _ => None,
         }
     }
+}
+
+/// The per-workspace request limits a route counts against (a closed set;
+/// counting lives in `crate::rate_limit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RateLimit {
+    /// `amplitude_requests_per_second` (docs/interface/http.md "Rate limits").
+    Amplitude,
+    /// `mparticle_requests_per_minute`, both mParticle formats (same table).
+    Mparticle,
 }
 
 /// The four queues (docs/architecture.md "Queues"). Each carries one message

@@ -213,7 +213,7 @@ impl WorkspaceConfig {
 mod tests {
     use super::*;
     use crate::config::RetrySchedule;
-    use crate::config::model::Selection;
+    use crate::config::Selection;
     use crate::config::stream::{SinkConfig, StreamAuth};
 
     fn err(text: &str) -> String {

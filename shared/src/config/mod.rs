@@ -11,6 +11,6 @@ pub use model::*;
 pub use schedule::{MAX_RETRY_DELAY, RetrySchedule};
 pub use secret::Secret;
 pub use stream::{
-    AmplitudeConfig, AmplitudeRegion, SinkConfig, StreamAuth, StreamConfig, StreamType,
-    WebhookConfig,
+    AllMarker, AmplitudeConfig, AmplitudeRegion, Selection, SinkConfig, StreamAuth, StreamConfig,
+    StreamType, WebhookConfig,
 };

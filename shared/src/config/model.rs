@@ -1,7 +1,7 @@
 //! The configuration file (docs/interface/config.md). Every table rejects unknown keys;
 //! defaults are the ones the interface shows.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::schedule::RetrySchedule;
 use super::secret::Secret;
@@ -194,72 +194,4 @@ fn default_mparticle_rpm() -> u32 {
 }
 fn default_amplitude_rps() -> u32 {
     500
-}
-
-/// `"all"` or an explicit list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Selection {
-    All(AllMarker),
-    List(Vec<String>),
-}
-
-/// Serializes as the string `"all"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AllMarker;
-
-impl Serialize for AllMarker {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("all")
-    }
-}
-
-impl Selection {
-    pub fn all() -> Self {
-        Self::All(AllMarker)
-    }
-    pub fn none() -> Self {
-        Self::List(Vec::new())
-    }
-    pub fn is_all(&self) -> bool {
-        matches!(self, Self::All(_))
-    }
-    pub fn includes(&self, name: &str) -> bool {
-        match self {
-            Self::All(_) => true,
-            Self::List(names) => names.iter().any(|n| n == name),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Selection {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Selection;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#""all" or a list of strings"#)
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Selection, E> {
-                if v == "all" {
-                    Ok(Selection::all())
-                } else {
-                    Err(E::custom(format!(
-                        r#"expected "all" or a list of strings, found "{v}""#
-                    )))
-                }
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Selection, A::Error> {
-                let mut names = Vec::new();
-                while let Some(name) = seq.next_element::<String>()? {
-                    names.push(name);
-                }
-                Ok(Selection::List(names))
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
 }

@@ -10,11 +10,10 @@ use std::time::Duration;
 use super::enrich::{self, Profiles};
 use super::sink::amplitude::AmplitudeSink;
 use super::sink::webhook::WebhookSink;
-use super::sink::{Answer, Sink};
+use super::sink::{Answer, Sink, attempt};
 use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
 use crate::domain::batching::{Limits, group_by_size};
 use crate::domain::ids::derived_uuid;
-use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::{Attempt, Event};
 use crate::outbound::describe;
 
@@ -60,14 +59,6 @@ impl Outcome {
             }
             _ => None,
         }
-    }
-}
-
-pub fn attempt(status: Option<u16>, error: impl Into<String>) -> Attempt {
-    Attempt {
-        at: rfc3339_ms(now_ms()),
-        status,
-        error: error.into(),
     }
 }
 

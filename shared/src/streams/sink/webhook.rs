@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Answer, Sink};
 use crate::config::{StreamAuth, StreamConfig, WebhookConfig};
 use crate::domain::{Event, Profile};
-use crate::streams::deliver::attempt;
+use crate::streams::sink::attempt;
 
 /// A documented bound on one webhook request (docs/interface/streams.md):
 /// a receiver never gets a body larger than this, whatever the events hold.

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::AmplitudeEvent;
-use crate::streams::deliver::attempt;
 use crate::streams::sink::Answer;
+use crate::streams::sink::attempt;
 
 /// Amplitude asks throttled users/devices to pause 30 s.
 pub const THROTTLE_PAUSE: Duration = Duration::from_secs(30);
