@@ -48,6 +48,41 @@ pub fn group_by_size(sizes: impl IntoIterator<Item = usize>, limits: Limits) -> 
     groups
 }
 
+/// `head`, the already-encoded JSON `items` separated by commas, `tail`:
+/// a JSON document around an array, built without encoding anything again.
+pub fn join_json<'a>(head: &str, items: impl IntoIterator<Item = &'a str>, tail: &str) -> String {
+    let mut out = String::from(head);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out.push_str(tail);
+    out
+}
+
+/// Packs encoded items into documents `head` + array items + `tail` of at
+/// most `max_items` items and `max_bytes` bytes each ([`group_by_size`]).
+pub fn pack_json(
+    head: &str,
+    tail: &str,
+    items: &[String],
+    max_items: usize,
+    max_bytes: usize,
+) -> Vec<String> {
+    let limits = Limits {
+        max_items,
+        max_bytes,
+        overhead: head.len() + tail.len(),
+        separator: 1,
+    };
+    group_by_size(items.iter().map(String::len), limits)
+        .into_iter()
+        .map(|group| join_json(head, items[group].iter().map(String::as_str), tail))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +100,23 @@ mod tests {
         // 2 + 8 + 1 + 8 = 19 fits; a third 8-byte item would make 28.
         assert_eq!(group_by_size([8, 8, 8], LIMITS), vec![0..2, 2..3]);
         assert!(group_by_size([], LIMITS).is_empty());
+    }
+
+    #[test]
+    fn packs_json_documents_within_the_limits() {
+        let items: Vec<String> = (0..5).map(|i| format!("{{\"i\":{i}}}")).collect();
+        let bodies = pack_json("{\"xs\":[", "]}", &items, 2, 1000);
+        assert_eq!(
+            bodies,
+            [
+                r#"{"xs":[{"i":0},{"i":1}]}"#,
+                r#"{"xs":[{"i":2},{"i":3}]}"#,
+                r#"{"xs":[{"i":4}]}"#
+            ]
+        );
+        for body in &bodies {
+            serde_json::from_str::<serde_json::Value>(body).unwrap();
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::batching::{Limits, group_by_size};
+use super::batching::pack_json;
 use super::encoded::Encoded;
 
 /// `CAMPAIGN_EVENT` for the engagement platform's campaign interactions,
@@ -110,27 +110,24 @@ impl EventsMessage {
             .iter()
             .map(|e| serde_json::to_string(e).expect("events always serialize"))
             .collect();
-        let limits = Limits {
-            max_items: MAX_EVENTS_PER_MESSAGE,
-            max_bytes: MAX_MESSAGE_BYTES,
-            overhead: head.len() + 2,
-            separator: 1,
-        };
-        if let Some(i) = encoded.iter().position(|e| !limits.fits(e.len())) {
+        let tail = "]}";
+        if let Some(i) = encoded
+            .iter()
+            .position(|e| head.len() + tail.len() + e.len() > MAX_MESSAGE_BYTES)
+        {
             return Err(OversizedEvent {
                 event_uuid: events[i].event_uuid.clone(),
                 size: encoded[i].len(),
             });
         }
-        Ok(group_by_size(encoded.iter().map(String::len), limits)
-            .into_iter()
-            .map(|group| {
-                let mut body = head.clone();
-                body.push_str(&encoded[group].join(","));
-                body.push_str("]}");
-                Encoded::trusted(body)
-            })
-            .collect())
+        let bodies = pack_json(
+            &head,
+            tail,
+            &encoded,
+            MAX_EVENTS_PER_MESSAGE,
+            MAX_MESSAGE_BYTES,
+        );
+        Ok(bodies.into_iter().map(Encoded::trusted).collect())
     }
 }
 

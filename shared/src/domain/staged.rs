@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::batching::{Limits, group_by_size};
+use super::batching::pack_json;
 use super::encoded::Encoded;
 use super::segment::{MembershipAction, Segment, SegmentSource};
 
@@ -68,16 +68,16 @@ impl StagedChanges {
             .iter()
             .map(|u| serde_json::to_string(u).expect("a staged user always serializes"))
             .collect();
-        let limits = Limits {
-            max_items: MAX_USERS_PER_MESSAGE,
-            max_bytes: MAX_MESSAGE_BYTES,
-            overhead: head.len() + 2,
-            separator: 1,
-        };
-        group_by_size(encoded.iter().map(String::len), limits)
-            .into_iter()
-            .map(|group| Encoded::trusted(format!("{head}{}]}}", encoded[group].join(","))))
-            .collect()
+        pack_json(
+            &head,
+            "]}",
+            &encoded,
+            MAX_USERS_PER_MESSAGE,
+            MAX_MESSAGE_BYTES,
+        )
+        .into_iter()
+        .map(Encoded::trusted)
+        .collect()
     }
 }
 

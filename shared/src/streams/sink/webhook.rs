@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::{Answer, Sink};
 use crate::config::{StreamAuth, StreamConfig, WebhookConfig};
+use crate::domain::batching::join_json;
 use crate::domain::{Event, Profile};
 use crate::streams::sink::attempt;
 
@@ -32,15 +33,11 @@ impl WebhookSink<'_> {
 
     /// The request body for already-encoded events.
     pub fn body(&self, request_id: &str, items: &[&String]) -> String {
-        let mut body = self.head(request_id);
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                body.push(',');
-            }
-            body.push_str(item);
-        }
-        body.push_str("]}");
-        body
+        join_json(
+            &self.head(request_id),
+            items.iter().map(|item| item.as_str()),
+            "]}",
+        )
     }
 }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::{Answer, Sink};
 use crate::config::{AmplitudeConfig, AmplitudeRegion, StreamConfig};
+use crate::domain::batching::join_json;
 use crate::domain::{Event, Profile};
 
 pub const US_ENDPOINT: &str = "https://api2.amplitude.com/2/httpapi";
@@ -87,14 +88,7 @@ impl Sink for AmplitudeSink<'_> {
         _request_id: &str,
         items: &[&AmplitudeEvent],
     ) -> reqwest::RequestBuilder {
-        let mut body = self.head();
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                body.push(',');
-            }
-            body.push_str(&item.json);
-        }
-        body.push_str("]}");
+        let body = join_json(&self.head(), items.iter().map(|e| e.json.as_str()), "]}");
         client
             .post(endpoint(self.config))
             .timeout(Duration::from_secs(u64::from(self.stream.timeout_seconds)))
