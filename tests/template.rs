@@ -15,7 +15,7 @@ fn template() -> Value {
 }
 
 /// The resource whose SAM build produces `function`'s binary.
-fn function_resource<'a>(template: &'a Value, function: Function) -> &'a Value {
+fn function_resource(template: &Value, function: Function) -> &Value {
     let resources = template["Resources"].as_mapping().unwrap();
     let found: Vec<&Value> = resources
         .values()
