@@ -30,11 +30,11 @@ pub async fn receive_webhook(
     let sync = parse_json::<CohortWebhook>(body)?.validate(&ws.anonymous_id_attribute)?;
     let segment = Segment::new(SegmentSource::Amplitude, &sync.cohort_id, &sync.cohort_name);
     let key = format!("amplitude:{}", sync.message_id);
-    if !services
-        .idempotency
-        .claim(&ws.id, &key, MESSAGE_ID_TTL)
-        .await?
-    {
+    // The message_id counts as received only once the request is durably
+    // staged: a crash in between leaves it free, so Amplitude's retry of
+    // the unanswered request stages it (staging twice is harmless: applying
+    // the same changes again changes nothing and re-announces the same uuids).
+    if services.idempotency.is_recorded(&ws.id, &key).await? {
         return Ok(json!({
             "duplicate": true,
             "message": "this message_id was already received; acknowledged, not applied again",
@@ -42,30 +42,21 @@ pub async fn receive_webhook(
             "segment_id": segment.id,
         }));
     }
-    let staged = async {
-        services.segments.ensure_segment(&ws.id, &segment).await?;
-        let staged = StagedSync {
-            workspace_id: ws.id.clone(),
-            segment_id: segment.id.clone(),
-            cohort_id: segment.cohort_id.clone(),
-            cohort_name: segment.name.clone(),
-            action: sync.action,
-            computed_time: sync.computed_time,
-            message_id: Some(sync.message_id.clone()),
-        };
-        stage_and_record(services, &staged, &sync.users.users).await
-    }
-    .await;
-    let messages = match staged {
-        Ok(messages) => messages,
-        Err(error) => {
-            // Not staged: let Amplitude's retry of this message_id through.
-            if let Err(e) = services.idempotency.release(&ws.id, &key).await {
-                tracing::error!(error = %e, "could not release a message_id claim after staging failed");
-            }
-            return Err(error);
-        }
+    services.segments.ensure_segment(&ws.id, &segment).await?;
+    let staged = StagedSync {
+        workspace_id: ws.id.clone(),
+        segment_id: segment.id.clone(),
+        cohort_id: segment.cohort_id.clone(),
+        cohort_name: segment.name.clone(),
+        action: sync.action,
+        computed_time: sync.computed_time,
+        message_id: Some(sync.message_id.clone()),
     };
+    let messages = stage_and_record(services, &staged, &sync.users.users).await?;
+    services
+        .idempotency
+        .record(&ws.id, &key, MESSAGE_ID_TTL)
+        .await?;
     Ok(with_counts(
         json!({
             "duplicate": false,

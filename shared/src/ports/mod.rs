@@ -119,13 +119,16 @@ pub trait SegmentStore: Send + Sync {
     ) -> StoreResult<Vec<String>>;
 }
 
-/// Idempotency keys with expiry (e.g. Amplitude `message_id`s for 7 days).
+/// Idempotency keys with expiry (e.g. Amplitude `message_id`s for 8 days).
+/// A key is recorded only once the work it names is durable, so a crash
+/// before that leaves the key free and the sender's retry does the work
+/// (docs/architecture.md "Nothing acknowledged is lost").
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// True if the key was free (or expired) and is now claimed for `ttl`.
-    async fn claim(&self, workspace: &str, key: &str, ttl: Duration) -> StoreResult<bool>;
-    /// Frees a claimed key, e.g. when the work it guarded failed.
-    async fn release(&self, workspace: &str, key: &str) -> StoreResult<()>;
+    /// Whether the key was recorded and has not expired.
+    async fn is_recorded(&self, workspace: &str, key: &str) -> StoreResult<bool>;
+    /// Records the key for `ttl` (again: the later expiry wins).
+    async fn record(&self, workspace: &str, key: &str, ttl: Duration) -> StoreResult<()>;
 }
 
 /// The delivery attempts of one stream request, kept outside the retry

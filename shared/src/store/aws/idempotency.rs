@@ -1,5 +1,5 @@
-//! Idempotency keys and rate-limit counters: single conditional or atomic
-//! writes. TTL (`expires_at`, epoch s) cleans up on AWS; expiry is still
+//! Idempotency keys and rate-limit counters: single reads and writes, and
+//! one atomic counter. TTL (`expires_at`, epoch s) cleans up on AWS; expiry is still
 //! checked here because TTL deletion lags (and moto never deletes).
 
 use std::time::Duration;
@@ -16,9 +16,24 @@ use crate::store::window::FixedWindow;
 
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
-    async fn claim(&self, workspace: &str, key: &str, ttl: Duration) -> StoreResult<bool> {
-        let now = now_ms();
-        let expires_ms = now + ttl.as_millis() as i64;
+    async fn is_recorded(&self, workspace: &str, key: &str) -> StoreResult<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.state_table)
+            .key("pk", s(keys::idempotency(workspace, key)))
+            .key("sk", s(keys::IDEM_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let expires_ms = out.item.as_ref().and_then(|i| get_n(i, "expires_at_ms"));
+        Ok(expires_ms.is_some_and(|t| t > now_ms()))
+    }
+
+    async fn record(&self, workspace: &str, key: &str, ttl: Duration) -> StoreResult<()> {
+        let expires_ms = now_ms() + ttl.as_millis() as i64;
+        // The later expiry wins: an earlier, longer record is kept.
         let result = self
             .client
             .put_item()
@@ -27,34 +42,22 @@ impl IdempotencyStore for DynamoStore {
             .item("sk", s(keys::IDEM_SK))
             .item("expires_at_ms", n(expires_ms))
             .item("expires_at", n(expires_ms / 1000 + 1))
-            .condition_expression("attribute_not_exists(pk) OR expires_at_ms <= :now")
-            .expression_attribute_values(":now", n(now))
+            .condition_expression("attribute_not_exists(pk) OR expires_at_ms < :new")
+            .expression_attribute_values(":new", n(expires_ms))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(()),
             Err(e)
                 if matches!(
                     e.as_service_error(),
                     Some(PutItemError::ConditionalCheckFailedException(_))
                 ) =>
             {
-                Ok(false)
+                Ok(())
             }
             Err(e) => Err(sdk_error(e)),
         }
-    }
-
-    async fn release(&self, workspace: &str, key: &str) -> StoreResult<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.state_table)
-            .key("pk", s(keys::idempotency(workspace, key)))
-            .key("sk", s(keys::IDEM_SK))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(())
     }
 }
 

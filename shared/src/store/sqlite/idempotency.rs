@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use crate::domain::time::now_ms;
@@ -9,30 +9,30 @@ use crate::ports::{IdempotencyStore, StoreResult};
 
 #[async_trait]
 impl IdempotencyStore for SqliteStore {
-    async fn claim(&self, workspace: &str, key: &str, ttl: Duration) -> StoreResult<bool> {
+    async fn is_recorded(&self, workspace: &str, key: &str) -> StoreResult<bool> {
         let (workspace, key) = (workspace.to_owned(), key.to_owned());
-        let now = now_ms();
-        let expires = now + ttl.as_millis() as i64;
         self.run(move |conn| {
-            // Claims a free key, or takes over an expired one; a live claim
-            // leaves the row untouched (0 changes).
-            let changed = conn.execute(
-                "INSERT INTO idempotency (workspace, key, expires_at_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (workspace, key) DO UPDATE SET expires_at_ms = excluded.expires_at_ms
-                 WHERE idempotency.expires_at_ms <= ?4",
-                params![workspace, key, expires, now],
-            )?;
-            Ok(changed == 1)
+            let expires: Option<i64> = conn
+                .query_row(
+                    "SELECT expires_at_ms FROM idempotency WHERE workspace = ?1 AND key = ?2",
+                    params![workspace, key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(expires.is_some_and(|t| t > now_ms()))
         })
         .await
     }
 
-    async fn release(&self, workspace: &str, key: &str) -> StoreResult<()> {
+    async fn record(&self, workspace: &str, key: &str, ttl: Duration) -> StoreResult<()> {
         let (workspace, key) = (workspace.to_owned(), key.to_owned());
+        let expires = now_ms() + ttl.as_millis() as i64;
         self.run(move |conn| {
             conn.execute(
-                "DELETE FROM idempotency WHERE workspace = ?1 AND key = ?2",
-                params![workspace, key],
+                "INSERT INTO idempotency (workspace, key, expires_at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (workspace, key) DO UPDATE
+                 SET expires_at_ms = MAX(idempotency.expires_at_ms, excluded.expires_at_ms)",
+                params![workspace, key, expires],
             )?;
             Ok(())
         })
