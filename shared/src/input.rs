@@ -1,10 +1,58 @@
 //! Reading request bodies, whatever carried them (HTTP or a direct Lambda
-//! invocation): JSON whose errors name the JSON path of the problem
-//! (docs/interface/http.md "Errors").
+//! invocation): JSON whose errors name the JSON path of the problem, and the
+//! length limits every name and id is checked against at the door, before
+//! anything is written (docs/interface/http.md "Limits").
 
 use serde::de::DeserializeOwned;
 
 use crate::error::RequestError;
+
+/// Length limits of names and ids, in one table.
+pub mod limits {
+    /// Cohort, list, audience and event names, in characters.
+    pub const NAME_CHARS: usize = 1024;
+    /// Ids that become part of a storage key: cohort, audience and list ids,
+    /// Amplitude `message_id`s, Customer.io `event_id`s.
+    pub const KEY_BYTES: usize = 256;
+    /// User ids, anonymous and device ids, identities.
+    pub const USER_ID_BYTES: usize = 1024;
+    /// Attribute names (user, event and device attributes).
+    pub const ATTRIBUTE_NAME_BYTES: usize = 256;
+}
+
+/// Checks a name or id against its limit; the message names the field, not
+/// the value (a huge input never makes a huge answer).
+pub fn check_len(field: &str, value: &str, max_bytes: usize) -> Result<(), String> {
+    if value.len() > max_bytes {
+        return Err(format!(
+            "{field} is {} bytes long; at most {max_bytes} are accepted",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
+/// [`check_len`] counting characters (names are cut by characters elsewhere).
+pub fn check_chars(field: &str, value: &str, max_chars: usize) -> Result<(), String> {
+    let chars = value.chars().count();
+    if chars > max_chars {
+        return Err(format!(
+            "{field} is {chars} characters long; at most {max_chars} are accepted"
+        ));
+    }
+    Ok(())
+}
+
+/// A value quoted in an error message, cut to 64 characters.
+pub fn quoted(value: &str) -> String {
+    const SHOWN: usize = 64;
+    if value.chars().count() <= SHOWN {
+        format!("{value:?}")
+    } else {
+        let head: String = value.chars().take(SHOWN).collect();
+        format!("{head:?}… ({} bytes)", value.len())
+    }
+}
 
 /// Parses a JSON body; errors name the JSON path of the problem.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
@@ -33,6 +81,20 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_never_echo_the_value() {
+        let huge = "x".repeat(1 << 20);
+        let e = check_len("cohort_id", &huge, limits::KEY_BYTES).unwrap_err();
+        assert_eq!(
+            e,
+            "cohort_id is 1048576 bytes long; at most 256 are accepted"
+        );
+        assert!(check_chars("name", "héllo", 5).is_ok());
+        assert!(check_chars("name", "héllo!", 5).is_err());
+        assert_eq!(quoted("short"), "\"short\"");
+        assert!(quoted(&huge).len() < 100);
+    }
 
     #[test]
     fn json_errors_name_the_path() {

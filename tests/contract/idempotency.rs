@@ -24,8 +24,12 @@ async fn expired_keys_are_free_again(b: &Backend) {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(!ids.is_recorded("ws", "k").await.unwrap(), "{}", b.kind);
     // A later record wins over an earlier, shorter one.
-    ids.record("ws", "k", Duration::from_secs(60)).await.unwrap();
-    ids.record("ws", "k", Duration::from_millis(1)).await.unwrap();
+    ids.record("ws", "k", Duration::from_secs(60))
+        .await
+        .unwrap();
+    ids.record("ws", "k", Duration::from_millis(1))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(ids.is_recorded("ws", "k").await.unwrap(), "{}", b.kind);
 }

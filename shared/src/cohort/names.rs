@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::input::{limits, quoted};
+
 /// docs/rules/cohort-names.md "The name rule": a cohort name must not start
 /// with a period (.) nor contain any of the restricted characters below."
 pub const FORBIDDEN_LEADING: char = '.';
@@ -18,6 +20,7 @@ pub const RESTRICTED_CHARACTERS: [char; 10] = ['|', '*', '?', '\\', ':', '<', '>
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NameError {
     Empty,
+    TooLong(usize),
     LeadingPeriod,
     Restricted(char),
 }
@@ -26,6 +29,10 @@ impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let problem = match self {
             Self::Empty => "is empty".to_owned(),
+            Self::TooLong(chars) => format!(
+                "is {chars} characters long (at most {} are accepted)",
+                limits::NAME_CHARS
+            ),
             Self::LeadingPeriod => "starts with a period (.)".to_owned(),
             Self::Restricted(c) => format!("contains the restricted character {c}"),
         };
@@ -49,6 +56,10 @@ pub fn check_cohort_name(name: &str) -> Result<(), NameError> {
     if name.trim().is_empty() {
         return Err(NameError::Empty);
     }
+    let chars = name.chars().count();
+    if chars > limits::NAME_CHARS {
+        return Err(NameError::TooLong(chars));
+    }
     if name.starts_with(FORBIDDEN_LEADING) {
         return Err(NameError::LeadingPeriod);
     }
@@ -69,8 +80,8 @@ impl fmt::Display for ListNameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "list name {:?} is not of the form \"[Amplitude] <cohort name>: <cohort id>\"",
-            self.0
+            "list name {} is not of the form \"[Amplitude] <cohort name>: <cohort id>\"",
+            quoted(&self.0)
         )
     }
 }

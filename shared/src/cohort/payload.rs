@@ -13,17 +13,17 @@ use serde_json::{Map, Value};
 use super::names;
 use crate::domain::{MembershipAction, StagedUser};
 use crate::error::RequestError;
+use crate::input::{limits, quoted};
 
 /// Amplitude sends at most 10 000 users per request (docs/interface/http.md "Limits").
 pub const MAX_USERS: usize = 10_000;
-/// Longest accepted user id / anonymous id. Keeps one staged user far below
-/// a queue message; Amplitude itself truncates strings at 1024
-/// (docs/rules/amplitude-export.md "Field mapping").
-pub const MAX_ID_BYTES: usize = 1024;
+/// Longest accepted user id / anonymous id: keeps one staged user far below
+/// a queue message.
+pub const MAX_ID_BYTES: usize = limits::USER_ID_BYTES;
 /// Longest accepted `message_id` (it becomes part of a storage key).
-pub const MAX_MESSAGE_ID_BYTES: usize = 512;
+pub const MAX_MESSAGE_ID_BYTES: usize = limits::KEY_BYTES;
 /// Longest accepted cohort id (it becomes the segment id).
-pub const MAX_COHORT_ID_BYTES: usize = 256;
+pub const MAX_COHORT_ID_BYTES: usize = limits::KEY_BYTES;
 
 /// `POST /v1/amplitude/cohorts`: Amplitude's Cohort Webhooks default body.
 #[derive(Debug, Deserialize)]
@@ -160,7 +160,8 @@ pub fn check_cohort_id(id: &str) -> Result<(), RequestError> {
     }
     if id.chars().any(|c| c == '/' || c.is_control()) {
         return Err(RequestError::bad_request(format!(
-            "cohort_id {id:?} must not contain '/' or control characters"
+            "cohort_id {} must not contain '/' or control characters",
+            quoted(id)
         )));
     }
     Ok(())

@@ -14,7 +14,7 @@ use crate::domain::{
     MembershipAction, Segment, SegmentSource, StagedChanges, StagedSync, StagedUser,
 };
 use crate::error::{RequestError, RequestResult};
-use crate::input::parse_json;
+use crate::input::{parse_json, quoted};
 use crate::runtime::Services;
 
 /// `message_id`s are remembered for 8 days: Amplitude retries for minutes,
@@ -106,7 +106,9 @@ pub async fn change_list(
         .get_segment(&ws.id, list_id)
         .await?
         .filter(|s| s.source == SegmentSource::Amplitude)
-        .ok_or_else(|| RequestError::NotFound(format!("no Amplitude list with id {list_id:?}")))?;
+        .ok_or_else(|| {
+            RequestError::NotFound(format!("no Amplitude list with id {}", quoted(list_id)))
+        })?;
     let computed_time = now_s();
     let staged = StagedSync {
         workspace_id: ws.id.clone(),

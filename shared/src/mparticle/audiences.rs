@@ -17,6 +17,7 @@ use crate::config::WorkspaceConfig;
 use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::{Member, MembershipAction, MembershipChange, Segment, SegmentSource};
 use crate::error::RequestError;
+use crate::input::{check_chars, check_len, limits};
 use crate::membership;
 use crate::runtime::Services;
 
@@ -31,9 +32,14 @@ fn read_audience(node: &Node, action: MembershipAction) -> Result<AudienceChange
     let Some(id) = node.get("audience_id") else {
         return Err(node.invalid("missing field \"audience_id\""));
     };
+    let audience_id = id.id()?;
+    check_len("audience_id", &audience_id, limits::KEY_BYTES).map_err(|p| id.invalid(p))?;
+    let audience_name = node.required_text("audience_name")?;
+    check_chars("audience_name", &audience_name, limits::NAME_CHARS)
+        .map_err(|p| node.invalid(p))?;
     Ok(AudienceChange {
-        audience_id: id.id()?,
-        audience_name: node.required_text("audience_name")?,
+        audience_id,
+        audience_name,
         action,
     })
 }

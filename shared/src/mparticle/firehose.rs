@@ -14,6 +14,7 @@ use super::model::{Change, EventKind, SourceBatch, SourceEvent};
 use super::rules::{self, SUPPORTED_FIREHOSE_EVENT_TYPES};
 use crate::domain::ids::derived_uuid;
 use crate::domain::time::now_ms;
+use crate::input::{check_len, limits, quoted};
 
 /// The Firehose SDK version whose message shapes we speak.
 pub const FIREHOSE_VERSION: &str = "3.2.0";
@@ -41,7 +42,10 @@ impl RequestType {
             "event_processing_request" => Ok(Self::EventProcessing),
             "audience_subscription_request" => Ok(Self::AudienceSubscription),
             "audience_membership_change_request" => Ok(Self::AudienceMembershipChange),
-            other => Err(kind.invalid(format!("unsupported Firehose message type {other:?}"))),
+            other => Err(kind.invalid(format!(
+                "unsupported Firehose message type {}",
+                quoted(other)
+            ))),
         }
     }
 
@@ -185,10 +189,16 @@ fn raw_identity(item: &Node) -> Result<Option<(String, String)>, Invalid> {
     if encoding.is_some_and(|e| !e.eq_ignore_ascii_case("raw")) {
         return Ok(None);
     }
-    Ok(item
-        .opt_text("value")?
-        .filter(|v| !v.is_empty())
-        .map(|v| (kind, v)))
+    let value = item.opt_text("value")?.filter(|v| !v.is_empty());
+    if let Some(value) = &value {
+        check_len(
+            &format!("identity {}", quoted(&kind)),
+            value,
+            limits::USER_ID_BYTES,
+        )
+        .map_err(|p| item.invalid(p))?;
+    }
+    Ok(value.map(|v| (kind, v)))
 }
 
 /// An `event_processing_request` → one batch.

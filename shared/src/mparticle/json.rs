@@ -27,10 +27,13 @@ impl std::fmt::Display for Path<'_> {
             Path::Root => Ok(()),
             Path::Key(parent, key) => {
                 parent.fmt(f)?;
-                if matches!(parent, Path::Root) {
-                    f.write_str(key)
-                } else {
-                    write!(f, ".{key}")
+                if !matches!(parent, Path::Root) {
+                    f.write_str(".")?;
+                }
+                // A key is input too: a huge one is cut, never echoed whole.
+                match key.char_indices().nth(64) {
+                    Some((cut, _)) => write!(f, "{}…", &key[..cut]),
+                    None => f.write_str(key),
                 }
             }
             Path::Index(parent, i) => {

@@ -254,10 +254,12 @@ impl EventContext<'_> {
         name: String,
         attributes: Map<String, Value>,
     ) -> Event {
-        let timestamp_ms = timestamp_ms.unwrap_or(self.now_ms);
         // The uuid comes from the mParticle event's identity so replays
         // yield the same one (docs/interface/events.md); the name tells apart the events
-        // one commerce event may yield.
+        // one commerce event may yield. The time it arrived is no identity:
+        // an event without a timestamp of its own is identified without one.
+        let sent_ms = timestamp_ms.map(|t| t.to_string()).unwrap_or_default();
+        let timestamp_ms = timestamp_ms.unwrap_or(self.now_ms);
         let event_uuid = match (id, self.batch_key) {
             (Some(id), _) => derived_uuid(&[&self.ws.id, "mparticle", "event", id, &name]),
             (None, Some(key)) => derived_uuid(&[
@@ -274,7 +276,7 @@ impl EventContext<'_> {
                 "mparticle",
                 "content",
                 self.uid,
-                &timestamp_ms.to_string(),
+                &sent_ms,
                 &index.to_string(),
                 &name,
                 &Value::Object(attributes.clone()).to_string(),

@@ -12,6 +12,7 @@ pub mod events_api;
 pub mod firehose;
 mod ingest;
 mod json;
+mod limits;
 pub mod mapper;
 pub mod model;
 mod receive;

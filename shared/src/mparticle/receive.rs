@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::firehose::{self, RequestType};
 use super::json::Node;
 use super::mapper::Report;
-use super::{audiences, events_api, ingest};
+use super::{audiences, events_api, ingest, limits};
 use crate::config::WorkspaceConfig;
 use crate::error::{RequestError, RequestResult};
 use crate::input::parse_json;
@@ -23,6 +23,7 @@ pub async fn receive_events(
 ) -> RequestResult<Report> {
     let body: Value = parse_json(body)?;
     let batches = events_api::read_request(&body)?;
+    limits::check(&batches)?;
     ingest::ingest(services, ws, batches).await
 }
 
@@ -77,6 +78,7 @@ pub async fn firehose(
     match kind {
         RequestType::EventProcessing => {
             let batch = firehose::read_event_processing(&root)?;
+            limits::check(std::slice::from_ref(&batch))?;
             ingest::ingest(services, &ws, vec![batch]).await?;
         }
         RequestType::AudienceSubscription => {
