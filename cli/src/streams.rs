@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use shared::domain::ids::random_id;
 use shared::domain::time::now_s;
 use shared::domain::{Event, EventSource, EventType};
-use shared::streams::deliver::{deliver_to_stream, shape};
+use shared::streams::deliver::deliver_to_stream;
 use shared::streams::dispatch::request_id;
 use shared::streams::enrich::Profiles;
 
@@ -65,10 +65,10 @@ pub async fn test(config_path: &Path, workspace_id: &str, stream_name: &str) -> 
         })?;
     let event = test_event();
     let http = shared::outbound::http_client();
-    let profiles = Profiles::default();
-    let events = shape(stream, &profiles, std::iter::once(&event));
+    let events = vec![event.clone()];
     let id = request_id(&workspace.id, &stream.name, &events);
-    let outcome = deliver_to_stream(&http, workspace, stream, &profiles, &id, &events).await;
+    let outcome =
+        deliver_to_stream(&http, workspace, stream, &Profiles::default(), &id, &events).await;
     if outcome.delivered == 1 {
         println!(
             "{}",

@@ -18,6 +18,14 @@ pub mod limits {
     pub const USER_ID_BYTES: usize = 1024;
     /// Attribute names (user, event and device attributes).
     pub const ATTRIBUTE_NAME_BYTES: usize = 256;
+    /// One user attribute's value: text is cut to it, other values that
+    /// large are not kept (counted either way).
+    pub const ATTRIBUTE_VALUE_BYTES: usize = 8 * 1024;
+    /// All of a profile's attributes (names and JSON values): attributes
+    /// that would take a profile beyond it are not kept (counted). Keeps a
+    /// profile, and every event filled in from it, far below one queue
+    /// message and one DynamoDB item.
+    pub const PROFILE_ATTRIBUTE_BYTES: usize = 64 * 1024;
 }
 
 /// Checks a name or id against its limit; the message names the field, not

@@ -246,7 +246,53 @@ async fn anonymous_id_attribute_is_an_anonymous_id(b: &Backend) {
     );
 }
 
+/// A profile keeps a bounded amount of attributes: a huge text value is
+/// cut, and attributes that would take the profile past its budget, across
+/// any number of requests, are not kept; both are counted.
+async fn a_profile_keeps_a_bounded_amount_of_attributes(b: &Backend) {
+    use shared::input::limits::{ATTRIBUTE_VALUE_BYTES, PROFILE_ATTRIBUTE_BYTES};
+    setup(b, |_| {}).await;
+    let huge = json!({"user_identities": {"customer_id": "u1"},
+                      "user_attributes": {"bio": "x".repeat(2 << 20)}});
+    let reply = post_events(b, &huge).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["cut_attributes"], 1);
+    let bio = get_user(b, "u1").await.body["attributes"]["bio"].clone();
+    assert_eq!(bio.as_str().unwrap().len(), ATTRIBUTE_VALUE_BYTES);
+
+    let value = "v".repeat(ATTRIBUTE_VALUE_BYTES - 64);
+    let mut skipped = 0;
+    for request in 0..6 {
+        let attributes: serde_json::Map<String, Value> = (0..3)
+            .map(|i| (format!("a{request}{i}"), json!(value)))
+            .collect();
+        let body = json!({"user_identities": {"customer_id": "u1"}, "user_attributes": attributes});
+        let reply = post_events(b, &body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        skipped += reply.body["skipped_attributes"].as_u64().unwrap();
+    }
+    let attributes = get_user(b, "u1").await.body["attributes"].clone();
+    let kept = attributes.as_object().unwrap();
+    let bytes: usize = kept
+        .iter()
+        .map(|(k, v)| k.len() + v.to_string().len())
+        .sum();
+    assert!(
+        bytes <= PROFILE_ATTRIBUTE_BYTES,
+        "{} bytes kept ({})",
+        bytes,
+        b.kind
+    );
+    assert!(skipped > 0, "{}", b.kind);
+    assert_eq!(
+        kept.len() as u64 - 1 + skipped,
+        18,
+        "every attribute kept or counted"
+    );
+}
+
 contract_tests!(
+    a_profile_keeps_a_bounded_amount_of_attributes,
     reserved_attributes_and_identities,
     identity_choice_decides_the_uid,
     object_attributes_need_the_flag,

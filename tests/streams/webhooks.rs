@@ -285,7 +285,21 @@ async fn a_failing_stream_never_delays_or_resends_another(b: &Backend) {
     assert_eq!(message["workspace_id"], "ws");
     assert_eq!(message["stream"], "bad");
     assert_eq!(message["moe_request_id"], sent["moe_request_id"]);
-    assert_eq!(message["events"], sent["events"]);
+    // The retry carries the events as queued (each attempt fills them in for
+    // the stream again), so it is never larger than the events message.
+    let uuids = |events: &serde_json::Value| -> Vec<String> {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_uuid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(uuids(&message["events"]), uuids(&sent["events"]));
+    assert_eq!(
+        message["events"][0],
+        serde_json::to_value(email_event(1, "u1")).unwrap()
+    );
     assert_eq!(message["attempts"].as_array().unwrap().len(), 1);
     assert_eq!(message["attempts"][0]["status"], 503);
     assert_eq!(message["attempts"][0]["error"], "HTTP 503");

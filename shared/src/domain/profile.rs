@@ -31,7 +31,57 @@ pub struct ProfileUpdate {
     pub add_anonymous_ids: Vec<String>,
 }
 
+/// The bytes an attribute value takes, as JSON.
+pub fn attribute_bytes(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len() + 2,
+        other => other.to_string().len(),
+    }
+}
+
+/// The bytes of a set of attributes: names and JSON values.
+pub fn attributes_bytes(attributes: &Map<String, Value>) -> usize {
+    attributes
+        .iter()
+        .map(|(name, value)| name.len() + attribute_bytes(value))
+        .sum()
+}
+
 impl ProfileUpdate {
+    /// The bytes of the attributes this update sets.
+    pub fn attribute_bytes(&self) -> usize {
+        attributes_bytes(&self.set_attributes)
+    }
+
+    /// When `profile` (as this update left it) holds more than `budget`
+    /// bytes of attributes: the attributes this update set that must go to
+    /// bring it back within the budget, largest first. Attributes it did not
+    /// set are never taken away.
+    pub fn over_budget(&self, profile: &Profile, budget: usize) -> Vec<String> {
+        let mut total = attributes_bytes(&profile.attributes);
+        if total <= budget {
+            return Vec::new();
+        }
+        let mut set: Vec<(&String, usize)> = self
+            .set_attributes
+            .keys()
+            .filter_map(|name| {
+                let value = profile.attributes.get(name)?;
+                Some((name, name.len() + attribute_bytes(value)))
+            })
+            .collect();
+        set.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let mut remove = Vec::new();
+        for (name, bytes) in set {
+            if total <= budget {
+                break;
+            }
+            total -= bytes;
+            remove.push(name.clone());
+        }
+        remove
+    }
+
     pub fn new(key: ProfileKey) -> Self {
         Self {
             key,
@@ -117,6 +167,25 @@ mod tests {
             json!({"city": "Pune", "plan": "gold"})
         );
         assert_eq!(merged.anonymous_ids, vec!["anon-1", "anon-2"]);
+    }
+
+    #[test]
+    fn over_budget_takes_back_only_what_the_update_set() {
+        let mut update = ProfileUpdate::new(ProfileKey::Uid("u".into()));
+        update
+            .set_attributes
+            .insert("big".into(), json!("x".repeat(100)));
+        update.set_attributes.insert("small".into(), json!("y"));
+        let mut profile = update.apply_to("ws", None);
+        profile
+            .attributes
+            .insert("old".into(), json!("z".repeat(50)));
+        let total = attributes_bytes(&profile.attributes);
+        assert_eq!(update.over_budget(&profile, total), Vec::<String>::new());
+        // Removing the largest of the update's attributes is enough.
+        assert_eq!(update.over_budget(&profile, total - 1), vec!["big"]);
+        // Never the attributes it did not set, even if still over.
+        assert_eq!(update.over_budget(&profile, 10), vec!["big", "small"]);
     }
 
     #[test]

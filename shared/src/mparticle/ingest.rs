@@ -4,9 +4,10 @@
 use super::mapper::{self, Report};
 use super::model::SourceBatch;
 use crate::config::WorkspaceConfig;
-use crate::domain::EventsMessage;
 use crate::domain::time::now_ms;
+use crate::domain::{EventsMessage, Profile, ProfileUpdate};
 use crate::error::{RequestError, RequestResult};
+use crate::input::limits;
 use crate::runtime::Services;
 
 /// Maps and applies validated batches. Everything that can reject the
@@ -22,14 +23,16 @@ pub async fn ingest(
     let messages = EventsMessage::pack(&ws.id, &mapped.events).map_err(|e| {
         RequestError::bad_request(format!("cannot queue the request's events: {e}"))
     })?;
+    let mut report = mapped.report;
     if !mapped.updates.is_empty() {
-        services
+        let profiles = services
             .profiles
             .update_profiles(&ws.id, &mapped.updates)
             .await?;
+        report.skipped_attributes +=
+            keep_within_budget(services, ws, &mapped.updates, &profiles).await?;
     }
     services.queues.events.send_encoded(messages).await?;
-    let report = mapped.report;
     tracing::info!(
         workspace_id = %ws.id,
         events = report.events,
@@ -37,7 +40,35 @@ pub async fn ingest(
         skipped = ?report.skipped,
         skipped_batches = report.skipped_batches,
         skipped_attributes = report.skipped_attributes,
+        cut_attributes = report.cut_attributes,
         "mparticle batch ingested"
     );
     Ok(report)
+}
+
+/// A profile that this request's attributes took over its attribute budget
+/// gets them taken back (the rare second write): the budget holds per
+/// profile across requests, not only per request. Returns how many.
+async fn keep_within_budget(
+    services: &Services,
+    ws: &WorkspaceConfig,
+    updates: &[ProfileUpdate],
+    profiles: &[Profile],
+) -> RequestResult<u64> {
+    let mut trims = Vec::new();
+    for (update, profile) in updates.iter().zip(profiles) {
+        let remove = update.over_budget(profile, limits::PROFILE_ATTRIBUTE_BYTES);
+        if !remove.is_empty() {
+            let mut trim = ProfileUpdate::new(update.key.clone());
+            trim.remove_attributes = remove;
+            trims.push(trim);
+        }
+    }
+    let removed = trims.iter().map(|t| t.remove_attributes.len() as u64).sum();
+    if !trims.is_empty() {
+        tracing::warn!(workspace_id = %ws.id, profiles = trims.len(), attributes = removed,
+            "attributes beyond a profile's attribute budget were not kept");
+        services.profiles.update_profiles(&ws.id, &trims).await?;
+    }
+    Ok(removed)
 }

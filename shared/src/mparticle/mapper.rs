@@ -2,7 +2,7 @@
 //! profile updates and events, for both formats. Pure (no I/O): ingest.rs
 //! applies what it produces.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -11,7 +11,9 @@ use super::model::{Change, EventKind, SourceBatch, SourceEvent};
 use super::rules;
 use crate::config::WorkspaceConfig;
 use crate::domain::ids::{self, ProfileKey, derived_uuid};
+use crate::domain::profile::attribute_bytes;
 use crate::domain::{Event, EventSource, EventType, ProfileUpdate};
+use crate::input::limits;
 
 /// What a request did, as the response reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -24,8 +26,12 @@ pub struct Report {
     pub skipped: BTreeMap<String, u64>,
     /// Batches without the workspace's `mparticle_identity`.
     pub skipped_batches: u64,
-    /// Object-valued user attributes dropped (no `allow_object_attributes`).
+    /// User attributes not kept: object-valued ones without
+    /// `allow_object_attributes`, non-text values over the value limit, and
+    /// those beyond the profile's attribute budget.
     pub skipped_attributes: u64,
+    /// Text attributes cut to the value limit.
+    pub cut_attributes: u64,
 }
 
 /// The mapper's output for one request.
@@ -64,11 +70,20 @@ fn is_object_like(value: &Value) -> bool {
     }
 }
 
-/// Builds one profile update, keeping the last write to each attribute.
+/// Builds one profile update, keeping the last write to each attribute,
+/// within the attribute limits (docs/interface/http.md "Limits").
 pub struct ProfileChanges<'a> {
     ws: &'a WorkspaceConfig,
     update: ProfileUpdate,
     skipped_attributes: u64,
+    cut_attributes: u64,
+}
+
+/// What the mapper counts for one profile update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub skipped: u64,
+    pub cut: u64,
 }
 
 impl<'a> ProfileChanges<'a> {
@@ -77,11 +92,33 @@ impl<'a> ProfileChanges<'a> {
             ws,
             update: ProfileUpdate::new(ProfileKey::Uid(uid.to_owned())),
             skipped_attributes: 0,
+            cut_attributes: 0,
         }
     }
 
     pub fn set(&mut self, name: &str, value: Value) {
         if !self.ws.allow_object_attributes && is_object_like(&value) {
+            self.skipped_attributes += 1;
+            return;
+        }
+        let value = match bounded_value(value) {
+            Bounded::Kept(value) => value,
+            Bounded::Cut(value) => {
+                self.cut_attributes += 1;
+                value
+            }
+            Bounded::TooLarge => {
+                self.skipped_attributes += 1;
+                return;
+            }
+        };
+        let replaced = self
+            .update
+            .set_attributes
+            .get(name)
+            .map_or(0, attribute_bytes);
+        let total = self.update.attribute_bytes() - replaced + attribute_bytes(&value) + name.len();
+        if total > limits::PROFILE_ATTRIBUTE_BYTES {
             self.skipped_attributes += 1;
             return;
         }
@@ -117,7 +154,7 @@ impl<'a> ProfileChanges<'a> {
 
     /// The update, with the anonymous-id attribute's value (if set) as one
     /// of the profile's anonymous ids (docs/rules/member-matching.md); and the attributes skipped.
-    pub fn finish(mut self) -> (ProfileUpdate, u64) {
+    pub fn finish(mut self) -> (ProfileUpdate, Counted) {
         let anonymous = match self
             .update
             .set_attributes
@@ -128,28 +165,75 @@ impl<'a> ProfileChanges<'a> {
             _ => None,
         };
         self.update.add_anonymous_ids.extend(anonymous);
-        (self.update, self.skipped_attributes)
+        let counted = Counted {
+            skipped: self.skipped_attributes,
+            cut: self.cut_attributes,
+        };
+        (self.update, counted)
+    }
+}
+
+/// A value within [`limits::ATTRIBUTE_VALUE_BYTES`]: text is cut to it (at a
+/// character boundary), anything else that large is not kept.
+enum Bounded {
+    Kept(Value),
+    Cut(Value),
+    TooLarge,
+}
+
+fn bounded_value(value: Value) -> Bounded {
+    let max = limits::ATTRIBUTE_VALUE_BYTES;
+    match value {
+        Value::String(text) if text.len() > max => {
+            let mut end = max;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            Bounded::Cut(Value::String(text[..end].to_owned()))
+        }
+        Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null => Bounded::Kept(value),
+        other if attribute_bytes(&other) > max => Bounded::TooLarge,
+        other => Bounded::Kept(other),
     }
 }
 
 /// Maps every batch of a request.
+/// A user's batches build ONE update, so the attribute budget holds per
+/// profile whatever the number of batches.
 pub fn map_batches(ws: &WorkspaceConfig, batches: Vec<SourceBatch>, now_ms: i64) -> Mapped {
     let mut out = Mapped::default();
-    let mut uids = HashSet::new();
+    let mut profiles: Vec<ProfileChanges> = Vec::new();
+    let mut slot_of: HashMap<String, usize> = HashMap::new();
     for batch in batches {
         let Some(uid) = uid_for(ws, &batch.identities, batch.mpid.as_deref()) else {
             out.report.skipped_batches += 1;
             continue;
         };
-        map_batch(ws, batch, &uid, now_ms, &mut out);
-        uids.insert(uid);
+        let slot = *slot_of.entry(uid.clone()).or_insert_with(|| {
+            profiles.push(ProfileChanges::new(ws, &uid));
+            profiles.len() - 1
+        });
+        map_batch(ws, batch, &uid, now_ms, &mut profiles[slot], &mut out);
     }
-    out.report.profiles = uids.len();
+    for profile in profiles {
+        let (update, counted) = profile.finish();
+        out.report.skipped_attributes += counted.skipped;
+        out.report.cut_attributes += counted.cut;
+        out.updates.push(update);
+    }
+    out.report.profiles = slot_of.len();
     out.report.events = out.events.len();
     out
 }
 
-fn map_batch(ws: &WorkspaceConfig, batch: SourceBatch, uid: &str, now_ms: i64, out: &mut Mapped) {
+fn map_batch(
+    ws: &WorkspaceConfig,
+    batch: SourceBatch,
+    uid: &str,
+    now_ms: i64,
+    profile: &mut ProfileChanges,
+    out: &mut Mapped,
+) {
     let moengage_user_id = ids::moengage_user_id(&ws.id, &ProfileKey::Uid(uid.to_owned()));
     let device_attributes = device_attributes(ws, &batch);
     let context = EventContext {
@@ -160,7 +244,6 @@ fn map_batch(ws: &WorkspaceConfig, batch: SourceBatch, uid: &str, now_ms: i64, o
         device_attributes: &device_attributes,
         now_ms,
     };
-    let mut profile = ProfileChanges::new(ws, uid);
     for (index, event) in batch.events.into_iter().enumerate() {
         let SourceEvent {
             id,
@@ -213,9 +296,6 @@ fn map_batch(ws: &WorkspaceConfig, batch: SourceBatch, uid: &str, now_ms: i64, o
     for name in batch.deleted_user_attributes {
         profile.remove(rules::attribute_name(&name));
     }
-    let (update, skipped) = profile.finish();
-    out.report.skipped_attributes += skipped;
-    out.updates.push(update);
 }
 
 /// The batch's device info plus `moengage_device_id`, derived from its most
@@ -361,17 +441,54 @@ mod tests {
         p.set("b", json!(3));
         p.set("o", json!({"x": 1}));
         p.set("moe_anonymous_id", json!("anon-1"));
-        let (update, skipped) = p.finish();
+        let (update, counted) = p.finish();
         assert_eq!(update.remove_attributes, vec!["a"]);
         assert_eq!(update.set_attributes["b"], 3);
         assert!(!update.set_attributes.contains_key("o"));
-        assert_eq!(skipped, 1);
+        assert_eq!(counted, Counted { skipped: 1, cut: 0 });
         assert_eq!(update.add_anonymous_ids, vec!["anon-1"]);
 
         ws.allow_object_attributes = true;
         let mut p = ProfileChanges::new(&ws, "u");
         p.set("o", json!([{"x": 1}]));
-        assert_eq!(p.finish().1, 0);
+        assert_eq!(p.finish().1, Counted::default());
+    }
+
+    #[test]
+    fn values_and_profiles_stay_within_their_limits() {
+        let mut ws = ws();
+        ws.allow_object_attributes = true;
+        let mut p = ProfileChanges::new(&ws, "u");
+        // Text is cut at a character boundary; a large object is not kept.
+        p.set("text", json!("é".repeat(limits::ATTRIBUTE_VALUE_BYTES)));
+        p.set(
+            "object",
+            json!({"blob": "x".repeat(limits::ATTRIBUTE_VALUE_BYTES)}),
+        );
+        let (update, counted) = p.finish();
+        assert_eq!(counted, Counted { skipped: 1, cut: 1 });
+        let text = update.set_attributes["text"].as_str().unwrap();
+        assert_eq!(text.len(), limits::ATTRIBUTE_VALUE_BYTES);
+        assert!(!update.set_attributes.contains_key("object"));
+
+        // Many values: only what fits the profile budget is kept.
+        let mut p = ProfileChanges::new(&ws, "u");
+        let value = "v".repeat(limits::ATTRIBUTE_VALUE_BYTES - 100);
+        for i in 0..20 {
+            p.set(&format!("a{i:02}"), json!(value));
+        }
+        let (update, counted) = p.finish();
+        assert!(update.attribute_bytes() <= limits::PROFILE_ATTRIBUTE_BYTES);
+        assert_eq!(update.set_attributes.len() as u64 + counted.skipped, 20);
+        assert!(counted.skipped > 0);
+    }
+
+    #[test]
+    fn a_users_batches_make_one_update() {
+        let ws = ws();
+        let mapped = map_batches(&ws, vec![batch(), batch(), batch()], 0);
+        assert_eq!(mapped.updates.len(), 1);
+        assert_eq!(mapped.report.profiles, 1);
     }
 
     #[test]

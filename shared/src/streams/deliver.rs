@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::enrich::{self, Profiles};
+use super::enrich::Profiles;
 use super::sink::amplitude::AmplitudeSink;
 use super::sink::webhook::WebhookSink;
 use super::sink::{Answer, Sink, attempt};
@@ -258,25 +258,10 @@ fn retry_after(response: &reqwest::Response) -> Duration {
         .unwrap_or_default()
 }
 
-/// The events as `stream` carries them from now on, in its requests and its
-/// retry messages alike, so a retry re-sends the batch it first sent: a
-/// webhook's events get the profile attributes its allowlists select at
-/// dispatch; Amplitude maps from the whole event and the profile at send time.
-pub fn shape<'a>(
-    stream: &StreamConfig,
-    profiles: &Profiles,
-    events: impl Iterator<Item = &'a Event>,
-) -> Vec<Event> {
-    match &stream.sink {
-        SinkConfig::Webhook(_) => events
-            .map(|e| enrich::for_webhook(e, profiles.of(e), stream))
-            .collect(),
-        SinkConfig::Amplitude(_) => events.cloned().collect(),
-    }
-}
-
-/// Delivers `events` (as [`shape`]d) to `stream` through the sink its
-/// configuration names.
+/// Delivers `events` to `stream` through the sink its configuration names.
+/// The events are as queued: each sink fills them in from the profiles at
+/// send time, so a retry message holds no more than the events message it
+/// came from.
 pub async fn deliver_to_stream(
     client: &reqwest::Client,
     workspace: &WorkspaceConfig,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::deliver::{Outcome, deliver_to_stream, shape};
+use super::deliver::{Outcome, deliver_to_stream};
 use super::enrich::Profiles;
 use super::selection;
 use crate::config::{StreamConfig, WorkspaceConfig};
@@ -114,11 +114,11 @@ async fn dispatch_stream(
     stream: &StreamConfig,
     events: &[Event],
 ) -> (StreamReport, Outcome) {
-    let selected = shape(
-        stream,
-        profiles,
-        events.iter().filter(|e| selection::selects(stream, e)),
-    );
+    let selected: Vec<Event> = events
+        .iter()
+        .filter(|e| selection::selects(stream, e))
+        .cloned()
+        .collect();
     let id = request_id(&workspace.id, &stream.name, &selected);
     let outcome =
         deliver_to_stream(&services.http, workspace, stream, profiles, &id, &selected).await;

@@ -10,6 +10,7 @@ use super::{Answer, Sink};
 use crate::config::{StreamAuth, StreamConfig, WebhookConfig};
 use crate::domain::batching::join_json;
 use crate::domain::{Event, Profile};
+use crate::streams::enrich;
 use crate::streams::sink::attempt;
 
 /// A documented bound on one webhook request (docs/interface/streams.md):
@@ -57,9 +58,10 @@ impl Sink for WebhookSink<'_> {
         self.head(&"0".repeat(36)).len() + 2
     }
 
-    /// Events arrive shaped for the stream (`deliver::shape`): as they are.
-    fn prepare(&self, event: &Event, _: Option<&Profile>) -> Option<String> {
-        Some(serde_json::to_string(event).expect("events always serialize"))
+    /// The event with the profile attributes the stream's allowlists select.
+    fn prepare(&self, event: &Event, profile: Option<&Profile>) -> Option<String> {
+        let event = enrich::for_webhook(event, profile, self.stream);
+        Some(serde_json::to_string(&event).expect("events always serialize"))
     }
 
     fn encoded_len(&self, item: &String) -> usize {
