@@ -260,6 +260,8 @@ pub struct Consumer {
     /// Whether the handler times its own redelivery (the retry schedule runs
     /// on visibility timeouts), so the embedded consumer must not extend it.
     pub handler_sets_visibility: bool,
+    /// Batches `serve` handles at once (Lambda scales by instances instead).
+    pub embedded_workers: usize,
 }
 
 impl Consumer {
@@ -276,6 +278,7 @@ pub const CONSUMERS: [Consumer; 3] = [
         batching_window_secs: 1,
         max_receives: 10,
         handler_sets_visibility: false,
+        embedded_workers: 4,
     },
     Consumer {
         function: Function::Retry,
@@ -286,6 +289,7 @@ pub const CONSUMERS: [Consumer; 3] = [
         // (the attempt log, not this count, decides when a batch is dead).
         max_receives: 25,
         handler_sets_visibility: true,
+        embedded_workers: 2,
     },
     Consumer {
         function: Function::CohortIngest,
@@ -294,6 +298,7 @@ pub const CONSUMERS: [Consumer; 3] = [
         batching_window_secs: 0,
         max_receives: 10,
         handler_sets_visibility: false,
+        embedded_workers: 1,
     },
 ];
 

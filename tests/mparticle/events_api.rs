@@ -17,7 +17,8 @@ async fn sample_batch_maps_to_exact_events(b: &Backend) {
         reply.body,
         json!({
             "status": "success", "events": 2, "profiles": 1,
-            "skipped": {"session_start": 1}, "skipped_batches": 0, "skipped_attributes": 0
+            "skipped": {"session_start": 1}, "skipped_batches": 0, "skipped_attributes": 0,
+            "cut_attributes": 0
         })
     );
 

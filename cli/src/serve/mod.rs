@@ -66,6 +66,7 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
                 let options = ConsumerOptions {
                     batch_size: c.batch_size,
                     heartbeat: !c.handler_sets_visibility,
+                    workers: c.embedded_workers,
                     ..ConsumerOptions::default()
                 };
                 consumer::run(c.queue.as_str(), queue, options, shutdown, |event| {

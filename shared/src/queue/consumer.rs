@@ -26,6 +26,9 @@ pub struct ConsumerOptions {
     /// (for handlers that never set visibility themselves; the retry
     /// handler does, and a heartbeat would undo its schedule).
     pub heartbeat: bool,
+    /// Batches handled at once, like concurrent Lambda instances: a batch
+    /// that takes long holds one worker, never the queue.
+    pub workers: usize,
 }
 
 impl Default for ConsumerOptions {
@@ -35,6 +38,7 @@ impl Default for ConsumerOptions {
             visibility: Duration::from_secs(30),
             wait: Duration::from_millis(250),
             heartbeat: false,
+            workers: 1,
         }
     }
 }
@@ -65,14 +69,32 @@ pub fn sqs_event(messages: &[ReceivedMessage], source_arn: &str) -> SqsEvent {
     event
 }
 
-/// Consumes `queue` until `shutdown` turns true. A batch already handed to
-/// the handler is always finished and acknowledged before returning.
+/// Consumes `queue` with `options.workers` workers until `shutdown` turns
+/// true. A batch already handed to the handler is finished and acknowledged
+/// before its worker returns.
 pub async fn run<H, F>(
     name: &str,
     queue: Arc<dyn Queue>,
     options: ConsumerOptions,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     handler: H,
+) where
+    H: Fn(SqsEvent) -> F,
+    F: Future<Output = SqsBatchResponse>,
+{
+    let workers = (0..options.workers.max(1))
+        .map(|_| work(name, queue.as_ref(), options, shutdown.clone(), &handler));
+    futures::future::join_all(workers).await;
+    tracing::info!(consumer = name, "consumer stopped");
+}
+
+/// One worker: receive a batch, handle it, delete what succeeded.
+async fn work<H, F>(
+    name: &str,
+    queue: &dyn Queue,
+    options: ConsumerOptions,
+    mut shutdown: watch::Receiver<bool>,
+    handler: &H,
 ) where
     H: Fn(SqsEvent) -> F,
     F: Future<Output = SqsBatchResponse>,
@@ -97,7 +119,7 @@ pub async fn run<H, F>(
         };
         let handling = handler(sqs_event(&messages, &arn));
         let response = if options.heartbeat {
-            with_heartbeat(queue.as_ref(), &messages, options.visibility, handling).await
+            with_heartbeat(queue, &messages, options.visibility, handling).await
         } else {
             handling.await
         };
@@ -116,7 +138,6 @@ pub async fn run<H, F>(
             tracing::warn!(consumer = name, error = %e, "delete failed; messages will be redelivered");
         }
     }
-    tracing::info!(consumer = name, "consumer stopped");
 }
 
 /// Runs `handling`, re-hiding the messages every third of `visibility` so

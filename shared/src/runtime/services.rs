@@ -32,6 +32,8 @@ pub struct Services {
     pub retry_schedule: RetrySchedule,
     /// The pooled HTTP client for stream requests (connections are reused).
     pub http: reqwest::Client,
+    /// Per-stream concurrency and circuit breakers (this process's).
+    pub gates: Arc<crate::outbound::gate::Gates>,
     /// DynamoDB and SQS request counters (AWS backend only), for benchmarks.
     aws_requests: Option<(RequestCounter, RequestCounter)>,
     workspace_cache: Arc<WorkspaceCache>,
@@ -119,6 +121,7 @@ impl Services {
             queues,
             retry_schedule,
             http: crate::outbound::http_client(),
+            gates: Arc::default(),
             aws_requests: None,
             workspace_cache: Arc::new(WorkspaceCache::new(cache_ttl)),
         }

@@ -13,6 +13,7 @@ use super::selection;
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::domain::ids::derived_uuid;
 use crate::domain::{Attempt, DeadBatch, DeadLetter, Encoded, Event, EventsMessage, RetryMessage};
+use crate::outbound::gate::Parked;
 use crate::ports::{StoreError, StoreResult};
 use crate::runtime::Services;
 
@@ -24,6 +25,9 @@ pub struct StreamReport {
     pub dropped: usize,
     pub retried: usize,
     pub dead: usize,
+    /// Events parked on the retry queue without an attempt (paused stream,
+    /// open circuit, too many requests in flight).
+    pub parked: usize,
 }
 
 /// `moe_request_id` of a batch: derived from the workspace, the stream and the
@@ -100,11 +104,73 @@ impl FollowUps {
         Ok(())
     }
 
+    /// Puts a batch on the retry queue without an attempt (the stream was
+    /// paused or its gate closed): tried again after `wait`, its attempts
+    /// so far unchanged.
+    pub fn park(
+        &mut self,
+        workspace_id: &str,
+        stream: &str,
+        request_id: String,
+        events: Vec<Event>,
+        attempts: Vec<Attempt>,
+        wait: Duration,
+    ) -> StoreResult<()> {
+        let message = RetryMessage {
+            workspace_id: workspace_id.to_owned(),
+            stream: stream.to_owned(),
+            moe_request_id: request_id,
+            events,
+            attempts,
+        };
+        let encoded = Encoded::new(&message).map_err(StoreError::backend)?;
+        self.retries.push((encoded, wait));
+        Ok(())
+    }
+
     /// Queues them: retries first, then dead letters.
     pub async fn send(self, services: &Services) -> StoreResult<()> {
         services.queues.retry.send_later(self.retries).await?;
         services.queues.dead_letter.send(&self.dead).await
     }
+}
+
+/// What one stream made of its events: an outcome, or parked.
+enum StreamResult {
+    Delivered(Outcome),
+    Parked {
+        why: Parked,
+        request_id: String,
+        events: Vec<Event>,
+    },
+}
+
+/// Delivers through the stream's gate: a paused stream, an open circuit or a
+/// stream with too many requests in flight parks the batch instead of
+/// making anyone wait (docs/architecture.md "Streams").
+pub async fn deliver_gated(
+    services: &Services,
+    workspace: &WorkspaceConfig,
+    profiles: &Profiles,
+    stream: &StreamConfig,
+    request_id: &str,
+    events: &[Event],
+) -> Result<Outcome, Parked> {
+    if !stream.enabled {
+        return Err(Parked::Paused);
+    }
+    let permit = services.gates.enter(&workspace.id, &stream.name)?;
+    let outcome = deliver_to_stream(
+        &services.http,
+        workspace,
+        stream,
+        profiles,
+        request_id,
+        events,
+    )
+    .await;
+    permit.finish(outcome.whole_failure(events.len()).is_none());
+    Ok(outcome)
 }
 
 async fn dispatch_stream(
@@ -113,23 +179,35 @@ async fn dispatch_stream(
     profiles: &Profiles,
     stream: &StreamConfig,
     events: &[Event],
-) -> (StreamReport, Outcome) {
+) -> (StreamReport, StreamResult) {
     let selected: Vec<Event> = events
         .iter()
         .filter(|e| selection::selects(stream, e))
         .cloned()
         .collect();
     let id = request_id(&workspace.id, &stream.name, &selected);
-    let outcome =
-        deliver_to_stream(&services.http, workspace, stream, profiles, &id, &selected).await;
-    let report = StreamReport {
+    let mut report = StreamReport {
         stream: stream.name.clone(),
-        delivered: outcome.delivered,
-        dropped: outcome.dropped,
-        retried: outcome.retry.iter().map(|r| r.events.len()).sum(),
-        dead: outcome.dead.iter().map(|d| d.events.len()).sum(),
+        ..StreamReport::default()
     };
-    (report, outcome)
+    match deliver_gated(services, workspace, profiles, stream, &id, &selected).await {
+        Ok(outcome) => {
+            report.delivered = outcome.delivered;
+            report.dropped = outcome.dropped;
+            report.retried = outcome.retry.iter().map(|r| r.events.len()).sum();
+            report.dead = outcome.dead.iter().map(|d| d.events.len()).sum();
+            (report, StreamResult::Delivered(outcome))
+        }
+        Err(why) => {
+            report.parked = selected.len();
+            let parked = StreamResult::Parked {
+                why,
+                request_id: id,
+                events: selected,
+            };
+            (report, parked)
+        }
+    }
 }
 
 /// Dispatches one events-queue message. An error means the follow-up messages
@@ -167,17 +245,38 @@ pub async fn dispatch(
         .await;
     let mut reports = Vec::new();
     let mut follow_ups = FollowUps::default();
-    for (report, outcome) in results {
+    for (report, result) in results {
         tracing::info!(
             workspace_id = %workspace.id, stream = %report.stream, delivered = report.delivered,
-            dropped = report.dropped, retried = report.retried, dead = report.dead, "dispatched"
+            dropped = report.dropped, retried = report.retried, dead = report.dead,
+            parked = report.parked, "dispatched"
         );
-        follow_ups.add(&workspace.id, &report.stream, &[], outcome, |wait| {
-            services
-                .retry_schedule
-                .delay(0, wait)
-                .expect("a schedule has at least one step")
-        })?;
+        match result {
+            StreamResult::Delivered(outcome) => {
+                follow_ups.add(&workspace.id, &report.stream, &[], outcome, |wait| {
+                    services
+                        .retry_schedule
+                        .delay(0, wait)
+                        .expect("a schedule has at least one step")
+                })?;
+            }
+            StreamResult::Parked {
+                why,
+                request_id,
+                events,
+            } => {
+                tracing::debug!(workspace_id = %workspace.id, stream = %report.stream,
+                    reason = why.as_str(), wait_seconds = why.wait().as_secs(), "batch parked");
+                follow_ups.park(
+                    &workspace.id,
+                    &report.stream,
+                    request_id,
+                    events,
+                    Vec::new(),
+                    why.wait(),
+                )?;
+            }
+        }
         reports.push(report);
     }
     follow_ups.send(services).await?;

@@ -7,8 +7,7 @@
 //! a batch-item failure. Attempts are counted in the attempt log, not by
 //! ApproximateReceiveCount (Lambda throttling inflates it).
 
-use super::deliver::deliver_to_stream;
-use super::dispatch::{FollowUps, dead_batch};
+use super::dispatch::{FollowUps, dead_batch, deliver_gated};
 use super::enrich::Profiles;
 use crate::config::MAX_RETRY_DELAY;
 use crate::domain::RetryMessage;
@@ -49,15 +48,33 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     history.extend(logged.iter().cloned());
 
     let profiles = Profiles::load(services, ws_id, &message.events).await?;
-    let outcome = deliver_to_stream(
-        &services.http,
+    let outcome = match deliver_gated(
+        services,
         workspace,
-        stream,
         &profiles,
+        stream,
         request_id,
         &message.events,
     )
-    .await;
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(why) => {
+            // Parked again: a fresh copy (its receive count starts over, so a
+            // long pause never looks like a poison message); no attempt made.
+            let mut park = FollowUps::default();
+            park.park(
+                ws_id,
+                &message.stream,
+                request_id.clone(),
+                message.events.clone(),
+                message.attempts.clone(),
+                why.wait(),
+            )?;
+            park.send(services).await?;
+            return Ok(Handled::Done);
+        }
+    };
     let schedule = &services.retry_schedule;
 
     if let Some(failure) = outcome.whole_failure(message.events.len()) {
