@@ -68,7 +68,7 @@ pub struct Args {
 /// What the emulator saw.
 enum Report {
     Next(Instant),
-    Response(Instant),
+    Response(Instant, Bytes),
     Error(Instant, Bytes),
     InitError(Bytes),
 }
@@ -330,7 +330,7 @@ async fn one_run(
         .context("emulator gone")?;
     let (answered, outcome) = tokio::select! {
         report = tokio::time::timeout(timeout, reports.recv()) => match report {
-            Ok(Some(Report::Response(at))) => (at, "response".to_owned()),
+            Ok(Some(Report::Response(at, body))) => (at, describe_response(&body)),
             Ok(Some(Report::Error(at, body))) => {
                 let text = String::from_utf8_lossy(&body);
                 (at, format!("error: {}", text.chars().take(120).collect::<String>()))
@@ -435,7 +435,7 @@ async fn emulator(
             let report = if path == "/2018-06-01/runtime/init/error" {
                 Report::InitError(body)
             } else if path.starts_with("/2018-06-01/runtime/invocation/") && path.ends_with("/response") {
-                Report::Response(now)
+                Report::Response(now, body)
             } else if path.starts_with("/2018-06-01/runtime/invocation/") && path.ends_with("/error") {
                 Report::Error(now, body)
             } else {
@@ -446,6 +446,19 @@ async fn emulator(
         }
     })
     .await
+}
+
+/// "response" plus what it says: the HTTP status of an API Gateway
+/// response, the failures of an SQS batch response.
+fn describe_response(body: &[u8]) -> String {
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if let Some(status) = value.get("statusCode") {
+        format!("response, HTTP {status}")
+    } else if let Some(failures) = value.get("batchItemFailures").and_then(Value::as_array) {
+        format!("response, {} batch item failures", failures.len())
+    } else {
+        "response".to_owned()
+    }
 }
 
 fn median(runs: &[Run], key: impl Fn(&Run) -> Duration) -> Duration {

@@ -38,11 +38,15 @@ pub struct Args {
     /// Skip the ceiling run.
     #[arg(long)]
     pub no_ceiling: bool,
+    /// Also measure a JSON floor: the echo server parsing and re-serializing
+    /// each body with serde_json (a second reference beside the ceiling).
+    #[arg(long)]
+    pub json_floor: bool,
     /// Webhook stream `batch_size`.
     #[arg(long, default_value_t = 100)]
     pub batch_size: u32,
-    /// serve's `logging.level` (it logs one line per request and per batch
-    /// at info, to a file in the temporary folder).
+    /// serve's `RUST_LOG` (at info it logs one line per request and per
+    /// batch, to serve.log in the temporary folder).
     #[arg(long, default_value = "info")]
     pub serve_log_level: String,
     /// Keep the temporary folder (config, store, serve.log) and print it.
@@ -81,7 +85,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let ceiling = if args.no_ceiling {
         None
     } else {
-        Some(ceiling(&workload, &options).await?)
+        Some(reference(&workload, &options, false).await?)
+    };
+    let json_floor = if args.json_floor {
+        Some(reference(&workload, &options, true).await?)
+    } else {
+        None
     };
 
     let receiver = Receiver::start().await?;
@@ -211,6 +220,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             format!("{:.1} %", 100.0 * ingest / ceiling_rate.max(1.0)),
         );
     }
+    if let Some(floor) = &json_floor {
+        let floor_rate = per_second(floor.ok_events, floor.elapsed());
+        table.row(
+            "JSON floor: same generator → echo server parsing + serializing, events/s",
+            thousands(floor_rate),
+        );
+        table.row(
+            "end to end / JSON floor",
+            format!("{:.1} %", 100.0 * e2e / floor_rate.max(1.0)),
+        );
+    }
     table.row(
         "serve RSS: before / max sampled / after (MiB)",
         format!(
@@ -262,8 +282,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The generator flat out against the echo server.
-async fn ceiling(workload: &Arc<Workload>, options: &Options) -> anyhow::Result<Outcome> {
-    let server = echo::start().await?;
+async fn reference(
+    workload: &Arc<Workload>,
+    options: &Options,
+    parse_json: bool,
+) -> anyhow::Result<Outcome> {
+    let server = echo::start(parse_json).await?;
     let mut outcome = generator::run(
         server.addr,
         workload.clone(),
@@ -296,7 +320,11 @@ async fn ceiling(workload: &Arc<Workload>, options: &Options) -> anyhow::Result<
         "latency p50 / p99 / max",
         format!("{p50:.2} / {p99:.2} / {max:.2} ms"),
     );
-    table.print("ceiling (generator → hyper echo server, flat out)");
+    table.print(if parse_json {
+        "JSON floor (generator → echo server parsing + serializing each body, flat out)"
+    } else {
+        "ceiling (generator → hyper echo server, flat out)"
+    });
     Ok(outcome)
 }
 
@@ -309,13 +337,17 @@ fn start_serve(
 ) -> anyhow::Result<ServeProcess> {
     let options = |customerio| ConfigOptions {
         receiver_url,
-        log_level: &args.serve_log_level,
         batch_size: args.batch_size,
         customerio,
     };
     let started = Instant::now();
     let serve = if kind == Kind::Customerio {
-        match ServeProcess::start(bin, dir, &serve::config(dir, &options(true))) {
+        match ServeProcess::start(
+            bin,
+            dir,
+            &serve::config(dir, &options(true)),
+            &args.serve_log_level,
+        ) {
             Ok(serve) => serve,
             Err(e) => {
                 println!(
@@ -323,12 +355,22 @@ fn start_serve(
                      ({})",
                     e.to_string().lines().last().unwrap_or_default()
                 );
-                ServeProcess::start(bin, dir, &serve::config(dir, &options(false)))?
+                ServeProcess::start(
+                    bin,
+                    dir,
+                    &serve::config(dir, &options(false)),
+                    &args.serve_log_level,
+                )?
             }
         }
     } else {
-        ServeProcess::start(bin, dir, &serve::config(dir, &options(false)))
-            .context("start serve")?
+        ServeProcess::start(
+            bin,
+            dir,
+            &serve::config(dir, &options(false)),
+            &args.serve_log_level,
+        )
+        .context("start serve")?
     };
     println!(
         "\nserve pid {} on {} (started in {:.0} ms), store and log in {}",

@@ -15,7 +15,6 @@ use crate::workload::{CIO_SIGNING_KEY, SECRET, WORKSPACE};
 
 pub struct ConfigOptions<'a> {
     pub receiver_url: &'a str,
-    pub log_level: &'a str,
     pub batch_size: u32,
     /// Adds the workspace's `customerio` settings (interface §7).
     pub customerio: bool,
@@ -31,11 +30,7 @@ pub fn config(dir: &Path, options: &ConfigOptions) -> String {
         String::new()
     };
     format!(
-        r#"[logging]
-format = "json"
-level = "{level}"
-
-[storage]
+        r#"[storage]
 backend = "sqlite"
 path = {store:?}
 
@@ -55,7 +50,6 @@ events = "all"
 batch_size = {batch}
 timeout_seconds = 30
 "#,
-        level = options.log_level,
         store = dir.join("store.db").display().to_string(),
         url = options.receiver_url,
         batch = options.batch_size,
@@ -73,7 +67,13 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Writes `config_text` to `dir`, starts `serve` on an ephemeral port and
     /// waits for its "listening on" line.
-    pub fn start(bin: &Path, dir: &Path, config_text: &str) -> anyhow::Result<Self> {
+    /// `log_level` goes to `RUST_LOG` (today's config has no `[logging]`).
+    pub fn start(
+        bin: &Path,
+        dir: &Path,
+        config_text: &str,
+        log_level: &str,
+    ) -> anyhow::Result<Self> {
         let config_path = dir.join("engage-bridge.toml");
         std::fs::write(&config_path, config_text)?;
         let log = std::fs::File::create(dir.join("serve.log"))?;
@@ -82,7 +82,7 @@ impl ServeProcess {
             .arg(&config_path)
             .args(["--listen", "127.0.0.1:0"])
             .current_dir(dir)
-            .env_remove("RUST_LOG")
+            .env("RUST_LOG", log_level)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
