@@ -63,6 +63,10 @@ pub struct Args {
     /// AWS_LAMBDA_FUNCTION_MEMORY_SIZE given to the functions.
     #[arg(long, default_value_t = 256)]
     pub memory_mb: u32,
+    /// An extra environment variable for every binary, NAME=VALUE
+    /// (repeatable), e.g. to try `SSL_CERT_DIR`.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub extra_env: Vec<String>,
 }
 
 /// What the emulator saw.
@@ -117,6 +121,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("create resources on moto at {}", moto.url))?;
     env.extend(moto.sdk_env());
+    for spec in &args.extra_env {
+        let (name, value) = spec.split_once('=').context("--env takes NAME=VALUE")?;
+        env.push((name.to_owned(), value.to_owned()));
+    }
     let receiver = Receiver::start().await?;
     let dir = tempfile::Builder::new()
         .prefix("engage-bridge-coldstart-")

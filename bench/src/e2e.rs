@@ -205,30 +205,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             store_at_last_ack as f64 / 1_048_576.0
         ),
     );
-    if let Some(ceiling) = &ceiling {
-        let ceiling_rate = per_second(ceiling.ok_events, ceiling.elapsed());
+    for (name, detail, reference) in [
+        ("ceiling", "same generator → hyper echo server", &ceiling),
+        (
+            "JSON floor",
+            "same generator → echo server parsing + serializing",
+            &json_floor,
+        ),
+    ] {
+        let Some(reference) = reference else {
+            continue;
+        };
+        let rate = per_second(reference.ok_events, reference.elapsed()).max(1.0);
+        table.row(format!("{name}: {detail}, events/s"), thousands(rate));
         table.row(
-            "ceiling: same generator → hyper echo server, events/s",
-            thousands(ceiling_rate),
+            format!("end to end / {name}"),
+            format!("**{:.1} %**", 100.0 * e2e / rate),
         );
         table.row(
-            "end to end / ceiling",
-            format!("**{:.1} %**", 100.0 * e2e / ceiling_rate.max(1.0)),
-        );
-        table.row(
-            "ingest / ceiling",
-            format!("{:.1} %", 100.0 * ingest / ceiling_rate.max(1.0)),
-        );
-    }
-    if let Some(floor) = &json_floor {
-        let floor_rate = per_second(floor.ok_events, floor.elapsed());
-        table.row(
-            "JSON floor: same generator → echo server parsing + serializing, events/s",
-            thousands(floor_rate),
-        );
-        table.row(
-            "end to end / JSON floor",
-            format!("{:.1} %", 100.0 * e2e / floor_rate.max(1.0)),
+            format!("ingest / {name}"),
+            format!("{:.1} %", 100.0 * ingest / rate),
         );
     }
     table.row(
