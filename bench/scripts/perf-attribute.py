@@ -38,18 +38,16 @@ CATEGORIES = [
 
 
 def samples(lines):
+    """Stacks (leaf first, symbol names) of `perf script` output: a header line
+    per sample, then one indented `address symbol` line per frame."""
     stack = []
     for line in lines:
-        line = line.rstrip("\n")
-        if not line.strip():
-            if stack:
-                yield stack
-            stack = []
-        elif line.startswith("\t") or line.startswith(" "):
+        if line.startswith(("\t", " ")) and line.strip():
             parts = line.strip().split(" ", 1)
-            stack.append(parts[1] if len(parts) > 1 else parts[0])
-        else:
-            stack = [] if not stack else stack
+            stack.append(parts[-1])
+        elif stack:
+            yield stack
+            stack = []
     if stack:
         yield stack
 
