@@ -226,3 +226,39 @@ async fn bodies_over_6_mib_are_refused_with_413() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body["status"], "error");
 }
+
+/// Every credential form of docs/interface/auth.md reaches the workspace,
+/// and while a secret rotates both secrets do.
+#[tokio::test]
+async fn every_credential_form_and_both_rotating_secrets_authenticate() {
+    use base64::Engine;
+    let b = sqlite();
+    let text = "[[workspaces]]\nid = \"acme\"\nsecret = [\"old-secret\", \"new-secret\"]\napp_name = \"A\"\n";
+    let config = shared::config::parse(text).unwrap();
+    b.apply_workspaces(&config.workspaces).await.unwrap();
+    let basic_key = |key: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+        )
+    };
+    for auth in [
+        basic("acme", "old-secret"),
+        basic("acme", "new-secret"),
+        basic_key("acme.new-secret"),
+        "Bearer acme.old-secret".to_owned(),
+    ] {
+        let (status, _, body) = call(&b, "GET", "/v1/segments", Some(&auth), b"").await;
+        assert_eq!(status, StatusCode::OK, "{auth}: {body}");
+    }
+    for auth in [
+        basic("acme", "older-secret"),
+        basic_key("acme.wrong"),
+        "Bearer acme".to_owned(),
+        "Bearer other.old-secret".to_owned(),
+    ] {
+        let (status, _, body) = call(&b, "GET", "/v1/segments", Some(&auth), b"").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth}");
+        assert_eq!(body["error"], "missing or invalid credentials");
+    }
+}

@@ -7,8 +7,8 @@ async fn stores_workspaces_with_hashed_secrets(b: &Backend) {
     assert_eq!(stored.app_name, "App acme");
     assert!(stored.secret.is_none(), "{}: plain secret stored", b.kind);
     assert_eq!(
-        stored.secret_sha256.as_deref(),
-        Some(shared::config::Secret::new("s3cret").sha256_hex().as_str())
+        stored.secret_sha256.map(|hashes| hashes.0),
+        Some(vec![shared::config::Secret::new("s3cret").sha256_hex()])
     );
     assert!(b.workspaces.get_workspace("other").await.unwrap().is_none());
 }

@@ -55,7 +55,6 @@ const BAD_CONFIGS: [(&str, &str, &str); 6] = [
 ];
 
 #[test]
-#[ignore = "issue 10 item 6: config errors echo the offending value: 'workspaces[0].secret: invalid type: integer `987654321`', and a bad URL whole with its password"]
 fn config_errors_never_echo_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let mut leaks = Vec::new();

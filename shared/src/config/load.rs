@@ -3,8 +3,11 @@
 
 use std::path::Path;
 
-use super::model::{ConfigFile, WorkspaceConfig};
+use toml::de::DeTable;
+
+use super::model::{ConfigFile, OneOrTwo, WorkspaceConfig};
 use super::secret::Secret;
+use super::source::{display_url, interpolate, is_secret_path, line_of, redact, span_of};
 use super::stream::SinkConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,30 +17,83 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("invalid config: {path}: {message}")]
-    Invalid { path: String, message: String },
+    #[error("invalid config: {path}{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Invalid {
+        path: String,
+        line: Option<usize>,
+        message: String,
+    },
 }
 
 impl ConfigError {
     fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid {
             path: path.into(),
+            line: None,
             message: message.into(),
         }
     }
 }
 
+/// Reads a config file; a relative `storage.path` is taken relative to the
+/// file's folder (docs/interface/config.md "storage").
 pub fn load_file(path: &Path) -> Result<ConfigFile, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    parse(&text)
+    let mut config = parse(&text)?;
+    let storage = Path::new(&config.storage.path);
+    if storage.is_relative()
+        && let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty())
+    {
+        config.storage.path = folder.join(storage).display().to_string();
+    }
+    Ok(config)
 }
 
+/// Parses a config with `${NAME}` taken from the process environment.
 pub fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
-    let deserializer = toml::Deserializer::parse(text)
-        .map_err(|e| ConfigError::invalid("<file>", e.message().to_owned()))?;
+    parse_with(text, &|name| std::env::var(name).ok())
+}
+
+/// Parses and validates a config; every error names the key path and its
+/// line, and never quotes a secret.
+pub fn parse_with(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ConfigFile, ConfigError> {
+    let at_line = |offset: usize| Some(line_of(text, offset));
+    let mut root = DeTable::parse(text).map_err(|e| ConfigError::Invalid {
+        path: "<file>".into(),
+        line: e.span().and_then(|s| at_line(s.start)),
+        message: e.message().to_owned(),
+    })?;
+    interpolate(root.get_mut(), env).map_err(|(message, span)| ConfigError::Invalid {
+        path: "<value>".into(),
+        line: at_line(span.start),
+        message,
+    })?;
+    let spans = root.clone();
+    let located = |path: String, message: String| {
+        let line = at_line(span_of(&spans, &path).start);
+        let message = if is_secret_path(&path) {
+            redact(&message)
+        } else {
+            message
+        };
+        let path = if path.is_empty() || path == "." {
+            "<root>".to_owned()
+        } else {
+            path
+        };
+        ConfigError::Invalid {
+            path,
+            line,
+            message,
+        }
+    };
+    let deserializer = toml::de::Deserializer::from(root);
     let config: ConfigFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let mut path = e.path().to_string();
         let message = e.inner().message().to_owned();
@@ -48,9 +104,12 @@ pub fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
         {
             path = format!("{path}.{key}");
         }
-        ConfigError::invalid(if path == "." { "<root>".into() } else { path }, message)
+        located(path, message)
     })?;
-    validate(&config)?;
+    validate(&config).map_err(|e| match e {
+        ConfigError::Invalid { path, message, .. } => located(path, message),
+        other => other,
+    })?;
     Ok(config)
 }
 
@@ -85,10 +144,15 @@ fn validate_workspace(
     workspace: &WorkspaceConfig,
     at: &dyn Fn(&str) -> String,
 ) -> Result<(), ConfigError> {
-    if workspace.id.is_empty() || workspace.id.contains([':', '#', '/']) {
+    let id_ok = (1..=64).contains(&workspace.id.len())
+        && workspace
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !id_ok {
         return Err(ConfigError::invalid(
             at("id"),
-            "must be non-empty and contain no ':', '#' or '/'",
+            "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and - (API keys are <id>.<secret>)",
         ));
     }
     match (&workspace.secret, &workspace.secret_sha256) {
@@ -104,10 +168,14 @@ fn validate_workspace(
                 "give either secret or secret_sha256, not both",
             ));
         }
-        (Some(secret), None) if secret.expose().is_empty() => {
+        (Some(secrets), None) if secrets.iter().any(|s| s.expose().is_empty()) => {
             return Err(ConfigError::invalid(at("secret"), "must not be empty"));
         }
-        (None, Some(hash)) if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+        (None, Some(hashes))
+            if hashes
+                .iter()
+                .any(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit())) =>
+        {
             return Err(ConfigError::invalid(
                 at("secret_sha256"),
                 "must be 64 hexadecimal characters",
@@ -178,11 +246,13 @@ fn validate_workspace(
     Ok(())
 }
 
+/// Only http(s) URLs with a host; the message shows the URL without the
+/// credentials or query it may carry.
 fn check_http_url(url: &str) -> Result<(), String> {
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(_) => Err(format!("{url:?} is not an http(s) URL")),
-        Err(e) => Err(format!("{url:?} is not a URL: {e}")),
+        Ok(u) => Err(format!("{} is not an http(s) URL", display_url(&u))),
+        Err(e) => Err(format!("not a URL ({e})")),
     }
 }
 
@@ -191,10 +261,12 @@ impl WorkspaceConfig {
     /// (docs/interface/config.md "Secrets": on AWS workspace secrets are
     /// stored only as hashes; the embedded store does the same).
     pub fn into_stored(mut self) -> WorkspaceConfig {
-        if let Some(secret) = self.secret.take() {
-            self.secret_sha256 = Some(secret.sha256_hex());
+        if let Some(secrets) = self.secret.take() {
+            self.secret_sha256 = Some(OneOrTwo(secrets.iter().map(Secret::sha256_hex).collect()));
         }
-        self.secret_sha256 = self.secret_sha256.map(|h| h.to_ascii_lowercase());
+        self.secret_sha256 = self
+            .secret_sha256
+            .map(|hashes| OneOrTwo(hashes.iter().map(|h| h.to_ascii_lowercase()).collect()));
         self
     }
 
@@ -331,6 +403,87 @@ region = "eu"
     }
 
     #[test]
+    fn errors_name_the_line() {
+        let e = err(&format!(
+            "{MINIMAL}\n[[workspaces.streams]]\nname = \"s\"\ntype = \"webhook\"\nurl = \"https://x.example\"\nbatch_size = 101\n"
+        ));
+        assert!(
+            e.contains("workspaces[0].streams[0].batch_size (line 11)"),
+            "{e}"
+        );
+        let e = err("[server]\nlisten = 5\n");
+        assert!(e.contains("server.listen (line 2)"), "{e}");
+        let e = err("[server\n");
+        assert!(e.contains("<file> (line 1)"), "{e}");
+    }
+
+    #[test]
+    fn values_may_come_from_the_environment() {
+        let env = |name: &str| match name {
+            "EB_SECRET" => Some("from-env".to_owned()),
+            "EB_HOST" => Some("hooks.example".to_owned()),
+            _ => None,
+        };
+        let text = "[[workspaces]]\nid = \"w\"\nsecret = \"${EB_SECRET}\"\napp_name = \"A\"\n[[workspaces.streams]]\nname = \"s\"\ntype = \"webhook\"\nurl = \"https://${EB_HOST}/in\"\n";
+        let config = parse_with(text, &env).unwrap();
+        let ws = &config.workspaces[0];
+        assert_eq!(ws.secret.as_ref().unwrap().0[0].expose(), "from-env");
+        assert!(
+            matches!(&ws.streams[0].sink, SinkConfig::Webhook(w) if w.url == "https://hooks.example/in")
+        );
+        let e = parse_with("[server]\nlisten = \"${EB_UNSET}\"\n", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("environment variable EB_UNSET is not set") && e.contains("line 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_secret_may_be_a_list_of_two_while_it_rotates() {
+        let c =
+            parse("[[workspaces]]\nid = \"w\"\nsecret = [\"old\", \"new\"]\napp_name = \"A\"\n")
+                .unwrap();
+        let stored = c.workspaces[0].clone().into_stored();
+        assert_eq!(stored.secret_sha256.unwrap().0.len(), 2);
+        let e =
+            err("[[workspaces]]\nid = \"w\"\nsecret = [\"a\", \"b\", \"c\"]\napp_name = \"A\"\n");
+        assert!(e.contains("one or two"), "{e}");
+        let e = err("[[workspaces]]\nid = \"w\"\nsecret_sha256 = [\"00\"]\napp_name = \"A\"\n");
+        assert!(e.contains("64 hexadecimal"), "{e}");
+    }
+
+    #[test]
+    fn workspace_ids_are_api_key_safe() {
+        for bad in ["a.b", "a b", "", &"x".repeat(65), "é"] {
+            let e = err(&format!(
+                "[[workspaces]]\nid = {bad:?}\nsecret = \"s\"\napp_name = \"A\"\n"
+            ));
+            assert!(e.contains("workspaces[0].id"), "{bad}: {e}");
+        }
+        assert!(
+            parse("[[workspaces]]\nid = \"Acme_EU-1\"\nsecret = \"s\"\napp_name = \"A\"\n").is_ok()
+        );
+    }
+
+    #[test]
+    fn secret_values_are_never_quoted_in_errors() {
+        let cases = [
+            "[[workspaces]]\nid = \"w\"\nsecret = 987654321\napp_name = \"A\"\n",
+            "[[workspaces]]\nid = \"w\"\nsecret = \"s\"\napp_name = \"A\"\n[[workspaces.streams]]\nname = \"s\"\ntype = \"webhook\"\nurl = \"ftp://u:987654321@example.com/x\"\n",
+            "[[workspaces]]\nid = \"w\"\nsecret = \"s\"\napp_name = \"A\"\n[[workspaces.streams]]\nname = \"s\"\ntype = \"webhook\"\nurl = \"https://x.example\"\nauth = { type = \"basic\", username = \"u\", password = 987654321 }\n",
+            "[[workspaces]]\nid = \"w\"\nsecret = \"s\"\napp_name = \"A\"\n[[workspaces.streams]]\nname = \"s\"\ntype = \"webhook\"\nurl = \"https://x.example\"\nheaders = { X-Key = 987654321 }\n",
+            "[[workspaces]]\nid = \"w\"\nsecret = \"s\"\napp_name = \"A\"\n[[workspaces.streams]]\nname = \"a\"\ntype = \"amplitude\"\napi_key = 987654321\n",
+        ];
+        for text in cases {
+            let e = err(text);
+            assert!(!e.contains("987654321"), "{e}");
+            assert!(e.contains("workspaces[0]"), "{e}");
+        }
+    }
+
+    #[test]
     fn errors_never_echo_secrets() {
         let e = err("[[workspaces]]\nid = \"x\"\nsecret = \"s3cr3t-value\"\napp_name = \"\"\n");
         assert!(!e.contains("s3cr3t-value"), "{e}");
@@ -342,8 +495,8 @@ region = "eu"
         let stored = c.workspaces[0].clone().into_stored();
         assert!(stored.secret.is_none());
         assert_eq!(
-            stored.secret_sha256.as_deref(),
-            Some(Secret::new("change-me").sha256_hex().as_str())
+            stored.secret_sha256,
+            Some(OneOrTwo(vec![Secret::new("change-me").sha256_hex()]))
         );
     }
 }

@@ -4,6 +4,7 @@ pub mod load;
 pub mod model;
 pub mod schedule;
 pub mod secret;
+mod source;
 pub mod stream;
 
 pub use load::{ConfigError, load_file, parse};

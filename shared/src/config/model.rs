@@ -163,10 +163,11 @@ pub enum UnknownCohortUsers {
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceConfig {
     pub id: String,
+    /// One secret, or two while it rotates (docs/interface/auth.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<Secret>,
+    pub secret: Option<OneOrTwo<Secret>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_sha256: Option<String>,
+    pub secret_sha256: Option<OneOrTwo<String>>,
     pub app_name: String,
     #[serde(default)]
     pub mparticle_identity: MparticleIdentity,
@@ -182,8 +183,70 @@ pub struct WorkspaceConfig {
     pub mparticle_requests_per_minute: u32,
     #[serde(default = "default_amplitude_rps")]
     pub amplitude_requests_per_second: u32,
+    /// Customer.io reporting webhooks (docs/rules/customerio.md); absent: the
+    /// route answers 404 for this workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customerio: Option<CustomerioConfig>,
     #[serde(default)]
     pub streams: Vec<StreamConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerioConfig {
+    /// The reporting webhook's signing key (`X-CIO-Signature`).
+    pub signing_key: Secret,
+    /// Amplitude `groups.account_id` of exported Customer.io events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// Amplitude `groups.workspace_id` of exported Customer.io events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+    /// Keep message content (`content`, `subject`, `body`), cut to 1024 characters.
+    #[serde(default)]
+    pub body_content: bool,
+    /// How far `X-CIO-Timestamp` may be from now (replays are refused).
+    #[serde(default = "default_tolerance")]
+    pub tolerance_seconds: u32,
+}
+
+fn default_tolerance() -> u32 {
+    300
+}
+
+/// A value or a list of one or two (secrets while they rotate).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct OneOrTwo<T>(pub Vec<T>);
+
+impl<T> OneOrTwo<T> {
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.0.iter()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrTwo<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form<T> {
+            One(T),
+            Many(Vec<T>),
+        }
+        let values = match Form::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a string or a list of one or two strings")
+        })? {
+            Form::One(value) => vec![value],
+            Form::Many(values) => values,
+        };
+        if !(1..=2).contains(&values.len()) {
+            return Err(serde::de::Error::custom(format!(
+                "a list of one or two values is accepted, not {}",
+                values.len()
+            )));
+        }
+        Ok(Self(values))
+    }
 }
 
 pub fn default_anonymous_id_attribute() -> String {
