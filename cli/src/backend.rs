@@ -13,6 +13,22 @@ pub fn load_config(path: &Path) -> Result<ConfigFile, Failure> {
     config::load_file(path).map_err(|e| Failure::Usage(e.into()))
 }
 
+/// The services of a store that must exist already: commands that only read
+/// or feed a store never create one (a typo in `storage.path` is an error
+/// naming the path, exit 2, not an empty new store).
+pub async fn open_existing(config: &ConfigFile) -> Result<Services, Failure> {
+    if config.storage.backend == StorageBackend::Sqlite {
+        let path = Path::new(&config.storage.path);
+        if !path.is_file() {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "no engage-bridge store at {} (storage.path; `serve` or `workspaces apply` creates it)",
+                path.display()
+            )));
+        }
+    }
+    open(config).await
+}
+
 /// The services for the config's storage backend.
 pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
     let schedule = config.retry.schedule_seconds.clone();

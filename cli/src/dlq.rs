@@ -1,3 +1,5 @@
+//! `dlq list` and `dlq replay` (docs/interface/cli.md "dlq").
+
 use std::path::Path;
 
 use shared::streams::dlq::{self, Filter};
@@ -6,20 +8,37 @@ use crate::{CliResult, backend};
 
 pub async fn list(config_path: &Path, filter: Filter) -> CliResult {
     let config = backend::load_config(config_path)?;
-    let services = backend::open(&config).await?;
+    let services = backend::open_existing(&config).await?;
     for letter in dlq::list(&services, &filter).await? {
         println!("{}", serde_json::to_string(&letter)?);
+    }
+    let waiting = dlq::redriven_waiting(&services.queues).await?;
+    if waiting > 0 {
+        eprintln!(
+            "note: about {waiting} message(s) that SQS moved to the redrive queue are not listed yet; \
+             `engage-bridge dlq replay --dry-run` takes them in"
+        );
     }
     Ok(())
 }
 
-pub async fn replay(config_path: &Path, filter: Filter) -> CliResult {
+pub async fn replay(config_path: &Path, filter: Filter, dry_run: bool) -> CliResult {
     let config = backend::load_config(config_path)?;
-    let services = backend::open(&config).await?;
-    let replayed = dlq::replay(&services, &filter).await?;
-    println!(
-        "{}",
-        serde_json::json!({"status": "success", "replayed": replayed})
-    );
+    let services = backend::open_existing(&config).await?;
+    let progress = |done: usize, total: usize| {
+        if total > 100 {
+            eprintln!("replayed {done} of {total}");
+        }
+    };
+    let replayed = dlq::replay(&services, &filter, dry_run, &progress).await?;
+    let summary = if dry_run {
+        for letter in &replayed {
+            println!("{}", serde_json::to_string(letter)?);
+        }
+        serde_json::json!({"status": "success", "dry_run": true, "would_replay": replayed.len()})
+    } else {
+        serde_json::json!({"status": "success", "replayed": replayed.len()})
+    };
+    println!("{summary}");
     Ok(())
 }

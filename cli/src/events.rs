@@ -49,7 +49,7 @@ fn prefix_path(path: &str) -> String {
 pub async fn send(config_path: &Path, workspace: &str, file: &Path) -> CliResult {
     let config = backend::load_config(config_path)?;
     let events = read_events(file)?;
-    let services = backend::open(&config).await?;
+    let services = backend::open_existing(&config).await?;
     if services
         .workspaces
         .get_workspace(workspace)

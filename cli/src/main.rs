@@ -61,7 +61,16 @@ enum DlqCommand {
     /// Print one JSON object per dead letter.
     List(DlqArgs),
     /// Move dead letters back for immediate delivery.
-    Replay(DlqArgs),
+    Replay {
+        #[command(flatten)]
+        args: DlqArgs,
+        /// Only the dead letters with these ids (repeatable).
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// Print what would be replayed and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Args)]
@@ -75,10 +84,11 @@ struct DlqArgs {
 }
 
 impl DlqArgs {
-    fn filter(&self) -> shared::streams::dlq::Filter {
+    fn filter(&self, ids: Vec<String>) -> shared::streams::dlq::Filter {
         shared::streams::dlq::Filter {
             workspace: self.workspace.clone(),
             stream: self.stream.clone(),
+            ids,
         }
     }
 }
@@ -162,10 +172,10 @@ fn main() -> ExitCode {
             } => events::send(&config.config, &workspace, &file).await,
             Command::Dlq {
                 command: DlqCommand::List(args),
-            } => dlq::list(&args.config, args.filter()).await,
+            } => dlq::list(&args.config, args.filter(Vec::new())).await,
             Command::Dlq {
-                command: DlqCommand::Replay(args),
-            } => dlq::replay(&args.config, args.filter()).await,
+                command: DlqCommand::Replay { args, ids, dry_run },
+            } => dlq::replay(&args.config, args.filter(ids), dry_run).await,
             Command::Streams {
                 command:
                     StreamsCommand::Test {

@@ -15,23 +15,35 @@ const DISPATCH_CONCURRENCY: usize = 10;
 /// Handles one SQS batch of `consumer`'s queue.
 pub async fn handle(services: &Services, consumer: Consumer, event: SqsEvent) -> SqsBatchResponse {
     let queues = &services.queues;
+    let dead_letters = services.dead_letters.as_ref();
     match consumer.queue {
         QueueName::Events => {
             crate::streams::warm_workspace_cache(services, &event.records).await;
-            batch::handle(queues, consumer, DISPATCH_CONCURRENCY, event, |m| {
-                crate::streams::dispatch_message(services, m)
-            })
+            batch::handle(
+                queues,
+                dead_letters,
+                consumer,
+                DISPATCH_CONCURRENCY,
+                event,
+                |m| crate::streams::dispatch_message(services, m),
+            )
             .await
         }
         QueueName::Retry => {
-            batch::handle(queues, consumer, DISPATCH_CONCURRENCY, event, |m| {
-                crate::streams::retry_message(services, m)
-            })
+            batch::handle(
+                queues,
+                dead_letters,
+                consumer,
+                DISPATCH_CONCURRENCY,
+                event,
+                |m| crate::streams::retry_message(services, m),
+            )
             .await
         }
         QueueName::Cohort => {
             batch::handle(
                 queues,
+                dead_letters,
                 consumer,
                 crate::cohort::apply::MESSAGE_CONCURRENCY,
                 event,
@@ -40,8 +52,8 @@ pub async fn handle(services: &Services, consumer: Consumer, event: SqsEvent) ->
             .await
         }
         QueueName::DeadLetter => {
-            // Nothing consumes dead letters: an operator lists and replays them.
-            tracing::error!("a batch of dead letters was handed to a consumer; leaving it");
+            // Nothing consumes the redrive queue: `engage-bridge dlq` takes it in.
+            tracing::error!("a batch of the redrive queue was handed to a consumer; leaving it");
             let mut response = SqsBatchResponse::default();
             for record in &event.records {
                 response.add_failure(record.message_id.clone().unwrap_or_default());

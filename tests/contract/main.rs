@@ -2,6 +2,7 @@
 //! against the embedded SQLite adapter and the DynamoDB/SQS adapter (moto).
 
 mod attempts;
+mod dead_letters;
 mod idempotency;
 mod profiles;
 mod queues;

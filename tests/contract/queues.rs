@@ -76,7 +76,7 @@ async fn undeleted_messages_reappear_after_visibility_timeout(b: &Backend) {
 }
 
 async fn visibility_can_be_changed(b: &Backend) {
-    let q = b.queues.dead_letter.raw();
+    let q = &b.queues.redriven;
     q.send(&[OutgoingMessage::now("later".into())])
         .await
         .unwrap();

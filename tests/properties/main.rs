@@ -12,19 +12,10 @@
 //! `harness::firehose_direct`. `PROPTEST_CASES` overrides the default of 64
 //! cases per property.
 //!
-//! What fails today is `#[ignore = "issue 10: ..."]`, each with a focused
-//! `#[test]` holding its minimal input (`cargo test -p engage-bridge-tests
-//! --test properties -- --ignored` runs them):
-//! - mparticle: an oversized audience name or uid in an audience membership
-//!   change is a 500, after profile, segment and membership were written;
-//!   an Events-API event without any id or timestamp gets new event uuids
-//!   on replay.
-//! - limits: cohort/list names, mParticle uids, attribute and event names,
-//!   audience names and ids have no length limit; a malformed list name or
-//!   unknown Firehose type is echoed whole in the 400.
-//! - config: §7 keys unknown to the parser; an invalid stream url is echoed
-//!   in the error with its password.
-//! - auth: the API-key forms of interface §2 are refused.
+//! Each property that failed before issue 10's fixes keeps a focused
+//! `#[test]` holding its minimal input beside it (huge audience names and
+//! uids, events without ids replayed, unlimited names, echoed huge values,
+//! config keys and secrets in config errors, the API-key forms).
 
 mod auth;
 mod cohort;

@@ -107,11 +107,41 @@ async fn retries_follow_the_schedule_then_dead_letter_and_replay(b: &Backend) {
         ..Filter::default()
     };
     assert!(dlq::list(b, &other).await.unwrap().is_empty());
-    assert_eq!(dlq::replay(b, &other).await.unwrap(), 0);
+    let quiet = |_: usize, _: usize| {};
+    assert!(
+        dlq::replay(b, &other, false, &quiet)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A dry run names what it would replay and changes nothing; so does an
+    // --id that matches nothing.
+    let would = dlq::replay(b, &Filter::default(), true, &quiet)
+        .await
+        .unwrap();
+    assert_eq!(would.len(), 1);
+    let unknown = Filter {
+        ids: vec!["no-such-id".into()],
+        ..Filter::default()
+    };
+    assert!(
+        dlq::replay(b, &unknown, false, &quiet)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(dlq::list(b, &Filter::default()).await.unwrap().len(), 1);
 
-    // The receiver recovers; a replay delivers at once with the same request id.
+    // The receiver recovers; a replay by id delivers at once with the same request id.
     recorder.set_status(200);
-    assert_eq!(dlq::replay(b, &Filter::default()).await.unwrap(), 1);
+    let by_id = Filter {
+        ids: vec![would[0].id.clone()],
+        ..Filter::default()
+    };
+    assert_eq!(
+        dlq::replay(b, &by_id, false, &quiet).await.unwrap().len(),
+        1
+    );
     wait_for(
         async || recorder.arrivals().len() >= 5,
         Duration::from_secs(5),

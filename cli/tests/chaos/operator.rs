@@ -84,7 +84,6 @@ fn config_errors_never_echo_secrets() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 10 item 6: dlq list hides every dead letter it reads while it runs, so a concurrent dlq list shows only part of them"]
 async fn concurrent_dlq_list_runs_each_show_every_dead_letter() {
     const LETTERS: usize = 20;
     let receiver = Receiver::start(|_| Reply::Status(500)).await;

@@ -1,10 +1,11 @@
 //! Isolation between streams (docs/architecture.md "Streams"): each stream
 //! may have a bounded number of requests in flight, and a circuit breaker
 //! that opens after consecutive failures. A batch the gate does not let
-//! through is parked on the retry queue at once instead of waiting, so a slow
-//! or failing receiver never ties up the consumer that serves every other
-//! stream. The state is per process (per Lambda instance): each instance
-//! protects its own consumer.
+//! through goes to the retry queue at once instead of waiting (parked when
+//! the stream is busy or paused; failed without a request while its circuit
+//! is open), so a slow or failing receiver never ties up the consumer that
+//! serves every other stream. The state is per process (per Lambda
+//! instance): each instance protects its own consumer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::config::WorkspaceConfig;
 use crate::domain::{
-    Attempt, Member, MembershipChange, MembershipOutcome, Page, PageRequest, Profile, ProfileKey,
-    ProfileUpdate, Segment,
+    Attempt, DeadLetter, Member, MembershipChange, MembershipOutcome, Page, PageRequest, Profile,
+    ProfileKey, ProfileUpdate, Segment,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +147,26 @@ pub trait AttemptLog: Send + Sync {
         attempt: &Attempt,
     ) -> StoreResult<bool>;
     async fn clear_attempts(&self, workspace: &str, request_id: &str) -> StoreResult<()>;
+}
+
+/// A dead letter as kept: an id (for `dlq replay --id`) and when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeptDeadLetter {
+    pub id: String,
+    pub at_ms: i64,
+    pub letter: DeadLetter,
+}
+
+/// Dead letters, kept until replayed (docs/interface/cli.md "dlq"). Reading
+/// them is a plain read: listing never hides one from anyone.
+#[async_trait]
+pub trait DeadLetterStore: Send + Sync {
+    /// Keeps the letters, each under a new id, in the order given.
+    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()>;
+    /// A page of dead letters, oldest first.
+    async fn list_dead_letters(&self, page: &PageRequest) -> StoreResult<Page<KeptDeadLetter>>;
+    /// Removes dead letters by id; unknown ids are ignored.
+    async fn remove_dead_letters(&self, ids: &[String]) -> StoreResult<()>;
 }
 
 /// How long an attempt log outlives its last write (then expires).

@@ -11,6 +11,7 @@ use futures::StreamExt;
 
 use super::{QueueMessage, Queues};
 use crate::domain::{DeadLetter, DeadMessage};
+use crate::ports::DeadLetterStore;
 use crate::topology::Consumer;
 
 /// What a handler did with one message.
@@ -54,6 +55,7 @@ impl<'a> Record<'a> {
 /// `concurrency` records at a time. Returns the records to redeliver.
 pub async fn handle<M, H, F>(
     queues: &Queues,
+    dead_letters: &dyn DeadLetterStore,
     consumer: Consumer,
     concurrency: usize,
     event: SqsEvent,
@@ -70,7 +72,7 @@ where
     // the stream would trip the `Send` check of `serve`'s spawned consumers.
     let calls: Vec<_> = records
         .iter()
-        .map(|record| handle_record(queues, consumer, record, &handler))
+        .map(|record| handle_record(queues, dead_letters, consumer, record, &handler))
         .collect();
     let redeliver: Vec<Option<String>> = futures::stream::iter(calls)
         .buffered(concurrency.max(1))
@@ -86,6 +88,7 @@ where
 /// Handles one record; returns its id when it must be delivered again.
 async fn handle_record<M, H, F>(
     queues: &Queues,
+    dead_letters: &dyn DeadLetterStore,
     consumer: Consumer,
     record: &Record<'_>,
     handler: &H,
@@ -108,13 +111,13 @@ where
             "received {} times without completing (its handler crashed or timed out each time)",
             record.receive_count
         );
-        return dead_letter(queues, record, give_up(reason)).await;
+        return dead_letter(dead_letters, record, give_up(reason)).await;
     }
     let message: M = match serde_json::from_str(record.body) {
         Ok(message) => message,
         Err(e) => {
             let reason = format!("unreadable {queue} message: {e}");
-            return dead_letter(queues, record, give_up(reason)).await;
+            return dead_letter(dead_letters, record, give_up(reason)).await;
         }
     };
     match handler(message).await {
@@ -130,13 +133,13 @@ where
             }
             Some(record.id.to_owned())
         }
-        Handled::Unprocessable(reason) => dead_letter(queues, record, give_up(reason)).await,
+        Handled::Unprocessable(reason) => dead_letter(dead_letters, record, give_up(reason)).await,
         Handled::Failed(reason) if record.receive_count >= consumer.max_receives => {
             let reason = format!(
                 "failed on each of {} receives; last error: {reason}",
                 record.receive_count
             );
-            dead_letter(queues, record, give_up(reason)).await
+            dead_letter(dead_letters, record, give_up(reason)).await
         }
         Handled::Failed(reason) => {
             tracing::warn!(%queue, message_id = record.id, receive_count = record.receive_count,
@@ -149,13 +152,16 @@ where
 
 /// Keeps a message the consumer gives up on; returns the record's id when
 /// even that failed (so the message stays where it is).
-async fn dead_letter(queues: &Queues, record: &Record<'_>, letter: DeadMessage) -> Option<String> {
+async fn dead_letter(
+    dead_letters: &dyn DeadLetterStore,
+    record: &Record<'_>,
+    letter: DeadMessage,
+) -> Option<String> {
     tracing::error!(queue = %letter.queue, message_id = record.id,
         receive_count = letter.receive_count, reason = %letter.reason,
         "dead-lettering a queue message");
-    match queues
-        .dead_letter
-        .send(&[DeadLetter::Message(letter)])
+    match dead_letters
+        .put_dead_letters(&[DeadLetter::Message(letter)])
         .await
     {
         Ok(()) => None,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::{DeadLetter, Encoded, EventsMessage, RetryMessage, StagedChanges};
+use crate::domain::{Encoded, EventsMessage, RetryMessage, StagedChanges};
 use crate::ports::{OutgoingMessage, Queue, StoreError, StoreResult};
 use crate::topology::QueueName;
 
@@ -26,9 +26,6 @@ impl QueueMessage for EventsMessage {
 }
 impl QueueMessage for RetryMessage {
     const QUEUE: QueueName = QueueName::Retry;
-}
-impl QueueMessage for DeadLetter {
-    const QUEUE: QueueName = QueueName::DeadLetter;
 }
 impl QueueMessage for StagedChanges {
     const QUEUE: QueueName = QueueName::Cohort;
@@ -110,13 +107,16 @@ impl<M: QueueMessage> TypedQueue<M> {
     }
 }
 
-/// The four queues, each typed by what it carries.
+/// The queues, each typed by what it carries.
 #[derive(Clone)]
 pub struct Queues {
     pub events: TypedQueue<EventsMessage>,
     pub retry: TypedQueue<RetryMessage>,
-    pub dead_letter: TypedQueue<DeadLetter>,
     pub cohort: TypedQueue<StagedChanges>,
+    /// Where SQS itself moves retry messages it gave up on (its redrive
+    /// policy, a net below the consumers' own dead-lettering; AWS only).
+    /// `engage-bridge dlq` takes them into the dead-letter store.
+    pub redriven: Arc<dyn Queue>,
 }
 
 impl Queues {
@@ -125,7 +125,7 @@ impl Queues {
         Self {
             events: TypedQueue::new(open(QueueName::Events)),
             retry: TypedQueue::new(open(QueueName::Retry)),
-            dead_letter: TypedQueue::new(open(QueueName::DeadLetter)),
+            redriven: open(QueueName::DeadLetter),
             cohort: TypedQueue::new(open(QueueName::Cohort)),
         }
     }
@@ -135,7 +135,7 @@ impl Queues {
         match name {
             QueueName::Events => self.events.raw(),
             QueueName::Retry => self.retry.raw(),
-            QueueName::DeadLetter => self.dead_letter.raw(),
+            QueueName::DeadLetter => &self.redriven,
             QueueName::Cohort => self.cohort.raw(),
         }
     }

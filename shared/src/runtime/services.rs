@@ -12,8 +12,8 @@ use crate::config::secret::sha256_hex;
 use crate::config::{RetrySchedule, WorkspaceConfig};
 use crate::error::RequestError;
 use crate::ports::{
-    AttemptLog, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore, StoreError,
-    StoreResult, WorkspaceStore,
+    AttemptLog, DeadLetterStore, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore,
+    StoreError, StoreResult, WorkspaceStore,
 };
 use crate::queue::Queues;
 use crate::store::aws::{AwsResources, DynamoStore, RequestCounter, SqsQueue};
@@ -27,6 +27,7 @@ pub struct Services {
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub attempts: Arc<dyn AttemptLog>,
+    pub dead_letters: Arc<dyn DeadLetterStore>,
     pub queues: Queues,
     /// Delays before retries 1..n, then dead letter (docs/rules/retry.md).
     pub retry_schedule: RetrySchedule,
@@ -109,6 +110,7 @@ impl Services {
             + IdempotencyStore
             + RateLimiter
             + AttemptLog
+            + DeadLetterStore
             + 'static,
     {
         Self {
@@ -117,7 +119,8 @@ impl Services {
             segments: store.clone(),
             idempotency: store.clone(),
             rate_limiter: store.clone(),
-            attempts: store,
+            attempts: store.clone(),
+            dead_letters: store,
             queues,
             retry_schedule,
             http: crate::outbound::http_client(),

@@ -45,6 +45,19 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Every event failed as one request, with this attempt.
+    pub fn failed(request_id: &str, events: &[Event], attempt: Attempt, wait: Duration) -> Self {
+        Self {
+            retry: vec![RetryBatch {
+                request_id: request_id.to_owned(),
+                events: events.to_vec(),
+                attempt,
+                wait_at_least: wait,
+            }],
+            ..Self::default()
+        }
+    }
+
     /// The whole request failed as one: nothing delivered, dropped or dead,
     /// one retry batch holding every one of the `sent` events.
     pub fn whole_failure(&self, sent: usize) -> Option<&RetryBatch> {

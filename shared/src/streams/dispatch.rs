@@ -10,6 +10,7 @@ use futures::future::join_all;
 use super::deliver::{Outcome, deliver_to_stream};
 use super::enrich::Profiles;
 use super::selection;
+use super::sink::attempt;
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::domain::ids::derived_uuid;
 use crate::domain::{Attempt, DeadBatch, DeadLetter, Encoded, Event, EventsMessage, RetryMessage};
@@ -131,7 +132,7 @@ impl FollowUps {
     /// Queues them: retries first, then dead letters.
     pub async fn send(self, services: &Services) -> StoreResult<()> {
         services.queues.retry.send_later(self.retries).await?;
-        services.queues.dead_letter.send(&self.dead).await
+        services.dead_letters.put_dead_letters(&self.dead).await
     }
 }
 
@@ -145,9 +146,11 @@ enum StreamResult {
     },
 }
 
-/// Delivers through the stream's gate: a paused stream, an open circuit or a
-/// stream with too many requests in flight parks the batch instead of
-/// making anyone wait (docs/architecture.md "Streams").
+/// Delivers through the stream's gate, so that no stream makes another wait
+/// (docs/architecture.md "Streams"): a paused stream, or one with too many
+/// requests in flight, parks the batch (no attempt made); while the
+/// stream's circuit is open the batch fails at once, without a request, and
+/// follows the retry schedule like any failure.
 pub async fn deliver_gated(
     services: &Services,
     workspace: &WorkspaceConfig,
@@ -159,7 +162,21 @@ pub async fn deliver_gated(
     if !stream.enabled {
         return Err(Parked::Paused);
     }
-    let permit = services.gates.enter(&workspace.id, &stream.name)?;
+    let permit = match services.gates.enter(&workspace.id, &stream.name) {
+        Ok(permit) => permit,
+        // The schedule alone times the next try: the breaker only spares the
+        // receiver (and the consumer) the requests bound to fail.
+        Err(Parked::CircuitOpen { .. }) => {
+            let why = "not sent: the stream's circuit is open after consecutive failures";
+            return Ok(Outcome::failed(
+                request_id,
+                events,
+                attempt(None, why),
+                Duration::ZERO,
+            ));
+        }
+        Err(parked) => return Err(parked),
+    };
     let outcome = deliver_to_stream(
         &services.http,
         workspace,
@@ -226,7 +243,7 @@ pub async fn dispatch(
             Vec::new(),
             format!("workspace {:?} is not configured", message.workspace_id),
         );
-        services.queues.dead_letter.send(&[letter]).await?;
+        services.dead_letters.put_dead_letters(&[letter]).await?;
         return Ok(Vec::new());
     };
     let streams: Vec<&StreamConfig> = workspace

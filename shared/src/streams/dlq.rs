@@ -1,16 +1,15 @@
-//! The dead-letter workflow (docs/rules/retry.md "Listing and replaying"):
-//! list dead letters, and replay them for immediate delivery (they then go
-//! through the retries again).
-//! Works on any Queue: it receives everything, then makes what it keeps
-//! visible again, so no SQS-only feature (StartMessageMoveTask) is needed.
-
-use std::time::Duration;
+//! The dead-letter workflow (docs/interface/cli.md "dlq"): list dead letters
+//! (a plain read of the dead-letter store: it hides nothing from anyone),
+//! and replay them: stream batches for immediate delivery (then the retries
+//! again), queue messages onto the queue they came from.
 
 use serde::Serialize;
 
 use super::dispatch::dead_batch;
-use crate::domain::{Attempt, DeadLetter, RetryMessage};
-use crate::ports::{OutgoingMessage, Queue, ReceivedMessage, StoreResult};
+use crate::domain::page::{MAX_LIMIT, PageRequest};
+use crate::domain::{Attempt, DeadLetter, DeadMessage, RetryMessage};
+use crate::ports::{KeptDeadLetter, OutgoingMessage, StoreResult};
+use crate::queue::Queues;
 use crate::runtime::Services;
 use crate::topology::QueueName;
 
@@ -19,6 +18,8 @@ use crate::topology::QueueName;
 pub struct Filter {
     pub workspace: Option<String>,
     pub stream: Option<String>,
+    /// Dead-letter ids (`dlq replay --id`); empty: any.
+    pub ids: Vec<String>,
 }
 
 impl Filter {
@@ -27,11 +28,12 @@ impl Filter {
             .as_ref()
             .is_none_or(|w| *w == listing.workspace_id)
             && self.stream.as_ref().is_none_or(|s| *s == listing.stream)
+            && (self.ids.is_empty() || self.ids.contains(&listing.id))
     }
 }
 
 /// One `dlq list` line.
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Listing {
     pub id: String,
     pub workspace_id: String,
@@ -46,10 +48,11 @@ pub struct Listing {
 }
 
 impl Listing {
-    fn of(id: &str, letter: &DeadLetter) -> Self {
-        match letter {
+    fn of(kept: &KeptDeadLetter) -> Self {
+        let id = kept.id.clone();
+        match &kept.letter {
             DeadLetter::Batch(batch) => Listing {
-                id: id.to_owned(),
+                id,
                 workspace_id: batch.workspace_id.clone(),
                 stream: batch.stream.clone(),
                 moe_request_id: batch.moe_request_id.clone(),
@@ -59,7 +62,7 @@ impl Listing {
                 queue: None,
             },
             DeadLetter::Message(message) => Listing {
-                id: id.to_owned(),
+                id,
                 workspace_id: workspace_of(&message.body),
                 stream: String::new(),
                 moe_request_id: String::new(),
@@ -68,19 +71,6 @@ impl Listing {
                 reason: message.reason.clone(),
                 queue: Some(message.queue),
             },
-        }
-    }
-
-    fn unreadable(id: &str) -> Self {
-        Listing {
-            id: id.to_owned(),
-            workspace_id: String::new(),
-            stream: String::new(),
-            moe_request_id: String::new(),
-            event_uuids: Vec::new(),
-            attempts: Vec::new(),
-            reason: "unreadable dead letter".into(),
-            queue: None,
         }
     }
 }
@@ -96,98 +86,140 @@ fn workspace_of(body: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Reads a dead-letter body: ours, or a retry message SQS redrove here after
-/// the retry function kept failing on it.
-pub fn parse(body: &str) -> Option<DeadLetter> {
-    if let Ok(letter) = serde_json::from_str::<DeadLetter>(body) {
-        return Some(letter);
-    }
-    let message: RetryMessage = serde_json::from_str(body).ok()?;
-    Some(dead_batch(
-        &message.workspace_id,
-        &message.stream,
-        message.moe_request_id,
-        message.events,
-        message.attempts,
-        "redriven by the queue after repeated handler failures".into(),
-    ))
-}
-
-/// Hides every message for the duration of a command and returns them.
-async fn drain(queue: &dyn Queue) -> StoreResult<Vec<ReceivedMessage>> {
-    let hold = Duration::from_secs(120);
-    let mut all = Vec::new();
+/// Every kept dead letter that `filter` selects, oldest first.
+async fn selected(services: &Services, filter: &Filter) -> StoreResult<Vec<(Listing, DeadLetter)>> {
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(MAX_LIMIT);
     loop {
-        let batch = queue.receive(10, hold, Duration::from_millis(200)).await?;
-        if batch.is_empty() {
-            return Ok(all);
+        let found = services.dead_letters.list_dead_letters(&page).await?;
+        for kept in found.items {
+            let listing = Listing::of(&kept);
+            if filter.matches(&listing) {
+                out.push((listing, kept.letter));
+            }
         }
-        all.extend(batch);
+        match found.next_after {
+            Some(after) => page.after = Some(after),
+            None => return Ok(out),
+        }
     }
 }
 
-async fn release(queue: &dyn Queue, messages: &[ReceivedMessage]) -> StoreResult<()> {
-    for m in messages {
-        queue
-            .change_visibility(&m.receipt_handle, Duration::ZERO)
-            .await?;
-    }
-    Ok(())
-}
-
+/// The dead letters `filter` selects (a plain read).
 pub async fn list(services: &Services, filter: &Filter) -> StoreResult<Vec<Listing>> {
-    let queue: &dyn Queue = &**services.queues.dead_letter.raw();
-    let messages = drain(queue).await?;
-    let out = messages
-        .iter()
-        .map(|m| match parse(&m.body) {
-            Some(letter) => Listing::of(&m.message_id, &letter),
-            None => Listing::unreadable(&m.message_id),
-        })
-        .filter(|listing| filter.matches(listing))
-        .collect();
-    release(queue, &messages).await?;
-    Ok(out)
+    Ok(selected(services, filter)
+        .await?
+        .into_iter()
+        .map(|(listing, _)| listing)
+        .collect())
 }
 
-/// Moves the selected dead letters to the retry queue for immediate
-/// delivery, with the same moe_request_id. Returns how many.
-pub async fn replay(services: &Services, filter: &Filter) -> StoreResult<usize> {
-    let queue: &dyn Queue = &**services.queues.dead_letter.raw();
-    let messages = drain(queue).await?;
-    let (mut chosen, mut kept) = (Vec::new(), Vec::new());
-    let mut retries = Vec::new();
-    let mut returning: Vec<(QueueName, OutgoingMessage)> = Vec::new();
-    for m in messages {
-        let letter = parse(&m.body);
-        let selected = letter
-            .as_ref()
-            .is_some_and(|l| filter.matches(&Listing::of(&m.message_id, l)));
-        match letter {
-            Some(DeadLetter::Batch(batch)) if selected && !batch.stream.is_empty() => {
-                retries.push(RetryMessage {
-                    workspace_id: batch.workspace_id,
-                    stream: batch.stream,
-                    moe_request_id: batch.moe_request_id,
-                    events: batch.events,
-                    // A fresh cycle: an immediate try, then the schedule again.
-                    attempts: Vec::new(),
-                });
-                chosen.push(m.receipt_handle);
-            }
-            Some(DeadLetter::Message(message)) if selected => {
-                returning.push((message.queue, OutgoingMessage::now(message.body)));
-                chosen.push(m.receipt_handle);
-            }
-            _ => kept.push(m),
+/// Messages SQS's redrive policy moved to the redrive queue and `dlq
+/// replay` has not taken in yet (AWS; 0 on the embedded store).
+pub async fn redriven_waiting(queues: &Queues) -> StoreResult<u64> {
+    queues.redriven.approximate_len().await
+}
+
+/// Takes what SQS redrove into the dead-letter store, so it is listed and
+/// replayed like any dead letter. Stored first, deleted second: a crash in
+/// between keeps a duplicate, never loses one.
+async fn take_in_redriven(services: &Services) -> StoreResult<usize> {
+    let queue = &services.queues.redriven;
+    let mut taken = 0;
+    loop {
+        let received = queue
+            .receive(
+                10,
+                std::time::Duration::from_secs(60),
+                std::time::Duration::ZERO,
+            )
+            .await?;
+        if received.is_empty() {
+            return Ok(taken);
         }
+        let letters: Vec<DeadLetter> = received
+            .iter()
+            .map(|m| match serde_json::from_str::<RetryMessage>(&m.body) {
+                Ok(retry) => dead_batch(
+                    &retry.workspace_id,
+                    &retry.stream,
+                    retry.moe_request_id,
+                    retry.events,
+                    retry.attempts,
+                    "moved aside by the queue after repeated handler failures".into(),
+                ),
+                Err(_) => DeadLetter::Message(DeadMessage {
+                    queue: QueueName::Retry,
+                    body: m.body.clone(),
+                    reason: "moved aside by the queue after repeated handler failures".into(),
+                    receive_count: m.receive_count,
+                }),
+            })
+            .collect();
+        services.dead_letters.put_dead_letters(&letters).await?;
+        let handles: Vec<String> = received.into_iter().map(|m| m.receipt_handle).collect();
+        queue.delete(&handles).await?;
+        taken += letters.len();
     }
-    // Queue first, delete second: a crash in between duplicates, never loses.
-    services.queues.retry.send(&retries).await?;
-    for (name, message) in returning {
-        services.queues.raw(name).send(&[message]).await?;
+}
+
+/// Replays the dead letters `filter` selects (or, with `dry_run`, only says
+/// which): a stream batch goes to the retry queue for immediate delivery
+/// with the same `moe_request_id` and a fresh cycle of retries; a queue
+/// message goes back onto its queue. Queued first, removed second: a crash
+/// in between replays twice, never loses one. `progress` hears of each
+/// chunk done (count so far, total).
+pub async fn replay(
+    services: &Services,
+    filter: &Filter,
+    dry_run: bool,
+    progress: &dyn Fn(usize, usize),
+) -> StoreResult<Vec<Listing>> {
+    if !dry_run {
+        take_in_redriven(services).await?;
     }
-    queue.delete(&chosen).await?;
-    release(queue, &kept).await?;
-    Ok(chosen.len())
+    let chosen = selected(services, filter).await?;
+    if dry_run {
+        return Ok(chosen.into_iter().map(|(listing, _)| listing).collect());
+    }
+    let total = chosen.len();
+    let mut replayed = Vec::with_capacity(total);
+    for chunk in chosen.chunks(100) {
+        let mut retries = Vec::new();
+        for (_, letter) in chunk {
+            match letter {
+                DeadLetter::Batch(batch) if !batch.stream.is_empty() => {
+                    retries.push(RetryMessage {
+                        workspace_id: batch.workspace_id.clone(),
+                        stream: batch.stream.clone(),
+                        moe_request_id: batch.moe_request_id.clone(),
+                        events: batch.events.clone(),
+                        attempts: Vec::new(),
+                    })
+                }
+                // A batch for no stream (its workspace was unknown) goes
+                // back to dispatch, which routes it anew.
+                DeadLetter::Batch(batch) => {
+                    let message = crate::domain::EventsMessage {
+                        workspace_id: batch.workspace_id.clone(),
+                        events: batch.events.clone(),
+                    };
+                    services.queues.events.send(&[message]).await?;
+                }
+                DeadLetter::Message(message) => {
+                    services
+                        .queues
+                        .raw(message.queue)
+                        .send(&[OutgoingMessage::now(message.body.clone())])
+                        .await?;
+                }
+            }
+        }
+        services.queues.retry.send(&retries).await?;
+        let ids: Vec<String> = chunk.iter().map(|(l, _)| l.id.clone()).collect();
+        services.dead_letters.remove_dead_letters(&ids).await?;
+        replayed.extend(chunk.iter().map(|(l, _)| l.clone()));
+        progress(replayed.len(), total);
+    }
+    Ok(replayed)
 }

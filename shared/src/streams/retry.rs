@@ -40,7 +40,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
             message.attempts.clone(),
             reason,
         );
-        services.queues.dead_letter.send(&[letter]).await?;
+        services.dead_letters.put_dead_letters(&[letter]).await?;
         return Ok(Handled::Done);
     };
     let logged = services.attempts.attempts(ws_id, request_id).await?;
@@ -102,7 +102,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
             history,
             reason,
         );
-        services.queues.dead_letter.send(&[letter]).await?;
+        services.dead_letters.put_dead_letters(&[letter]).await?;
         services.attempts.clear_attempts(ws_id, request_id).await?;
         return Ok(Handled::Done);
     }

@@ -13,9 +13,11 @@
 //! | idempotency key | `W#<ws>#I#<key>` | `IDEM` |
 //! | rate counter | `RL#<ws>#<scope>#<window>` | `RL` |
 //! | delivery attempts | `W#<ws>#R#<moe_request_id>` | `ATTEMPTS` |
+//! | dead letter | `DEADLETTERS` | `<epoch ms, 15 digits>.<µs>#<uuid>` |
 
 mod attempts;
 mod batch;
+mod dead_letters;
 mod idempotency;
 mod profiles;
 pub mod provision;
@@ -201,6 +203,8 @@ pub(crate) mod keys {
         format!("W#{ws}#R#{request_id}")
     }
     pub const ATTEMPTS_SK: &str = "ATTEMPTS";
+    /// The partition of every dead letter (sort key: `<epoch ms>.<µs>#<uuid>`).
+    pub const DEAD_LETTERS: &str = "DEADLETTERS";
     pub fn workspace(id: &str) -> String {
         format!("WS#{id}")
     }

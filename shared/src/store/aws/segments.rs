@@ -219,7 +219,7 @@ impl DynamoStore {
         ))
     }
 
-    async fn query_page(
+    pub(super) async fn query_page(
         &self,
         partition: String,
         after_sk: Option<String>,

@@ -2,6 +2,7 @@
 //! concurrent CLI processes. Every port is implemented on the same handle.
 
 mod attempts;
+mod dead_letters;
 mod idempotency;
 mod profiles;
 mod queue;

@@ -80,6 +80,14 @@ CREATE TABLE delivery_attempts (
 );
 CREATE INDEX delivery_attempts_by_expiry ON delivery_attempts (expires_at_ms);
 "#,
+    r#"
+CREATE TABLE dead_letters (
+    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    id    TEXT NOT NULL UNIQUE,
+    at_ms INTEGER NOT NULL,
+    doc   TEXT NOT NULL
+);
+"#,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
