@@ -7,8 +7,13 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use engage_bridge_tests::receiver::wait_for;
 use engage_bridge_tests::{Backend, contract_tests};
-use shared::ports::OutgoingMessage;
+use std::collections::HashMap;
+
+use shared::domain::{Profile, ProfileUpdate};
+use shared::ports::{OutgoingMessage, ProfileStore, StoreError, StoreResult};
 use shared::queue::consumer::{self, ConsumerOptions};
+use shared::runtime::Services;
+use shared::topology::{CONSUMERS, QueueName};
 use tokio::sync::watch;
 
 type Seen = Arc<Mutex<Vec<String>>>;
@@ -104,7 +109,143 @@ async fn a_long_batch_is_not_delivered_twice(b: &Backend) {
     );
 }
 
+/// Receives the one cohort message (hidden 0 s: visible again at once)
+/// and, unless the consumer "crashes", hands it to the cohort consumer;
+/// deletes it when the consumer is done with it. True when done.
+async fn one_receive(services: &Services, handle: bool) -> bool {
+    let queue = services.queues.cohort.raw();
+    let received = queue
+        .receive(1, Duration::ZERO, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(received.len(), 1, "the message is still there");
+    if !handle {
+        return false;
+    }
+    let event = shared::queue::consumer::sqs_event(&received, &queue.source_arn());
+    let response = engage_bridge_tests::consume(services, QueueName::Cohort, event).await;
+    let done = response.batch_item_failures.is_empty();
+    if done {
+        queue
+            .delete(&[received[0].receipt_handle.clone()])
+            .await
+            .unwrap();
+    }
+    done
+}
+
+/// `b`'s services with the profile store down: a staged cohort message for
+/// an existing workspace then fails on every receive.
+async fn with_a_failing_cohort_message(b: &Backend) -> Services {
+    b.apply_workspaces(&[engage_bridge_tests::workspace("acme", "s")])
+        .await
+        .unwrap();
+    let staged = serde_json::json!({
+        "workspace_id": "acme", "segment_id": "amplitude-c1", "cohort_id": "c1",
+        "cohort_name": "C", "action": "Added", "computed_time": 1, "users": [{"user_id": "u1"}]
+    });
+    b.queues
+        .cohort
+        .raw()
+        .send(&[OutgoingMessage::now(staged.to_string())])
+        .await
+        .unwrap();
+    let mut broken = b.services.clone();
+    broken.profiles = Arc::new(ProfilesDown);
+    broken
+}
+
+struct ProfilesDown;
+
+fn down<T>() -> StoreResult<T> {
+    Err(StoreError::Backend("injected: profiles unavailable".into()))
+}
+
+#[async_trait::async_trait]
+impl ProfileStore for ProfilesDown {
+    async fn get_profiles(&self, _: &str, _: &[String]) -> StoreResult<Vec<Profile>> {
+        down()
+    }
+    async fn find_by_uids(&self, _: &str, _: &[String]) -> StoreResult<HashMap<String, String>> {
+        down()
+    }
+    async fn find_by_anonymous_ids(
+        &self,
+        _: &str,
+        _: &[String],
+    ) -> StoreResult<HashMap<String, String>> {
+        down()
+    }
+    async fn update_profiles(&self, _: &str, _: &[ProfileUpdate]) -> StoreResult<Vec<Profile>> {
+        down()
+    }
+}
+
+fn cohort_max_receives() -> u32 {
+    CONSUMERS
+        .iter()
+        .find(|c| c.queue == QueueName::Cohort)
+        .unwrap()
+        .max_receives
+}
+
+async fn the_dead_letter(b: &Backend) -> shared::streams::dlq::Listing {
+    let letters = shared::streams::dlq::list(b, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1, "{}: {letters:?}", b.kind);
+    letters[0].clone()
+}
+
+/// A message that fails on every receive is dead-lettered with its reason
+/// once it has failed `max_receives` times: never redelivered forever.
+async fn a_message_failing_every_receive_is_dead_lettered_with_why(b: &Backend) {
+    let broken = with_a_failing_cohort_message(b).await;
+    let max = cohort_max_receives();
+    for receive in 1..max {
+        assert!(
+            !one_receive(&broken, true).await,
+            "{}: receive {receive}",
+            b.kind
+        );
+    }
+    assert!(
+        one_receive(&broken, true).await,
+        "dead-lettered on receive {max}"
+    );
+    assert_eq!(b.queues.cohort.approximate_len().await.unwrap(), 0);
+    let letter = the_dead_letter(b).await;
+    assert_eq!(letter.queue, Some(QueueName::Cohort));
+    assert_eq!(letter.workspace_id, "acme");
+    assert!(
+        letter
+            .reason
+            .starts_with(&format!("failed on each of {max} receives; last error:"))
+            && letter.reason.contains("injected: profiles unavailable"),
+        "{}",
+        letter.reason
+    );
+}
+
+/// A message whose handler never finishes (a crash, a timeout) is
+/// dead-lettered once it has been received more than `max_receives` times.
+async fn a_message_whose_handler_never_finishes_is_dead_lettered(b: &Backend) {
+    let broken = with_a_failing_cohort_message(b).await;
+    for _ in 0..cohort_max_receives() {
+        one_receive(&broken, false).await;
+    }
+    assert!(one_receive(&broken, true).await);
+    let letter = the_dead_letter(b).await;
+    assert!(
+        letter.reason.contains("without completing"),
+        "{}",
+        letter.reason
+    );
+}
+
 contract_tests!(
     successes_are_deleted_and_failures_come_back,
-    a_long_batch_is_not_delivered_twice
+    a_long_batch_is_not_delivered_twice,
+    a_message_failing_every_receive_is_dead_lettered_with_why,
+    a_message_whose_handler_never_finishes_is_dead_lettered,
 );
