@@ -91,7 +91,10 @@ async fn embedded_throughput(n: usize) {
             queue,
             ConsumerOptions::default(),
             stopped,
-            |e| engage_bridge_tests::consume(&services, QueueName::Events, e),
+            move |e| {
+                let services = services.clone();
+                async move { engage_bridge_tests::consume(&services, QueueName::Events, e).await }
+            },
         )
         .await
     });

@@ -22,8 +22,12 @@ fn run_retry_consumer(b: &Backend) -> watch::Sender<bool> {
             wait: Duration::from_millis(100),
             ..ConsumerOptions::default()
         };
-        consumer::run("retry", queue, options, stopped, |event| {
-            engage_bridge_tests::consume(&services, shared::topology::QueueName::Retry, event)
+        consumer::run("retry", queue, options, stopped, move |event| {
+            let services = services.clone();
+            async move {
+                engage_bridge_tests::consume(&services, shared::topology::QueueName::Retry, event)
+                    .await
+            }
         })
         .await
     });

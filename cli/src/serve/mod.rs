@@ -69,8 +69,9 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
                     workers: c.embedded_workers,
                     ..ConsumerOptions::default()
                 };
-                consumer::run(c.queue.as_str(), queue, options, shutdown, |event| {
-                    shared::consumers::handle(&services, c, event)
+                consumer::run(c.queue.as_str(), queue, options, shutdown, move |event| {
+                    let services = services.clone();
+                    async move { shared::consumers::handle(&services, c, event).await }
                 })
                 .await
             })

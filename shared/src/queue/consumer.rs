@@ -70,8 +70,10 @@ pub fn sqs_event(messages: &[ReceivedMessage], source_arn: &str) -> SqsEvent {
 }
 
 /// Consumes `queue` with `options.workers` workers until `shutdown` turns
-/// true. A batch already handed to the handler is finished and acknowledged
-/// before its worker returns.
+/// true. Each worker is a task of its own, so batches are handled on every
+/// core (docs/architecture.md "Two ways to run"). A batch already handed to
+/// the handler is finished and acknowledged before its worker returns, and
+/// this returns once every worker has.
 pub async fn run<H, F>(
     name: &str,
     queue: Arc<dyn Queue>,
@@ -79,26 +81,41 @@ pub async fn run<H, F>(
     shutdown: watch::Receiver<bool>,
     handler: H,
 ) where
-    H: Fn(SqsEvent) -> F,
-    F: Future<Output = SqsBatchResponse>,
+    H: Fn(SqsEvent) -> F + Send + Sync + 'static,
+    F: Future<Output = SqsBatchResponse> + Send + 'static,
 {
-    let workers = (0..options.workers.max(1))
-        .map(|_| work(name, queue.as_ref(), options, shutdown.clone(), &handler));
-    futures::future::join_all(workers).await;
+    let handler = Arc::new(handler);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..options.workers.max(1) {
+        workers.spawn(work(
+            name.to_owned(),
+            queue.clone(),
+            options,
+            shutdown.clone(),
+            handler.clone(),
+        ));
+    }
+    while let Some(done) = workers.join_next().await {
+        if let Err(e) = done {
+            // Its batch is not deleted: it comes back after its visibility.
+            tracing::error!(consumer = name, error = %e, "a consumer worker panicked");
+        }
+    }
     tracing::info!(consumer = name, "consumer stopped");
 }
 
 /// One worker: receive a batch, handle it, delete what succeeded.
 async fn work<H, F>(
-    name: &str,
-    queue: &dyn Queue,
+    name: String,
+    queue: Arc<dyn Queue>,
     options: ConsumerOptions,
     mut shutdown: watch::Receiver<bool>,
-    handler: &H,
+    handler: Arc<H>,
 ) where
     H: Fn(SqsEvent) -> F,
     F: Future<Output = SqsBatchResponse>,
 {
+    let (name, queue) = (name.as_str(), queue.as_ref());
     let arn = queue.source_arn();
     loop {
         if *shutdown.borrow() {
