@@ -3,6 +3,7 @@
 //! independent: a failing stream's batch goes to the retry queue on its own
 //! (docs/architecture.md "Streams").
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -197,11 +198,13 @@ async fn dispatch_stream(
     stream: &StreamConfig,
     events: &[Event],
 ) -> (StreamReport, StreamResult) {
-    let selected: Vec<Event> = events
-        .iter()
-        .filter(|e| selection::selects(stream, e))
-        .cloned()
-        .collect();
+    // Copied only when the stream takes a part of the events.
+    let selected: Cow<[Event]> = if events.iter().all(|e| selection::selects(stream, e)) {
+        Cow::Borrowed(events)
+    } else {
+        let part = events.iter().filter(|e| selection::selects(stream, e));
+        Cow::Owned(part.cloned().collect())
+    };
     let id = request_id(&workspace.id, &stream.name, &selected);
     let mut report = StreamReport {
         stream: stream.name.clone(),
@@ -220,7 +223,7 @@ async fn dispatch_stream(
             let parked = StreamResult::Parked {
                 why,
                 request_id: id,
-                events: selected,
+                events: selected.into_owned(),
             };
             (report, parked)
         }

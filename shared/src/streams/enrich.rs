@@ -81,12 +81,15 @@ fn select_into(
 }
 
 /// The event as a webhook stream receives it: the allowlists select user
-/// and device attributes, the never-exported attributes are removed.
+/// and device attributes, the never-exported attributes are removed. Only
+/// what is sent is copied (the event's own user and device maps are not).
 pub fn for_webhook(event: &Event, profile: Option<&Profile>, stream: &StreamConfig) -> Event {
-    let mut out = event.clone();
-    for name in NOT_EXPORTED_ATTRIBUTES {
-        out.event_attributes.remove(*name);
-    }
+    let event_attributes = event
+        .event_attributes
+        .iter()
+        .filter(|(name, _)| !NOT_EXPORTED_ATTRIBUTES.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
 
     let mut user = Map::new();
     let moengage_user_id = profile
@@ -99,7 +102,6 @@ pub fn for_webhook(event: &Event, profile: Option<&Profile>, stream: &StreamConf
     if let Some(id) = moengage_user_id {
         user.insert("moengage_user_id".into(), Value::String(id));
     }
-    out.user_attributes = user;
 
     let mut device = Map::new();
     select_into(
@@ -110,6 +112,19 @@ pub fn for_webhook(event: &Event, profile: Option<&Profile>, stream: &StreamConf
     if let Some(id) = event.device_attributes.get("moengage_device_id") {
         device.insert("moengage_device_id".into(), id.clone());
     }
-    out.device_attributes = device;
-    out
+    Event {
+        event_name: event.event_name.clone(),
+        event_code: event.event_code.clone(),
+        event_uuid: event.event_uuid.clone(),
+        event_time: event.event_time,
+        event_type: event.event_type,
+        event_source: event.event_source,
+        uid: event.uid.clone(),
+        push_id: event.push_id.clone(),
+        email_id: event.email_id.clone(),
+        mobile_number: event.mobile_number.clone(),
+        event_attributes,
+        user_attributes: user,
+        device_attributes: device,
+    }
 }
