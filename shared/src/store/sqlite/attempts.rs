@@ -10,7 +10,7 @@ use crate::ports::{ATTEMPT_LOG_TTL, AttemptLog, StoreResult};
 impl AttemptLog for SqliteStore {
     async fn attempts(&self, workspace: &str, request_id: &str) -> StoreResult<Vec<Attempt>> {
         let (workspace, request_id) = (workspace.to_owned(), request_id.to_owned());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT doc FROM delivery_attempts WHERE workspace = ?1 AND request_id = ?2
                  AND expires_at_ms > ?3 ORDER BY seq",

@@ -43,7 +43,7 @@ impl DeadLetterStore for SqliteStore {
             .unwrap_or(0);
         let limit = page.limit;
         let rows = self
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut query = conn.prepare_cached(
                     "SELECT seq, id, at_ms, doc FROM dead_letters WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                 )?;

@@ -11,13 +11,12 @@ use crate::ports::{IdempotencyStore, StoreResult};
 impl IdempotencyStore for SqliteStore {
     async fn is_recorded(&self, workspace: &str, key: &str) -> StoreResult<bool> {
         let (workspace, key) = (workspace.to_owned(), key.to_owned());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let expires: Option<i64> = conn
-                .query_row(
+                .prepare_cached(
                     "SELECT expires_at_ms FROM idempotency WHERE workspace = ?1 AND key = ?2",
-                    params![workspace, key],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![workspace, key], |r| r.get(0))
                 .optional()?;
             Ok(expires.is_some_and(|t| t > now_ms()))
         })
@@ -28,12 +27,12 @@ impl IdempotencyStore for SqliteStore {
         let (workspace, key) = (workspace.to_owned(), key.to_owned());
         let expires = now_ms() + ttl.as_millis() as i64;
         self.run(move |conn| {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO idempotency (workspace, key, expires_at_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (workspace, key) DO UPDATE
                  SET expires_at_ms = MAX(idempotency.expires_at_ms, excluded.expires_at_ms)",
-                params![workspace, key, expires],
-            )?;
+            )?
+            .execute(params![workspace, key, expires])?;
             Ok(())
         })
         .await

@@ -1,7 +1,12 @@
 //! The embedded store: one SQLite file (WAL) shared safely by `serve` and
-//! concurrent CLI processes. Every port is implemented on the same handle.
+//! concurrent CLI processes. Every port is implemented on the same handle:
+//! one connection writes (SQLite has one writer at a time), a few read
+//! beside it (WAL readers never wait for the writer), and a background
+//! thread checkpoints the WAL so that no commit has to
+//! (docs/architecture.md "Two ways to run").
 
 mod attempts;
+mod checkpoint;
 mod dead_letters;
 mod idempotency;
 mod profiles;
@@ -18,8 +23,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
+use tokio::sync::Semaphore;
 
 use crate::ports::{StoreError, StoreResult};
+
+/// Read connections open at most: each holds a page cache (≤ 2 MiB), so
+/// this bounds the store's memory whatever the traffic.
+const READERS: usize = 4;
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
 
 /// A handle on the database file. Cheap to clone.
 #[derive(Clone)]
@@ -29,7 +41,20 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    /// Idle read connections, opened on first use.
+    readers: Mutex<Vec<Connection>>,
+    reader_slots: Arc<Semaphore>,
+    _checkpoints: checkpoint::Checkpointer,
+}
+
+/// A connection with the settings every connection of the store shares.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // Another process may hold the write lock for a moment: wait, don't fail.
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
 }
 
 impl SqliteStore {
@@ -41,21 +66,26 @@ impl SqliteStore {
                 StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let conn = Connection::open(&path).map_err(StoreError::backend)?;
-        // Another process may hold the write lock for a moment: wait, don't fail.
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(StoreError::backend)?;
+        let conn = connect(&path).map_err(StoreError::backend)?;
         // WAL: readers never block the writer; synchronous=NORMAL in WAL mode
         // keeps every committed transaction across a process crash (kill -9).
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(StoreError::backend)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(StoreError::backend)?;
+        // Checkpoints run in the background; a commit checkpoints only if
+        // they fall far behind (a net that bounds the WAL on disk).
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)
+            .map_err(StoreError::backend)?;
         schema::migrate(&conn).map_err(StoreError::backend)?;
+        let checkpoints = checkpoint::Checkpointer::start(&path).map_err(StoreError::backend)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
-                conn: Mutex::new(conn),
+                writer: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+                reader_slots: Arc::new(Semaphore::new(READERS)),
+                _checkpoints: checkpoints,
             }),
         })
     }
@@ -69,7 +99,8 @@ impl SqliteStore {
         SqliteQueue::new(self.clone(), name)
     }
 
-    /// Runs blocking database work off the async runtime.
+    /// Runs blocking database work on the writing connection, off the
+    /// async runtime.
     async fn run<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -78,10 +109,49 @@ impl SqliteStore {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = inner
-                .conn
+                .writer
                 .lock()
                 .map_err(|_| StoreError::Backend("sqlite connection poisoned".into()))?;
             work(&mut conn).map_err(map_sqlite_error)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+
+    /// Runs a read on one of the read connections: it sees every
+    /// transaction committed before it started, and never waits for the
+    /// writer (nor for another reader).
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let slot = self
+            .inner
+            .reader_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(StoreError::backend)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let idle = inner.readers.lock().ok().and_then(|mut idle| idle.pop());
+            let conn = match idle {
+                Some(conn) => conn,
+                None => {
+                    let conn = connect(&inner.path).map_err(StoreError::backend)?;
+                    // A read connection never writes.
+                    conn.pragma_update(None, "query_only", true)
+                        .map_err(StoreError::backend)?;
+                    conn
+                }
+            };
+            let result = work(&conn).map_err(map_sqlite_error);
+            if let Ok(mut idle) = inner.readers.lock() {
+                idle.push(conn);
+            }
+            result
         })
         .await
         .map_err(StoreError::backend)?

@@ -31,7 +31,7 @@ fn lookup(
 impl ProfileStore for SqliteStore {
     async fn get_profiles(&self, workspace: &str, ids: &[String]) -> StoreResult<Vec<Profile>> {
         let (workspace, ids) = (workspace.to_owned(), ids.to_vec());
-        self.run(move |conn| {
+        self.read(move |conn| {
             lookup(
                 conn,
                 "SELECT id, doc FROM profiles WHERE workspace = ? AND id",
@@ -51,7 +51,7 @@ impl ProfileStore for SqliteStore {
         uids: &[String],
     ) -> StoreResult<HashMap<String, String>> {
         let (workspace, uids) = (workspace.to_owned(), uids.to_vec());
-        self.run(move |conn| {
+        self.read(move |conn| {
             Ok(lookup(
                 conn,
                 "SELECT uid, id FROM profiles WHERE workspace = ? AND uid",
@@ -70,7 +70,7 @@ impl ProfileStore for SqliteStore {
         anonymous_ids: &[String],
     ) -> StoreResult<HashMap<String, String>> {
         let (workspace, ids) = (workspace.to_owned(), anonymous_ids.to_vec());
-        self.run(move |conn| {
+        self.read(move |conn| {
             Ok(lookup(
                 conn,
                 "SELECT anonymous_id, profile_id FROM anonymous_ids WHERE workspace = ? AND anonymous_id",
@@ -94,30 +94,31 @@ impl ProfileStore for SqliteStore {
             // single writer, also across processes.
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut out = Vec::with_capacity(updates.len());
-            for update in &updates {
-                let id = update.moengage_user_id(&workspace);
-                let current: Option<String> = tx
-                    .query_row(
-                        "SELECT doc FROM profiles WHERE workspace = ?1 AND id = ?2",
-                        params![workspace, id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                let current: Option<Profile> = current.map(|d| from_json(&d)).transpose()?;
-                let profile = update.apply_to(&workspace, current);
-                tx.execute(
+            {
+                let mut read = tx.prepare_cached(
+                    "SELECT doc FROM profiles WHERE workspace = ?1 AND id = ?2",
+                )?;
+                let mut write = tx.prepare_cached(
                     "INSERT INTO profiles (workspace, id, uid, doc) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (workspace, id) DO UPDATE SET uid = excluded.uid, doc = excluded.doc",
-                    params![workspace, id, profile.uid, to_json(&profile)?],
                 )?;
-                for anon in update.anonymous_ids() {
-                    tx.execute(
-                        "INSERT INTO anonymous_ids (workspace, anonymous_id, profile_id) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (workspace, anonymous_id) DO UPDATE SET profile_id = excluded.profile_id",
-                        params![workspace, anon, id],
-                    )?;
+                let mut index = tx.prepare_cached(
+                    "INSERT INTO anonymous_ids (workspace, anonymous_id, profile_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (workspace, anonymous_id) DO UPDATE SET profile_id = excluded.profile_id",
+                )?;
+                for update in &updates {
+                    let id = update.moengage_user_id(&workspace);
+                    let current: Option<String> = read
+                        .query_row(params![workspace, id], |r| r.get(0))
+                        .optional()?;
+                    let current: Option<Profile> = current.map(|d| from_json(&d)).transpose()?;
+                    let profile = update.apply_to(&workspace, current);
+                    write.execute(params![workspace, id, profile.uid, to_json(&profile)?])?;
+                    for anon in update.anonymous_ids() {
+                        index.execute(params![workspace, anon, id])?;
+                    }
+                    out.push(profile);
                 }
-                out.push(profile);
             }
             tx.commit()?;
             Ok(out)

@@ -139,7 +139,7 @@ impl Queue for SqliteQueue {
                     );
                     let args =
                         std::iter::once(queue.as_str()).chain(chunk.iter().map(String::as_str));
-                    conn.execute(&sql, params_from_iter(args))?;
+                    conn.prepare_cached(&sql)?.execute(params_from_iter(args))?;
                 }
                 Ok(())
             })
@@ -156,10 +156,10 @@ impl Queue for SqliteQueue {
         let changed = self
             .store
             .run(move |conn| {
-                conn.execute(
+                conn.prepare_cached(
                     "UPDATE queue_messages SET visible_at_ms = ?3 WHERE queue = ?1 AND receipt = ?2",
-                    params![queue, handle, now_ms() + visibility.as_millis() as i64],
-                )
+                )?
+                .execute(params![queue, handle, now_ms() + visibility.as_millis() as i64])
             })
             .await?;
         if changed == 0 {
@@ -173,7 +173,7 @@ impl Queue for SqliteQueue {
     async fn approximate_len(&self) -> StoreResult<u64> {
         let queue = self.name.clone();
         self.store
-            .run(move |conn| {
+            .read(move |conn| {
                 conn.query_row(
                     "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1",
                     [queue],

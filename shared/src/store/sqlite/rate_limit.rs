@@ -25,14 +25,15 @@ impl RateLimiter for SqliteStore {
             .run(move |conn| {
                 let tx = conn.transaction()?;
                 // Expired counters are garbage: drop them as we go (indexed).
-                tx.execute("DELETE FROM rate_counters WHERE expires_at_ms < ?1", [now])?;
-                let count = tx.query_row(
-                    "INSERT INTO rate_counters (key, count, expires_at_ms) VALUES (?1, 1, ?2)
-                     ON CONFLICT (key) DO UPDATE SET count = count + 1
-                     RETURNING count",
-                    params![key, expires],
-                    |r| r.get(0),
-                )?;
+                tx.prepare_cached("DELETE FROM rate_counters WHERE expires_at_ms < ?1")?
+                    .execute([now])?;
+                let count = tx
+                    .prepare_cached(
+                        "INSERT INTO rate_counters (key, count, expires_at_ms) VALUES (?1, 1, ?2)
+                         ON CONFLICT (key) DO UPDATE SET count = count + 1
+                         RETURNING count",
+                    )?
+                    .query_row(params![key, expires], |r| r.get(0))?;
                 tx.commit()?;
                 Ok(count)
             })

@@ -22,11 +22,10 @@ impl WorkspaceStore for SqliteStore {
 
     async fn get_workspace(&self, id: &str) -> StoreResult<Option<WorkspaceConfig>> {
         let id = id.to_owned();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let doc: Option<String> = conn
-                .query_row("SELECT doc FROM workspaces WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
+                .prepare_cached("SELECT doc FROM workspaces WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
                 .optional()?;
             doc.map(|d| from_json(&d)).transpose()
         })
@@ -34,8 +33,8 @@ impl WorkspaceStore for SqliteStore {
     }
 
     async fn list_workspace_ids(&self) -> StoreResult<Vec<String>> {
-        self.run(|conn| {
-            let mut stmt = conn.prepare("SELECT id FROM workspaces ORDER BY id")?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT id FROM workspaces ORDER BY id")?;
             let ids = stmt
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<String>>>()?;
