@@ -41,7 +41,7 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
     /// Idle read connections, opened on first use.
     readers: Mutex<Vec<Connection>>,
     reader_slots: Arc<Semaphore>,
@@ -78,11 +78,13 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)
             .map_err(StoreError::backend)?;
         schema::migrate(&conn).map_err(StoreError::backend)?;
-        let checkpoints = checkpoint::Checkpointer::start(&path).map_err(StoreError::backend)?;
+        let writer = Arc::new(Mutex::new(conn));
+        let checkpoints =
+            checkpoint::Checkpointer::start(&path, writer.clone()).map_err(StoreError::backend)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
-                writer: Mutex::new(conn),
+                writer,
                 readers: Mutex::new(Vec::new()),
                 reader_slots: Arc::new(Semaphore::new(READERS)),
                 _checkpoints: checkpoints,
