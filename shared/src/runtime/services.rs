@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use subtle::ConstantTimeEq;
@@ -31,8 +31,10 @@ pub struct Services {
     pub queues: Queues,
     /// Delays before retries 1..n, then dead letter (docs/rules/retry.md).
     pub retry_schedule: RetrySchedule,
-    /// The pooled HTTP client for stream requests (connections are reused).
-    pub http: reqwest::Client,
+    /// The pooled HTTP client for stream requests (connections are reused),
+    /// built on first use ([`Self::http`]): building it loads the TLS root
+    /// certificates, and only the stream functions send.
+    http: Arc<OnceLock<reqwest::Client>>,
     /// Per-stream concurrency and circuit breakers (this process's).
     pub gates: Arc<crate::outbound::gate::Gates>,
     /// DynamoDB and SQS request counters (AWS backend only), for benchmarks.
@@ -123,11 +125,16 @@ impl Services {
             dead_letters: store,
             queues,
             retry_schedule,
-            http: crate::outbound::http_client(),
+            http: Arc::default(),
             gates: Arc::default(),
             aws_requests: None,
             workspace_cache: Arc::new(WorkspaceCache::new(cache_ttl)),
         }
+    }
+
+    /// The pooled HTTP client for stream requests.
+    pub fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(crate::outbound::http_client)
     }
 
     /// A workspace's configuration, cached briefly per process (hits only:
