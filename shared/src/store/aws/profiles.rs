@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
@@ -20,10 +20,9 @@ use crate::ports::{ProfileStore, StoreError, StoreResult};
 const ATTR_PREFIX: &str = "a:";
 /// Profiles updated concurrently per call (distinct profiles only).
 const UPDATE_CONCURRENCY: usize = 16;
-/// `ensure_profiles`: updates per TransactWriteItems (its limit is 100
-/// items), transactions in flight, and attempts when concurrent writers
-/// cancel one.
-const PROFILES_PER_TRANSACTION: usize = 100;
+/// `ensure_profiles`: items per TransactWriteItems (its limit), transactions
+/// in flight, and attempts when concurrent writers cancel one.
+const ITEMS_PER_TRANSACTION: usize = 100;
 const TRANSACTION_CONCURRENCY: usize = 4;
 const MAX_CONFLICT_ROUNDS: u32 = 6;
 
@@ -53,12 +52,17 @@ fn profile_from_item(item: Item) -> StoreResult<Profile> {
 }
 
 /// The anonymous-id index item pointing `anon` at profile `id`.
-fn anonymous_index_put(workspace: &str, anon: &str, id: &str) -> StoreResult<WriteRequest> {
+fn anonymous_index_item(workspace: &str, anon: &str, id: &str) -> Item {
     let mut item = key(keys::anonymous(workspace, anon), keys::ANON_SK);
     item.insert("anonymous_id".into(), s(anon));
     item.insert("mid".into(), s(id));
+    item
+}
+
+/// That item as a BatchWriteItem request.
+fn anonymous_index_put(workspace: &str, anon: &str, id: &str) -> StoreResult<WriteRequest> {
     let put = PutRequest::builder()
-        .set_item(Some(item))
+        .set_item(Some(anonymous_index_item(workspace, anon, id)))
         .build()
         .map_err(StoreError::backend)?;
     Ok(WriteRequest::builder().put_request(put).build())
@@ -188,6 +192,27 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// The writes that make sure `key` has a profile: the write
+    /// `update_one` makes for an attribute-less update, and for an
+    /// anonymous id its index item (as `update_profiles` writes it).
+    fn ensure_writes(
+        &self,
+        workspace: &str,
+        key: &ProfileKey,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
+        let mut writes = vec![self.ensure_one(workspace, key)?];
+        if let ProfileKey::AnonymousId(anon) = key {
+            let id = crate::domain::ids::moengage_user_id(workspace, key);
+            let put = Put::builder()
+                .table_name(&self.state_table)
+                .set_item(Some(anonymous_index_item(workspace, anon, &id)))
+                .build()
+                .map_err(StoreError::backend)?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        Ok(writes)
+    }
+
     /// The write `update_one` makes for an attribute-less update of `key`.
     fn ensure_one(&self, workspace: &str, key: &ProfileKey) -> StoreResult<TransactWriteItem> {
         let id = crate::domain::ids::moengage_user_id(workspace, key);
@@ -212,13 +237,9 @@ impl DynamoStore {
             .build())
     }
 
-    /// One TransactWriteItems of ≤ 100 unconditional updates; retried when
+    /// One TransactWriteItems of ≤ 100 unconditional writes; retried when
     /// a concurrent writer of one of its items cancels it.
-    async fn ensure_chunk(&self, workspace: &str, chunk: &[ProfileKey]) -> StoreResult<()> {
-        let writes = chunk
-            .iter()
-            .map(|key| self.ensure_one(workspace, key))
-            .collect::<StoreResult<Vec<_>>>()?;
+    async fn ensure_chunk(&self, writes: Vec<TransactWriteItem>) -> StoreResult<()> {
         for round in 0..MAX_CONFLICT_ROUNDS {
             match self
                 .client
@@ -350,33 +371,27 @@ impl ProfileStore for DynamoStore {
     async fn ensure_profiles(&self, workspace: &str, keys: &[ProfileKey]) -> StoreResult<()> {
         // A transaction may not name an item twice.
         let mut seen = HashSet::new();
-        let keys: Vec<ProfileKey> = keys.iter().filter(|k| seen.insert(*k)).cloned().collect();
-        let calls: Vec<_> = keys
-            .chunks(PROFILES_PER_TRANSACTION)
-            .map(|chunk| self.ensure_chunk(workspace, chunk))
+        let keys: Vec<&ProfileKey> = keys.iter().filter(|k| seen.insert(*k)).collect();
+        // Each key's writes (one or two items) in one transaction, ≤ 100
+        // items a transaction.
+        let mut transactions: Vec<Vec<TransactWriteItem>> = Vec::new();
+        for key in keys {
+            let writes = self.ensure_writes(workspace, key)?;
+            match transactions.last_mut() {
+                Some(last) if last.len() + writes.len() <= ITEMS_PER_TRANSACTION => {
+                    last.extend(writes)
+                }
+                _ => transactions.push(writes),
+            }
+        }
+        let calls: Vec<_> = transactions
+            .into_iter()
+            .map(|writes| self.ensure_chunk(writes))
             .collect();
         futures::stream::iter(calls)
             .buffer_unordered(TRANSACTION_CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
-        // The anonymous-id index, as update_profiles writes it.
-        let index: Vec<WriteRequest> = keys
-            .iter()
-            .filter_map(|key| match key {
-                ProfileKey::AnonymousId(anon) => Some(anon),
-                ProfileKey::Uid(_) => None,
-            })
-            .map(|anon| {
-                let id = crate::domain::ids::moengage_user_id(
-                    workspace,
-                    &ProfileKey::AnonymousId(anon.clone()),
-                );
-                anonymous_index_put(workspace, anon, &id)
-            })
-            .collect::<StoreResult<_>>()?;
-        if !index.is_empty() {
-            batch_write(&self.client, &self.state_table, index).await?;
-        }
         Ok(())
     }
 }

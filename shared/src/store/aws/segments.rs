@@ -20,6 +20,9 @@ use crate::ports::{SegmentStore, StoreError, StoreResult};
 
 /// Members per transaction: two items each, 100 items max per call.
 const MEMBERS_PER_TRANSACTION: usize = 50;
+/// Members whose versions one BatchGetItem reads (≤ 100 keys): those of two
+/// transactions.
+const MEMBERS_PER_READ: usize = 2 * MEMBERS_PER_TRANSACTION;
 const CHUNK_CONCURRENCY: usize = 8;
 const MAX_CONFLICT_ROUNDS: usize = 8;
 
@@ -124,26 +127,53 @@ impl DynamoStore {
             .build())
     }
 
-    /// Applies one chunk of members; returns applied input positions and the
-    /// member_count delta.
+    /// The stored versions of these members (absent: never a member).
+    async fn read_versions(
+        &self,
+        partition: &str,
+        members: &[MemberChanges<'_>],
+    ) -> StoreResult<HashMap<String, MembershipVersion>> {
+        let read_keys = members
+            .iter()
+            .map(|m| key(partition.to_owned(), &keys::member_sk(m.id)))
+            .collect();
+        Ok(batch_get(&self.client, &self.state_table, read_keys, None)
+            .await?
+            .iter()
+            .filter_map(|item| Some((get_s(item, "mid")?, version_from_item(item)?)))
+            .collect())
+    }
+
+    /// Applies a group of members: one read of their versions, then one
+    /// transaction per chunk.
+    async fn apply_group(
+        &self,
+        workspace: &str,
+        segment_id: &str,
+        group: &[MemberChanges<'_>],
+    ) -> StoreResult<Vec<ChunkResult>> {
+        let read = self
+            .read_versions(&keys::members(workspace, segment_id), group)
+            .await?;
+        let chunks = group
+            .chunks(MEMBERS_PER_TRANSACTION)
+            .map(|chunk| self.apply_chunk(workspace, segment_id, chunk, &read));
+        futures::future::try_join_all(chunks).await
+    }
+
+    /// Applies one chunk of members over the versions `read` before; returns
+    /// applied input positions and the member_count delta.
     async fn apply_chunk(
         &self,
         workspace: &str,
         segment_id: &str,
         chunk: &[MemberChanges<'_>],
+        read: &HashMap<String, MembershipVersion>,
     ) -> StoreResult<ChunkResult> {
         let partition = keys::members(workspace, segment_id);
+        let mut reread = None;
         for _ in 0..MAX_CONFLICT_ROUNDS {
-            let read_keys = chunk
-                .iter()
-                .map(|m| key(partition.clone(), &keys::member_sk(m.id)))
-                .collect();
-            let current: HashMap<String, MembershipVersion> =
-                batch_get(&self.client, &self.state_table, read_keys, None)
-                    .await?
-                    .iter()
-                    .filter_map(|item| Some((get_s(item, "mid")?, version_from_item(item)?)))
-                    .collect();
+            let current = reread.as_ref().unwrap_or(read);
             let mut outcomes: Vec<Outcome> = Vec::new();
             let mut already_current = Vec::new();
             for member in chunk {
@@ -209,6 +239,7 @@ impl DynamoStore {
                 {
                     // Another writer changed a member since our read: recompute.
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    reread = Some(self.read_versions(&partition, chunk).await?);
                     continue;
                 }
                 Err(e) => return Err(sdk_error(e)),
@@ -351,13 +382,16 @@ impl SegmentStore for DynamoStore {
             members[slot].changes.push((index, change));
         }
         let calls: Vec<_> = members
-            .chunks(MEMBERS_PER_TRANSACTION)
-            .map(|chunk| self.apply_chunk(workspace, segment_id, chunk))
+            .chunks(MEMBERS_PER_READ)
+            .map(|group| self.apply_group(workspace, segment_id, group))
             .collect();
         let results: Vec<ChunkResult> = futures::stream::iter(calls)
-            .buffer_unordered(CHUNK_CONCURRENCY)
-            .try_collect()
-            .await?;
+            .buffer_unordered(CHUNK_CONCURRENCY / 2)
+            .try_collect::<Vec<Vec<ChunkResult>>>()
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         let delta: i64 = results.iter().map(|r| r.delta).sum();
         let mut applied: Vec<usize> = results
             .iter()
