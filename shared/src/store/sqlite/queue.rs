@@ -46,9 +46,10 @@ impl SqliteQueue {
                 let mut out = Vec::new();
                 {
                     let mut due = tx.prepare_cached(
-                        "SELECT seq, id, body, receive_count, sent_at_ms FROM queue_messages
-                         WHERE queue = ?1 AND visible_at_ms <= ?2
-                         ORDER BY visible_at_ms, seq LIMIT ?3",
+                        "SELECT m.seq, m.id, b.body, m.receive_count, m.sent_at_ms
+                         FROM queue_messages m JOIN queue_bodies b ON b.seq = m.seq
+                         WHERE m.queue = ?1 AND m.visible_at_ms <= ?2
+                         ORDER BY m.visible_at_ms, m.seq LIMIT ?3",
                     )?;
                     let rows = due
                         .query_map(params![queue, now, max], |r| {
@@ -98,12 +99,15 @@ impl Queue for SqliteQueue {
                 let tx = conn.transaction()?;
                 {
                     let mut insert = tx.prepare_cached(
-                        "INSERT INTO queue_messages (id, queue, body, visible_at_ms, sent_at_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        "INSERT INTO queue_messages (id, queue, visible_at_ms, sent_at_ms)
+                         VALUES (?1, ?2, ?3, ?4)",
                     )?;
+                    let mut insert_body = tx
+                        .prepare_cached("INSERT INTO queue_bodies (seq, body) VALUES (?1, ?2)")?;
                     for m in &messages {
                         let visible_at = now + m.delay.as_millis() as i64;
-                        insert.execute(params![random_id(), queue, m.body, visible_at, now])?;
+                        insert.execute(params![random_id(), queue, visible_at, now])?;
+                        insert_body.execute(params![tx.last_insert_rowid(), m.body])?;
                     }
                 }
                 tx.commit()
@@ -132,16 +136,26 @@ impl Queue for SqliteQueue {
         let handles = receipt_handles.to_vec();
         self.store
             .run(move |conn| {
+                let tx = conn.transaction()?;
                 for chunk in handles.chunks(super::IN_CHUNK) {
                     let sql = format!(
-                        "DELETE FROM queue_messages WHERE queue = ? AND receipt IN ({})",
+                        "DELETE FROM queue_messages WHERE queue = ? AND receipt IN ({})
+                         RETURNING seq",
                         placeholders(chunk.len())
                     );
                     let args =
                         std::iter::once(queue.as_str()).chain(chunk.iter().map(String::as_str));
-                    conn.prepare_cached(&sql)?.execute(params_from_iter(args))?;
+                    let deleted = tx
+                        .prepare_cached(&sql)?
+                        .query_map(params_from_iter(args), |r| r.get::<_, i64>(0))?
+                        .collect::<rusqlite::Result<Vec<i64>>>()?;
+                    let mut delete_body =
+                        tx.prepare_cached("DELETE FROM queue_bodies WHERE seq = ?1")?;
+                    for seq in deleted {
+                        delete_body.execute([seq])?;
+                    }
                 }
-                Ok(())
+                tx.commit()
             })
             .await
     }

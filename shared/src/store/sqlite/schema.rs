@@ -88,6 +88,16 @@ CREATE TABLE dead_letters (
     doc   TEXT NOT NULL
 );
 "#,
+    // Message bodies (up to 200 KiB) apart from the state a receive updates:
+    // an update rewrites the whole row, body and all, when its size changes.
+    r#"
+CREATE TABLE queue_bodies (
+    seq  INTEGER PRIMARY KEY,
+    body TEXT NOT NULL
+);
+INSERT INTO queue_bodies (seq, body) SELECT seq, body FROM queue_messages;
+ALTER TABLE queue_messages DROP COLUMN body;
+"#,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
