@@ -12,16 +12,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use hyper::{Method, StatusCode};
-use serde_json::Value;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 
-use crate::http;
+use crate::invocations;
+use crate::runtime_api::{Report, describe_response, emulator};
 use crate::locate;
 use crate::moto::Moto;
 use crate::procfs;
@@ -63,18 +61,15 @@ pub struct Args {
     /// AWS_LAMBDA_FUNCTION_MEMORY_SIZE given to the functions.
     #[arg(long, default_value_t = 256)]
     pub memory_mb: u32,
+    /// Invocations after the first in each run, with load-sized events
+    /// (bench/src/invocations.rs): their wall time and CPU time, the
+    /// inputs of Lambda's GB-seconds.
+    #[arg(long, default_value_t = 0)]
+    pub warm: usize,
     /// An extra environment variable for every binary, NAME=VALUE
     /// (repeatable), e.g. to try `SSL_CERT_DIR`.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub extra_env: Vec<String>,
-}
-
-/// What the emulator saw.
-enum Report {
-    Next(Instant),
-    Response(Instant, Bytes),
-    Error(Instant, Bytes),
-    InitError(Bytes),
 }
 
 struct Run {
@@ -82,12 +77,16 @@ struct Run {
     invoke: Duration,
     outcome: String,
     hwm_kib: u64,
+    /// `--warm` invocations: wall time of each, CPU seconds of all.
+    warm: Vec<Duration>,
+    warm_cpu: f64,
 }
 
 struct Subject {
     name: String,
     bin: PathBuf,
     payload: fn(usize) -> Bytes,
+    warm_payload: fn(usize) -> Bytes,
     runs: Vec<Run>,
     failures: Vec<String>,
 }
@@ -142,7 +141,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for round in 0..args.runs {
         for subject in &mut subjects {
             let log = dir.path().join(format!("{}.log", subject.name));
-            match one_run(subject, round, &env, &log, args.memory_mb).await {
+            match one_run(subject, round, &env, &log, args.memory_mb, args.warm).await {
                 Ok(run) => subject.runs.push(run),
                 Err(e) => subject.failures.push(format!("{e:#}")),
             }
@@ -179,6 +178,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ));
     }
     println!("\n{table}");
+    if args.warm > 0 {
+        println!("{}", warm_table(&subjects));
+    }
     for s in &subjects {
         if let Some(first) = s.failures.first() {
             println!(
@@ -201,41 +203,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 fn subject(name: &str, bin: PathBuf) -> Subject {
     Subject {
         name: name.to_owned(),
-        payload: payload_for(name),
+        payload: invocations::sample(name),
+        warm_payload: invocations::warm(name),
         bin,
         runs: Vec::new(),
         failures: Vec::new(),
-    }
-}
-
-/// The first invocation's event: the sample events of `events/`.
-fn payload_for(name: &str) -> fn(usize) -> Bytes {
-    match name {
-        "mparticle-ingest" => |_| {
-            Bytes::from_static(include_bytes!(
-                "../../events/mparticle-ingest/events-batch.json"
-            ))
-        },
-        // A fresh message_id per run, or repeats are acknowledged unapplied.
-        "cohort-ingest" => |run| {
-            let mut event: Value = serde_json::from_slice(include_bytes!(
-                "../../events/cohort-ingest/amplitude-cohort-webhook.json"
-            ))
-            .expect("sample event");
-            let mut body: Value =
-                serde_json::from_str(event["body"].as_str().unwrap_or("{}")).expect("sample body");
-            body["message_id"] =
-                Value::from(format!("coldstart-{}-{run}", crate::workload::now_ms()));
-            event["body"] = Value::from(body.to_string());
-            Bytes::from(event.to_string())
-        },
-        "stream-dispatch" => |_| {
-            Bytes::from_static(include_bytes!(
-                "../../events/stream-dispatch/sqs-events.json"
-            ))
-        },
-        "retry" => |_| Bytes::from_static(include_bytes!("../../events/retry/sqs-retry.json")),
-        _ => |_| Bytes::from_static(br#"{"hello":"world"}"#),
     }
 }
 
@@ -291,6 +263,7 @@ async fn one_run(
     env: &[(String, String)],
     log: &Path,
     memory_mb: u32,
+    warm: usize,
 ) -> anyhow::Result<Run> {
     let (report_tx, mut reports) = mpsc::unbounded_channel();
     let (invoke_tx, invoke_rx) = mpsc::channel::<Bytes>(1);
@@ -348,6 +321,22 @@ async fn one_run(
         },
         status = child.wait() => bail!("exited during its first invocation ({})", status?),
     };
+    let cpu_before = procfs::cpu_seconds(pid).unwrap_or(0.0);
+    let mut warm_runs = Vec::with_capacity(warm);
+    for i in 0..warm {
+        let sent = Instant::now();
+        invoke_tx
+            .send((subject.warm_payload)(round * warm + i + 1))
+            .await
+            .context("emulator gone")?;
+        match tokio::time::timeout(timeout, reports.recv()).await {
+            Ok(Some(Report::Response(at, _) | Report::Error(at, _))) => {
+                warm_runs.push(at.saturating_duration_since(sent))
+            }
+            _ => bail!("no answer to warm invocation {i}"),
+        }
+    }
+    let warm_cpu = procfs::cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
     let hwm_kib = procfs::status_kib(pid, "VmHWM").unwrap_or(0);
     let _ = child.start_kill();
     let _ = child.wait().await;
@@ -358,6 +347,8 @@ async fn one_run(
         invoke: answered.saturating_duration_since(invoked),
         outcome,
         hwm_kib,
+        warm: warm_runs,
+        warm_cpu,
     })
 }
 
@@ -393,80 +384,31 @@ fn lambda_env(
     .collect()
 }
 
-/// The Runtime API: `next` hands out what `invocations` yields (and waits
-/// while it yields nothing); `response`, `error` and `init/error` are
-/// reported.
-async fn emulator(
-    function: &str,
-    reports: mpsc::UnboundedSender<Report>,
-    invocations: mpsc::Receiver<Bytes>,
-) -> anyhow::Result<http::Server> {
-    let invocations = Arc::new(Mutex::new(invocations));
-    let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{function}");
-    http::serve(move |request| {
-        let reports = reports.clone();
-        let invocations = invocations.clone();
-        let arn = arn.clone();
-        async move {
-            let path = request.uri().path().to_owned();
-            let method = request.method().clone();
-            const NEXT: &str = "/2018-06-01/runtime/invocation/next";
-            if method == Method::GET && path == NEXT {
-                let _ = reports.send(Report::Next(Instant::now()));
-                let Some(payload) = invocations.lock().await.recv().await else {
-                    return http::response(StatusCode::INTERNAL_SERVER_ERROR, "{}");
-                };
-                let deadline = crate::workload::now_ms() + 60_000;
-                let mut response = http::response(StatusCode::OK, payload);
-                let headers = response.headers_mut();
-                for (name, value) in [
-                    ("lambda-runtime-aws-request-id", "8476a536-e9f4-11e8-9739-2dfe598c3fcd".to_owned()),
-                    ("lambda-runtime-deadline-ms", deadline.to_string()),
-                    ("lambda-runtime-invoked-function-arn", arn),
-                    (
-                        "lambda-runtime-trace-id",
-                        "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
-                            .to_owned(),
-                    ),
-                ] {
-                    if let Ok(value) = value.parse() {
-                        headers.insert(name, value);
-                    }
-                }
-                return response;
-            }
-            if method != Method::POST {
-                return http::response(StatusCode::NOT_FOUND, "{}");
-            }
-            let now = Instant::now();
-            let body = http::read_body(request).await;
-            let report = if path == "/2018-06-01/runtime/init/error" {
-                Report::InitError(body)
-            } else if path.starts_with("/2018-06-01/runtime/invocation/") && path.ends_with("/response") {
-                Report::Response(now, body)
-            } else if path.starts_with("/2018-06-01/runtime/invocation/") && path.ends_with("/error") {
-                Report::Error(now, body)
-            } else {
-                return http::response(StatusCode::NOT_FOUND, "{}");
-            };
-            let _ = reports.send(report);
-            http::response(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
-        }
-    })
-    .await
-}
-
-/// "response" plus what it says: the HTTP status of an API Gateway
-/// response, the failures of an SQS batch response.
-fn describe_response(body: &[u8]) -> String {
-    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    if let Some(status) = value.get("statusCode") {
-        format!("response, HTTP {status}")
-    } else if let Some(failures) = value.get("batchItemFailures").and_then(Value::as_array) {
-        format!("response, {} batch item failures", failures.len())
-    } else {
-        "response".to_owned()
+/// Warm invocations (bench/src/invocations.rs): wall and CPU time each.
+fn warm_table(subjects: &[Subject]) -> String {
+    let mut table = String::from(
+        "| binary | warm invocations | wall min / median / max (ms) | CPU per invocation (ms) |\n\
+         |---|---:|---:|---:|\n",
+    );
+    for s in subjects {
+        let mut walls: Vec<Duration> = s.runs.iter().flat_map(|r| r.warm.clone()).collect();
+        walls.sort();
+        let Some((first, last)) = walls.first().zip(walls.last()) else {
+            continue;
+        };
+        let cpu: f64 = s.runs.iter().map(|r| r.warm_cpu).sum();
+        let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+        table.push_str(&format!(
+            "| {} | {} | {:.1} / {:.1} / {:.1} | {:.2} |\n",
+            s.name,
+            walls.len(),
+            ms(first),
+            ms(&walls[walls.len() / 2]),
+            ms(last),
+            cpu * 1000.0 / walls.len() as f64,
+        ));
     }
+    table
 }
 
 fn median(runs: &[Run], key: impl Fn(&Run) -> Duration) -> Duration {
