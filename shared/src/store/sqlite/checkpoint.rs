@@ -2,14 +2,16 @@
 //! back into the database (and syncs both files) inside whichever commit
 //! crosses 1 000 pages, while that writer holds the write lock: every
 //! request behind it waits. Here a thread of the store checkpoints ten times
-//! a second, in two steps:
+//! a second, on its own connection, PASSIVE: it copies what the WAL holds
+//! without blocking the writer or readers (the slow part: copying, syncing).
 //!
-//! 1. on its own connection, PASSIVE: copies what the WAL holds without
-//!    blocking the writer or readers (the slow part: copying and syncing);
-//! 2. on the writing connection, under its lock: copies the few frames
-//!    committed meanwhile, so the WAL is wholly checkpointed and the next
-//!    commit starts it over from the beginning (a WAL checkpointed only by
-//!    step 1 never restarts while commits keep coming, and grows).
+//! A WAL checkpointed that way never starts over while commits keep coming
+//! (each round ends with newer frames than it copied), so once it holds
+//! [`RESTART_PAGES`] the thread checkpoints once more on the writing
+//! connection, under its lock: only the frames committed since remain to
+//! copy, the WAL is then wholly checkpointed and the next commit restarts it
+//! from the beginning. Commits wait for that short pass once per few MiB of
+//! WAL instead of for every checkpoint.
 
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -21,6 +23,8 @@ use rusqlite::Connection;
 
 /// How often the background thread checkpoints.
 const INTERVAL: Duration = Duration::from_millis(100);
+/// WAL pages (4 KiB) after which the WAL is made to start over (8 MiB).
+const RESTART_PAGES: i64 = 2_000;
 /// WAL pages (4 KiB) after which a commit checkpoints anyway: reached only
 /// if the background checkpoints fall behind (e.g. a reader holding an old
 /// snapshot), it bounds the WAL on disk to ~16 MiB.
@@ -48,21 +52,21 @@ impl Checkpointer {
     }
 }
 
-/// `PRAGMA wal_checkpoint(PASSIVE)`: whether the WAL held frames. A busy or
+/// `PRAGMA wal_checkpoint(PASSIVE)`: the pages the WAL holds. A busy or
 /// failed checkpoint is left to the next round (or the fallback).
-fn checkpoint(conn: &Connection) -> bool {
+fn checkpoint(conn: &Connection) -> i64 {
     match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
-        Ok(frames) => frames > 0,
+        Ok(pages) => pages,
         Err(e) => {
             tracing::debug!(error = %e, "background WAL checkpoint failed");
-            false
+            0
         }
     }
 }
 
 fn run(conn: &Connection, writer: &Mutex<Connection>, stopped: &mpsc::Receiver<()>) {
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
-        if checkpoint(conn)
+        if checkpoint(conn) >= RESTART_PAGES
             && let Ok(writer) = writer.lock()
         {
             checkpoint(&writer);
