@@ -19,11 +19,11 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::invocations;
-use crate::runtime_api::{Report, describe_response, emulator};
 use crate::locate;
 use crate::moto::Moto;
 use crate::procfs;
 use crate::receiver::Receiver;
+use crate::runtime_api::{Report, describe_response, emulator};
 use crate::stats::Table;
 
 pub const FUNCTIONS: [&str; 4] = [
@@ -329,12 +329,15 @@ async fn one_run(
             .send((subject.warm_payload)(round * warm + i + 1))
             .await
             .context("emulator gone")?;
-        match tokio::time::timeout(timeout, reports.recv()).await {
-            Ok(Some(Report::Response(at, _) | Report::Error(at, _))) => {
-                warm_runs.push(at.saturating_duration_since(sent))
+        // The function's `next` calls are reported too: wait past them.
+        let answered = loop {
+            match tokio::time::timeout(timeout, reports.recv()).await {
+                Ok(Some(Report::Next(_))) => continue,
+                Ok(Some(Report::Response(at, _) | Report::Error(at, _))) => break at,
+                _ => bail!("no answer to warm invocation {i}"),
             }
-            _ => bail!("no answer to warm invocation {i}"),
-        }
+        };
+        warm_runs.push(answered.saturating_duration_since(sent));
     }
     let warm_cpu = procfs::cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
     let hwm_kib = procfs::status_kib(pid, "VmHWM").unwrap_or(0);

@@ -95,4 +95,3 @@ pub fn describe_response(body: &[u8]) -> String {
         "response".to_owned()
     }
 }
-

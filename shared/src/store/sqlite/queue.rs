@@ -102,8 +102,8 @@ impl Queue for SqliteQueue {
                         "INSERT INTO queue_messages (id, queue, visible_at_ms, sent_at_ms)
                          VALUES (?1, ?2, ?3, ?4)",
                     )?;
-                    let mut insert_body = tx
-                        .prepare_cached("INSERT INTO queue_bodies (seq, body) VALUES (?1, ?2)")?;
+                    let mut insert_body =
+                        tx.prepare_cached("INSERT INTO queue_bodies (seq, body) VALUES (?1, ?2)")?;
                     for m in &messages {
                         let visible_at = now + m.delay.as_millis() as i64;
                         insert.execute(params![random_id(), queue, visible_at, now])?;
