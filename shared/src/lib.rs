@@ -5,6 +5,7 @@
 pub mod cohort;
 pub mod config;
 pub mod consumers;
+pub mod customerio;
 pub mod domain;
 pub mod error;
 pub mod http;
