@@ -2,6 +2,7 @@
 //! backends, and their events out through Amplitude and webhook streams to
 //! real local receivers.
 
+mod export;
 mod receive;
 mod refusals;
 mod support;

@@ -9,6 +9,8 @@ use serde_json::Value;
 use shared::config;
 use shared::customerio::signature::sign;
 use shared::domain::time::now_s;
+use shared::queue::consumer::sqs_event;
+use shared::topology::QueueName;
 
 pub const WS: &str = "acme";
 pub const SECRET: &str = "acme-secret";
@@ -90,5 +92,30 @@ pub async fn drain_events(b: &Backend) -> Vec<Value> {
         }
         let handles: Vec<String> = messages.into_iter().map(|m| m.receipt_handle).collect();
         b.queues.events.delete(&handles).await.unwrap();
+    }
+}
+
+/// Runs stream-dispatch on everything queued, as the SQS event source does.
+pub async fn dispatch_queued(b: &Backend) {
+    loop {
+        let received = b
+            .queues
+            .events
+            .receive(10, Duration::from_secs(30), Duration::from_millis(200))
+            .await
+            .unwrap();
+        if received.is_empty() {
+            return;
+        }
+        let queue = b.queues.raw(QueueName::Events);
+        let response = engage_bridge_tests::consume(
+            b,
+            QueueName::Events,
+            sqs_event(&received, &queue.source_arn()),
+        )
+        .await;
+        assert!(response.batch_item_failures.is_empty());
+        let handles: Vec<String> = received.into_iter().map(|m| m.receipt_handle).collect();
+        queue.delete(&handles).await.unwrap();
     }
 }

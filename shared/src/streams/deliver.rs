@@ -297,6 +297,7 @@ pub async fn deliver_to_stream(
                 stream,
                 config,
                 anonymous_id_attribute: &workspace.anonymous_id_attribute,
+                customerio: workspace.customerio.as_ref(),
             };
             deliver(&sink, client, request_id, events, profiles).await
         }
