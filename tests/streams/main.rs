@@ -4,4 +4,5 @@
 mod amplitude;
 mod fixtures;
 mod retries;
+mod signing;
 mod webhooks;

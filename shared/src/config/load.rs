@@ -98,7 +98,7 @@ pub fn parse_with(
         let mut path = e.path().to_string();
         let message = e.inner().message().to_owned();
         // A stream's own checks name the key in their message: put it in the path.
-        if let Some(key) = ["unknown key `", "missing key `"]
+        if let Some(key) = ["unknown key `", "missing key `", "invalid key `"]
             .iter()
             .find_map(|p| message.strip_prefix(p)?.split('`').next())
         {

@@ -4,6 +4,7 @@ pub mod load;
 pub mod model;
 pub mod schedule;
 pub mod secret;
+pub mod signing;
 mod source;
 pub mod stream;
 
