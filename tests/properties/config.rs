@@ -62,8 +62,10 @@ fn url() -> impl Strategy<Value = Value> {
             &[
                 "example.com",
                 "hooks.example.org",
-                "127.0.0.1:9000",
-                "[::1]:8443",
+                // Public address literals: loopback and private ones are
+                // refused with `private_destinations = "deny"`.
+                "93.184.216.34:9000",
+                "[2606:2800:220:1::]:8443",
             ][..],
         ),
         "(/[a-z0-9]{1,8}){0,3}",

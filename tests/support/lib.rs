@@ -83,7 +83,10 @@ pub async fn aws() -> Backend {
         .await
         .expect("create moto resources");
     Backend {
-        services: Services::aws(&sdk, &resources, fast_schedule()),
+        // The receivers of these tests listen on 127.0.0.1, which the aws
+        // backend refuses by default (docs/interface/streams.md "Destinations").
+        services: Services::aws(&sdk, &resources, fast_schedule())
+            .with_private_destinations(config::PrivateDestinations::Allow),
         kind: "aws",
         resources: Some(resources),
         _dir: None,

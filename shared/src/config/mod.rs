@@ -1,5 +1,6 @@
 //! Configuration (docs/interface/config.md).
 
+pub mod destinations;
 pub mod load;
 pub mod model;
 pub mod schedule;

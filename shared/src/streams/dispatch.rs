@@ -11,6 +11,7 @@ use super::deliver::{Outcome, deliver_to_stream};
 use super::enrich::Profiles;
 use super::selection;
 use super::sink::attempt;
+use crate::config::destinations::REFUSED;
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::domain::ids::derived_uuid;
 use crate::domain::{Attempt, DeadBatch, DeadLetter, Encoded, Event, EventsMessage, RetryMessage};
@@ -187,6 +188,12 @@ pub async fn deliver_gated(
     )
     .await;
     permit.finish(outcome.whole_failure(events.len()).is_none());
+    for attempt in outcome.retry.iter().map(|r| &r.attempt) {
+        if attempt.error.starts_with(REFUSED) {
+            tracing::warn!(workspace_id = %workspace.id, stream = %stream.name,
+                moe_request_id = %request_id, reason = %attempt.error, "destination refused");
+        }
+    }
     Ok(outcome)
 }
 
