@@ -31,6 +31,11 @@ impl Server {
     /// Starts `serve` in `dir` and waits for its "listening on" line. Its
     /// logs (stderr) are appended to `dir/serve.log`.
     pub fn start(dir: &Path, args: &[&str]) -> Server {
+        Self::start_with_env(dir, args, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -41,6 +46,7 @@ impl Server {
             .args(args)
             .current_dir(dir)
             .env("RUST_LOG", "debug")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

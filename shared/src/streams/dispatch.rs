@@ -137,6 +137,34 @@ impl FollowUps {
     }
 }
 
+/// Says why a batch waits on the retry queue without an attempt: a paused
+/// stream's batches at INFO, each time they are put back (so the log shows
+/// what a pause holds), a busy or open stream's at DEBUG.
+pub fn log_parked(workspace_id: &str, stream: &str, request_id: &str, events: usize, why: Parked) {
+    let wait_seconds = why.wait().as_secs();
+    if why == Parked::Paused {
+        tracing::info!(
+            workspace_id,
+            stream,
+            moe_request_id = request_id,
+            events,
+            wait_seconds,
+            reason = why.as_str(),
+            "batch waits: the stream is paused (enabled = false)"
+        );
+    } else {
+        tracing::debug!(
+            workspace_id,
+            stream,
+            moe_request_id = request_id,
+            events,
+            wait_seconds,
+            reason = why.as_str(),
+            "batch parked"
+        );
+    }
+}
+
 /// What one stream made of its events: an outcome, or parked.
 enum StreamResult {
     Delivered(Outcome),
@@ -289,8 +317,13 @@ pub async fn dispatch(
                 request_id,
                 events,
             } => {
-                tracing::debug!(workspace_id = %workspace.id, stream = %report.stream,
-                    reason = why.as_str(), wait_seconds = why.wait().as_secs(), "batch parked");
+                log_parked(
+                    &workspace.id,
+                    &report.stream,
+                    &request_id,
+                    events.len(),
+                    why,
+                );
                 follow_ups.park(
                     &workspace.id,
                     &report.stream,
