@@ -19,7 +19,8 @@ async fn wrong_signatures_stale_timestamps_and_altered_bodies_are_refused() {
     let mut altered = body.clone();
     let at = altered.iter().position(|c| *c == b'8').unwrap();
     altered[at] = b'9'; // one byte of the body, still valid JSON
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>)> = vec![
+    type Headers = Vec<(&'static str, String)>;
+    let cases: Vec<(&str, Headers, Vec<u8>)> = vec![
         (
             "wrong key",
             signed_with("another-key", now, &body),
@@ -116,7 +117,8 @@ async fn a_workspace_without_customerio_is_404() {
         .await
         .unwrap();
     let body = fixture("email-sent.json");
-    for ws in ["plain", "nobody"] {
+    let long = "w".repeat(3000);
+    for ws in ["plain", "nobody", "a.b", &long] {
         let reply = post(&b, ws, &signed_with(SIGNING_KEY, now_s(), &body), &body).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{ws}");
         assert!(

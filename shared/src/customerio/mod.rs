@@ -92,6 +92,15 @@ pub async fn receive(
     presented: &Presented,
     body: &[u8],
 ) -> RequestResult<Received> {
+    // Workspace ids are [A-Za-z0-9_-]{1,64}: anything else names none, and
+    // is never looked up (a huge path segment is no store key).
+    let id_ok = (1..=64).contains(&workspace_id.len())
+        && workspace_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !id_ok {
+        return Err(not_configured(workspace_id));
+    }
     let ws = services
         .workspace(workspace_id)
         .await?
