@@ -5,8 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use engage_bridge_tests::{aws, moto_url};
-use shared::store::aws::AwsResources;
+use engage_bridge_tests::aws;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workspaces_apply_and_events_send_work_on_aws() {
@@ -25,26 +24,13 @@ async fn workspaces_apply_and_events_send_work_on_aws() {
         r#"[{"event_name":"Email Sent","event_code":"MOE_EMAIL_SENT","event_uuid":"a-1","event_time":1700000000,"event_type":"CAMPAIGN_EVENT","event_source":"MOENGAGE"}]"#,
     )
     .unwrap();
-    let values = [
-        &resources.config_table,
-        &resources.state_table,
-        &resources.events_queue_url,
-        &resources.retry_queue_url,
-        &resources.dead_letter_queue_url,
-        &resources.cohort_queue_url,
-    ];
+    let env = common::aws_env(&resources);
     let cli = |args: &[&str]| {
-        let mut command = Command::new(common::BIN);
-        command
+        Command::new(common::BIN)
             .args(args)
-            .env("AWS_ENDPOINT_URL", moto_url())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1");
-        for (name, value) in AwsResources::ENV.iter().zip(values) {
-            command.env(name, value);
-        }
-        command.output().unwrap()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap()
     };
     let config = config.to_str().unwrap();
     let out = cli(&["workspaces", "apply", "--config", config]);

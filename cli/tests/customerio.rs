@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{Server, run};
 use engage_bridge_tests::receiver::wait_for;
-use engage_bridge_tests::{moto_url, repo_root};
+use engage_bridge_tests::repo_root;
 use shared::customerio::signature::sign;
 use shared::domain::time::now_s;
 use shared::streams::sink::signing::signature;
@@ -219,28 +219,7 @@ async fn customerio_in_signed_and_paused_streams_out_embedded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customerio_in_signed_and_paused_streams_out_on_moto() {
     let backend = engage_bridge_tests::aws().await;
-    let resources = backend.resources.clone().unwrap();
-    let values = [
-        &resources.config_table,
-        &resources.state_table,
-        &resources.events_queue_url,
-        &resources.retry_queue_url,
-        &resources.dead_letter_queue_url,
-        &resources.cohort_queue_url,
-    ];
-    let mut env: Vec<(&str, String)> = shared::store::aws::AwsResources::ENV
-        .iter()
-        .zip(values)
-        .map(|(k, v)| (*k, v.clone()))
-        .collect();
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", moto_url()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_REGION", "us-east-1".into()),
-    ] {
-        env.push((k, v));
-    }
+    let env = common::aws_env(backend.resources.as_ref().unwrap());
     let dir = tempfile::tempdir().unwrap();
     // The receivers are on 127.0.0.1, which aws refuses unless allowed.
     let head = "[storage]\nbackend = \"aws\"\n\n[security]\nprivate_destinations = \"allow\"\n\n";

@@ -1,16 +1,12 @@
 //! Helpers: a workspace with Customer.io settings, signed requests, and
 //! running stream-dispatch on what the route queued.
 
-use std::time::Duration;
-
 use engage_bridge_tests::{Backend, repo_root};
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use shared::config;
 use shared::customerio::signature::sign;
 use shared::domain::time::now_s;
-use shared::queue::consumer::sqs_event;
-use shared::topology::QueueName;
 
 pub const WS: &str = "acme";
 pub const SECRET: &str = "acme-secret";
@@ -74,48 +70,11 @@ pub async fn post_signed(b: &Backend, body: &[u8]) -> Reply {
 
 /// Every event on the events queue (removing them).
 pub async fn drain_events(b: &Backend) -> Vec<Value> {
-    let mut events = Vec::new();
-    loop {
-        let messages = b
-            .queues
-            .events
-            .receive(10, Duration::from_secs(60), Duration::ZERO)
-            .await
-            .unwrap();
-        if messages.is_empty() {
-            return events;
-        }
-        for message in &messages {
-            let body: Value = serde_json::from_str(&message.body).unwrap();
-            assert_eq!(body["workspace_id"], WS);
-            events.extend(body["events"].as_array().unwrap().iter().cloned());
-        }
-        let handles: Vec<String> = messages.into_iter().map(|m| m.receipt_handle).collect();
-        b.queues.events.delete(&handles).await.unwrap();
-    }
+    engage_bridge_tests::drain_events(b).await
 }
 
 /// Runs stream-dispatch on everything queued, as the SQS event source does.
 pub async fn dispatch_queued(b: &Backend) {
-    loop {
-        let received = b
-            .queues
-            .events
-            .receive(10, Duration::from_secs(30), Duration::from_millis(200))
-            .await
-            .unwrap();
-        if received.is_empty() {
-            return;
-        }
-        let queue = b.queues.raw(QueueName::Events);
-        let response = engage_bridge_tests::consume(
-            b,
-            QueueName::Events,
-            sqs_event(&received, &queue.source_arn()),
-        )
-        .await;
-        assert!(response.batch_item_failures.is_empty());
-        let handles: Vec<String> = received.into_iter().map(|m| m.receipt_handle).collect();
-        queue.delete(&handles).await.unwrap();
-    }
+    let answer = engage_bridge_tests::dispatch_queued(b).await;
+    assert!(answer.batch_item_failures.is_empty());
 }

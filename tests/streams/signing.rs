@@ -62,13 +62,18 @@ fn verify(secret: &str, body: &PathBuf, headers: &PathBuf) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-#[tokio::test]
-async fn every_listed_secret_signs_and_the_reference_library_verifies_each() {
+async fn ok_receiver() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200))
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn every_listed_secret_signs_and_the_reference_library_verifies_each() {
+    let server = ok_receiver().await;
     let b = sqlite();
     let extra = format!("signing_secrets = [\"{OLD}\", \"{NEW}\"]");
     workspace_with_streams(&b, &webhook_stream("signed", &server.uri(), &extra)).await;
@@ -125,11 +130,7 @@ async fn every_listed_secret_signs_and_the_reference_library_verifies_each() {
 /// A stream without `signing_secrets` sends no signature headers.
 #[tokio::test]
 async fn unsigned_streams_send_no_signature_headers() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = ok_receiver().await;
     let b = sqlite();
     workspace_with_streams(&b, &webhook_stream("plain", &server.uri(), "")).await;
     dispatch(&b, vec![email_event(1, "u1")]).await;

@@ -130,3 +130,29 @@ pub fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// The environment the binary needs for `storage.backend = "aws"` on moto:
+/// the resources' variables (as the Lambda functions get them), the
+/// endpoint and dummy credentials.
+pub fn aws_env(resources: &shared::store::aws::AwsResources) -> Vec<(&'static str, String)> {
+    let values = [
+        &resources.config_table,
+        &resources.state_table,
+        &resources.events_queue_url,
+        &resources.retry_queue_url,
+        &resources.dead_letter_queue_url,
+        &resources.cohort_queue_url,
+    ];
+    let mut env: Vec<(&'static str, String)> = shared::store::aws::AwsResources::ENV
+        .into_iter()
+        .zip(values)
+        .map(|(k, v)| (k, v.clone()))
+        .collect();
+    env.extend([
+        ("AWS_ENDPOINT_URL", engage_bridge_tests::moto_url()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]);
+    env
+}

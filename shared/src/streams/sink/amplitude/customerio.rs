@@ -10,8 +10,11 @@ use super::map::{cased_platform, cut, user_id, valid_id};
 use crate::config::CustomerioConfig;
 use crate::domain::{Event, Profile};
 
+/// Reads one setting of the workspace's Customer.io table.
+type Setting = fn(&CustomerioConfig) -> Option<&String>;
+
 /// Amplitude `groups` of exported Customer.io events: (group type, setting).
-const GROUPS: &[(&str, fn(&CustomerioConfig) -> Option<&String>)] = &[
+const GROUPS: &[(&str, Setting)] = &[
     ("account_id", |c| c.account_id.as_ref()),
     ("workspace_id", |c| c.workspace_id.as_ref()),
 ];
