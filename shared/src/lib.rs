@@ -5,13 +5,16 @@
 pub mod cohort;
 pub mod config;
 pub mod consumers;
+pub mod dead_letters;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod input;
 pub mod lambda;
+pub mod lint;
 pub mod membership;
 pub mod mparticle;
+pub mod observability;
 pub mod outbound;
 pub mod ports;
 pub mod queue;

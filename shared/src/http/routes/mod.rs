@@ -3,8 +3,8 @@
 
 mod cohort;
 mod mparticle;
-mod segments;
-mod users;
+pub(super) mod segments;
+pub(super) mod users;
 
 use axum::routing::{MethodRouter, get, post};
 
