@@ -3,6 +3,7 @@
 pub mod load;
 pub mod model;
 pub mod schedule;
+pub mod schema;
 pub mod secret;
 mod source;
 pub mod stream;
