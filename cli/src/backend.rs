@@ -8,9 +8,12 @@ use shared::runtime::Services;
 
 use crate::Failure;
 
-/// Loads and validates a config file; errors are usage errors (exit 2).
+/// Loads and validates a config file (errors are usage errors, exit 2), and
+/// starts logging as its `[logging]` says.
 pub fn load_config(path: &Path) -> Result<ConfigFile, Failure> {
-    config::load_file(path).map_err(|e| Failure::Usage(e.into()))
+    let config = config::load_file(path).map_err(|e| Failure::Usage(e.into()))?;
+    crate::init_logging(&config);
+    Ok(config)
 }
 
 /// The services of a store that must exist already: commands that only read

@@ -89,6 +89,7 @@ pub async fn apply_and_announce(
         .collect();
     let messages = EventsMessage::pack(workspace_id, &events).map_err(StoreError::backend)?;
     services.queues.events.send_encoded(messages).await?;
+    crate::observability::metrics::events_ingested(workspace_id, &events);
     Ok(AnnounceReport {
         applied: outcome.applied.len(),
         already_current: outcome.already_current.len(),

@@ -264,8 +264,8 @@ pub struct Consumer {
     /// Whether the handler times its own redelivery (the retry schedule runs
     /// on visibility timeouts), so the embedded consumer must not extend it.
     pub handler_sets_visibility: bool,
-    /// Batches `serve` handles at once (Lambda scales by instances instead).
-    pub embedded_workers: usize,
+    /// Messages `serve` handles at once (Lambda scales by instances instead).
+    pub embedded_in_flight: usize,
 }
 
 impl Consumer {
@@ -282,7 +282,7 @@ pub const CONSUMERS: [Consumer; 3] = [
         batching_window_secs: 1,
         max_receives: 10,
         handler_sets_visibility: false,
-        embedded_workers: 4,
+        embedded_in_flight: 32,
     },
     Consumer {
         function: Function::Retry,
@@ -293,7 +293,7 @@ pub const CONSUMERS: [Consumer; 3] = [
         // (the attempt log, not this count, decides when a batch is dead).
         max_receives: 25,
         handler_sets_visibility: true,
-        embedded_workers: 2,
+        embedded_in_flight: 10,
     },
     Consumer {
         function: Function::CohortIngest,
@@ -302,7 +302,7 @@ pub const CONSUMERS: [Consumer; 3] = [
         batching_window_secs: 0,
         max_receives: 10,
         handler_sets_visibility: false,
-        embedded_workers: 1,
+        embedded_in_flight: 4,
     },
 ];
 

@@ -91,7 +91,7 @@ async fn embedded_throughput(n: usize) {
             queue,
             ConsumerOptions::default(),
             stopped,
-            |e| engage_bridge_tests::consume(&services, QueueName::Events, e),
+            engage_bridge_tests::consumer_handler(&services, QueueName::Events),
         )
         .await
     });

@@ -22,10 +22,10 @@ pub fn run_retry_consumer(b: &Backend) -> watch::Sender<bool> {
             wait: Duration::from_millis(100),
             ..ConsumerOptions::default()
         };
-        consumer::run("retry", queue, options, stopped, |event| {
-            engage_bridge_tests::consume(&services, shared::topology::QueueName::Retry, event)
-        })
-        .await
+        let retry = shared::topology::CONSUMERS[1];
+        assert_eq!(retry.queue, shared::topology::QueueName::Retry);
+        let handler = shared::consumers::handler(services, retry);
+        consumer::run("retry", queue, options, stopped, handler).await
     });
     stop
 }

@@ -5,6 +5,7 @@
 //! with a message saying so: they are never silently skipped.
 
 pub mod receiver;
+pub mod runtime_api;
 
 use std::path::PathBuf;
 
@@ -124,6 +125,23 @@ pub async fn call(services: &Services, request: http::Request<Vec<u8>>) -> http:
         .await
         .expect("a complete body");
     http::Response::from_parts(parts, bytes.to_vec())
+}
+
+/// The owned handler `queue`'s consumer runs (for `queue::consumer::run`).
+pub fn consumer_handler(
+    services: &Services,
+    queue: shared::topology::QueueName,
+) -> impl Fn(
+    aws_lambda_events::sqs::SqsEvent,
+) -> futures::future::BoxFuture<'static, aws_lambda_events::sqs::SqsBatchResponse>
++ Send
++ Sync
++ 'static {
+    let consumer = shared::topology::CONSUMERS
+        .into_iter()
+        .find(|c| c.queue == queue)
+        .expect("the queue has a consumer");
+    shared::consumers::handler(services.clone(), consumer)
 }
 
 /// Handles one SQS batch of `queue` as its consumer (Lambda or `serve`) does.

@@ -84,8 +84,8 @@ impl Server {
 
     pub fn demo_secret(&self) -> Option<String> {
         self.first_lines.iter().find_map(|l| {
-            l.strip_prefix("demo workspace: id=demo secret=")
-                .map(str::to_owned)
+            let rest = l.strip_prefix("demo workspace: id=demo secret=")?;
+            rest.split_whitespace().next().map(str::to_owned)
         })
     }
 

@@ -45,6 +45,12 @@ pub async fn apply_staged(services: &Services, staged: StagedChanges) -> Handled
             computed_time: sync.computed_time,
         })
         .collect();
+    crate::observability::metrics::items_skipped(
+        &ws.id,
+        crate::domain::EventSource::Amplitude,
+        "unknown_user",
+        matched.dropped as u64,
+    );
     let segment = sync.segment();
     let report = match apply_and_announce(services, &ws.id, &segment, &changes).await {
         Ok(report) => report,

@@ -70,10 +70,10 @@ pub fn parse_with(
         line: e.span().and_then(|s| at_line(s.start)),
         message: e.message().to_owned(),
     })?;
-    interpolate(root.get_mut(), env).map_err(|(message, span)| ConfigError::Invalid {
-        path: "<value>".into(),
-        line: at_line(span.start),
-        message,
+    interpolate(root.get_mut(), env).map_err(|unresolved| ConfigError::Invalid {
+        path: unresolved.path,
+        line: at_line(unresolved.span.start),
+        message: unresolved.message,
     })?;
     let spans = root.clone();
     let located = |path: String, message: String| {

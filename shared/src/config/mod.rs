@@ -4,6 +4,7 @@ pub mod destinations;
 pub mod load;
 pub mod model;
 pub mod schedule;
+pub mod schema;
 pub mod secret;
 pub mod signing;
 mod source;

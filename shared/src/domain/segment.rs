@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::event::EventSource;
 
 /// Where a segment came from: decides its id prefix, `type` and `source`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum SegmentSource {
     Amplitude,
     #[serde(rename = "mParticle")]
@@ -58,7 +58,7 @@ impl SegmentSource {
 
 /// A segment as the API shows it (docs/interface/http.md "Segments"); its
 /// `type` follows from its source.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(into = "SegmentView", try_from = "SegmentView")]
 pub struct Segment {
     pub id: String,
@@ -87,7 +87,7 @@ impl Segment {
 }
 
 /// The wire form of a segment.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 struct SegmentView {
     id: String,
     name: String,
@@ -138,7 +138,7 @@ impl TryFrom<SegmentView> for Segment {
 }
 
 /// A segment member as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Member {
     pub moengage_user_id: String,
     pub uid: Option<String>,

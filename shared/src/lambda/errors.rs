@@ -39,6 +39,18 @@ impl FunctionError {
     }
 }
 
+/// A failed invocation in the log: ERROR when engage-bridge or its store
+/// failed, WARN when the invocation was wrong.
+pub fn log(error: &FunctionError) {
+    let error_type = error.error_type();
+    match error {
+        FunctionError::Request(RequestError::Internal(_)) | FunctionError::Encode(_) => {
+            tracing::error!(error_type, error = %error, "invocation failed")
+        }
+        _ => tracing::warn!(error_type, error = %error, "invocation refused"),
+    }
+}
+
 impl From<FunctionError> for Diagnostic {
     fn from(error: FunctionError) -> Self {
         Diagnostic {

@@ -16,7 +16,7 @@ use crate::domain::{Event, EventSource, EventType, ProfileUpdate};
 use crate::input::limits;
 
 /// What a request did, as the response reports it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// Events queued.
     pub events: usize,

@@ -121,6 +121,27 @@ pub const UNSUPPORTED_EVENT_TYPES: &[&str] = &[
     "attribution",
 ];
 
+/// mParticle's product actions: a product-action event is named by its
+/// action (docs/rules/mparticle-mapping.md "Product-action commerce events";
+/// the values of the Firehose SDK's `ProductAction.Action`, lower-case).
+pub const PRODUCT_ACTIONS: [&str; 10] = [
+    "add_to_cart",
+    "remove_from_cart",
+    "checkout",
+    "checkout_option",
+    "click",
+    "view_detail",
+    "purchase",
+    "refund",
+    "add_to_wishlist",
+    "remove_from_wish_list",
+];
+
+/// The names of the one event each promotion action or impression list
+/// becomes (docs/rules/mparticle-mapping.md "Promotions and impressions").
+pub const PROMOTION_AND_IMPRESSION_NAMES: [&str; 3] =
+    ["promotion_view", "promotion_click", "impression"];
+
 /// Skip-count keys of the commerce shapes skipped unless the workspace sets
 /// `commerce_promotions_and_impressions`
 /// (docs/rules/mparticle-mapping.md "Promotions and impressions").

@@ -161,8 +161,9 @@ pub struct KeptDeadLetter {
 /// them is a plain read: listing never hides one from anyone.
 #[async_trait]
 pub trait DeadLetterStore: Send + Sync {
-    /// Keeps the letters, each under a new id, in the order given.
-    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()>;
+    /// Keeps the letters, each under a new id, in the order given; returns
+    /// the ids.
+    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<Vec<String>>;
     /// A page of dead letters, oldest first.
     async fn list_dead_letters(&self, page: &PageRequest) -> StoreResult<Page<KeptDeadLetter>>;
     /// Removes dead letters by id; unknown ids are ignored.

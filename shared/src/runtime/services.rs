@@ -203,19 +203,83 @@ impl Services {
     }
 
     /// Replaces the stored workspaces with `workspaces` (the config file is
-    /// the source of truth): upserts each, deletes the others.
-    pub async fn apply_workspaces(&self, workspaces: &[WorkspaceConfig]) -> StoreResult<()> {
+    /// the source of truth, as `serve --config` does): upserts each, deletes
+    /// the others.
+    pub async fn apply_workspaces(
+        &self,
+        workspaces: &[WorkspaceConfig],
+    ) -> StoreResult<WorkspacePlan> {
+        self.sync_workspaces(workspaces, Prune::Yes, Apply::Yes)
+            .await
+    }
+
+    /// What applying `workspaces` changes, and (unless a dry run) does it:
+    /// workspaces absent from `workspaces` are deleted only with `prune`
+    /// (docs/interface/cli.md "workspaces apply").
+    pub async fn sync_workspaces(
+        &self,
+        workspaces: &[WorkspaceConfig],
+        prune: Prune,
+        apply: Apply,
+    ) -> StoreResult<WorkspacePlan> {
+        let mut plan = WorkspacePlan::default();
         for workspace in workspaces {
-            self.workspaces.put_workspace(workspace).await?;
+            let stored = self.workspaces.get_workspace(&workspace.id).await?;
+            let wanted = workspace.clone().into_stored();
+            let list = match stored {
+                None => &mut plan.added,
+                Some(stored) if stored == wanted => &mut plan.unchanged,
+                Some(_) => &mut plan.updated,
+            };
+            list.push(workspace.id.clone());
         }
         for id in self.workspaces.list_workspace_ids().await? {
             if !workspaces.iter().any(|w| w.id == id) {
-                self.workspaces.delete_workspace(&id).await?;
+                match prune {
+                    Prune::Yes => plan.removed.push(id),
+                    Prune::No => plan.kept.push(id),
+                }
             }
         }
-        self.workspace_cache.clear();
-        Ok(())
+        if apply == Apply::Yes {
+            for workspace in workspaces {
+                if !plan.unchanged.contains(&workspace.id) {
+                    self.workspaces.put_workspace(workspace).await?;
+                }
+            }
+            for id in &plan.removed {
+                self.workspaces.delete_workspace(id).await?;
+            }
+            self.workspace_cache.clear();
+        }
+        Ok(plan)
     }
+}
+
+/// Whether workspaces absent from the file are deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prune {
+    Yes,
+    No,
+}
+
+/// Whether a plan is carried out or only shown (a dry run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Apply {
+    Yes,
+    DryRun,
+}
+
+/// What applying a set of workspaces changes, by workspace id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorkspacePlan {
+    pub added: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Deleted (`--prune`).
+    pub removed: Vec<String>,
+    /// In the store but not in the file, and kept (no `--prune`).
+    pub kept: Vec<String>,
 }
 
 struct WorkspaceCache {

@@ -15,6 +15,7 @@ use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
 use crate::domain::batching::{Limits, group_by_size};
 use crate::domain::ids::derived_uuid;
 use crate::domain::{Attempt, Event};
+use crate::observability::metrics;
 use crate::outbound::HttpClient;
 
 /// Events to try again later, as a request of their own.
@@ -86,6 +87,13 @@ pub fn part_id(base: &str, events: &[&Event]) -> String {
 /// Bound on partial resends within one delivery (Amplitude 400/429/413).
 const MAX_ROUNDS: usize = 16;
 
+/// Whose delivery this is, for the metrics.
+#[derive(Clone, Copy)]
+pub struct Labels<'a> {
+    pub workspace_id: &'a str,
+    pub stream: &'a str,
+}
+
 /// One prepared event: its position in the delivery's events.
 struct Prepared<T> {
     index: usize,
@@ -97,6 +105,7 @@ struct Prepared<T> {
 pub async fn deliver<S: Sink>(
     sink: &S,
     client: &HttpClient,
+    labels: Labels<'_>,
     request_id: &str,
     events: &[Event],
     profiles: &Profiles,
@@ -141,7 +150,7 @@ pub async fn deliver<S: Sink>(
             });
             continue;
         }
-        send_request(sink, client, &id, events, group, &mut outcome).await;
+        send_request(sink, client, labels, &id, events, group, &mut outcome).await;
     }
     outcome
 }
@@ -151,6 +160,7 @@ pub async fn deliver<S: Sink>(
 async fn send_request<S: Sink>(
     sink: &S,
     client: &HttpClient,
+    labels: Labels<'_>,
     request_id: &str,
     events: &[Event],
     request: Vec<Prepared<S::Item>>,
@@ -187,8 +197,11 @@ async fn send_request<S: Sink>(
             break;
         }
         let items: Vec<&S::Item> = group.iter().map(|p| &p.item).collect();
+        let started = std::time::Instant::now();
         let request = sink.request(client.builder(), request_id, &items);
-        let answer = match client.send(request).await {
+        let sent = client.send(request).await;
+        metrics::delivery_duration(labels.workspace_id, labels.stream, started.elapsed());
+        let answer = match sent {
             // Redirects are not followed: they could lead past the
             // destination check (docs/interface/streams.md "Destinations").
             Ok(response) if response.status().is_redirection() => {
@@ -298,6 +311,10 @@ pub async fn deliver_to_stream(
     request_id: &str,
     events: &[Event],
 ) -> Outcome {
+    let labels = Labels {
+        workspace_id: &workspace.id,
+        stream: &stream.name,
+    };
     match &stream.sink {
         SinkConfig::Webhook(config) => {
             let sink = WebhookSink {
@@ -305,7 +322,7 @@ pub async fn deliver_to_stream(
                 config,
                 app_name: &workspace.app_name,
             };
-            deliver(&sink, client, request_id, events, profiles).await
+            deliver(&sink, client, labels, request_id, events, profiles).await
         }
         SinkConfig::Amplitude(config) => {
             let sink = AmplitudeSink {
@@ -314,7 +331,7 @@ pub async fn deliver_to_stream(
                 anonymous_id_attribute: &workspace.anonymous_id_attribute,
                 customerio: workspace.customerio.as_ref(),
             };
-            deliver(&sink, client, request_id, events, profiles).await
+            deliver(&sink, client, labels, request_id, events, profiles).await
         }
     }
 }

@@ -9,12 +9,15 @@ use futures::future::join_all;
 
 use super::deliver::{Outcome, deliver_to_stream};
 use super::enrich::Profiles;
+use super::report;
 use super::selection;
 use super::sink::attempt;
+use crate::config::RetrySchedule;
 use crate::config::destinations::REFUSED;
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::domain::ids::derived_uuid;
 use crate::domain::{Attempt, DeadBatch, DeadLetter, Encoded, Event, EventsMessage, RetryMessage};
+use crate::observability::metrics;
 use crate::outbound::gate::Parked;
 use crate::ports::{StoreError, StoreResult};
 use crate::runtime::Services;
@@ -59,6 +62,11 @@ pub fn dead_batch(
     })
 }
 
+/// The dead letter's reason once the schedule is spent.
+pub fn gave_up(retries: usize, last_error: &str) -> String {
+    format!("gave up after {retries} retries: {last_error}")
+}
+
 /// Retry messages (each visible after its delay) and dead letters.
 #[derive(Default)]
 pub struct FollowUps {
@@ -68,21 +76,47 @@ pub struct FollowUps {
 
 impl FollowUps {
     /// Turns what a delivery left undone into messages, each carrying the
-    /// attempts made before it (`previous`) and its own.
+    /// attempts made before it (`previous`) and its own: a retry after the
+    /// schedule's next step, or a dead letter once the schedule is spent.
     pub fn add(
         &mut self,
         workspace_id: &str,
         stream: &str,
         previous: &[Attempt],
         outcome: Outcome,
-        delay: impl Fn(Duration) -> Duration,
+        schedule: &RetrySchedule,
     ) -> StoreResult<()> {
         let history = |attempt: Attempt| {
             let mut attempts = previous.to_vec();
             attempts.push(attempt);
             attempts
         };
+        report::delivered(workspace_id, stream, &outcome);
+        let number = previous.len() + 1;
+        let of = schedule.retries() + 1;
         for batch in outcome.retry {
+            let next = schedule.delay(previous.len(), batch.wait_at_least);
+            report::failed_attempt(
+                workspace_id,
+                stream,
+                &batch.request_id,
+                &batch.attempt,
+                number,
+                of,
+                next,
+            );
+            let Some(delay) = next else {
+                let reason = gave_up(schedule.retries(), &batch.attempt.error);
+                self.dead.push(dead_batch(
+                    workspace_id,
+                    stream,
+                    batch.request_id,
+                    batch.events,
+                    history(batch.attempt),
+                    reason,
+                ));
+                continue;
+            };
             let message = RetryMessage {
                 workspace_id: workspace_id.to_owned(),
                 stream: stream.to_owned(),
@@ -91,9 +125,10 @@ impl FollowUps {
                 attempts: history(batch.attempt),
             };
             let encoded = Encoded::new(&message).map_err(StoreError::backend)?;
-            self.retries.push((encoded, delay(batch.wait_at_least)));
+            self.retries.push((encoded, delay));
         }
         for batch in outcome.dead {
+            metrics::attempt_failed(workspace_id, stream, &report::status_label(&batch.attempt));
             self.dead.push(dead_batch(
                 workspace_id,
                 stream,
@@ -133,7 +168,7 @@ impl FollowUps {
     /// Queues them: retries first, then dead letters.
     pub async fn send(self, services: &Services) -> StoreResult<()> {
         services.queues.retry.send_later(self.retries).await?;
-        services.dead_letters.put_dead_letters(&self.dead).await
+        crate::dead_letters::keep(services.dead_letters.as_ref(), &self.dead).await
     }
 }
 
@@ -278,7 +313,7 @@ pub async fn dispatch(
             Vec::new(),
             format!("workspace {:?} is not configured", message.workspace_id),
         );
-        services.dead_letters.put_dead_letters(&[letter]).await?;
+        crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
         return Ok(Vec::new());
     };
     let streams: Vec<&StreamConfig> = workspace
@@ -305,12 +340,13 @@ pub async fn dispatch(
         );
         match result {
             StreamResult::Delivered(outcome) => {
-                follow_ups.add(&workspace.id, &report.stream, &[], outcome, |wait| {
-                    services
-                        .retry_schedule
-                        .delay(0, wait)
-                        .expect("a schedule has at least one step")
-                })?;
+                follow_ups.add(
+                    &workspace.id,
+                    &report.stream,
+                    &[],
+                    outcome,
+                    &services.retry_schedule,
+                )?;
             }
             StreamResult::Parked {
                 why,

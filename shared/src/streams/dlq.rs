@@ -156,7 +156,7 @@ async fn take_in_redriven(services: &Services) -> StoreResult<usize> {
                 }),
             })
             .collect();
-        services.dead_letters.put_dead_letters(&letters).await?;
+        crate::dead_letters::keep(services.dead_letters.as_ref(), &letters).await?;
         let handles: Vec<String> = received.into_iter().map(|m| m.receipt_handle).collect();
         queue.delete(&handles).await?;
         taken += letters.len();

@@ -4,8 +4,8 @@
 mod cohort;
 mod customerio;
 mod mparticle;
-mod segments;
-mod users;
+pub(super) mod segments;
+pub(super) mod users;
 
 use axum::routing::{MethodRouter, get, post};
 
