@@ -5,6 +5,7 @@
 pub mod cohort;
 pub mod config;
 pub mod consumers;
+pub mod customerio;
 pub mod dead_letters;
 pub mod domain;
 pub mod error;

@@ -164,8 +164,8 @@ impl Route {
         self.row().3
     }
 
-    /// The request limit counted before the route runs. Firehose counts its
-    /// own once its account settings name the workspace.
+    /// The request limit counted before the route runs. Firehose and
+    /// Customer.io count their own once the request has proven its workspace.
     pub fn rate_limit(self) -> Option<RateLimit> {
         match self {
             Self::CohortWebhook | Self::ListCreate | Self::ListAdd | Self::ListRemove => {
@@ -185,6 +185,10 @@ pub enum RateLimit {
     Amplitude,
     /// `mparticle_requests_per_minute`, both mParticle formats (same table).
     Mparticle,
+    /// Customer.io reporting webhooks: their own counter, against the same
+    /// per-minute number as mParticle (`mparticle_requests_per_minute`; both
+    /// run on `mparticle-ingest`), so a burst of one never throttles the other.
+    Customerio,
 }
 
 /// The four queues (docs/architecture.md "Queues"). Each carries one message

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use shared::config;
 use shared::domain::{Event, ProfileKey, ProfileUpdate};
 use shared::ports::{Queue, ReceivedMessage};
-use shared::queue::consumer::sqs_event;
 use shared::topology::QueueName;
 
 /// Applies a workspace `ws` (secret "s") with the given `[[workspaces.streams]]` TOML.
@@ -60,19 +59,7 @@ pub async fn profile(b: &Backend, uid: &str, attributes: Value) -> String {
 pub async fn dispatch(b: &Backend, events: Vec<Event>) -> aws_lambda_events::sqs::SqsBatchResponse {
     let messages = shared::domain::EventsMessage::pack("ws", &events).unwrap();
     b.queues.events.send_encoded(messages).await.unwrap();
-    let mut last = Default::default();
-    loop {
-        let received = b
-            .queues
-            .events
-            .receive(10, Duration::from_secs(30), Duration::from_millis(200))
-            .await
-            .unwrap();
-        if received.is_empty() {
-            return last;
-        }
-        last = run_handler(b, QueueName::Events, received).await;
-    }
+    engage_bridge_tests::dispatch_queued(b).await
 }
 
 /// Calls a handler with an SQS event and deletes the successes, like the
@@ -82,22 +69,7 @@ pub async fn run_handler(
     queue: QueueName,
     received: Vec<ReceivedMessage>,
 ) -> aws_lambda_events::sqs::SqsBatchResponse {
-    let name = queue;
-    let queue = b.queues.raw(name);
-    let response =
-        engage_bridge_tests::consume(b, name, sqs_event(&received, &queue.source_arn())).await;
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    let done: Vec<String> = received
-        .iter()
-        .filter(|m| !failed.contains(&m.message_id.as_str()))
-        .map(|m| m.receipt_handle.clone())
-        .collect();
-    queue.delete(&done).await.unwrap();
-    response
+    engage_bridge_tests::run_handler(b, queue, received).await
 }
 
 /// Everything currently visible on a queue (left in flight for 60 s).

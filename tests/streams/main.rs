@@ -2,6 +2,8 @@
 //! HTTP receivers (wiremock) and both backends.
 
 mod amplitude;
+mod destinations;
 mod fixtures;
 mod retries;
+mod signing;
 mod webhooks;

@@ -13,7 +13,7 @@ async fn receiver(recorder: Recorder) -> wiremock::MockServer {
 }
 
 /// Runs the retry consumer in the background, as `serve` or Lambda would.
-fn run_retry_consumer(b: &Backend) -> watch::Sender<bool> {
+pub fn run_retry_consumer(b: &Backend) -> watch::Sender<bool> {
     let (stop, stopped) = watch::channel(false);
     let services = b.services.clone();
     let queue = services.queues.retry.raw().clone();

@@ -176,6 +176,11 @@ impl TryFrom<StreamFile> for StreamConfig {
                 own.join(", ")
             ));
         }
+        let signing_secrets = file.signing_secrets.unwrap_or_default();
+        for (i, secret) in signing_secrets.iter().enumerate() {
+            super::signing::signing_key(secret)
+                .map_err(|e| format!("invalid key `signing_secrets`: secret [{i}] {e}"))?;
+        }
         let sink = match file.stream_type {
             StreamType::Webhook => SinkConfig::Webhook(WebhookConfig {
                 url: file
@@ -183,7 +188,7 @@ impl TryFrom<StreamFile> for StreamConfig {
                     .ok_or("missing key `url` (required for webhook streams)")?,
                 auth: file.auth.unwrap_or_default(),
                 headers: file.headers.unwrap_or_default(),
-                signing_secrets: file.signing_secrets.unwrap_or_default(),
+                signing_secrets,
             }),
             StreamType::Amplitude => SinkConfig::Amplitude(AmplitudeConfig {
                 api_key: file

@@ -30,7 +30,7 @@ impl FunctionError {
             Self::Request(RequestError::BadRequest(_) | RequestError::PayloadTooLarge { .. }) => {
                 "InvalidRequest"
             }
-            Self::Request(RequestError::Unauthorized) => "Unauthorized",
+            Self::Request(RequestError::Unauthorized | RequestError::Stale(_)) => "Unauthorized",
             Self::Request(RequestError::NotFound(_)) => "NotFound",
             Self::Request(RequestError::RateLimited { .. }) => "RateLimited",
             Self::Request(RequestError::Internal(_)) => "StoreUnavailable",

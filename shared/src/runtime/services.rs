@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 use crate::config::secret::sha256_hex;
-use crate::config::{RetrySchedule, WorkspaceConfig};
+use crate::config::{PrivateDestinations, RetrySchedule, WorkspaceConfig};
 use crate::error::RequestError;
+use crate::outbound::HttpClient;
 use crate::ports::{
     AttemptLog, DeadLetterStore, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore,
     StoreError, StoreResult, WorkspaceStore,
@@ -18,6 +19,10 @@ use crate::ports::{
 use crate::queue::Queues;
 use crate::store::aws::{AwsResources, DynamoStore, RequestCounter, SqsQueue};
 use crate::store::sqlite::SqliteStore;
+
+/// `[security] private_destinations` for the Lambda functions (the
+/// template's `PrivateDestinations` parameter): `allow` or `deny` (default).
+pub const PRIVATE_DESTINATIONS_ENV: &str = "ENGAGE_BRIDGE_PRIVATE_DESTINATIONS";
 
 #[derive(Clone)]
 pub struct Services {
@@ -31,8 +36,9 @@ pub struct Services {
     pub queues: Queues,
     /// Delays before retries 1..n, then dead letter (docs/rules/retry.md).
     pub retry_schedule: RetrySchedule,
-    /// The pooled HTTP client for stream requests (connections are reused).
-    pub http: reqwest::Client,
+    /// The pooled HTTP client for stream requests (connections are reused),
+    /// with the destination policy it enforces.
+    pub http: crate::outbound::HttpClient,
     /// Per-stream concurrency and circuit breakers (this process's).
     pub gates: Arc<crate::outbound::gate::Gates>,
     /// DynamoDB and SQS request counters (AWS backend only), for benchmarks.
@@ -49,6 +55,7 @@ impl Services {
             Queues::open(|name| Arc::new(store.queue(name.as_str())) as Arc<dyn Queue>),
             retry_schedule,
             Duration::from_secs(2),
+            PrivateDestinations::Allow,
         ))
     }
 
@@ -72,6 +79,7 @@ impl Services {
             }),
             retry_schedule,
             Duration::from_secs(30),
+            PrivateDestinations::Deny,
         );
         services.aws_requests = Some((dynamo_requests, requests));
         services
@@ -93,8 +101,31 @@ impl Services {
                 .map_err(|e| StoreError::Backend(format!("ENGAGE_BRIDGE_RETRY_SCHEDULE: {e}")))?,
             Err(_) => RetrySchedule::default(),
         };
+        let destinations = match std::env::var(PRIVATE_DESTINATIONS_ENV).as_deref() {
+            Ok("allow") => PrivateDestinations::Allow,
+            Ok("deny") | Err(_) => PrivateDestinations::Deny,
+            Ok(other) => {
+                return Err(StoreError::Backend(format!(
+                    "{PRIVATE_DESTINATIONS_ENV}: expected allow or deny, found {other:?}"
+                )));
+            }
+        };
         let sdk = crate::store::aws::sdk_config().await;
-        Ok(Self::aws(&sdk, &resources, schedule))
+        Ok(Self::aws(&sdk, &resources, schedule).with_private_destinations(destinations))
+    }
+
+    /// Streams may (`Allow`) or may not (`Deny`) reach loopback and private
+    /// addresses (docs/interface/streams.md "Destinations"). The backends
+    /// start with their defaults: allow on sqlite, deny on aws.
+    pub fn with_private_destinations(mut self, policy: PrivateDestinations) -> Self {
+        self.http = HttpClient::new(policy);
+        self
+    }
+
+    /// Stream requests through `http` (tests stand in for DNS with it).
+    pub fn with_http(mut self, http: HttpClient) -> Self {
+        self.http = http;
+        self
     }
 
     fn assemble<S>(
@@ -102,6 +133,7 @@ impl Services {
         queues: Queues,
         retry_schedule: RetrySchedule,
         cache_ttl: Duration,
+        destinations: PrivateDestinations,
     ) -> Self
     where
         S: WorkspaceStore
@@ -123,7 +155,7 @@ impl Services {
             dead_letters: store,
             queues,
             retry_schedule,
-            http: crate::outbound::http_client(),
+            http: HttpClient::new(destinations),
             gates: Arc::default(),
             aws_requests: None,
             workspace_cache: Arc::new(WorkspaceCache::new(cache_ttl)),

@@ -16,7 +16,7 @@ use crate::domain::batching::{Limits, group_by_size};
 use crate::domain::ids::derived_uuid;
 use crate::domain::{Attempt, Event};
 use crate::observability::metrics;
-use crate::outbound::describe;
+use crate::outbound::HttpClient;
 
 /// Events to try again later, as a request of their own.
 #[derive(Debug)]
@@ -104,7 +104,7 @@ struct Prepared<T> {
 /// request keeps `request_id`; several get [`part_id`]s.
 pub async fn deliver<S: Sink>(
     sink: &S,
-    client: &reqwest::Client,
+    client: &HttpClient,
     labels: Labels<'_>,
     request_id: &str,
     events: &[Event],
@@ -159,7 +159,7 @@ pub async fn deliver<S: Sink>(
 /// split what is too large) until every event has an outcome.
 async fn send_request<S: Sink>(
     sink: &S,
-    client: &reqwest::Client,
+    client: &HttpClient,
     labels: Labels<'_>,
     request_id: &str,
     events: &[Event],
@@ -198,9 +198,24 @@ async fn send_request<S: Sink>(
         }
         let items: Vec<&S::Item> = group.iter().map(|p| &p.item).collect();
         let started = std::time::Instant::now();
-        let sent = sink.request(client, request_id, &items).send().await;
+        let request = sink.request(client.builder(), request_id, &items);
+        let sent = client.send(request).await;
         metrics::delivery_duration(labels.workspace_id, labels.stream, started.elapsed());
         let answer = match sent {
+            // Redirects are not followed: they could lead past the
+            // destination check (docs/interface/streams.md "Destinations").
+            Ok(response) if response.status().is_redirection() => {
+                let status = response.status().as_u16();
+                Answer::Failed {
+                    attempt: attempt(
+                        Some(status),
+                        format!(
+                            "HTTP {status}: the destination redirects, and redirects are not followed"
+                        ),
+                    ),
+                    wait: Duration::ZERO,
+                }
+            }
             Ok(response) => {
                 let status = response.status().as_u16();
                 let retry_after = retry_after(&response);
@@ -208,7 +223,7 @@ async fn send_request<S: Sink>(
                 sink.classify(status, retry_after, &body, &items)
             }
             Err(e) => Answer::Failed {
-                attempt: attempt(None, describe(e)),
+                attempt: attempt(None, e.to_string()),
                 wait: Duration::ZERO,
             },
         };
@@ -289,7 +304,7 @@ fn retry_after(response: &reqwest::Response) -> Duration {
 /// send time, so a retry message holds no more than the events message it
 /// came from.
 pub async fn deliver_to_stream(
-    client: &reqwest::Client,
+    client: &HttpClient,
     workspace: &WorkspaceConfig,
     stream: &StreamConfig,
     profiles: &Profiles,
@@ -314,6 +329,7 @@ pub async fn deliver_to_stream(
                 stream,
                 config,
                 anonymous_id_attribute: &workspace.anonymous_id_attribute,
+                customerio: workspace.customerio.as_ref(),
             };
             deliver(&sink, client, labels, request_id, events, profiles).await
         }

@@ -13,6 +13,7 @@ use super::report;
 use super::selection;
 use super::sink::attempt;
 use crate::config::RetrySchedule;
+use crate::config::destinations::REFUSED;
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::domain::ids::derived_uuid;
 use crate::domain::{Attempt, DeadBatch, DeadLetter, Encoded, Event, EventsMessage, RetryMessage};
@@ -171,6 +172,34 @@ impl FollowUps {
     }
 }
 
+/// Says why a batch waits on the retry queue without an attempt: a paused
+/// stream's batches at INFO, each time they are put back (so the log shows
+/// what a pause holds), a busy or open stream's at DEBUG.
+pub fn log_parked(workspace_id: &str, stream: &str, request_id: &str, events: usize, why: Parked) {
+    let wait_seconds = why.wait().as_secs();
+    if why == Parked::Paused {
+        tracing::info!(
+            workspace_id,
+            stream,
+            moe_request_id = request_id,
+            events,
+            wait_seconds,
+            reason = why.as_str(),
+            "batch waits: the stream is paused (enabled = false)"
+        );
+    } else {
+        tracing::debug!(
+            workspace_id,
+            stream,
+            moe_request_id = request_id,
+            events,
+            wait_seconds,
+            reason = why.as_str(),
+            "batch parked"
+        );
+    }
+}
+
 /// What one stream made of its events: an outcome, or parked.
 enum StreamResult {
     Delivered(Outcome),
@@ -222,6 +251,12 @@ pub async fn deliver_gated(
     )
     .await;
     permit.finish(outcome.whole_failure(events.len()).is_none());
+    for attempt in outcome.retry.iter().map(|r| &r.attempt) {
+        if attempt.error.starts_with(REFUSED) {
+            tracing::warn!(workspace_id = %workspace.id, stream = %stream.name,
+                moe_request_id = %request_id, reason = %attempt.error, "destination refused");
+        }
+    }
     Ok(outcome)
 }
 
@@ -318,8 +353,13 @@ pub async fn dispatch(
                 request_id,
                 events,
             } => {
-                tracing::debug!(workspace_id = %workspace.id, stream = %report.stream,
-                    reason = why.as_str(), wait_seconds = why.wait().as_secs(), "batch parked");
+                log_parked(
+                    &workspace.id,
+                    &report.stream,
+                    &request_id,
+                    events.len(),
+                    why,
+                );
                 follow_ups.park(
                     &workspace.id,
                     &report.stream,

@@ -223,3 +223,27 @@ pub async fn replay(
     }
     Ok(replayed)
 }
+
+/// The streams that are paused (`enabled = false`) among those `filter`
+/// selects, as (workspace, stream): their batches wait on the retry queue,
+/// so `dlq list` names them instead of listing them.
+pub async fn paused_streams(
+    services: &Services,
+    filter: &Filter,
+) -> StoreResult<Vec<(String, String)>> {
+    let mut paused = Vec::new();
+    for id in services.workspaces.list_workspace_ids().await? {
+        if filter.workspace.as_ref().is_some_and(|w| *w != id) {
+            continue;
+        }
+        let Some(workspace) = services.workspaces.get_workspace(&id).await? else {
+            continue;
+        };
+        for stream in workspace.streams.iter().filter(|s| !s.enabled) {
+            if filter.stream.as_ref().is_none_or(|s| *s == stream.name) {
+                paused.push((id.clone(), stream.name.clone()));
+            }
+        }
+    }
+    Ok(paused)
+}

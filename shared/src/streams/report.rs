@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::deliver::Outcome;
+use crate::config::destinations::REFUSED;
 use crate::domain::Attempt;
 use crate::observability::metrics;
 
@@ -15,14 +16,14 @@ pub fn status_label(attempt: &Attempt) -> String {
         return status.to_string();
     }
     let error = attempt.error.as_str();
-    let kind = if error.contains("timed out") {
+    let kind = if error.starts_with(REFUSED) {
+        "refused_destination"
+    } else if error.contains("timed out") {
         "timeout"
     } else if error.contains("circuit is open") {
         "circuit_open"
     } else if error.contains("connection") {
         "connection"
-    } else if error.contains("refused destination") {
-        "refused_destination"
     } else {
         "error"
     };

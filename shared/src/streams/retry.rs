@@ -58,6 +58,13 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
         Err(why) => {
             // Parked again: a fresh copy (its receive count starts over, so a
             // long pause never looks like a poison message); no attempt made.
+            super::dispatch::log_parked(
+                ws_id,
+                &message.stream,
+                request_id,
+                message.events.len(),
+                why,
+            );
             let mut park = FollowUps::default();
             park.park(
                 ws_id,

@@ -43,13 +43,13 @@ const CAMPAIGN_PROPERTIES: &[&str] = &[
 /// Platform casing (docs/rules/amplitude-export.md "Field mapping").
 const PLATFORMS: &[(&str, &str)] = &[("web", "Web"), ("android", "Android"), ("ios", "iOS")];
 
-fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     !INVALID_IDS
         .iter()
         .any(|bad| bad.eq_ignore_ascii_case(id.trim()))
 }
 
-fn cut(text: &str) -> String {
+pub(super) fn cut(text: &str) -> String {
     text.chars().take(MAX_STRING_CHARS).collect()
 }
 
@@ -68,7 +68,7 @@ fn string_attr<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 
 /// `user_id` (docs/rules/amplitude-export.md): the uid; a uid of "0" becomes
 /// the user's email; missing, empty or Amplitude-invalid ids mean no user_id.
-fn user_id(event: &Event, profile: Option<&Profile>) -> Option<String> {
+pub(super) fn user_id(event: &Event, profile: Option<&Profile>) -> Option<String> {
     let uid = event.uid.as_deref()?;
     let id = if uid.trim() == "0" {
         profile
@@ -94,13 +94,18 @@ fn device_id(
         .map(cut)
 }
 
-fn platform(event: &Event) -> Option<&'static str> {
-    let raw = string_attr(&event.device_attributes, "platform")
-        .or_else(|| string_attr(&event.event_attributes, "platform"))?;
+/// `web` → `Web`, `ANDROID` → `Android`, `ios` → `iOS`.
+pub(super) fn cased_platform(raw: &str) -> Option<&'static str> {
     PLATFORMS
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case(raw))
         .map(|(_, cased)| *cased)
+}
+
+fn platform(event: &Event) -> Option<&'static str> {
+    let raw = string_attr(&event.device_attributes, "platform")
+        .or_else(|| string_attr(&event.event_attributes, "platform"))?;
+    cased_platform(raw)
 }
 
 /// One Amplitude event, or None when it has neither user_id nor device_id

@@ -3,6 +3,7 @@
 //! on the events they name.
 
 mod answer;
+pub mod customerio;
 pub mod map;
 
 use std::time::Duration;
@@ -10,9 +11,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Answer, Sink};
-use crate::config::{AmplitudeConfig, AmplitudeRegion, StreamConfig};
+use crate::config::{AmplitudeConfig, AmplitudeRegion, CustomerioConfig, StreamConfig};
 use crate::domain::batching::join_json;
-use crate::domain::{Event, Profile};
+use crate::domain::{Event, EventSource, Profile};
 
 pub const US_ENDPOINT: &str = "https://api2.amplitude.com/2/httpapi";
 pub const EU_ENDPOINT: &str = "https://api.eu.amplitude.com/2/httpapi";
@@ -34,6 +35,8 @@ pub struct AmplitudeSink<'a> {
     pub stream: &'a StreamConfig,
     pub config: &'a AmplitudeConfig,
     pub anonymous_id_attribute: &'a str,
+    /// The workspace's Customer.io settings (`groups` of Customer.io events).
+    pub customerio: Option<&'a CustomerioConfig>,
 }
 
 pub fn endpoint(config: &AmplitudeConfig) -> &str {
@@ -69,7 +72,10 @@ impl Sink for AmplitudeSink<'_> {
     }
 
     fn prepare(&self, event: &Event, profile: Option<&Profile>) -> Option<AmplitudeEvent> {
-        let mapped = map::map_event(event, profile, self.anonymous_id_attribute)?;
+        let mapped = match event.event_source {
+            EventSource::Customerio => customerio::map_event(event, profile, self.customerio)?,
+            _ => map::map_event(event, profile, self.anonymous_id_attribute)?,
+        };
         let id = |name: &str| mapped.get(name).and_then(Value::as_str).map(str::to_owned);
         Some(AmplitudeEvent {
             user_id: id("user_id"),
