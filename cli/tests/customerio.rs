@@ -107,6 +107,18 @@ async fn webhook_in_to_every_stream(dir: &Path, head: &str, env: &[(&str, String
         1,
         "the repeated event_id was queued once"
     );
+    let metrics = reqwest::get(format!("{}/metrics", serve.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("engage_bridge_events_ingested_total{")
+            && l.contains("source=\"CUSTOMERIO\"")
+            && l.ends_with(" 1")),
+        "one Customer.io event counted as ingested: {metrics}"
+    );
     assert_eq!(to_amplitude[0]["event_type"], "Push Sent");
     assert_eq!(to_amplitude[0]["user_id"], "0200102");
     assert_eq!(to_amplitude[0]["platform"], "Android");

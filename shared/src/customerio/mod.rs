@@ -132,6 +132,7 @@ pub async fn receive(
     let messages = EventsMessage::pack(&ws.id, std::slice::from_ref(&event))
         .map_err(|e| RequestError::bad_request(format!("cannot queue the event: {e}")))?;
     services.queues.events.send_encoded(messages).await?;
+    crate::observability::metrics::events_ingested(&ws.id, std::slice::from_ref(&event));
     services
         .idempotency
         .record(&ws.id, &key, EVENT_ID_TTL)
