@@ -43,6 +43,8 @@ async fn sample_batch_maps_to_exact_events(b: &Backend) {
         "device_manufacturer": "Apple", "os_version": "17.1",
         "ios_idfv": "0D2A1F4C-6B3E-4F5A-8C7D-9E0F1A2B3C4D", "locale_language": "en",
         "locale_country": "US", "timezone_offset": 0, "device_model": "iPhone15,2",
+        // The batch's application_info.application_version and ip.
+        "application_version": "2.3.1", "ip": "203.0.113.10",
         "moengage_device_id": device_id
     });
     let custom = named(&events, "Viewed Product Page");

@@ -2,6 +2,8 @@
 //! HTTP receivers (wiremock) and both backends.
 
 mod amplitude;
+mod amplitude_full;
+mod amplitude_limits;
 mod fixtures;
 mod retries;
 mod webhooks;

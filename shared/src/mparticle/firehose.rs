@@ -215,11 +215,14 @@ pub fn read_event_processing(root: &Node) -> Result<SourceBatch, Invalid> {
     if let Some(env) = root.get("runtime_environment") {
         for (name, value) in env.object()? {
             match (name.as_str(), value) {
-                // The client's IP is not device information we keep.
-                ("identities" | "client_ip_address", _) => {}
+                ("identities", _) => {}
                 (_, Value::Null | Value::Object(_) | Value::Array(_)) => {}
                 ("type", _) => {
                     device.insert("platform".into(), value.clone());
+                }
+                // The Events-API name, so both formats fill Amplitude's `ip`.
+                ("client_ip_address", _) => {
+                    device.insert("ip".into(), value.clone());
                 }
                 _ => {
                     device.insert(name.clone(), value.clone());

@@ -3,7 +3,10 @@
 //! on the events they name.
 
 mod answer;
+mod campaign;
+pub mod limits;
 pub mod map;
+mod user_action;
 
 use std::time::Duration;
 
@@ -69,7 +72,11 @@ impl Sink for AmplitudeSink<'_> {
     }
 
     fn prepare(&self, event: &Event, profile: Option<&Profile>) -> Option<AmplitudeEvent> {
-        let mapped = map::map_event(event, profile, self.anonymous_id_attribute)?;
+        let context = map::Context {
+            anonymous_id_attribute: self.anonymous_id_attribute,
+            user_attributes: &self.stream.user_attributes,
+        };
+        let mapped = map::map_event(event, profile, &context)?;
         let id = |name: &str| mapped.get(name).and_then(Value::as_str).map(str::to_owned);
         Some(AmplitudeEvent {
             user_id: id("user_id"),
