@@ -219,8 +219,8 @@ async fn bad_input_is_rejected_whole(b: &Backend) {
             "invalid request body at events[0]: missing field \"event_type\"",
         ),
         (
-            json!({"events": [{"event_type": "custom_event", "data": {"event_name": ""}}]}),
-            "invalid request body at events[0].data.event_name: must not be empty",
+            json!({"events": [{"event_type": "custom_event", "data": {"event_name": {}}}]}),
+            "invalid request body at events[0].data.event_name: expected a string, found an object",
         ),
         (
             json!({"user_identities": {"customer_id": {"nested": 1}}}),

@@ -297,8 +297,8 @@ async fn firehose_bad_input(b: &Backend) {
         (
             json!({"type": "event_processing_request",
                    "account": {"account_settings": {"workspace_id": WS, "secret_key": SECRET}},
-                   "events": [{"type": "custom_event", "id": "e"}]}),
-            "invalid request body at events[0]: missing field \"name\"",
+                   "events": [{"type": "custom_event", "id": "e", "name": ["x"]}]}),
+            "invalid request body at events[0].name: expected a string, found an array",
         ),
     ];
     for (body, message) in cases {

@@ -167,10 +167,7 @@ fn read_event(
         })
     };
     match event_type {
-        "custom_event" => push(EventKind::Emit {
-            name: data.required_text("event_name")?,
-            attributes: custom,
-        }),
+        "custom_event" => push(EventKind::custom(data.opt_text("event_name")?, custom)),
         "commerce_event" => {
             let mut shapes = 0;
             if let Some(action) = data.get("product_action") {
@@ -276,10 +273,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_path() {
-        let body = json!([{}, {"events": [{"event_type": "custom_event", "data": {}}]}]);
+        let body = json!([{}, {"events": [{"event_type": "custom_event", "data": []}]}]);
         let e = read_request(&body).unwrap_err();
         assert_eq!(e.path, "[1].events[0].data");
-        assert!(e.problem.contains("event_name"), "{e}");
+        assert!(e.problem.contains("expected an object"), "{e}");
         let e = read_request(&json!("x")).unwrap_err();
         assert_eq!(
             e.message(),
