@@ -25,17 +25,6 @@ async fn amplitude_like(
     server
 }
 
-async fn stream(b: &engage_bridge_tests::Backend, server: &MockServer) {
-    workspace_with_streams(
-        b,
-        &format!(
-            "[[workspaces.streams]]\nname = \"amp\"\ntype = \"amplitude\"\napi_key = \"amp-key\"\nendpoint = \"{}/2/httpapi\"\n",
-            server.uri()
-        ),
-    )
-    .await;
-}
-
 fn insert_ids(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -70,7 +59,7 @@ async fn a_400_naming_only_the_first_bad_event_still_delivers_the_rest() {
         }
     })
     .await;
-    stream(&b, &server).await;
+    amplitude_stream(&b, &server, "").await;
     dispatch(&b, (0..9).map(|i| email_event(i, "u1")).collect()).await;
     let bodies = request_bodies(&server).await;
     let accepted = bodies.last().unwrap()["events"].as_array().unwrap().clone();
@@ -113,7 +102,7 @@ async fn a_silenced_devices_events_are_dead_lettered_and_the_rest_delivered() {
         ResponseTemplate::new(400).set_body_json(body)
     })
     .await;
-    stream(&b, &server).await;
+    amplitude_stream(&b, &server, "").await;
     let events = (0..4)
         .map(|i| {
             let mut event = email_event(i, &format!("user-{i}"));

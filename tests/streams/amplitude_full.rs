@@ -3,35 +3,13 @@
 //! mParticle itself publishes (tests/fixtures/SOURCES.md) through ingest,
 //! the events queue and stream-dispatch, to a local HTTP V2 receiver.
 
-use engage_bridge_tests::{Backend, basic, fixture, sqlite};
+use engage_bridge_tests::{Backend, basic, fixture, queued_events, sqlite};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
-use shared::domain::{Event, EventsMessage};
+use shared::domain::Event;
 use shared::topology::QueueName;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::fixtures::*;
-
-async fn ok_server() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 200})))
-        .mount(&server)
-        .await;
-    server
-}
-
-async fn amplitude_stream(b: &Backend, server: &MockServer, extra: &str) {
-    workspace_with_streams(
-        b,
-        &format!(
-            "[[workspaces.streams]]\nname = \"amp\"\ntype = \"amplitude\"\napi_key = \"amp-key\"\nendpoint = \"{}/2/httpapi\"\n{extra}\n",
-            server.uri()
-        ),
-    )
-    .await;
-}
 
 async fn post(b: &Backend, uri: &str, body: &Value) {
     let request = http::Request::builder()
@@ -52,23 +30,9 @@ async fn post(b: &Backend, uri: &str, body: &Value) {
 /// Runs stream-dispatch over what ingest queued; returns the queued events.
 async fn dispatch_queued(b: &Backend) -> Vec<Event> {
     let received = take_all(&*b.queues.events).await;
-    let events = received
-        .iter()
-        .flat_map(|m| {
-            serde_json::from_str::<EventsMessage>(&m.body)
-                .unwrap()
-                .events
-        })
-        .collect();
+    let events = queued_events(&received);
     run_handler(b, QueueName::Events, received).await;
     events
-}
-
-fn sent(bodies: &[Value]) -> Vec<Value> {
-    bodies
-        .iter()
-        .flat_map(|b| b["events"].as_array().unwrap().clone())
-        .collect()
 }
 
 fn by_type<'a>(events: &'a [Value], event_type: &str) -> &'a Value {
@@ -96,7 +60,7 @@ fn full_properties(event: &Event) -> Value {
 #[tokio::test]
 async fn mparticles_sample_batch_reaches_amplitude_with_its_content() {
     let b = sqlite();
-    let server = ok_server().await;
+    let server = amplitude_ok_server().await;
     amplitude_stream(
         &b,
         &server,
@@ -116,7 +80,7 @@ async fn mparticles_sample_batch_reaches_amplitude_with_its_content() {
     )
     .await;
     let queued = dispatch_queued(&b).await;
-    let events = sent(&request_bodies(&server).await);
+    let events = sent_events(&request_bodies(&server).await);
     assert_eq!(events.len(), 2, "{events:#?}");
     let clicked = queued
         .iter()
@@ -166,7 +130,7 @@ async fn mparticles_sample_batch_reaches_amplitude_with_its_content() {
 #[tokio::test]
 async fn firehose_sample_purchase_carries_revenue_product_and_device() {
     let b = sqlite();
-    let server = ok_server().await;
+    let server = amplitude_ok_server().await;
     amplitude_stream(
         &b,
         &server,
@@ -181,7 +145,7 @@ async fn firehose_sample_purchase_carries_revenue_product_and_device() {
     .await;
     let queued = dispatch_queued(&b).await;
     let purchase = queued.iter().find(|e| e.event_name == "purchase").unwrap();
-    let events = sent(&request_bodies(&server).await);
+    let events = sent_events(&request_bodies(&server).await);
     assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(
         events[0],
@@ -210,7 +174,7 @@ async fn firehose_sample_purchase_carries_revenue_product_and_device() {
 #[tokio::test]
 async fn a_refund_is_negative_revenue_with_the_devices_fields() {
     let b = sqlite();
-    let server = ok_server().await;
+    let server = amplitude_ok_server().await;
     amplitude_stream(&b, &server, "events = [\"refund\"]").await;
     let batch = json!({
         "user_identities": [{"identity_type": "customer_id", "identity": "cust-1001"}],
@@ -229,7 +193,7 @@ async fn a_refund_is_negative_revenue_with_the_devices_fields() {
     });
     post(&b, "/v1/mparticle/events", &batch).await;
     let queued = dispatch_queued(&b).await;
-    let events = sent(&request_bodies(&server).await);
+    let events = sent_events(&request_bodies(&server).await);
     assert_eq!(
         events,
         vec![json!({

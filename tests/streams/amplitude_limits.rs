@@ -8,8 +8,6 @@ use std::collections::HashSet;
 use engage_bridge_tests::sqlite;
 use serde_json::{Map, Value, json};
 use shared::domain::Event;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::fixtures::*;
 
@@ -97,17 +95,11 @@ fn check(value: &Value, path: &str) -> usize {
 #[tokio::test]
 async fn the_largest_commerce_events_stay_within_amplitudes_limits() {
     let b = sqlite();
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 200})))
-        .mount(&server)
-        .await;
-    workspace_with_streams(
+    let server = amplitude_ok_server().await;
+    amplitude_stream(
         &b,
-        &format!(
-            "[[workspaces.streams]]\nname = \"amp\"\ntype = \"amplitude\"\napi_key = \"amp-key\"\nendpoint = \"{}/2/httpapi\"\nevents = [\"purchase\"]\nuser_attributes = \"all\"\n",
-            server.uri()
-        ),
+        &server,
+        "events = [\"purchase\"]\nuser_attributes = \"all\"",
     )
     .await;
     // A profile with more user attributes than Amplitude keeps (64 KiB, the

@@ -117,6 +117,18 @@ pub fn fixture(path: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 
+/// The events of events-queue messages, in order.
+pub fn queued_events(messages: &[shared::ports::ReceivedMessage]) -> Vec<shared::domain::Event> {
+    messages
+        .iter()
+        .flat_map(|m| {
+            serde_json::from_str::<shared::domain::EventsMessage>(&m.body)
+                .expect("an events-queue message")
+                .events
+        })
+        .collect()
+}
+
 /// Answers `request` with the router `serve` runs (every route).
 pub async fn call(services: &Services, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
     use tower::ServiceExt;

@@ -235,21 +235,24 @@ impl MembershipChange {
     }
 }
 
+/// A change of member `m` at (t, seq), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_change(action: MembershipAction, t: i64, seq: i64) -> MembershipChange {
+    MembershipChange {
+        member: Member {
+            moengage_user_id: "m".into(),
+            uid: None,
+            moe_anonymous_id: None,
+        },
+        action,
+        version: Version::new(t, seq),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_change as change;
     use super::*;
-
-    fn change(action: MembershipAction, t: i64, seq: i64) -> MembershipChange {
-        MembershipChange {
-            member: Member {
-                moengage_user_id: "m".into(),
-                uid: None,
-                moe_anonymous_id: None,
-            },
-            action,
-            version: Version::new(t, seq),
-        }
-    }
 
     fn stored(in_segment: bool, t: i64, seq: i64) -> Option<MembershipState> {
         Some(MembershipState {

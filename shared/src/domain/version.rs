@@ -146,21 +146,8 @@ pub fn by_member(changes: &[MembershipChange]) -> Vec<MemberChanges<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Member, MembershipAction};
-
-    use MembershipAction::{Added, Removed};
-
-    fn change(action: MembershipAction, t: i64, seq: i64) -> MembershipChange {
-        MembershipChange {
-            member: Member {
-                moengage_user_id: "m".into(),
-                uid: None,
-                moe_anonymous_id: None,
-            },
-            action,
-            version: Version::new(t, seq),
-        }
-    }
+    use crate::domain::MembershipAction::{Added, Removed};
+    use crate::domain::segment::test_change as change;
 
     fn run(current: Option<MembershipState>, changes: &[MembershipChange]) -> Replay {
         replay(current, changes.iter().enumerate())

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
@@ -245,11 +246,7 @@ impl DynamoStore {
             .await?;
         let delta: i64 = results.iter().map(|r| r.delta).sum();
         if delta != 0 {
-            self.client
-                .update_item()
-                .table_name(&self.state_table)
-                .key("pk", s(keys::segments(workspace)))
-                .key("sk", s(segment_id))
+            self.update_segment(workspace, segment_id)
                 .update_expression("ADD member_count :d")
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":d", n(delta))
@@ -285,11 +282,7 @@ impl DynamoStore {
     ) -> StoreResult<Arrival> {
         let count = count.max(1) as i64;
         let update = |expression: &str, condition: &str| {
-            self.client
-                .update_item()
-                .table_name(&self.state_table)
-                .key("pk", s(keys::segments(workspace)))
-                .key("sk", s(segment_id))
+            self.update_segment(workspace, segment_id)
                 .update_expression(expression)
                 .condition_expression(condition)
                 .expression_attribute_values(":n", n(count))
@@ -302,25 +295,22 @@ impl DynamoStore {
         .expression_attribute_values(":now", n(now_ms))
         .send()
         .await;
+        let condition_failed = |e: &SdkError<UpdateItemError, _>| {
+            matches!(
+                e.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            )
+        };
         let item = match forward {
             Ok(out) => out.attributes,
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
+            // Our clock is behind the stored arrival time (or no segment).
+            Err(e) if condition_failed(&e) => {
                 match update("ADD arrival_seq :n", "attribute_exists(pk)")
                     .send()
                     .await
                 {
                     Ok(out) => out.attributes,
-                    Err(e)
-                        if matches!(
-                            e.as_service_error(),
-                            Some(UpdateItemError::ConditionalCheckFailedException(_))
-                        ) =>
-                    {
+                    Err(e) if condition_failed(&e) => {
                         return Err(StoreError::NotFound(format!("segment {segment_id}")));
                     }
                     Err(e) => return Err(sdk_error(e)),

@@ -2,6 +2,7 @@
 //! memberships.rs.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::batch::{Item, get_n, get_s, n, s};
@@ -29,6 +30,19 @@ fn segment_from_item(item: &Item) -> StoreResult<Segment> {
 }
 
 impl DynamoStore {
+    /// An UpdateItem of a segment's item.
+    pub(super) fn update_segment(
+        &self,
+        workspace: &str,
+        segment_id: &str,
+    ) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.state_table)
+            .key("pk", s(keys::segments(workspace)))
+            .key("sk", s(segment_id))
+    }
+
     pub(super) async fn query_page(
         &self,
         partition: String,
@@ -77,11 +91,7 @@ impl DynamoStore {
 impl SegmentStore for DynamoStore {
     async fn ensure_segment(&self, workspace: &str, segment: &Segment) -> StoreResult<Segment> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.state_table)
-            .key("pk", s(keys::segments(workspace)))
-            .key("sk", s(&segment.id))
+            .update_segment(workspace, &segment.id)
             .update_expression(
                 "SET #name = :name, segment_type = if_not_exists(segment_type, :type), \
                  #source = if_not_exists(#source, :source), cohort_id = if_not_exists(cohort_id, :cohort), \
@@ -161,11 +171,7 @@ impl SegmentStore for DynamoStore {
     }
 
     async fn record_sync(&self, workspace: &str, segment_id: &str, at: &str) -> StoreResult<()> {
-        self.client
-            .update_item()
-            .table_name(&self.state_table)
-            .key("pk", s(keys::segments(workspace)))
-            .key("sk", s(segment_id))
+        self.update_segment(workspace, segment_id)
             .update_expression("ADD sync_count :one SET last_synced_at = :at")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", n(1))
