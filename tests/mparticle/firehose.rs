@@ -107,6 +107,8 @@ async fn event_processing_sample_via_direct_invocation(b: &Backend) {
         "locale_language": "en", "locale_country": "US", "timezone_offset": 0,
         "application_name": "Demo App", "application_version": "2.3.1",
         "ios_vendor_id": "0D2A1F4C-6B3E-4F5A-8C7D-9E0F1A2B3C4D",
+        // runtime_environment.client_ip_address, under the Events-API name.
+        "ip": "203.0.113.10",
         "moengage_device_id": custom["device_attributes"]["moengage_device_id"]
     });
     assert_eq!(
@@ -295,8 +297,8 @@ async fn firehose_bad_input(b: &Backend) {
         (
             json!({"type": "event_processing_request",
                    "account": {"account_settings": {"workspace_id": WS, "secret_key": SECRET}},
-                   "events": [{"type": "custom_event", "id": "e"}]}),
-            "invalid request body at events[0]: missing field \"name\"",
+                   "events": [{"type": "custom_event", "id": "e", "name": ["x"]}]}),
+            "invalid request body at events[0].name: expected a string, found an array",
         ),
     ];
     for (body, message) in cases {

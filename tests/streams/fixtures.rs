@@ -96,3 +96,36 @@ pub async fn request_bodies(server: &wiremock::MockServer) -> Vec<Value> {
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect()
 }
+
+/// Applies workspace `ws` with one Amplitude stream `amp` sending to `server`.
+pub async fn amplitude_stream(b: &Backend, server: &wiremock::MockServer, extra: &str) {
+    workspace_with_streams(
+        b,
+        &format!(
+            "[[workspaces.streams]]\nname = \"amp\"\ntype = \"amplitude\"\napi_key = \"amp-key\"\nendpoint = \"{}/2/httpapi\"\n{extra}\n",
+            server.uri()
+        ),
+    )
+    .await;
+}
+
+/// A receiver that accepts every request as Amplitude does.
+pub async fn amplitude_ok_server() -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({"code": 200, "events_ingested": 1})),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The Amplitude events of every request body, in order.
+pub fn sent_events(bodies: &[Value]) -> Vec<Value> {
+    bodies
+        .iter()
+        .flat_map(|b| b["events"].as_array().unwrap().clone())
+        .collect()
+}

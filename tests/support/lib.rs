@@ -112,6 +112,26 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A partner payload from tests/fixtures (provenance in its SOURCES.md).
+pub fn fixture(path: &str) -> serde_json::Value {
+    let file = repo_root().join("tests/fixtures").join(path);
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", file.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+/// The events of events-queue messages, in order.
+pub fn queued_events(messages: &[shared::ports::ReceivedMessage]) -> Vec<shared::domain::Event> {
+    messages
+        .iter()
+        .flat_map(|m| {
+            serde_json::from_str::<shared::domain::EventsMessage>(&m.body)
+                .expect("an events-queue message")
+                .events
+        })
+        .collect()
+}
+
 /// Answers `request` with the router `serve` runs (every route).
 pub async fn call(services: &Services, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
     use tower::ServiceExt;

@@ -120,13 +120,13 @@ async fn failed_invocations_report_an_error_type_per_kind() {
     );
 
     let mut malformed = firehose("acme-secret");
-    malformed["events"] = json!([{"type": "custom_event", "id": "e"}]);
+    malformed["events"] = json!([{"type": "custom_event", "id": "e", "name": ["x"]}]);
     let malformed = api.invoke(malformed);
     let (_, body) = error_of(&api.outcome(&malformed).await);
     assert_eq!(body["errorType"], "InvalidRequest", "{body}");
     assert_eq!(
         body["errorMessage"],
-        "invalid request body at events[0]: missing field \"name\""
+        "invalid request body at events[0].name: expected a string, found an array"
     );
 
     let sqs = api

@@ -31,7 +31,7 @@ fn bodies(route: Route, g: &mut SchemaGenerator) -> (Option<Value>, Value, &'sta
         ),
         Route::ListAdd | Route::ListRemove => (
             Some(schema(g.subschema_for::<ListMembers>())),
-            object("listId, action, computed_time, staged counts"),
+            object("listId, action, computed_time, time_ms (the arrival time, ms), staged counts"),
             "Adds users to, or removes them from, an Amplitude list",
         ),
         Route::SegmentList => (

@@ -305,6 +305,7 @@ fn device_attributes(ws: &WorkspaceConfig, batch: &SourceBatch) -> Map<String, V
     let best = batch
         .device_ids
         .iter()
+        .filter(|(_, value)| rules::identifies_a_device(value))
         .filter_map(|(field, value)| {
             rules::device_identity(field).map(|(rank, kind)| (rank, kind, value))
         })

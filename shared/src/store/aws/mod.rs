@@ -20,6 +20,7 @@ mod batch;
 mod dead_letters;
 mod errors;
 mod idempotency;
+mod memberships;
 mod profiles;
 pub mod provision;
 mod segments;

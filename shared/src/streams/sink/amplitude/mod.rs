@@ -3,8 +3,11 @@
 //! on the events they name.
 
 mod answer;
+mod campaign;
 pub mod customerio;
+pub mod limits;
 pub mod map;
+mod user_action;
 
 use std::time::Duration;
 
@@ -13,7 +16,7 @@ use serde_json::Value;
 use super::{Answer, Sink};
 use crate::config::{AmplitudeConfig, AmplitudeRegion, CustomerioConfig, StreamConfig};
 use crate::domain::batching::join_json;
-use crate::domain::{Event, EventSource, Profile};
+use crate::domain::{Event, Profile};
 
 pub const US_ENDPOINT: &str = "https://api2.amplitude.com/2/httpapi";
 pub const EU_ENDPOINT: &str = "https://api.eu.amplitude.com/2/httpapi";
@@ -72,10 +75,12 @@ impl Sink for AmplitudeSink<'_> {
     }
 
     fn prepare(&self, event: &Event, profile: Option<&Profile>) -> Option<AmplitudeEvent> {
-        let mapped = match event.event_source {
-            EventSource::Customerio => customerio::map_event(event, profile, self.customerio)?,
-            _ => map::map_event(event, profile, self.anonymous_id_attribute)?,
+        let context = map::Context {
+            anonymous_id_attribute: self.anonymous_id_attribute,
+            user_attributes: &self.stream.user_attributes,
+            customerio: self.customerio,
         };
+        let mapped = map::map_event(event, profile, &context)?;
         let id = |name: &str| mapped.get(name).and_then(Value::as_str).map(str::to_owned);
         Some(AmplitudeEvent {
             user_id: id("user_id"),
