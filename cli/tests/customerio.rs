@@ -114,9 +114,11 @@ async fn webhook_in_to_every_stream(dir: &Path, head: &str, env: &[(&str, String
         .await
         .unwrap();
     assert!(
-        metrics.lines().any(|l| l.starts_with("engage_bridge_events_ingested_total{")
-            && l.contains("source=\"CUSTOMERIO\"")
-            && l.ends_with(" 1")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("engage_bridge_events_ingested_total{")
+                && l.contains("source=\"CUSTOMERIO\"")
+                && l.ends_with(" 1")),
         "one Customer.io event counted as ingested: {metrics}"
     );
     assert_eq!(to_amplitude[0]["event_type"], "Push Sent");
