@@ -1,6 +1,6 @@
 //! Why a request was refused, in terms of the request, not of a transport:
 //! the HTTP layer turns it into a status and the JSON error body of
-//! docs/interface/http.md "Errors"; Firehose direct invocations into an error
+//! docs/interface/http.md "Conventions"; Firehose direct invocations into an error
 //! object or a failed invocation.
 
 use crate::ports::StoreError;

@@ -1,5 +1,5 @@
 //! `POST /v1/customerio/{workspace_id}/reporting` refusing what it must
-//! (docs/interface/http.md "Customer.io", docs/interface/auth.md
+//! (docs/interface/http.md "POST /v1/customerio/{workspace_id}/reporting", docs/interface/auth.md
 //! "Customer.io signatures"): wrong signatures, replays, other workspaces'
 //! credentials, unconfigured workspaces, bad input and too many requests
 //! get a 4xx and queue nothing.

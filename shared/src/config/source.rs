@@ -1,6 +1,6 @@
 //! The configuration text itself: where a key stands (its line, for error
 //! messages), `${NAME}` taken from the environment, and keeping secrets out
-//! of every message (docs/interface/config.md "Errors" and "Secrets").
+//! of every message (docs/interface/config.md "Validation" and "Secrets").
 
 use std::borrow::Cow;
 use std::ops::Range;

@@ -1,5 +1,5 @@
 //! Customer.io reporting webhooks in (docs/rules/customerio.md,
-//! docs/interface/http.md "Customer.io"): each signed webhook becomes one
+//! docs/interface/http.md "POST /v1/customerio/{workspace_id}/reporting"): each signed webhook becomes one
 //! event on the events queue, queued once per `event_id`.
 
 pub mod event;
