@@ -6,6 +6,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use shared::domain::{
     Member, MembershipAction, MembershipChange, ProfileKey, ProfileUpdate, Segment, SegmentSource,
+    Version,
 };
 
 async fn call(
@@ -119,7 +120,7 @@ async fn a_workspace_never_sees_another_workspaces_data() {
                     moe_anonymous_id: None,
                 },
                 action: MembershipAction::Added,
-                computed_time: 1,
+                version: Version::new(1_000, 1),
             }],
         )
         .await

@@ -45,6 +45,18 @@ fn get_att_target(value: &Value) -> Option<String> {
     }
 }
 
+/// `!GetAtt X.Attribute` → "X".
+fn get_att_resource(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "!GetAtt" => tagged
+            .value
+            .as_str()
+            .and_then(|s| s.split('.').next())
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
 /// A number written literally, or the default of the parameter it names.
 fn number(template: &Value, value: &Value) -> Option<u64> {
     match value {
@@ -163,5 +175,66 @@ fn consumers_redrive_only_after_they_dead_letter_themselves() {
             consumer.queue,
             consumer.max_receives
         );
+    }
+}
+
+/// The operations the template promises (docs/interface/observability.md):
+/// an alarm on every dead letter kept, by the metric the code emits; one
+/// on every queue the consumers redrive to; errors and throttles of every
+/// function; all of them to the optional topic.
+#[test]
+fn alarms_watch_dead_letters_errors_and_throttles_of_every_function() {
+    use shared::observability::metrics::{DEAD_LETTERS, NAMESPACE};
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let alarms: Vec<&Value> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    for alarm in &alarms {
+        assert!(
+            matches!(alarm["Properties"]["AlarmActions"], Value::Tagged(_)),
+            "alarms notify the optional topic: {alarm:?}"
+        );
+    }
+    let kept = alarms.iter().any(|a| {
+        a["Properties"]["Metrics"][0]["Expression"]
+            .as_str()
+            .is_some_and(|q| q.contains(DEAD_LETTERS) && q.contains(NAMESPACE))
+    });
+    assert!(kept, "an alarm sums {DEAD_LETTERS} in {NAMESPACE}");
+    let watched_queues: BTreeSet<String> = alarms
+        .iter()
+        .filter(|a| a["Properties"]["Namespace"] == "AWS/SQS")
+        .filter_map(|a| get_att_resource(&a["Properties"]["Dimensions"][0]["Value"]))
+        .collect();
+    for (id, queue) in resources {
+        if let Some(target) =
+            get_att_target(&queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        {
+            assert!(
+                watched_queues.contains(&target),
+                "{target} (the redrive of {id:?}) has a depth alarm"
+            );
+        }
+    }
+    for function in Function::ALL {
+        let resource_id = resources
+            .iter()
+            .find(|(_, r)| {
+                r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(function.name())
+            })
+            .map(|(id, _)| id.as_str().unwrap().to_owned())
+            .unwrap();
+        for metric in ["Errors", "Throttles"] {
+            let watched = alarms.iter().any(|a| {
+                a["Properties"]["Namespace"] == "AWS/Lambda"
+                    && a["Properties"]["MetricName"] == metric
+                    && serde_yaml::to_string(&a["Properties"]["Dimensions"])
+                        .unwrap()
+                        .contains(&resource_id)
+            });
+            assert!(watched, "{metric} of {resource_id} has an alarm");
+        }
     }
 }

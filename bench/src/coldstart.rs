@@ -227,6 +227,9 @@ fn apply_workspace(
             r#"[storage]
 backend = "aws"
 
+[security]
+private_destinations = "allow"
+
 [[workspaces]]
 id = "demo"
 secret = "change-me"

@@ -100,6 +100,11 @@ impl Moto {
         let mut env = vec![
             ("ENGAGE_BRIDGE_CONFIG_TABLE".to_owned(), config_table),
             ("ENGAGE_BRIDGE_STATE_TABLE".to_owned(), state_table),
+            // The harness's receiver is on 127.0.0.1, which aws refuses by default.
+            (
+                "ENGAGE_BRIDGE_PRIVATE_DESTINATIONS".to_owned(),
+                "allow".to_owned(),
+            ),
         ];
         for (var, queue) in [
             ("ENGAGE_BRIDGE_EVENTS_QUEUE_URL", "events"),

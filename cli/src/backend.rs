@@ -8,9 +8,12 @@ use shared::runtime::Services;
 
 use crate::Failure;
 
-/// Loads and validates a config file; errors are usage errors (exit 2).
+/// Loads and validates a config file (errors are usage errors, exit 2), and
+/// starts logging as its `[logging]` says.
 pub fn load_config(path: &Path) -> Result<ConfigFile, Failure> {
-    config::load_file(path).map_err(|e| Failure::Usage(e.into()))
+    let config = config::load_file(path).map_err(|e| Failure::Usage(e.into()))?;
+    crate::init_logging(&config);
+    Ok(config)
 }
 
 /// The services of a store that must exist already: commands that only read
@@ -32,12 +35,12 @@ pub async fn open_existing(config: &ConfigFile) -> Result<Services, Failure> {
 /// The services for the config's storage backend.
 pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
     let schedule = config.retry.schedule_seconds.clone();
-    match config.storage.backend {
+    let services = match config.storage.backend {
         StorageBackend::Sqlite => {
             let path = Path::new(&config.storage.path);
             Services::sqlite(path, schedule)
                 .with_context(|| format!("cannot open the embedded store at {}", path.display()))
-                .map_err(Failure::Runtime)
+                .map_err(Failure::Runtime)?
         }
         StorageBackend::Aws => {
             let mut services = Services::aws_from_env()
@@ -45,7 +48,9 @@ pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
                 .map_err(|e| Failure::Usage(e.into()))?;
             // The config file's schedule wins over the environment's.
             services.retry_schedule = schedule;
-            Ok(services)
+            services
         }
-    }
+    };
+    // So does its destination policy (docs/interface/config.md "security").
+    Ok(services.with_private_destinations(config.private_destinations()))
 }

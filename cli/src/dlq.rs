@@ -12,6 +12,12 @@ pub async fn list(config_path: &Path, filter: Filter) -> CliResult {
     for letter in dlq::list(&services, &filter).await? {
         println!("{}", serde_json::to_string(&letter)?);
     }
+    for (workspace, stream) in dlq::paused_streams(&services, &filter).await? {
+        eprintln!(
+            "note: stream {stream:?} of workspace {workspace:?} is paused (enabled = false): \
+             its batches wait on the retry queue, are not dead letters, and are sent once it is enabled again"
+        );
+    }
     let waiting = dlq::redriven_waiting(&services.queues).await?;
     if waiting > 0 {
         eprintln!(

@@ -6,6 +6,7 @@ mod dlq;
 mod events;
 mod serve;
 mod streams;
+mod validate;
 mod workspaces;
 
 use std::path::PathBuf;
@@ -33,6 +34,17 @@ enum Command {
         /// Address to listen on (default: server.listen, 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<String>,
+    },
+    /// Check a config file: errors (exit 2) name the key and line; warnings go to stderr.
+    Validate {
+        /// Default: ./engage-bridge.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print a JSON Schema generated from the Rust types.
+    Schema {
+        #[arg(value_enum)]
+        what: SchemaKind,
     },
     /// Manage workspaces in the backend.
     Workspaces {
@@ -106,10 +118,27 @@ enum StreamsCommand {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemaKind {
+    /// The configuration file.
+    Config,
+    /// The event (queue messages, stream payloads).
+    Event,
+}
+
 #[derive(Subcommand)]
 enum WorkspacesCommand {
-    /// Load the config file's workspaces into the backend (they replace what is there).
-    Apply(ConfigArg),
+    /// Load the config file's workspaces into the backend; prints what changes.
+    Apply {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete the workspaces the file does not list.
+        #[arg(long)]
+        prune: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -148,7 +177,6 @@ pub type CliResult = Result<(), Failure>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -159,9 +187,23 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { config, listen } => serve::run(config, listen).await,
+            Command::Validate { config } => validate::run(config),
+            Command::Schema { what } => {
+                let schema = match what {
+                    SchemaKind::Config => shared::config::schema::config(),
+                    SchemaKind::Event => shared::config::schema::event(),
+                };
+                println!("{}", serde_json::to_string_pretty(&schema)?);
+                Ok(())
+            }
             Command::Workspaces {
-                command: WorkspacesCommand::Apply(arg),
-            } => workspaces::apply(&arg.config).await,
+                command:
+                    WorkspacesCommand::Apply {
+                        config,
+                        dry_run,
+                        prune,
+                    },
+            } => workspaces::apply(&config.config, dry_run, prune).await,
             Command::Events {
                 command:
                     EventsCommand::Send {
@@ -199,13 +241,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Human-readable logs on stderr; `RUST_LOG` filters (default info).
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+/// Logs on stderr as the config's `[logging]` says (`RUST_LOG` overrides
+/// the level).
+pub fn init_logging(config: &shared::config::ConfigFile) {
+    shared::observability::logging::init(config.logging.format, &config.logging.level);
 }

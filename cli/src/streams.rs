@@ -4,12 +4,15 @@
 use std::path::Path;
 
 use anyhow::anyhow;
+use shared::config::SinkConfig;
 use shared::domain::ids::random_id;
 use shared::domain::time::now_s;
 use shared::domain::{Event, EventSource, EventType};
+use shared::outbound::HttpClient;
 use shared::streams::deliver::deliver_to_stream;
 use shared::streams::dispatch::request_id;
 use shared::streams::enrich::Profiles;
+use shared::streams::sink::amplitude::endpoint;
 
 use crate::{CliResult, Failure, backend};
 
@@ -63,8 +66,18 @@ pub async fn test(config_path: &Path, workspace_id: &str, stream_name: &str) -> 
                 "workspace {workspace_id:?} has no stream {stream_name:?}"
             ))
         })?;
+    let http = HttpClient::new(config.private_destinations());
+    // A destination the streams may not reach is said so before sending.
+    let url = match &stream.sink {
+        SinkConfig::Webhook(webhook) => webhook.url.as_str(),
+        SinkConfig::Amplitude(amplitude) => endpoint(amplitude),
+    };
+    if let Err(why) = http.check(url).await {
+        return Err(Failure::Runtime(anyhow!(
+            "stream {stream_name:?} cannot be tested: {why}"
+        )));
+    }
     let event = test_event();
-    let http = shared::outbound::http_client();
     let events = vec![event.clone()];
     let id = request_id(&workspace.id, &stream.name, &events);
     let outcome =

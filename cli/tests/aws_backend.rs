@@ -25,14 +25,6 @@ async fn workspaces_apply_and_events_send_work_on_aws() {
         r#"[{"event_name":"Email Sent","event_code":"MOE_EMAIL_SENT","event_uuid":"a-1","event_time":1700000000,"event_type":"CAMPAIGN_EVENT","event_source":"MOENGAGE"}]"#,
     )
     .unwrap();
-    let values = [
-        &resources.config_table,
-        &resources.state_table,
-        &resources.events_queue_url,
-        &resources.retry_queue_url,
-        &resources.dead_letter_queue_url,
-        &resources.cohort_queue_url,
-    ];
     let cli = |args: &[&str]| {
         let mut command = Command::new(common::BIN);
         command
@@ -41,9 +33,7 @@ async fn workspaces_apply_and_events_send_work_on_aws() {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1");
-        for (name, value) in AwsResources::ENV.iter().zip(values) {
-            command.env(name, value);
-        }
+        command.envs(resources.env_vars());
         command.output().unwrap()
     };
     let config = config.to_str().unwrap();
@@ -87,4 +77,82 @@ async fn workspaces_apply_and_events_send_work_on_aws() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ENGAGE_BRIDGE_CONFIG_TABLE"));
+}
+
+/// The aws backend's commands, with `env` replacing the caller's AWS
+/// environment (no profile file, no instance metadata).
+fn cli_without_aws_env(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
+    let mut command = Command::new(common::BIN);
+    command.args(args).current_dir(dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("HOME", dir)
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("RUST_LOG", "off");
+    for (name, value) in AwsResources::ENV
+        .iter()
+        .zip(["cfg", "state", "q1", "q2", "q3", "q4"])
+    {
+        command.env(name, value);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn missing_credentials_and_unreachable_endpoints_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aws.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nbackend = \"aws\"\n\n[[workspaces]]\nid = \"acme\"\nsecret = \"acme-secret\"\napp_name = \"Acme\"\n",
+    )
+    .unwrap();
+    let apply = ["workspaces", "apply", "--config", config.to_str().unwrap()];
+
+    let moto = moto_url();
+    let out = cli_without_aws_env(dir.path(), &[("AWS_ENDPOINT_URL", &moto)], &apply);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("no usable AWS credentials for DynamoDB"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("AWS_PROFILE"), "says what to set: {stderr}");
+
+    let out = cli_without_aws_env(
+        dir.path(),
+        &[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing-secret-never-shown"),
+        ],
+        &apply,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("cannot reach DynamoDB at http://127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
+    assert!(!stderr.contains("testing-secret-never-shown"));
 }

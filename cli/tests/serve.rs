@@ -8,7 +8,7 @@ use common::{Server, run, write_config};
 use engage_bridge_tests::basic;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_default_starts_with_a_demo_workspace_and_stops_on_sigterm() {
+async fn embedded_default_keeps_its_demo_secret_across_restarts_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), &["--listen", "127.0.0.1:0"]);
     assert!(
@@ -50,15 +50,29 @@ async fn embedded_default_starts_with_a_demo_workspace_and_stops_on_sigterm() {
     server.signal("TERM");
     assert_eq!(server.wait_exit(Duration::from_secs(15)), Some(0));
     let again = Server::start(dir.path(), &["--listen", "127.0.0.1:0"]);
-    let new_secret = again.demo_secret().unwrap();
-    assert_ne!(new_secret, secret);
-    let stale = http
+    let kept = again.demo_secret().unwrap();
+    assert_eq!(kept, secret, "the demo secret is kept across restarts");
+    let line = again
+        .first_lines
+        .iter()
+        .find(|l| l.starts_with("demo workspace:"))
+        .unwrap();
+    let file = dir.path().join(".engage-bridge/demo-secret");
+    assert!(line.contains("(kept in "), "{line}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), secret);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "owner-only: {mode:o}");
+    }
+    let still = http
         .get(format!("{}/v1/segments", again.base))
         .header("authorization", basic("demo", &secret))
         .send()
         .await
         .unwrap();
-    assert_eq!(stale.status(), 401);
+    assert_eq!(still.status(), 200);
 }
 
 #[test]

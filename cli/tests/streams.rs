@@ -45,6 +45,22 @@ fn events_file(dir: &Path, name: &str, uuids: &[&str]) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// `engage-bridge events send` of `file` to workspace acme.
+fn send_events(dir: &Path, config: &str, file: &str) -> std::process::Output {
+    run(
+        dir,
+        &[
+            "events",
+            "send",
+            "--config",
+            config,
+            "--workspace",
+            "acme",
+            file,
+        ],
+    )
+}
+
 fn delivered_uuids(recorder: &Recorder) -> Vec<String> {
     let mut uuids: Vec<String> = recorder
         .bodies()
@@ -66,18 +82,7 @@ async fn kill_9_with_retries_pending_loses_nothing() {
     let mut serve = Server::start(dir.path(), &listen);
 
     let file = events_file(dir.path(), "first.json", &["e-1", "e-2"]);
-    let out = run(
-        dir.path(),
-        &[
-            "events",
-            "send",
-            "--config",
-            &config,
-            "--workspace",
-            "acme",
-            &file,
-        ],
-    );
+    let out = send_events(dir.path(), &config, &file);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -95,25 +100,17 @@ async fn kill_9_with_retries_pending_loses_nothing() {
 
     // Events queued while serve is down wait for it too.
     let file = events_file(dir.path(), "second.json", &["e-3"]);
-    let out = run(
-        dir.path(),
-        &[
-            "events",
-            "send",
-            "--config",
-            &config,
-            "--workspace",
-            "acme",
-            &file,
-        ],
-    );
+    let out = send_events(dir.path(), &config, &file);
     assert_eq!(out.status.code(), Some(0));
 
     recorder.set_status(200);
     let _serve = Server::start(dir.path(), &listen);
+    // If the kill came between the failed attempt and the retry being
+    // queued, the batch is still on the events queue, in flight: it comes
+    // back after the embedded queue's 30 s visibility timeout.
     wait_for(
         async || delivered_uuids(&recorder).len() >= 5,
-        Duration::from_secs(20),
+        Duration::from_secs(40),
     )
     .await;
     let bodies = recorder.bodies();
@@ -137,18 +134,7 @@ async fn a_message_in_flight_at_kill_9_is_delivered_after_restart() {
     let listen = ["--config", config.as_str(), "--listen", "127.0.0.1:0"];
     let mut serve = Server::start(dir.path(), &listen);
     let file = events_file(dir.path(), "events.json", &["in-flight"]);
-    run(
-        dir.path(),
-        &[
-            "events",
-            "send",
-            "--config",
-            &config,
-            "--workspace",
-            "acme",
-            &file,
-        ],
-    );
+    send_events(dir.path(), &config, &file);
     wait_for(
         async || recorder.arrivals().len() == 1,
         Duration::from_secs(5),
@@ -175,6 +161,60 @@ async fn a_message_in_flight_at_kill_9_is_delivered_after_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_cuts_a_slow_delivery_at_the_deadline_and_it_is_delivered_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::new(200);
+    // Far longer than the grace period: the delivery is still in flight at the deadline.
+    recorder.set_delay(Duration::from_secs(20));
+    let server = recorder.serve().await;
+    let config = config(dir.path(), &server.uri(), "[1, 1, 1]");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("[server]\nshutdown_grace_seconds = 2\n\n{text}"),
+    )
+    .unwrap();
+    let listen = ["--config", config.as_str(), "--listen", "127.0.0.1:0"];
+    let mut serve = Server::start(dir.path(), &listen);
+    let file = events_file(dir.path(), "events.json", &["cut-short"]);
+    let sent = send_events(dir.path(), &config, &file);
+    assert!(sent.status.success());
+    wait_for(
+        async || recorder.arrivals().len() == 1,
+        Duration::from_secs(5),
+    )
+    .await;
+
+    let signalled = std::time::Instant::now();
+    serve.signal("TERM");
+    assert_eq!(serve.wait_exit(Duration::from_secs(10)), Some(0));
+    let took = signalled.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "exits at the 2 s deadline, not before the work nor long after: {took:?}"
+    );
+    let logs = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(logs.contains("unfinished messages stay queued"), "{logs}");
+
+    // Released at the deadline: delivered at once after the restart, not
+    // after the 30 s visibility timeout.
+    recorder.set_delay(Duration::ZERO);
+    let restarted = std::time::Instant::now();
+    let _serve = Server::start(dir.path(), &listen);
+    wait_for(
+        async || recorder.arrivals().len() >= 2,
+        Duration::from_secs(15),
+    )
+    .await;
+    assert!(
+        restarted.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        restarted.elapsed()
+    );
+    assert_eq!(recorder.bodies()[1]["events"][0]["event_uuid"], "cut-short");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let recorder = Recorder::new(500);
@@ -185,18 +225,7 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
         &["--config", &config, "--listen", "127.0.0.1:0"],
     );
     let file = events_file(dir.path(), "events.json", &["d-1"]);
-    run(
-        dir.path(),
-        &[
-            "events",
-            "send",
-            "--config",
-            &config,
-            "--workspace",
-            "acme",
-            &file,
-        ],
-    );
+    send_events(dir.path(), &config, &file);
 
     let mut lines = Vec::new();
     wait_for(

@@ -3,6 +3,7 @@
 //! "Queues").
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use futures::future::BoxFuture;
 
 use crate::queue::batch;
 use crate::runtime::Services;
@@ -11,6 +12,18 @@ use crate::topology::{Consumer, QueueName};
 /// Messages of one events batch dispatched at once: all of them (each
 /// message's streams are sent concurrently too).
 const DISPATCH_CONCURRENCY: usize = 10;
+
+/// `handle` as an owned handler (the embedded consumer runs each message on
+/// its own task).
+pub fn handler(
+    services: Services,
+    consumer: Consumer,
+) -> impl Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync + 'static {
+    move |event| {
+        let services = services.clone();
+        Box::pin(async move { handle(&services, consumer, event).await })
+    }
+}
 
 /// Handles one SQS batch of `consumer`'s queue.
 pub async fn handle(services: &Services, consumer: Consumer, event: SqsEvent) -> SqsBatchResponse {

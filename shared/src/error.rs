@@ -1,6 +1,6 @@
 //! Why a request was refused, in terms of the request, not of a transport:
 //! the HTTP layer turns it into a status and the JSON error body of
-//! docs/interface/http.md "Errors"; Firehose direct invocations into an error
+//! docs/interface/http.md "Conventions"; Firehose direct invocations into an error
 //! object or a failed invocation.
 
 use crate::ports::StoreError;
@@ -13,6 +13,10 @@ pub enum RequestError {
     /// Missing or wrong credentials; never says which part was wrong.
     #[error("missing or invalid credentials")]
     Unauthorized,
+    /// A correctly signed request whose timestamp is outside the accepted
+    /// window (a replay): 401, saying so, since the signer holds the key.
+    #[error("{0}")]
+    Stale(String),
     #[error("{0}")]
     NotFound(String),
     #[error("request body exceeds the {limit}-byte limit")]
@@ -38,7 +42,7 @@ impl RequestError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::BadRequest(_) => 400,
-            Self::Unauthorized => 401,
+            Self::Unauthorized | Self::Stale(_) => 401,
             Self::NotFound(_) => 404,
             Self::PayloadTooLarge { .. } => 413,
             Self::RateLimited { .. } => 429,

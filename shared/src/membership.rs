@@ -14,14 +14,16 @@ pub const PARTNER_SYNC_CODE: &str = "PARTNER_SYNC";
 
 /// The `Partner Sync` event for one membership change. Its uuid is derived
 /// from (workspace, segment, member, computed_time, action), so announcing
-/// the same change again yields the same event.
+/// the same change again yields the same event; the time is the version's
+/// ([`crate::domain::Version::time_label`]: Amplitude's `computed_time` as
+/// sent).
 pub fn partner_sync_event(
     workspace_id: &str,
     segment: &Segment,
     change: &MembershipChange,
 ) -> Event {
     let member = &change.member;
-    let computed_time = change.computed_time.to_string();
+    let computed_time = change.version.time_label();
     let event_uuid = derived_uuid(&[
         workspace_id,
         &segment.id,
@@ -46,7 +48,7 @@ pub fn partner_sync_event(
         event_name: PARTNER_SYNC_NAME.into(),
         event_code: PARTNER_SYNC_CODE.into(),
         event_uuid,
-        event_time: change.computed_time,
+        event_time: change.version.epoch_seconds(),
         event_type: EventType::UserActionEvent,
         event_source: segment.source.event_source(),
         uid: member.uid.clone(),
@@ -89,6 +91,7 @@ pub async fn apply_and_announce(
         .collect();
     let messages = EventsMessage::pack(workspace_id, &events).map_err(StoreError::backend)?;
     services.queues.events.send_encoded(messages).await?;
+    crate::observability::metrics::events_ingested(workspace_id, &events);
     Ok(AnnounceReport {
         applied: outcome.applied.len(),
         already_current: outcome.already_current.len(),
@@ -99,7 +102,7 @@ pub async fn apply_and_announce(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Member, MembershipAction, SegmentSource};
+    use crate::domain::{Member, MembershipAction, SegmentSource, Version};
 
     fn change(action: MembershipAction, t: i64) -> MembershipChange {
         MembershipChange {
@@ -109,7 +112,7 @@ mod tests {
                 moe_anonymous_id: None,
             },
             action,
-            computed_time: t,
+            version: Version::new(t * 1000, 1),
         }
     }
 
@@ -155,6 +158,18 @@ mod tests {
         assert_eq!(a.event_uuid, again.event_uuid);
         assert_ne!(a.event_uuid, removed.event_uuid);
         assert_ne!(a.event_uuid, later.event_uuid);
+        // The same change staged twice (a new arrival sequence): same uuid.
+        let mut restaged = change(MembershipAction::Added, 10);
+        restaged.version.seq = 9;
+        assert_eq!(
+            partner_sync_event("ws", &segment, &restaged).event_uuid,
+            a.event_uuid
+        );
+        // Amplitude's computed_time is the uuid's time, exactly as sent.
+        assert_eq!(
+            a.event_uuid,
+            derived_uuid(&["ws", "mparticle-42", "mid-1", "10", "Added"])
+        );
         assert_eq!(a.event_source, crate::domain::EventSource::Mparticle);
         assert_eq!(a.event_attributes["Partner Name"], "mParticle");
     }

@@ -15,20 +15,21 @@ impl RateLimit {
         match self {
             Self::Amplitude => "amplitude",
             Self::Mparticle => "mparticle",
+            Self::Customerio => "customerio",
         }
     }
 
     fn window(self) -> (Duration, &'static str) {
         match self {
             Self::Amplitude => (Duration::from_secs(1), "second"),
-            Self::Mparticle => (Duration::from_secs(60), "minute"),
+            Self::Mparticle | Self::Customerio => (Duration::from_secs(60), "minute"),
         }
     }
 
     fn limit(self, ws: &WorkspaceConfig) -> u64 {
         u64::from(match self {
             Self::Amplitude => ws.amplitude_requests_per_second,
-            Self::Mparticle => ws.mparticle_requests_per_minute,
+            Self::Mparticle | Self::Customerio => ws.mparticle_requests_per_minute,
         })
     }
 

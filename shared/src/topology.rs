@@ -164,8 +164,8 @@ impl Route {
         self.row().3
     }
 
-    /// The request limit counted before the route runs. Firehose counts its
-    /// own once its account settings name the workspace.
+    /// The request limit counted before the route runs. Firehose and
+    /// Customer.io count their own once the request has proven its workspace.
     pub fn rate_limit(self) -> Option<RateLimit> {
         match self {
             Self::CohortWebhook | Self::ListCreate | Self::ListAdd | Self::ListRemove => {
@@ -185,6 +185,10 @@ pub enum RateLimit {
     Amplitude,
     /// `mparticle_requests_per_minute`, both mParticle formats (same table).
     Mparticle,
+    /// Customer.io reporting webhooks: their own counter, against the same
+    /// per-minute number as mParticle (`mparticle_requests_per_minute`; both
+    /// run on `mparticle-ingest`), so a burst of one never throttles the other.
+    Customerio,
 }
 
 /// The four queues (docs/architecture.md "Queues"). Each carries one message
@@ -260,8 +264,8 @@ pub struct Consumer {
     /// Whether the handler times its own redelivery (the retry schedule runs
     /// on visibility timeouts), so the embedded consumer must not extend it.
     pub handler_sets_visibility: bool,
-    /// Batches `serve` handles at once (Lambda scales by instances instead).
-    pub embedded_workers: usize,
+    /// Messages `serve` handles at once (Lambda scales by instances instead).
+    pub embedded_in_flight: usize,
 }
 
 impl Consumer {
@@ -278,7 +282,7 @@ pub const CONSUMERS: [Consumer; 3] = [
         batching_window_secs: 1,
         max_receives: 10,
         handler_sets_visibility: false,
-        embedded_workers: 4,
+        embedded_in_flight: 32,
     },
     Consumer {
         function: Function::Retry,
@@ -289,7 +293,7 @@ pub const CONSUMERS: [Consumer; 3] = [
         // (the attempt log, not this count, decides when a batch is dead).
         max_receives: 25,
         handler_sets_visibility: true,
-        embedded_workers: 2,
+        embedded_in_flight: 10,
     },
     Consumer {
         function: Function::CohortIngest,
@@ -298,7 +302,7 @@ pub const CONSUMERS: [Consumer; 3] = [
         batching_window_secs: 0,
         max_receives: 10,
         handler_sets_visibility: false,
-        embedded_workers: 1,
+        embedded_in_flight: 4,
     },
 ];
 

@@ -91,10 +91,7 @@ async fn embedded_throughput(n: usize) {
             queue,
             ConsumerOptions::default(),
             stopped,
-            move |e| {
-                let services = services.clone();
-                async move { engage_bridge_tests::consume(&services, QueueName::Events, e).await }
-            },
+            engage_bridge_tests::consumer_handler(&services, QueueName::Events),
         )
         .await
     });

@@ -194,11 +194,54 @@ pub fn expected_partner_sync(
     computed_time: i64,
     action: &str,
 ) -> Value {
+    let label = computed_time.to_string();
+    partner_sync(
+        segment_id,
+        cohort_id,
+        member,
+        uid,
+        (&label, computed_time),
+        action,
+    )
+}
+
+/// The Partner Sync event of a list-API change that arrived at `time_ms`:
+/// its uuid names the time in seconds with the milliseconds as a fraction.
+pub fn expected_list_partner_sync(
+    segment_id: &str,
+    member: &str,
+    uid: Option<&str>,
+    time_ms: i64,
+    action: &str,
+) -> Value {
+    let label = match time_ms % 1000 {
+        0 => (time_ms / 1000).to_string(),
+        ms => format!("{}.{ms:03}", time_ms / 1000),
+    };
+    let cohort_id = segment_id.trim_start_matches("amplitude-");
+    partner_sync(
+        segment_id,
+        cohort_id,
+        member,
+        uid,
+        (&label, time_ms / 1000),
+        action,
+    )
+}
+
+fn partner_sync(
+    segment_id: &str,
+    cohort_id: &str,
+    member: &str,
+    uid: Option<&str>,
+    (time_label, event_time): (&str, i64),
+    action: &str,
+) -> Value {
     let mut event = json!({
         "event_name": "Partner Sync",
         "event_code": "PARTNER_SYNC",
-        "event_uuid": derived_uuid(&[WS, segment_id, member, &computed_time.to_string(), action]),
-        "event_time": computed_time,
+        "event_uuid": derived_uuid(&[WS, segment_id, member, time_label, action]),
+        "event_time": event_time,
         "event_type": "USER_ACTION_EVENT",
         "event_source": "AMPLITUDE",
         "event_attributes": {

@@ -27,10 +27,22 @@ async fn create_list(b: &Backend, auth: &str) {
     );
 }
 
-/// List changes are versioned by their arrival second: wait for the next
-/// second so a later call is a newer change.
+/// Waits for the start of the next second, so the calls that follow fall
+/// within one second.
 async fn next_second() {
     tokio::time::sleep(Duration::from_millis(1_000 - (now_ms() % 1_000) as u64 + 5)).await;
+}
+
+async fn list_change(b: &Backend, auth: &str, verb: &str, user_ids: &[&str]) -> Response {
+    let r = post(
+        b,
+        &format!("/v1/amplitude/lists/{LIST}/{verb}"),
+        auth,
+        &json!({"userIds": user_ids}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r
 }
 
 async fn creating_a_list_is_idempotent(b: &Backend) {
@@ -74,25 +86,17 @@ async fn add_and_remove_through_the_list(b: &Backend) {
     assert_eq!(member_ids(&members), vec!["u1", "u2"]);
     assert_eq!(drain_events(b).await.len(), 2);
 
-    next_second().await;
-    let r = post(
-        b,
-        &format!("/v1/amplitude/lists/{LIST}/remove"),
-        &auth,
-        &json!({"userIds": ["u1"]}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = list_change(b, &auth, "remove", &["u1"]).await;
     assert_eq!(r.body["action"], "Removed");
-    let removed_at = r.body["computed_time"].as_i64().unwrap();
+    let removed_at = r.body["time_ms"].as_i64().unwrap();
+    assert_eq!(r.body["computed_time"], removed_at / 1000);
     apply_staged(b).await;
     let (members, _) = all_members(b, &auth, LIST, 100).await;
     assert_eq!(member_ids(&members), vec!["u2"]);
     assert_eq!(
         sorted(&drain_events(b).await),
-        vec![expected_partner_sync(
+        vec![expected_list_partner_sync(
             LIST,
-            "7khm89cz",
             &one,
             Some("u1"),
             removed_at,
@@ -103,6 +107,47 @@ async fn add_and_remove_through_the_list(b: &Backend) {
     assert_eq!(
         (s["member_count"].clone(), s["sync_count"].clone()),
         (json!(1), json!(2))
+    );
+}
+
+/// Amplitude's list sync sends `/add` and then `/remove` for the same user;
+/// both may arrive within one second, even one millisecond: the later one
+/// wins (docs/rules/member-matching.md "Ordering: versions"), whatever order
+/// the staged changes are applied in.
+async fn add_then_remove_within_one_second_ends_removed(b: &Backend) {
+    let auth = setup(b, None).await;
+    let one = profile_with_uid(b, "u1", None).await;
+    profile_with_uid(b, "u2", None).await;
+    create_list(b, &auth).await;
+    next_second().await;
+    let calls = [
+        ("add", vec!["u1", "u2"]),
+        ("remove", vec!["u1"]),
+        ("add", vec!["u2"]),
+        ("remove", vec!["u2"]),
+        ("add", vec!["u2"]),
+    ];
+    let mut times = Vec::new();
+    for (verb, ids) in &calls {
+        let body = list_change(b, &auth, verb, ids).await.body;
+        let seconds = body["computed_time"].as_i64().unwrap();
+        times.push(body["time_ms"].as_i64().unwrap_or(seconds * 1000));
+    }
+    assert!(
+        times.iter().all(|t| t / 1000 == times[0] / 1000),
+        "the calls took more than a second: {times:?}"
+    );
+    // The consumer applies staged messages concurrently, in any order.
+    apply_staged(b).await;
+    let (members, _) = all_members(b, &auth, LIST, 100).await;
+    assert_eq!(member_ids(&members), vec!["u2"], "{}", b.kind);
+    assert_eq!(segment(b, &auth, LIST).await["member_count"], 1);
+    let events = drain_events(b).await;
+    let removed = expected_list_partner_sync(LIST, &one, Some("u1"), times[1], "Removed");
+    assert!(
+        sorted(&events).contains(&removed),
+        "{}: u1's removal is announced: {events:?}",
+        b.kind
     );
 }
 
@@ -216,6 +261,7 @@ async fn bad_list_requests_are_400(b: &Backend) {
 contract_tests!(
     creating_a_list_is_idempotent,
     add_and_remove_through_the_list,
+    add_then_remove_within_one_second_ends_removed,
     unknown_lists_are_404,
     bad_list_requests_are_400,
 );

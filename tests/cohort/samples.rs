@@ -5,7 +5,6 @@ use engage_bridge_tests::invoke;
 use engage_bridge_tests::{Backend, contract_tests, workspace};
 use serde_json::{Value, json};
 use shared::config::UnknownCohortUsers;
-use shared::domain::EventsMessage;
 use shared::topology::Function;
 
 use crate::common::receive_all;
@@ -48,14 +47,7 @@ async fn samples_run_through_the_cohort_ingest_function(b: &Backend) {
         .unwrap();
     assert_eq!(out, json!({"batchItemFailures": []}));
     let messages = receive_all(b.queues.events.as_ref(), std::time::Duration::from_secs(30)).await;
-    let events: Vec<_> = messages
-        .iter()
-        .flat_map(|m| {
-            serde_json::from_str::<EventsMessage>(&m.body)
-                .unwrap()
-                .events
-        })
-        .collect();
+    let events = engage_bridge_tests::queued_events(&messages);
     assert_eq!(events.len(), 3);
     assert!(events.iter().all(|e| e.event_name == "Partner Sync"
         && e.event_time == 1_692_206_763

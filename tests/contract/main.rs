@@ -4,6 +4,7 @@
 mod attempts;
 mod dead_letters;
 mod idempotency;
+mod ordering;
 mod profiles;
 mod queues;
 mod rate_limit;

@@ -1,9 +1,10 @@
 use engage_bridge_tests::{Backend, contract_tests};
 use shared::domain::{
-    Member, MembershipAction, MembershipChange, PageRequest, Segment, SegmentSource,
+    Member, MembershipAction, MembershipChange, PageRequest, Segment, SegmentSource, Version,
 };
 
-fn change(id: &str, action: MembershipAction, t: i64) -> MembershipChange {
+/// A change at time `t` (ms) that arrived `seq`-th.
+pub fn change_at(id: &str, action: MembershipAction, t: i64, seq: i64) -> MembershipChange {
     MembershipChange {
         member: Member {
             moengage_user_id: id.into(),
@@ -11,13 +12,18 @@ fn change(id: &str, action: MembershipAction, t: i64) -> MembershipChange {
             moe_anonymous_id: None,
         },
         action,
-        computed_time: t,
+        version: Version::new(t, seq),
     }
+}
+
+/// A change at time `t` whose arrival order does not matter to the test.
+fn change(id: &str, action: MembershipAction, t: i64) -> MembershipChange {
+    change_at(id, action, t, 1)
 }
 
 use MembershipAction::{Added, Removed};
 
-async fn segment(b: &Backend, ws: &str) -> Segment {
+pub async fn segment(b: &Backend, ws: &str) -> Segment {
     b.segments
         .ensure_segment(
             ws,
@@ -74,7 +80,7 @@ async fn ensure_is_idempotent_and_follows_renames(b: &Backend) {
     );
 }
 
-async fn memberships_are_versioned_by_computed_time(b: &Backend) {
+async fn memberships_are_versioned_by_time(b: &Backend) {
     let s = segment(b, "ws").await;
     let applied = b
         .segments
@@ -148,16 +154,16 @@ async fn changes_to_one_member_in_one_batch_apply_in_order(b: &Backend) {
             "ws",
             &s.id,
             &[
-                change("m", Added, 1),
-                change("m", Removed, 2),
-                change("m", Added, 1),
+                change_at("m", Added, 1, 1),
+                change_at("m", Removed, 2, 2),
+                change_at("m", Added, 1, 3),
             ],
         )
         .await
         .unwrap();
     assert_eq!(
         applied.applied,
-        vec![change("m", Added, 1), change("m", Removed, 2)],
+        vec![change_at("m", Added, 1, 1), change_at("m", Removed, 2, 2)],
         "{}",
         b.kind
     );
@@ -280,7 +286,7 @@ async fn segments_list_in_pages_per_workspace(b: &Backend) {
 
 contract_tests!(
     ensure_is_idempotent_and_follows_renames,
-    memberships_are_versioned_by_computed_time,
+    memberships_are_versioned_by_time,
     changes_to_one_member_in_one_batch_apply_in_order,
     members_page_with_cursors,
     segments_list_in_pages_per_workspace,

@@ -1,8 +1,8 @@
 //! Firehose audiences → segments `mparticle-<audience_id>` with Partner
 //! Sync events (docs/rules/mparticle-mapping.md "Audiences", docs/rules/partner-sync.md).
 
-use engage_bridge_tests::invoke;
 use engage_bridge_tests::{Backend, contract_tests};
+use engage_bridge_tests::{fixture, invoke};
 use http::StatusCode;
 use serde_json::{Value, json};
 use shared::topology::Function;
@@ -177,6 +177,64 @@ async fn redelivered_memberships_are_idempotent(b: &Backend) {
     assert_eq!(segment(b, "mparticle-1").await["member_count"], 1);
 }
 
+/// All changes of a request share its `timestamp_ms`; array order decides
+/// (docs/rules/member-matching.md "Ordering: versions"): a customer added and
+/// then deleted in one request ends deleted, in either format.
+async fn a_customer_added_then_deleted_in_one_request_ends_deleted(b: &Backend) {
+    setup(b, |_| {}).await;
+    let vip = |action: &str| json!({"audience_id": 456, "audience_name": "VIP", "action": action});
+    let request = membership_request(
+        1_795_341_600_123,
+        json!([
+            {"user_identities": customer("u1"), "audiences": [vip("add"), vip("delete")]},
+            {"user_identities": customer("u2"), "audiences": [vip("add")]},
+            {"user_identities": customer("u3"), "audiences": [vip("add")]},
+            {"user_identities": customer("u2"),
+             "removed_audiences": [{"audience_id": 456, "audience_name": "VIP"}]},
+            {"user_identities": customer("u3"), "audiences": [vip("delete"), vip("add")]}
+        ]),
+    );
+    let reply = post_firehose(b, &request, None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let uids: Vec<Value> = members(b, "mparticle-456")
+        .await
+        .iter()
+        .map(|m| m["uid"].clone())
+        .collect();
+    assert_eq!(uids, vec![json!("u3")], "{}", b.kind);
+    assert_eq!(segment(b, "mparticle-456").await["member_count"], 1);
+    // Every change is announced; u1's removal among them.
+    let events = drain_events(b).await;
+    assert!(events.iter().any(|e| e["uid"] == "u1"
+        && e["event_attributes"]["Action"] == "Removed"
+        && e["event_time"] == 1_795_341_600));
+}
+
+/// mParticle's own SDK sample (the pre-2.0 format) carries the same user
+/// twice with opposite changes: the second profile's win
+/// (tests/fixtures/SOURCES.md, finding 8).
+async fn the_sdk_sample_with_one_user_twice_ends_as_its_last_profile_says(b: &Backend) {
+    setup(b, |_| {}).await;
+    let request =
+        fixture("mparticle/firehose-audience-membership-change-request-legacy-added-removed.json");
+    let reply = post_firehose(b, &request, Some(&auth())).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let customer = "4739c5c11d833bb199c16ff95a92b267";
+    for (audience, member) in [(432, true), (654, true), (456, false), (789, false)] {
+        let uids: Vec<Value> = members(b, &format!("mparticle-{audience}"))
+            .await
+            .iter()
+            .map(|m| m["uid"].clone())
+            .collect();
+        assert_eq!(
+            uids.contains(&json!(customer)),
+            member,
+            "{}: audience {audience}",
+            b.kind
+        );
+    }
+}
+
 /// Audience subscriptions are acknowledged; `add` creates the segment and
 /// `update` renames it.
 async fn audience_subscription_is_acknowledged(b: &Backend) {
@@ -203,5 +261,7 @@ async fn audience_subscription_is_acknowledged(b: &Backend) {
 contract_tests!(
     memberships_become_segments_with_partner_sync,
     redelivered_memberships_are_idempotent,
+    a_customer_added_then_deleted_in_one_request_ends_deleted,
+    the_sdk_sample_with_one_user_twice_ends_as_its_last_profile_says,
     audience_subscription_is_acknowledged,
 );

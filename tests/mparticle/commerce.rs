@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
+/// The product actions of the reference (an oracle kept apart from
+/// `shared::mparticle::rules::PRODUCT_ACTIONS` on purpose).
 const ACTIONS: [&str; 10] = [
     "add_to_cart",
     "remove_from_cart",

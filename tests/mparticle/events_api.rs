@@ -43,6 +43,8 @@ async fn sample_batch_maps_to_exact_events(b: &Backend) {
         "device_manufacturer": "Apple", "os_version": "17.1",
         "ios_idfv": "0D2A1F4C-6B3E-4F5A-8C7D-9E0F1A2B3C4D", "locale_language": "en",
         "locale_country": "US", "timezone_offset": 0, "device_model": "iPhone15,2",
+        // The batch's application_info.application_version and ip.
+        "application_version": "2.3.1", "ip": "203.0.113.10",
         "moengage_device_id": device_id
     });
     let custom = named(&events, "Viewed Product Page");
@@ -217,8 +219,8 @@ async fn bad_input_is_rejected_whole(b: &Backend) {
             "invalid request body at events[0]: missing field \"event_type\"",
         ),
         (
-            json!({"events": [{"event_type": "custom_event", "data": {"event_name": ""}}]}),
-            "invalid request body at events[0].data.event_name: must not be empty",
+            json!({"events": [{"event_type": "custom_event", "data": {"event_name": {}}}]}),
+            "invalid request body at events[0].data.event_name: expected a string, found an object",
         ),
         (
             json!({"user_identities": {"customer_id": {"nested": 1}}}),

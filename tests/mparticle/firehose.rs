@@ -107,6 +107,8 @@ async fn event_processing_sample_via_direct_invocation(b: &Backend) {
         "locale_language": "en", "locale_country": "US", "timezone_offset": 0,
         "application_name": "Demo App", "application_version": "2.3.1",
         "ios_vendor_id": "0D2A1F4C-6B3E-4F5A-8C7D-9E0F1A2B3C4D",
+        // runtime_environment.client_ip_address, under the Events-API name.
+        "ip": "203.0.113.10",
         "moengage_device_id": custom["device_attributes"]["moengage_device_id"]
     });
     assert_eq!(
@@ -153,8 +155,8 @@ async fn event_processing_sample_via_direct_invocation(b: &Backend) {
     assert_eq!(drain_events(b).await, events);
 }
 
-/// Wrong credentials: 401 over HTTP, an error object directly; never a hint
-/// which part was wrong, never the secret.
+/// Wrong credentials: 401 over HTTP, a failed invocation (`Unauthorized`)
+/// directly; never a hint which part was wrong, never the secret.
 async fn bad_credentials_are_refused(b: &Backend) {
     setup(b, |_| {}).await;
     let request = |id: &str, secret: &str| {
@@ -177,8 +179,8 @@ async fn bad_credentials_are_refused(b: &Backend) {
         http_bodies.push(reply.body);
         let direct = invoke(b, Function::MparticleIngest, request(id, secret))
             .await
-            .unwrap();
-        direct_bodies.push(direct);
+            .unwrap_err();
+        direct_bodies.push((direct.error_type(), direct.to_string()));
     }
     // No credentials at all.
     let mut anonymous = request(WS, SECRET);
@@ -187,17 +189,16 @@ async fn bad_credentials_are_refused(b: &Backend) {
         post_firehose(b, &anonymous, None).await.status,
         StatusCode::UNAUTHORIZED
     );
-    direct_bodies.push(
-        invoke(b, Function::MparticleIngest, anonymous.clone())
-            .await
-            .unwrap(),
-    );
+    let direct = invoke(b, Function::MparticleIngest, anonymous.clone())
+        .await
+        .unwrap_err();
+    direct_bodies.push((direct.error_type(), direct.to_string()));
 
     assert!(http_bodies.windows(2).all(|w| w[0] == w[1]));
     assert!(direct_bodies.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(
         direct_bodies[0],
-        json!({"status": "error", "error": "missing or invalid credentials", "status_code": 401})
+        ("Unauthorized", "missing or invalid credentials".to_owned())
     );
     assert!(!format!("{http_bodies:?}{direct_bodies:?}").contains("wrong-secret"));
     assert!(drain_events(b).await.is_empty());
@@ -296,17 +297,19 @@ async fn firehose_bad_input(b: &Backend) {
         (
             json!({"type": "event_processing_request",
                    "account": {"account_settings": {"workspace_id": WS, "secret_key": SECRET}},
-                   "events": [{"type": "custom_event", "id": "e"}]}),
-            "invalid request body at events[0]: missing field \"name\"",
+                   "events": [{"type": "custom_event", "id": "e", "name": ["x"]}]}),
+            "invalid request body at events[0].name: expected a string, found an array",
         ),
     ];
     for (body, message) in cases {
         let reply = post_firehose(b, &body, None).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(reply.body["error"], message);
-        let direct = invoke(b, Function::MparticleIngest, body).await.unwrap();
-        assert_eq!(direct["status_code"], 400);
-        assert_eq!(direct["error"], message);
+        let direct = invoke(b, Function::MparticleIngest, body)
+            .await
+            .unwrap_err();
+        assert_eq!(direct.error_type(), "InvalidRequest");
+        assert_eq!(direct.to_string(), message);
     }
 }
 

@@ -7,4 +7,5 @@ mod commerce;
 mod events_api;
 mod firehose;
 mod profiles;
+mod published;
 mod support;

@@ -78,27 +78,7 @@ pub async fn get_user(b: &Backend, uid: &str) -> Reply {
 
 /// Every event on the events queue (removing them), in queue order.
 pub async fn drain_events(b: &Backend) -> Vec<Value> {
-    let mut events = Vec::new();
-    loop {
-        let messages = b
-            .queues
-            .events
-            .receive(10, Duration::from_secs(60), Duration::ZERO)
-            .await
-            .unwrap();
-        if messages.is_empty() {
-            return events;
-        }
-        for message in &messages {
-            let body: Value = serde_json::from_str(&message.body).unwrap();
-            let batch = body["events"].as_array().expect("events array");
-            assert!(batch.len() <= 100, "≤ 100 events per queue message");
-            events.extend(batch.iter().cloned());
-            assert!(body["workspace_id"].is_string());
-        }
-        let handles: Vec<String> = messages.into_iter().map(|m| m.receipt_handle).collect();
-        b.queues.events.delete(&handles).await.unwrap();
-    }
+    engage_bridge_tests::drain_events(b).await
 }
 
 /// The event named `name` (exactly one).

@@ -62,8 +62,10 @@ fn url() -> impl Strategy<Value = Value> {
             &[
                 "example.com",
                 "hooks.example.org",
-                "127.0.0.1:9000",
-                "[::1]:8443",
+                // Public address literals: loopback and private ones are
+                // refused with `private_destinations = "deny"`.
+                "93.184.216.34:9000",
+                "[2606:2800:220:1::]:8443",
             ][..],
         ),
         "(/[a-z0-9]{1,8}){0,3}",
@@ -107,7 +109,14 @@ fn stream_common() -> impl Strategy<Value = Vec<(&'static str, Option<Value>)>> 
 }
 
 fn webhook_stream() -> impl Strategy<Value = Vec<(&'static str, Option<Value>)>> {
-    let signing = vec(secret().prop_map(|s| format!("whsec_{s}")), 0..3).prop_map(Value::from);
+    // `whsec_` + base64 of a 24-byte key: 32 base64 characters, starting
+    // with the mark (any [A-Za-z0-9] text of a length divisible by 4 is
+    // valid base64).
+    let signing = vec(
+        "[A-Za-z0-9]{26}".prop_map(|s| format!("whsec_{SECRET_MARK}{s}")),
+        0..3,
+    )
+    .prop_map(Value::from);
     (
         url(),
         maybe(auth()),

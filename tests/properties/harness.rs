@@ -166,18 +166,10 @@ pub fn check_firehose_response(body: &Value, request_type: &str) -> Outcome {
     Ok(())
 }
 
-/// A direct invocation's outcome as a reply: its answer (an error object
-/// `{"status":"error","error","status_code"}` carries its status), or the
-/// error that fails the invocation (retried by mParticle).
+/// A direct invocation's outcome as a reply: its answer, or the error that
+/// fails the invocation (with the status the same error has over HTTP).
 fn direct_reply(outcome: Result<Value, ApiError>) -> Reply {
     match outcome {
-        Ok(body) if body["status"] == "error" => Reply {
-            status: body["status_code"]
-                .as_u64()
-                .and_then(|code| StatusCode::from_u16(u16::try_from(code).ok()?).ok())
-                .unwrap_or(StatusCode::IM_A_TEAPOT),
-            body,
-        },
         Ok(body) => Reply {
             status: StatusCode::OK,
             body,

@@ -1,47 +1,18 @@
 //! Amplitude streams (docs/rules/amplitude-export.md) against a local
 //! receiver standing in for the HTTP V2 API.
 
-use engage_bridge_tests::{Backend, sqlite};
+use engage_bridge_tests::sqlite;
 use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::fixtures::*;
 
-async fn amplitude(b: &Backend, server: &MockServer, extra: &str) {
-    workspace_with_streams(
-        b,
-        &format!(
-            "[[workspaces.streams]]\nname = \"amp\"\ntype = \"amplitude\"\napi_key = \"amp-key\"\nendpoint = \"{}/2/httpapi\"\n{extra}\n",
-            server.uri()
-        ),
-    )
-    .await;
-}
-
-async fn ok_server() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"code": 200, "events_ingested": 1})),
-        )
-        .mount(&server)
-        .await;
-    server
-}
-
-fn sent_events(bodies: &[Value]) -> Vec<Value> {
-    bodies
-        .iter()
-        .flat_map(|b| b["events"].as_array().unwrap().clone())
-        .collect()
-}
-
 #[tokio::test]
 async fn maps_campaign_events_exactly() {
     let b = sqlite();
-    let server = ok_server().await;
-    amplitude(&b, &server, "").await;
+    let server = amplitude_ok_server().await;
+    amplitude_stream(&b, &server, "").await;
     let id = profile(
         &b,
         "u1",
@@ -90,8 +61,8 @@ async fn maps_campaign_events_exactly() {
 #[tokio::test]
 async fn user_and_device_id_rules() {
     let b = sqlite();
-    let server = ok_server().await;
-    amplitude(&b, &server, "").await;
+    let server = amplitude_ok_server().await;
+    amplitude_stream(&b, &server, "").await;
     profile(&b, "0", json!({"email": "zero@example.com"})).await;
     let zero_with_profile = email_event(1, "0");
     let mut zero_without_profile = email_event(2, "0");
@@ -145,8 +116,8 @@ async fn user_and_device_id_rules() {
 #[tokio::test]
 async fn default_selection_is_seed_000s_campaign_events_and_never_amplitudes_own() {
     let b = sqlite();
-    let server = ok_server().await;
-    amplitude(&b, &server, "").await;
+    let server = amplitude_ok_server().await;
+    amplitude_stream(&b, &server, "").await;
     let mut partner_sync = event_named(4, "Partner Sync", "PARTNER_SYNC");
     partner_sync.event_source = shared::domain::EventSource::Amplitude;
     dispatch(
@@ -169,8 +140,8 @@ async fn default_selection_is_seed_000s_campaign_events_and_never_amplitudes_own
 
     // Even when selected explicitly, Amplitude's own events do not go back.
     let b = sqlite();
-    let server = ok_server().await;
-    amplitude(&b, &server, "events = \"all\"").await;
+    let server = amplitude_ok_server().await;
+    amplitude_stream(&b, &server, "events = \"all\"").await;
     let mut partner_sync = event_named(6, "Partner Sync", "PARTNER_SYNC");
     partner_sync.event_source = shared::domain::EventSource::Amplitude;
     dispatch(
@@ -188,8 +159,8 @@ async fn default_selection_is_seed_000s_campaign_events_and_never_amplitudes_own
 #[tokio::test]
 async fn strings_are_cut_to_1024_characters() {
     let b = sqlite();
-    let server = ok_server().await;
-    amplitude(&b, &server, "").await;
+    let server = amplitude_ok_server().await;
+    amplitude_stream(&b, &server, "").await;
     let mut event = email_event(1, "u1");
     event
         .event_attributes
@@ -220,7 +191,7 @@ async fn rejected_events_are_dead_lettered_and_the_rest_resent_at_once() {
         .respond_with(ResponseTemplate::new(200))
         .mount(&server)
         .await;
-    amplitude(&b, &server, "").await;
+    amplitude_stream(&b, &server, "").await;
     dispatch(&b, (0..3).map(|i| email_event(i, "u1")).collect()).await;
 
     let bodies = request_bodies(&server).await;
@@ -267,7 +238,7 @@ async fn throttled_users_wait_while_the_others_are_resent() {
         .respond_with(ResponseTemplate::new(200))
         .mount(&server)
         .await;
-    amplitude(&b, &server, "").await;
+    amplitude_stream(&b, &server, "").await;
     dispatch(
         &b,
         vec![
@@ -309,7 +280,7 @@ async fn too_large_batches_are_split_and_resent() {
         .respond_with(ResponseTemplate::new(200))
         .mount(&server)
         .await;
-    amplitude(&b, &server, "").await;
+    amplitude_stream(&b, &server, "").await;
     dispatch(&b, (0..4).map(|i| email_event(i, "u1")).collect()).await;
     let sizes: Vec<usize> = request_bodies(&server)
         .await

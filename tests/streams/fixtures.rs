@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use shared::config;
 use shared::domain::{Event, ProfileKey, ProfileUpdate};
 use shared::ports::{Queue, ReceivedMessage};
-use shared::queue::consumer::sqs_event;
 use shared::topology::QueueName;
 
 /// Applies a workspace `ws` (secret "s") with the given `[[workspaces.streams]]` TOML.
@@ -60,19 +59,7 @@ pub async fn profile(b: &Backend, uid: &str, attributes: Value) -> String {
 pub async fn dispatch(b: &Backend, events: Vec<Event>) -> aws_lambda_events::sqs::SqsBatchResponse {
     let messages = shared::domain::EventsMessage::pack("ws", &events).unwrap();
     b.queues.events.send_encoded(messages).await.unwrap();
-    let mut last = Default::default();
-    loop {
-        let received = b
-            .queues
-            .events
-            .receive(10, Duration::from_secs(30), Duration::from_millis(200))
-            .await
-            .unwrap();
-        if received.is_empty() {
-            return last;
-        }
-        last = run_handler(b, QueueName::Events, received).await;
-    }
+    engage_bridge_tests::dispatch_queued(b).await
 }
 
 /// Calls a handler with an SQS event and deletes the successes, like the
@@ -82,22 +69,7 @@ pub async fn run_handler(
     queue: QueueName,
     received: Vec<ReceivedMessage>,
 ) -> aws_lambda_events::sqs::SqsBatchResponse {
-    let name = queue;
-    let queue = b.queues.raw(name);
-    let response =
-        engage_bridge_tests::consume(b, name, sqs_event(&received, &queue.source_arn())).await;
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    let done: Vec<String> = received
-        .iter()
-        .filter(|m| !failed.contains(&m.message_id.as_str()))
-        .map(|m| m.receipt_handle.clone())
-        .collect();
-    queue.delete(&done).await.unwrap();
-    response
+    engage_bridge_tests::run_handler(b, queue, received).await
 }
 
 /// Everything currently visible on a queue (left in flight for 60 s).
@@ -122,5 +94,38 @@ pub async fn request_bodies(server: &wiremock::MockServer) -> Vec<Value> {
         .unwrap_or_default()
         .iter()
         .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// Applies workspace `ws` with one Amplitude stream `amp` sending to `server`.
+pub async fn amplitude_stream(b: &Backend, server: &wiremock::MockServer, extra: &str) {
+    workspace_with_streams(
+        b,
+        &format!(
+            "[[workspaces.streams]]\nname = \"amp\"\ntype = \"amplitude\"\napi_key = \"amp-key\"\nendpoint = \"{}/2/httpapi\"\n{extra}\n",
+            server.uri()
+        ),
+    )
+    .await;
+}
+
+/// A receiver that accepts every request as Amplitude does.
+pub async fn amplitude_ok_server() -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({"code": 200, "events_ingested": 1})),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The Amplitude events of every request body, in order.
+pub fn sent_events(bodies: &[Value]) -> Vec<Value> {
+    bodies
+        .iter()
+        .flat_map(|b| b["events"].as_array().unwrap().clone())
         .collect()
 }

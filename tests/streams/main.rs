@@ -2,6 +2,11 @@
 //! HTTP receivers (wiremock) and both backends.
 
 mod amplitude;
+mod amplitude_answers;
+mod amplitude_full;
+mod amplitude_limits;
+mod destinations;
 mod fixtures;
 mod retries;
+mod signing;
 mod webhooks;

@@ -13,7 +13,7 @@ async fn receiver(recorder: Recorder) -> wiremock::MockServer {
 }
 
 /// Runs the retry consumer in the background, as `serve` or Lambda would.
-fn run_retry_consumer(b: &Backend) -> watch::Sender<bool> {
+pub fn run_retry_consumer(b: &Backend) -> watch::Sender<bool> {
     let (stop, stopped) = watch::channel(false);
     let services = b.services.clone();
     let queue = services.queues.retry.raw().clone();
@@ -22,14 +22,10 @@ fn run_retry_consumer(b: &Backend) -> watch::Sender<bool> {
             wait: Duration::from_millis(100),
             ..ConsumerOptions::default()
         };
-        consumer::run("retry", queue, options, stopped, move |event| {
-            let services = services.clone();
-            async move {
-                engage_bridge_tests::consume(&services, shared::topology::QueueName::Retry, event)
-                    .await
-            }
-        })
-        .await
+        let retry = shared::topology::CONSUMERS[1];
+        assert_eq!(retry.queue, shared::topology::QueueName::Retry);
+        let handler = shared::consumers::handler(services, retry);
+        consumer::run("retry", queue, options, stopped, handler).await
     });
     stop
 }

@@ -5,6 +5,7 @@
 //! with a message saying so: they are never silently skipped.
 
 pub mod receiver;
+pub mod runtime_api;
 
 use std::path::PathBuf;
 
@@ -83,7 +84,10 @@ pub async fn aws() -> Backend {
         .await
         .expect("create moto resources");
     Backend {
-        services: Services::aws(&sdk, &resources, fast_schedule()),
+        // The receivers of these tests listen on 127.0.0.1, which the aws
+        // backend refuses by default (docs/interface/streams.md "Destinations").
+        services: Services::aws(&sdk, &resources, fast_schedule())
+            .with_private_destinations(config::PrivateDestinations::Allow),
         kind: "aws",
         resources: Some(resources),
         _dir: None,
@@ -108,6 +112,26 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A partner payload from tests/fixtures (provenance in its SOURCES.md).
+pub fn fixture(path: &str) -> serde_json::Value {
+    let file = repo_root().join("tests/fixtures").join(path);
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", file.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+/// The events of events-queue messages, in order.
+pub fn queued_events(messages: &[shared::ports::ReceivedMessage]) -> Vec<shared::domain::Event> {
+    messages
+        .iter()
+        .flat_map(|m| {
+            serde_json::from_str::<shared::domain::EventsMessage>(&m.body)
+                .expect("an events-queue message")
+                .events
+        })
+        .collect()
+}
+
 /// Answers `request` with the router `serve` runs (every route).
 pub async fn call(services: &Services, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
     use tower::ServiceExt;
@@ -121,6 +145,23 @@ pub async fn call(services: &Services, request: http::Request<Vec<u8>>) -> http:
         .await
         .expect("a complete body");
     http::Response::from_parts(parts, bytes.to_vec())
+}
+
+/// The owned handler `queue`'s consumer runs (for `queue::consumer::run`).
+pub fn consumer_handler(
+    services: &Services,
+    queue: shared::topology::QueueName,
+) -> impl Fn(
+    aws_lambda_events::sqs::SqsEvent,
+) -> futures::future::BoxFuture<'static, aws_lambda_events::sqs::SqsBatchResponse>
++ Send
++ Sync
++ 'static {
+    let consumer = shared::topology::CONSUMERS
+        .into_iter()
+        .find(|c| c.queue == queue)
+        .expect("the queue has a consumer");
+    shared::consumers::handler(services.clone(), consumer)
 }
 
 /// Handles one SQS batch of `queue` as its consumer (Lambda or `serve`) does.
@@ -180,4 +221,81 @@ macro_rules! contract_tests {
             )*
         }
     };
+}
+
+/// Every event on the events queue, removing them, in queue order (at most
+/// 100 per message, as producers pack them).
+pub async fn drain_events(services: &Services) -> Vec<serde_json::Value> {
+    let mut events = Vec::new();
+    loop {
+        let messages = services
+            .queues
+            .events
+            .receive(
+                10,
+                std::time::Duration::from_secs(60),
+                std::time::Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        if messages.is_empty() {
+            return events;
+        }
+        for message in &messages {
+            let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+            let batch = body["events"].as_array().expect("events array");
+            assert!(batch.len() <= 100, "≤ 100 events per queue message");
+            assert!(body["workspace_id"].is_string());
+            events.extend(batch.iter().cloned());
+        }
+        let handles: Vec<String> = messages.into_iter().map(|m| m.receipt_handle).collect();
+        services.queues.events.delete(&handles).await.unwrap();
+    }
+}
+
+/// Calls the queue's handler with an SQS event of `received` and deletes
+/// the successes, like the event-source mapping.
+pub async fn run_handler(
+    services: &Services,
+    name: shared::topology::QueueName,
+    received: Vec<shared::ports::ReceivedMessage>,
+) -> aws_lambda_events::sqs::SqsBatchResponse {
+    let queue = services.queues.raw(name);
+    let event = shared::queue::consumer::sqs_event(&received, &queue.source_arn());
+    let response = consume(services, name, event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    let done: Vec<String> = received
+        .iter()
+        .filter(|m| !failed.contains(&m.message_id.as_str()))
+        .map(|m| m.receipt_handle.clone())
+        .collect();
+    queue.delete(&done).await.unwrap();
+    response
+}
+
+/// Runs stream-dispatch on everything on the events queue until it is
+/// empty; the last answer.
+pub async fn dispatch_queued(services: &Services) -> aws_lambda_events::sqs::SqsBatchResponse {
+    let name = shared::topology::QueueName::Events;
+    let mut last = Default::default();
+    loop {
+        let received = services
+            .queues
+            .raw(name)
+            .receive(
+                10,
+                std::time::Duration::from_secs(30),
+                std::time::Duration::from_millis(200),
+            )
+            .await
+            .unwrap();
+        if received.is_empty() {
+            return last;
+        }
+        last = run_handler(services, name, received).await;
+    }
 }

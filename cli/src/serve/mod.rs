@@ -2,6 +2,8 @@
 //! topology in one process (docs/interface/cli.md "serve"). Both call exactly
 //! the handlers the Lambda functions call.
 
+mod demo;
+mod gauges;
 mod http_server;
 mod parse_errors;
 
@@ -10,41 +12,52 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use shared::config::{ConfigFile, Secret, WorkspaceConfig};
-use shared::domain::ids::random_id;
 use shared::queue::consumer::{self, ConsumerOptions};
-use shared::topology::{CONSUMERS, Route};
+use shared::topology::CONSUMERS;
 use tokio::sync::watch;
 
 use crate::{CliResult, Failure, backend};
 
 pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliResult {
-    let (config, demo_secret) = match &config_path {
+    let (config, demo) = match &config_path {
         Some(path) => (backend::load_config(path)?, None),
-        None => embedded_default(),
+        None => {
+            let (config, demo) = demo::embedded_default().map_err(Failure::Runtime)?;
+            (config, Some(demo))
+        }
     };
+    crate::init_logging(&config);
+    // Before anything counts: the recorder `GET /metrics` renders.
+    shared::observability::metrics::prometheus();
     let listen = listen.unwrap_or_else(|| config.server.listen.clone());
     let addr: SocketAddr = listen
         .parse()
         .map_err(|_| Failure::Usage(anyhow!("--listen: not a socket address: {listen:?}")))?;
     let services = backend::open(&config).await?;
-    // The config's workspaces are the source of truth.
-    services
+    // The config's workspaces are the source of truth (`workspaces apply --prune`).
+    let plan = services
         .apply_workspaces(&config.workspaces)
         .await
         .context("cannot load the workspaces into the store")?;
+    for id in &plan.removed {
+        tracing::warn!(workspace_id = %id, "workspace removed: it is no longer in the config file");
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
 
     println!("engage-bridge listening on http://{local}");
-    if let Some(secret) = demo_secret {
+    if let Some(demo) = &demo {
         // The one secret engage-bridge ever prints (docs/interface/cli.md "serve").
-        println!("demo workspace: id=demo secret={}", secret.expose());
+        println!(
+            "demo workspace: id=demo secret={} (kept in {})",
+            demo.secret.expose(),
+            demo.path.display()
+        );
         println!(
             "try: curl -u demo:{} http://{local}/v1/segments",
-            secret.expose()
+            demo.secret.expose()
         );
     }
 
@@ -55,6 +68,9 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
         let _ = shutdown_tx.send(true);
     });
 
+    // From the signal on, the HTTP server and every consumer get `grace` to
+    // finish what they have in hand.
+    let grace = Duration::from_secs(u64::from(config.server.shutdown_grace_seconds));
     // Every event source of the topology, as Lambda's SQS mapping would run it.
     let consumers: Vec<_> = CONSUMERS
         .into_iter()
@@ -66,20 +82,18 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
                 let options = ConsumerOptions {
                     batch_size: c.batch_size,
                     heartbeat: !c.handler_sets_visibility,
-                    workers: c.embedded_workers,
+                    in_flight: c.embedded_in_flight,
+                    shutdown_grace: grace,
                     ..ConsumerOptions::default()
                 };
-                consumer::run(c.queue.as_str(), queue, options, shutdown, move |event| {
-                    let services = services.clone();
-                    async move { shared::consumers::handle(&services, c, event).await }
-                })
-                .await
+                let handler = shared::consumers::handler(services, c);
+                consumer::run(c.queue.as_str(), queue, options, shutdown, handler).await
             })
         })
         .collect();
+    tokio::spawn(gauges::run(services.clone(), shutdown_rx.clone()));
 
-    let app = shared::http::router(services.clone(), Route::ALL);
-    let grace = Duration::from_secs(u64::from(config.server.shutdown_grace_seconds));
+    let app = shared::http::serve_router(services.clone());
     let mut server_shutdown = shutdown_rx.clone();
     http_server::serve(
         listener,
@@ -90,26 +104,11 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
         grace,
     )
     .await;
-    // Consumers stopped receiving with the signal; what they still handle gets
-    // the rest of the grace period. Unfinished messages stay queued and come
-    // back after their visibility timeout: nothing acknowledged is lost.
-    let finishing = futures::future::join_all(consumers);
-    if tokio::time::timeout(grace, finishing).await.is_err() {
-        tracing::warn!("queue work still running at the end of the grace period stays queued");
-    }
+    // Consumers stopped receiving with the signal and release what they have
+    // not finished by the deadline: nothing acknowledged is lost.
+    futures::future::join_all(consumers).await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// No `--config`: SQLite under ./.engage-bridge/ and a `demo` workspace
-/// with a freshly generated secret.
-fn embedded_default() -> (ConfigFile, Option<Secret>) {
-    let secret = Secret::new(format!("{}{}", random_id(), random_id()).replace('-', ""));
-    let config = ConfigFile {
-        workspaces: vec![WorkspaceConfig::demo(secret.clone())],
-        ..ConfigFile::default()
-    };
-    (config, Some(secret))
 }
 
 async fn wait_for_signal() {

@@ -31,6 +31,11 @@ impl Server {
     /// Starts `serve` in `dir` and waits for its "listening on" line. Its
     /// logs (stderr) are appended to `dir/serve.log`.
     pub fn start(dir: &Path, args: &[&str]) -> Server {
+        Self::start_with_env(dir, args, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -41,6 +46,7 @@ impl Server {
             .args(args)
             .current_dir(dir)
             .env("RUST_LOG", "debug")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -78,8 +84,8 @@ impl Server {
 
     pub fn demo_secret(&self) -> Option<String> {
         self.first_lines.iter().find_map(|l| {
-            l.strip_prefix("demo workspace: id=demo secret=")
-                .map(str::to_owned)
+            let rest = l.strip_prefix("demo workspace: id=demo secret=")?;
+            rest.split_whitespace().next().map(str::to_owned)
         })
     }
 
@@ -123,4 +129,30 @@ pub fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// The environment the binary needs for `storage.backend = "aws"` on moto:
+/// the resources' variables (as the Lambda functions get them), the
+/// endpoint and dummy credentials.
+pub fn aws_env(resources: &shared::store::aws::AwsResources) -> Vec<(&'static str, String)> {
+    let values = [
+        &resources.config_table,
+        &resources.state_table,
+        &resources.events_queue_url,
+        &resources.retry_queue_url,
+        &resources.dead_letter_queue_url,
+        &resources.cohort_queue_url,
+    ];
+    let mut env: Vec<(&'static str, String)> = shared::store::aws::AwsResources::ENV
+        .into_iter()
+        .zip(values)
+        .map(|(k, v)| (k, v.clone()))
+        .collect();
+    env.extend([
+        ("AWS_ENDPOINT_URL", engage_bridge_tests::moto_url()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]);
+    env
 }

@@ -36,15 +36,22 @@ pub async fn apply_staged(services: &Services, staged: StagedChanges) -> Handled
         Ok(matched) => matched,
         Err(e) => return Handled::Failed(e.to_string()),
     };
+    let version = sync.version();
     let changes: Vec<MembershipChange> = matched
         .members
         .iter()
         .map(|member| MembershipChange {
             member: member.clone(),
             action: sync.action,
-            computed_time: sync.computed_time,
+            version,
         })
         .collect();
+    crate::observability::metrics::items_skipped(
+        &ws.id,
+        crate::domain::EventSource::Amplitude,
+        "unknown_user",
+        matched.dropped as u64,
+    );
     let segment = sync.segment();
     let report = match apply_and_announce(services, &ws.id, &segment, &changes).await {
         Ok(report) => report,
@@ -56,6 +63,8 @@ pub async fn apply_staged(services: &Services, staged: StagedChanges) -> Handled
         message_id = sync.message_id.as_deref().unwrap_or(""),
         action = sync.action.as_str(),
         computed_time = sync.computed_time,
+        time_ms = version.time_ms,
+        sequence = version.seq,
         users = staged.users.len(),
         by_uid = matched.by_uid,
         by_anonymous_id = matched.by_anonymous_id,

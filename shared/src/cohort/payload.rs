@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use serde_json::{Map, Value};
@@ -26,21 +27,23 @@ pub const MAX_MESSAGE_ID_BYTES: usize = limits::KEY_BYTES;
 pub const MAX_COHORT_ID_BYTES: usize = limits::KEY_BYTES;
 
 /// `POST /v1/amplitude/cohorts`: Amplitude's Cohort Webhooks default body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct CohortWebhook {
     pub cohort_name: String,
     /// A string in Amplitude's payload; numeric ids are accepted too (docs/interface/http.md).
     #[serde(deserialize_with = "string_or_integer")]
+    #[schemars(with = "String")]
     pub cohort_id: String,
     pub in_cohort: bool,
     /// Epoch seconds, a string in Amplitude's payload; an integer is accepted.
     #[serde(deserialize_with = "epoch_seconds")]
+    #[schemars(with = "String")]
     pub computed_time: i64,
     pub message_id: String,
     pub users: Vec<WebhookUser>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct WebhookUser {
     /// Absent or null for users Amplitude knows only by device.
     #[serde(default)]
@@ -53,13 +56,13 @@ pub struct WebhookUser {
 
 /// `POST /v1/amplitude/lists`. Amplitude also sends a `context` object,
 /// which carries nothing we need.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ListCreate {
     pub name: String,
 }
 
 /// `POST /v1/amplitude/lists/{id}/add` and `/remove`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ListMembers {
     #[serde(rename = "userIds")]
     pub user_ids: Vec<String>,

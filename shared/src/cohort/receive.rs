@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use super::names;
 use super::payload::{CohortWebhook, ListCreate, ListMembers, Users};
 use crate::config::WorkspaceConfig;
-use crate::domain::time::{now_ms, now_s, rfc3339_ms};
+use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::{
-    MembershipAction, Segment, SegmentSource, StagedChanges, StagedSync, StagedUser,
+    Arrival, MembershipAction, Segment, SegmentSource, StagedChanges, StagedSync, StagedUser,
 };
 use crate::error::{RequestError, RequestResult};
 use crate::input::{parse_json, quoted};
@@ -43,6 +43,7 @@ pub async fn receive_webhook(
         }));
     }
     services.segments.ensure_segment(&ws.id, &segment).await?;
+    let arrival = arrive(services, &ws.id, &segment.id).await?;
     let staged = StagedSync {
         workspace_id: ws.id.clone(),
         segment_id: segment.id.clone(),
@@ -50,6 +51,8 @@ pub async fn receive_webhook(
         cohort_name: segment.name.clone(),
         action: sync.action,
         computed_time: sync.computed_time,
+        time_ms: None,
+        sequence: arrival.first_seq,
         message_id: Some(sync.message_id.clone()),
     };
     let messages = stage_and_record(services, &staged, &sync.users.users).await?;
@@ -92,7 +95,8 @@ pub async fn create_list(
 }
 
 /// `POST /v1/amplitude/lists/{list_id}/add` and `/remove`: stages the
-/// change as of now.
+/// change, versioned by its arrival alone (docs/rules/member-matching.md
+/// "Ordering: versions").
 pub async fn change_list(
     services: &Services,
     ws: &WorkspaceConfig,
@@ -109,7 +113,8 @@ pub async fn change_list(
         .ok_or_else(|| {
             RequestError::NotFound(format!("no Amplitude list with id {}", quoted(list_id)))
         })?;
-    let computed_time = now_s();
+    let arrival = arrive(services, &ws.id, &segment.id).await?;
+    let computed_time = arrival.time_ms.div_euclid(1000);
     let staged = StagedSync {
         workspace_id: ws.id.clone(),
         segment_id: segment.id.clone(),
@@ -117,6 +122,8 @@ pub async fn change_list(
         cohort_name: segment.name.clone(),
         action,
         computed_time,
+        time_ms: Some(arrival.time_ms),
+        sequence: arrival.first_seq,
         message_id: None,
     };
     let messages = stage_and_record(services, &staged, &users.users).await?;
@@ -126,10 +133,20 @@ pub async fn change_list(
             "list_id": segment.id,
             "action": action.as_str(),
             "computed_time": computed_time,
+            "time_ms": arrival.time_ms,
         }),
         &users,
         messages,
     ))
+}
+
+/// Takes the request's place in the segment's arrival order: one sequence
+/// number, since every change of a cohort request has the same action.
+async fn arrive(services: &Services, workspace: &str, segment_id: &str) -> RequestResult<Arrival> {
+    Ok(services
+        .segments
+        .reserve_arrivals(workspace, segment_id, 1, now_ms())
+        .await?)
 }
 
 /// Stages the request on the cohort queue in one send (so when it returns

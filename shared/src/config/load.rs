@@ -5,7 +5,8 @@ use std::path::Path;
 
 use toml::de::DeTable;
 
-use super::model::{ConfigFile, OneOrTwo, WorkspaceConfig};
+use super::destinations::check_configured;
+use super::model::{ConfigFile, OneOrTwo, PrivateDestinations, WorkspaceConfig};
 use super::secret::Secret;
 use super::source::{display_url, interpolate, is_secret_path, line_of, redact, span_of};
 use super::stream::SinkConfig;
@@ -69,10 +70,10 @@ pub fn parse_with(
         line: e.span().and_then(|s| at_line(s.start)),
         message: e.message().to_owned(),
     })?;
-    interpolate(root.get_mut(), env).map_err(|(message, span)| ConfigError::Invalid {
-        path: "<value>".into(),
-        line: at_line(span.start),
-        message,
+    interpolate(root.get_mut(), env).map_err(|unresolved| ConfigError::Invalid {
+        path: unresolved.path,
+        line: at_line(unresolved.span.start),
+        message: unresolved.message,
     })?;
     let spans = root.clone();
     let located = |path: String, message: String| {
@@ -98,7 +99,7 @@ pub fn parse_with(
         let mut path = e.path().to_string();
         let message = e.inner().message().to_owned();
         // A stream's own checks name the key in their message: put it in the path.
-        if let Some(key) = ["unknown key `", "missing key `"]
+        if let Some(key) = ["unknown key `", "missing key `", "invalid key `"]
             .iter()
             .find_map(|p| message.strip_prefix(p)?.split('`').next())
         {
@@ -129,7 +130,7 @@ pub fn validate(config: &ConfigFile) -> Result<(), ConfigError> {
     let mut ids = std::collections::HashSet::new();
     for (w, workspace) in config.workspaces.iter().enumerate() {
         let at = |key: &str| format!("workspaces[{w}].{key}");
-        validate_workspace(workspace, &at)?;
+        validate_workspace(workspace, config.private_destinations(), &at)?;
         if !ids.insert(workspace.id.as_str()) {
             return Err(ConfigError::invalid(
                 at("id"),
@@ -142,6 +143,7 @@ pub fn validate(config: &ConfigFile) -> Result<(), ConfigError> {
 
 fn validate_workspace(
     workspace: &WorkspaceConfig,
+    destinations: PrivateDestinations,
     at: &dyn Fn(&str) -> String,
 ) -> Result<(), ConfigError> {
     let id_ok = (1..=64).contains(&workspace.id.len())
@@ -230,7 +232,9 @@ fn validate_workspace(
         }
         match &stream.sink {
             SinkConfig::Webhook(webhook) => {
-                check_http_url(&webhook.url).map_err(|m| ConfigError::invalid(at("url"), m))?;
+                check_http_url(&webhook.url)
+                    .and_then(|()| check_configured(destinations, &webhook.url))
+                    .map_err(|m| ConfigError::invalid(at("url"), m))?;
             }
             SinkConfig::Amplitude(amplitude) => {
                 if amplitude.api_key.expose().is_empty() {
@@ -238,6 +242,7 @@ fn validate_workspace(
                 }
                 if let Some(endpoint) = &amplitude.endpoint {
                     check_http_url(endpoint)
+                        .and_then(|()| check_configured(destinations, endpoint))
                         .map_err(|m| ConfigError::invalid(at("endpoint"), m))?;
                 }
             }

@@ -1,9 +1,12 @@
 //! Configuration (docs/interface/config.md).
 
+pub mod destinations;
 pub mod load;
 pub mod model;
 pub mod schedule;
+pub mod schema;
 pub mod secret;
+pub mod signing;
 mod source;
 pub mod stream;
 

@@ -1,13 +1,14 @@
 //! The configuration file (docs/interface/config.md). Every table rejects unknown keys;
 //! defaults are the ones the interface shows.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::schedule::RetrySchedule;
 use super::secret::Secret;
 use super::stream::StreamConfig;
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     #[serde(default)]
@@ -24,7 +25,7 @@ pub struct ConfigFile {
     pub workspaces: Vec<WorkspaceConfig>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
@@ -52,7 +53,7 @@ fn default_grace() -> u32 {
 }
 
 /// `auto`: text on a terminal, else JSON (docs/interface/observability.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -61,7 +62,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingConfig {
     #[serde(default)]
@@ -86,14 +87,14 @@ fn default_log_level() -> String {
 
 /// Whether streams may point at loopback and private addresses
 /// (docs/interface/streams.md "Destinations").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PrivateDestinations {
     Allow,
     Deny,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityConfig {
     /// Default: `allow` on the sqlite backend, `deny` on aws.
@@ -101,7 +102,7 @@ pub struct SecurityConfig {
     pub private_destinations: Option<PrivateDestinations>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageBackend {
     #[default]
@@ -109,7 +110,7 @@ pub enum StorageBackend {
     Aws,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     #[serde(default)]
@@ -131,7 +132,7 @@ pub fn default_db_path() -> String {
     ".engage-bridge/engage-bridge.db".into()
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// Delays before retries 1..n (docs/rules/retry.md), then dead letter.
@@ -140,7 +141,7 @@ pub struct RetryConfig {
 }
 
 /// Which mParticle identity becomes the profile's uid (docs/rules/mparticle-mapping.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MparticleIdentity {
     #[default]
@@ -151,7 +152,7 @@ pub enum MparticleIdentity {
 
 /// What happens to cohort users matching no profile: `drop` leaves them out,
 /// `create` gives them a profile (docs/rules/member-matching.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnknownCohortUsers {
     #[default]
@@ -159,7 +160,7 @@ pub enum UnknownCohortUsers {
     Create,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceConfig {
     pub id: String,
@@ -191,7 +192,7 @@ pub struct WorkspaceConfig {
     pub streams: Vec<StreamConfig>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerioConfig {
     /// The reporting webhook's signing key (`X-CIO-Signature`).
@@ -222,6 +223,18 @@ pub struct OneOrTwo<T>(pub Vec<T>);
 impl<T> OneOrTwo<T> {
     pub fn iter(&self) -> std::slice::Iter<'_, T> {
         self.0.iter()
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for OneOrTwo<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("OneOrTwo_{}", T::schema_name()).into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let item = generator.subschema_for::<T>();
+        schemars::json_schema!({
+            "oneOf": [item, {"type": "array", "items": item, "minItems": 1, "maxItems": 2}]
+        })
     }
 }
 

@@ -45,6 +45,21 @@ impl RetrySchedule {
     }
 }
 
+impl schemars::JsonSchema for RetrySchedule {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RetrySchedule".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1, "maximum": MAX_RETRY_DELAY.as_secs()},
+            "minItems": 1,
+            "default": RetrySchedule::DEFAULT,
+            "description": "seconds before retries 1..n, then dead letter"
+        })
+    }
+}
+
 impl Default for RetrySchedule {
     fn default() -> Self {
         Self(Self::DEFAULT.to_vec())

@@ -1,6 +1,6 @@
 //! The configuration text itself: where a key stands (its line, for error
 //! messages), `${NAME}` taken from the environment, and keeping secrets out
-//! of every message (docs/interface/config.md "Errors" and "Secrets").
+//! of every message (docs/interface/config.md "Validation" and "Secrets").
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -65,41 +65,66 @@ fn lookup<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t Spanned<DeVal
         .map(|(_, v)| v)
 }
 
+/// An unresolvable `${NAME}`: the message, the span of the string naming
+/// it and the key path of that string.
+pub struct Unresolved {
+    pub message: String,
+    pub span: Range<usize>,
+    pub path: String,
+}
+
 /// Replaces `${NAME}` in every string value with the variable's value;
-/// an unset variable is an error naming it (never a value) with the span of
-/// the string that names it.
+/// an unset variable is an error naming it (never a value), its key path
+/// and the span of the string that names it.
 pub fn interpolate<'i>(
     table: &mut DeTable<'i>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), (String, Range<usize>)> {
-    for (_, value) in table.iter_mut() {
-        interpolate_value(value, env)?;
+) -> Result<(), Unresolved> {
+    interpolate_table(table, "", env)
+}
+
+fn interpolate_table<'i>(
+    table: &mut DeTable<'i>,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), Unresolved> {
+    for (key, value) in table.iter_mut() {
+        let path = if path.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{path}.{}", key.get_ref())
+        };
+        interpolate_value(value, &path, env)?;
     }
     Ok(())
 }
 
 fn interpolate_value<'i>(
     value: &mut Spanned<DeValue<'i>>,
+    path: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), (String, Range<usize>)> {
+) -> Result<(), Unresolved> {
     let span = value.span();
     match value.get_mut() {
         DeValue::String(text) if text.contains("${") => {
-            let resolved = substitute(text, env).map_err(|message| (message, span))?;
+            let resolved = substitute(text, env).map_err(|message| Unresolved {
+                message,
+                span,
+                path: path.to_owned(),
+            })?;
             *text = Cow::Owned(resolved);
         }
         DeValue::Array(items) => {
-            for item in items.iter_mut() {
-                interpolate_value(item, env)?;
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate_value(item, &format!("{path}[{i}]"), env)?;
             }
         }
-        DeValue::Table(table) => interpolate(table, env)?,
+        DeValue::Table(table) => interpolate_table(table, path, env)?,
         _ => {}
     }
     Ok(())
 }
 
-/// `a-${X}-b` → `a-<value of X>-b`.
 fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;

@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::secret::Secret;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "StreamFile", into = "StreamFile")]
 pub struct StreamConfig {
     pub name: String,
@@ -32,7 +33,7 @@ pub enum SinkConfig {
     Amplitude(AmplitudeConfig),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StreamType {
     Webhook,
@@ -64,7 +65,7 @@ pub struct AmplitudeConfig {
     pub endpoint: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AmplitudeRegion {
     #[default]
@@ -73,7 +74,7 @@ pub enum AmplitudeRegion {
 }
 
 /// Stream authentication: none, Basic, or one static header (docs/interface/streams.md).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum StreamAuth {
     #[default]
@@ -90,7 +91,7 @@ pub enum StreamAuth {
 
 /// The file form: every key any stream type takes. Converting it checks that
 /// the keys present apply to the stream's type.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StreamFile {
     name: String,
@@ -137,8 +138,8 @@ fn default_enabled() -> bool {
 }
 
 /// Keys that only one stream type takes.
-const WEBHOOK_KEYS: [&str; 4] = ["url", "auth", "headers", "signing_secrets"];
-const AMPLITUDE_KEYS: [&str; 3] = ["api_key", "region", "endpoint"];
+pub(super) const WEBHOOK_KEYS: [&str; 4] = ["url", "auth", "headers", "signing_secrets"];
+pub(super) const AMPLITUDE_KEYS: [&str; 3] = ["api_key", "region", "endpoint"];
 
 impl StreamFile {
     /// The type-specific keys present in the file.
@@ -175,6 +176,11 @@ impl TryFrom<StreamFile> for StreamConfig {
                 own.join(", ")
             ));
         }
+        let signing_secrets = file.signing_secrets.unwrap_or_default();
+        for (i, secret) in signing_secrets.iter().enumerate() {
+            super::signing::signing_key(secret)
+                .map_err(|e| format!("invalid key `signing_secrets`: secret [{i}] {e}"))?;
+        }
         let sink = match file.stream_type {
             StreamType::Webhook => SinkConfig::Webhook(WebhookConfig {
                 url: file
@@ -182,7 +188,7 @@ impl TryFrom<StreamFile> for StreamConfig {
                     .ok_or("missing key `url` (required for webhook streams)")?,
                 auth: file.auth.unwrap_or_default(),
                 headers: file.headers.unwrap_or_default(),
-                signing_secrets: file.signing_secrets.unwrap_or_default(),
+                signing_secrets,
             }),
             StreamType::Amplitude => SinkConfig::Amplitude(AmplitudeConfig {
                 api_key: file
@@ -274,6 +280,20 @@ impl Selection {
             Self::All(_) => true,
             Self::List(names) => names.iter().any(|n| n == name),
         }
+    }
+}
+
+impl JsonSchema for Selection {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Selection".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "oneOf": [
+                {"const": "all"},
+                {"type": "array", "items": {"type": "string"}}
+            ]
+        })
     }
 }
 

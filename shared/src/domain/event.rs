@@ -9,7 +9,7 @@ use super::encoded::Encoded;
 
 /// `CAMPAIGN_EVENT` for the engagement platform's campaign interactions,
 /// `USER_ACTION_EVENT` for everything users do (mParticle events, Partner Sync).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EventType {
     CampaignEvent,
@@ -17,7 +17,7 @@ pub enum EventType {
 }
 
 /// Where an event came from (docs/interface/events.md): a closed set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EventSource {
     /// The engagement platform's own producers (campaign events).
@@ -38,7 +38,7 @@ impl EventSource {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     pub event_name: String,
     pub event_code: String,

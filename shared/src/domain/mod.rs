@@ -10,6 +10,7 @@ pub mod profile;
 pub mod segment;
 pub mod staged;
 pub mod time;
+pub mod version;
 
 pub use delivery::{Attempt, DeadBatch, DeadLetter, DeadMessage, RetryMessage};
 pub use encoded::Encoded;
@@ -18,7 +19,7 @@ pub use ids::ProfileKey;
 pub use page::{Page, PageRequest};
 pub use profile::{Profile, ProfileUpdate};
 pub use segment::{
-    Member, MembershipAction, MembershipChange, MembershipOutcome, MembershipVersion, Segment,
-    SegmentSource,
+    Member, MembershipAction, MembershipChange, MembershipOutcome, Segment, SegmentSource,
 };
 pub use staged::{StagedChanges, StagedSync, StagedUser};
+pub use version::{Arrival, MembershipState, Version};

@@ -3,9 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::event::EventSource;
+use super::version::{MembershipState, Version};
 
 /// Where a segment came from: decides its id prefix, `type` and `source`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum SegmentSource {
     Amplitude,
     #[serde(rename = "mParticle")]
@@ -58,7 +59,7 @@ impl SegmentSource {
 
 /// A segment as the API shows it (docs/interface/http.md "Segments"); its
 /// `type` follows from its source.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(into = "SegmentView", try_from = "SegmentView")]
 pub struct Segment {
     pub id: String,
@@ -87,7 +88,7 @@ impl Segment {
 }
 
 /// The wire form of a segment.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 struct SegmentView {
     id: String,
     name: String,
@@ -138,7 +139,7 @@ impl TryFrom<SegmentView> for Segment {
 }
 
 /// A segment member as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Member {
     pub moengage_user_id: String,
     pub uid: Option<String>,
@@ -160,12 +161,13 @@ impl MembershipAction {
     }
 }
 
-/// One member entering or leaving a segment as of `computed_time` (epoch s).
+/// One member entering or leaving a segment, at a version
+/// (docs/rules/member-matching.md "Ordering: versions").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembershipChange {
     pub member: Member,
     pub action: MembershipAction,
-    pub computed_time: i64,
+    pub version: Version,
 }
 
 /// What applying a batch of membership changes did.
@@ -177,33 +179,54 @@ pub struct MembershipOutcome {
     pub already_current: Vec<MembershipChange>,
 }
 
-/// The stored state of one membership: the latest change applied to it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MembershipVersion {
-    pub in_segment: bool,
-    pub computed_time: i64,
+impl MembershipOutcome {
+    /// The outcome from the positions (in `changes`) applied and already
+    /// current, each list put back in input order.
+    pub fn from_positions(
+        changes: &[MembershipChange],
+        mut applied: Vec<usize>,
+        mut already_current: Vec<usize>,
+    ) -> Self {
+        applied.sort_unstable();
+        already_current.sort_unstable();
+        let pick =
+            |positions: Vec<usize>| positions.into_iter().map(|i| changes[i].clone()).collect();
+        Self {
+            applied: pick(applied),
+            already_current: pick(already_current),
+        }
+    }
 }
 
 impl MembershipChange {
     /// Whether this change may be applied over the stored state: only a
-    /// strictly newer `computed_time` wins, so replays and out-of-order
-    /// deliveries never override what a newer sync set.
-    pub fn supersedes(&self, current: Option<MembershipVersion>) -> bool {
-        current.is_none_or(|v| self.computed_time > v.computed_time)
+    /// strictly newer version wins, so replays and out-of-order deliveries
+    /// never override what a newer change set.
+    pub fn supersedes(&self, current: Option<MembershipState>) -> bool {
+        current.is_none_or(|s| self.version > s.version)
     }
 
     /// Whether the stored state is exactly what this change sets: it was
     /// applied before (a redelivery or replay).
-    pub fn is_current(&self, current: Option<MembershipVersion>) -> bool {
-        current.is_some_and(|v| {
-            v.computed_time == self.computed_time
-                && v.in_segment == (self.action == MembershipAction::Added)
-        })
+    pub fn is_current(&self, current: Option<MembershipState>) -> bool {
+        current.is_some_and(|s| s.version == self.version && s.in_segment == self.adds())
+    }
+
+    pub fn adds(&self) -> bool {
+        self.action == MembershipAction::Added
+    }
+
+    /// The stored state once this change is applied.
+    pub fn state(&self) -> MembershipState {
+        MembershipState {
+            in_segment: self.adds(),
+            version: self.version,
+        }
     }
 
     /// The change to `member_count` if this change is applied over `current`.
-    pub fn member_delta(&self, current: Option<MembershipVersion>) -> i64 {
-        let was_in = current.is_some_and(|v| v.in_segment);
+    pub fn member_delta(&self, current: Option<MembershipState>) -> i64 {
+        let was_in = current.is_some_and(|s| s.in_segment);
         match (was_in, self.action) {
             (false, MembershipAction::Added) => 1,
             (true, MembershipAction::Removed) => -1,
@@ -212,55 +235,57 @@ impl MembershipChange {
     }
 }
 
+/// A change of member `m` at (t, seq), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_change(action: MembershipAction, t: i64, seq: i64) -> MembershipChange {
+    MembershipChange {
+        member: Member {
+            moengage_user_id: "m".into(),
+            uid: None,
+            moe_anonymous_id: None,
+        },
+        action,
+        version: Version::new(t, seq),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_change as change;
     use super::*;
 
-    fn change(action: MembershipAction, t: i64) -> MembershipChange {
-        MembershipChange {
-            member: Member {
-                moengage_user_id: "m".into(),
-                uid: None,
-                moe_anonymous_id: None,
-            },
-            action,
-            computed_time: t,
-        }
+    fn stored(in_segment: bool, t: i64, seq: i64) -> Option<MembershipState> {
+        Some(MembershipState {
+            in_segment,
+            version: Version::new(t, seq),
+        })
     }
 
     #[test]
-    fn only_strictly_newer_changes_apply() {
-        let stored = Some(MembershipVersion {
-            in_segment: true,
-            computed_time: 100,
-        });
-        assert!(change(MembershipAction::Removed, 101).supersedes(stored));
-        assert!(!change(MembershipAction::Removed, 100).supersedes(stored));
-        assert!(!change(MembershipAction::Added, 99).supersedes(stored));
-        assert!(change(MembershipAction::Added, 1).supersedes(None));
+    fn only_strictly_newer_versions_apply() {
+        let current = stored(true, 100, 5);
+        assert!(change(MembershipAction::Removed, 101, 1).supersedes(current));
+        // Equal time: the later arrival wins, an earlier one does not.
+        assert!(change(MembershipAction::Removed, 100, 6).supersedes(current));
+        assert!(!change(MembershipAction::Removed, 100, 4).supersedes(current));
+        assert!(!change(MembershipAction::Removed, 100, 5).supersedes(current));
+        assert!(!change(MembershipAction::Added, 99, 9).supersedes(current));
+        assert!(change(MembershipAction::Added, 1, 0).supersedes(None));
+        assert!(change(MembershipAction::Added, 100, 5).is_current(current));
+        assert!(!change(MembershipAction::Removed, 100, 5).is_current(current));
     }
 
     #[test]
     fn member_count_moves_only_on_real_transitions() {
-        let inside = Some(MembershipVersion {
-            in_segment: true,
-            computed_time: 1,
-        });
-        let outside = Some(MembershipVersion {
-            in_segment: false,
-            computed_time: 1,
-        });
-        assert_eq!(change(MembershipAction::Added, 2).member_delta(None), 1);
-        assert_eq!(change(MembershipAction::Added, 2).member_delta(inside), 0);
-        assert_eq!(
-            change(MembershipAction::Removed, 2).member_delta(inside),
-            -1
-        );
-        assert_eq!(
-            change(MembershipAction::Removed, 2).member_delta(outside),
-            0
-        );
-        assert_eq!(change(MembershipAction::Removed, 2).member_delta(None), 0);
+        let inside = stored(true, 1, 0);
+        let outside = stored(false, 1, 0);
+        let added = change(MembershipAction::Added, 2, 0);
+        let removed = change(MembershipAction::Removed, 2, 0);
+        assert_eq!(added.member_delta(None), 1);
+        assert_eq!(added.member_delta(inside), 0);
+        assert_eq!(removed.member_delta(inside), -1);
+        assert_eq!(removed.member_delta(outside), 0);
+        assert_eq!(removed.member_delta(None), 0);
     }
 
     #[test]

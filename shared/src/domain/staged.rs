@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::batching::pack_json;
 use super::encoded::Encoded;
 use super::segment::{MembershipAction, Segment, SegmentSource};
+use super::version::Version;
 
 /// Users per staged message: one message is one bounded unit of apply work
 /// (a few dozen batched store calls) well inside the function timeout.
@@ -32,14 +33,36 @@ pub struct StagedSync {
     pub cohort_id: String,
     pub cohort_name: String,
     pub action: MembershipAction,
-    /// Epoch seconds: the version every change of this request carries.
+    /// Epoch seconds: Amplitude's `computed_time`; for the list API the
+    /// arrival second.
     pub computed_time: i64,
+    /// The version's time in ms (the list API's arrival time). Absent in
+    /// webhook messages and in messages staged before versions had ms:
+    /// `computed_time` × 1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<i64>,
+    /// The arrival sequence taken for the request when it was staged; every
+    /// change of the request carries it (a request has one action, so the
+    /// order within it cannot matter). 0 in messages staged before
+    /// sequences existed.
+    #[serde(default)]
+    pub sequence: i64,
     /// Amplitude's `message_id` (webhooks only), for tracing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
 }
 
 impl StagedSync {
+    /// The version every change of this request carries
+    /// (docs/rules/member-matching.md "Ordering: versions").
+    pub fn version(&self) -> Version {
+        Version::new(
+            self.time_ms
+                .unwrap_or_else(|| self.computed_time.saturating_mul(1000)),
+            self.sequence,
+        )
+    }
+
     /// The segment the changes belong to, as the Partner Sync events name it.
     pub fn segment(&self) -> Segment {
         Segment {
@@ -102,6 +125,8 @@ mod tests {
             cohort_name: segment.name.clone(),
             action,
             computed_time: 1_692_206_763,
+            time_ms: None,
+            sequence: 7,
             message_id: Some("m-1".into()),
         }
     }
@@ -127,6 +152,17 @@ mod tests {
         let first = &staged[0].sync;
         assert_eq!(first.segment(), segment);
         assert_eq!(first, &sync(&segment, MembershipAction::Removed));
+        assert_eq!(first.version(), Version::new(1_692_206_763_000, 7));
+    }
+
+    #[test]
+    fn messages_staged_before_versions_had_sequences_still_read() {
+        let old: StagedChanges = serde_json::from_str(
+            r#"{"workspace_id":"ws","segment_id":"amplitude-c","cohort_id":"c","cohort_name":"C",
+                "action":"Added","computed_time":1692206763,"users":[{"user_id":"u1"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(old.sync.version(), Version::new(1_692_206_763_000, 0));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
+use futures::StreamExt;
 use http::header::CONTENT_LENGTH;
+use std::time::Duration;
 
 use crate::error::RequestError;
 
@@ -11,8 +13,14 @@ use crate::error::RequestError;
 /// (about the same, envelope included) applies first.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
-/// The raw body, at most [`MAX_BODY_BYTES`]: larger is a 413 without reading
-/// further.
+/// How much of an oversized body is read and thrown away before the 413, and
+/// for how long: a client still sending when the connection closes sees a
+/// reset instead of the answer (nginx's "lingering close" does the same).
+const DRAIN_BYTES: usize = 2 * MAX_BODY_BYTES;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// The raw body, at most [`MAX_BODY_BYTES`]: larger is a 413, never held in
+/// memory.
 pub struct RequestBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RequestBody {
@@ -28,6 +36,7 @@ impl<S: Send + Sync> FromRequest<S> for RequestBody {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+            drain(request.into_body()).await;
             return Err(too_large);
         }
         match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
@@ -38,6 +47,21 @@ impl<S: Send + Sync> FromRequest<S> for RequestBody {
             ))),
         }
     }
+}
+
+/// Reads and drops up to [`DRAIN_BYTES`] for at most [`DRAIN_TIME`].
+async fn drain(body: axum::body::Body) {
+    let mut stream = body.into_data_stream();
+    let mut read = 0;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            read += chunk.len();
+            if read > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn is_length_limit(error: &axum::Error) -> bool {

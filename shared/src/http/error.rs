@@ -1,4 +1,4 @@
-//! Refusals as HTTP answers (docs/interface/http.md "Errors"): a status and
+//! Refusals as HTTP answers (docs/interface/http.md "Conventions"): a status and
 //! `{"status":"error","error":"<clear, specific message>"}`. A 5xx is logged
 //! at ERROR with its detail; the body never carries internals.
 

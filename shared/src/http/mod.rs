@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 mod rate_limit;
 mod routes;
 
@@ -33,9 +34,41 @@ pub use error::error_response;
 /// Lambda, made here on `serve`), echoed on the response.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// The router answering `routes`: every route for `serve`, a function's own
-/// for Lambda (API Gateway sends it nothing else).
+/// The router answering `routes`: a function's own for Lambda (API Gateway
+/// sends it nothing else), every route for tests.
 pub fn router(services: Services, routes: impl IntoIterator<Item = Route>) -> Router {
+    build(services, routes, Router::new())
+}
+
+/// `serve`'s router: every route, plus `GET /metrics` (Prometheus text) and
+/// `GET /openapi.json`, which need no credentials and show no secret
+/// (docs/interface/cli.md "serve").
+pub fn serve_router(services: Services) -> Router {
+    let metrics = crate::observability::metrics::prometheus();
+    let operations = Router::new()
+        .route(
+            "/metrics",
+            get(move || async move {
+                let mut response = metrics.render().into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                response
+            }),
+        )
+        .route(
+            "/openapi.json",
+            get(|| async { json_response(StatusCode::OK, &openapi::document()) }),
+        );
+    build(services, Route::ALL, operations)
+}
+
+fn build(
+    services: Services,
+    routes: impl IntoIterator<Item = Route>,
+    operations: Router<Services>,
+) -> Router {
     let mut workspace_routes = Router::new();
     let mut open_routes = Router::new();
     for route in routes {
@@ -65,11 +98,12 @@ pub fn router(services: Services, routes: impl IntoIterator<Item = Route>) -> Ro
         ));
     Router::new()
         .route("/health", get(health))
+        .merge(operations)
         .merge(open_routes)
         .nest("/v1", workspace_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(access_log::layer())
+        .layer(axum::middleware::from_fn(access_log::access_log))
         .layer(PropagateRequestIdLayer::new(
             REQUEST_ID.parse().expect("valid header name"),
         ))

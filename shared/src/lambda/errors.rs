@@ -30,12 +30,24 @@ impl FunctionError {
             Self::Request(RequestError::BadRequest(_) | RequestError::PayloadTooLarge { .. }) => {
                 "InvalidRequest"
             }
-            Self::Request(RequestError::Unauthorized) => "Unauthorized",
+            Self::Request(RequestError::Unauthorized | RequestError::Stale(_)) => "Unauthorized",
             Self::Request(RequestError::NotFound(_)) => "NotFound",
             Self::Request(RequestError::RateLimited { .. }) => "RateLimited",
             Self::Request(RequestError::Internal(_)) => "StoreUnavailable",
             Self::Encode(_) => "InternalError",
         }
+    }
+}
+
+/// A failed invocation in the log: ERROR when engage-bridge or its store
+/// failed, WARN when the invocation was wrong.
+pub fn log(error: &FunctionError) {
+    let error_type = error.error_type();
+    match error {
+        FunctionError::Request(RequestError::Internal(_)) | FunctionError::Encode(_) => {
+            tracing::error!(error_type, error = %error, "invocation failed")
+        }
+        _ => tracing::warn!(error_type, error = %error, "invocation refused"),
     }
 }
 

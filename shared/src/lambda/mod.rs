@@ -5,6 +5,7 @@
 //! `mparticle-ingest` only, a direct Firehose invocation.
 
 mod errors;
+mod init_error;
 
 use axum::Router;
 use lambda_http::request::{LambdaRequest, RequestContext};
@@ -14,6 +15,7 @@ use tower::ServiceExt;
 
 pub use errors::FunctionError;
 
+use crate::observability;
 use crate::runtime::Services;
 use crate::topology::Function;
 
@@ -104,27 +106,37 @@ async fn request_id_from_context(mut request: axum::extract::Request) -> axum::e
 }
 
 /// Runs the Lambda runtime loop for `function`, sharing one set of services
-/// (and so every client and connection) across invocations.
+/// (and so every client and connection) across invocations. A function that
+/// cannot start (a missing `ENGAGE_BRIDGE_*` variable) reports an init error
+/// to the runtime API, as Lambda expects, before it exits.
 pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
-    init_tracing();
-    let services = Services::aws_from_env().await?;
+    observability::logging::init_lambda();
+    let metrics = observability::metrics::emf();
+    let services = match Services::aws_from_env().await {
+        Ok(services) => services,
+        Err(e) => {
+            let message = e.to_string();
+            tracing::error!(error = %message, "cannot start");
+            init_error::report("ConfigurationError", &message).await;
+            return Err(message.into());
+        }
+    };
     let handler = Handler::new(services, function);
     let handler = &handler;
     lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: LambdaEvent<Value>| async move { handler.invoke(event).await },
+        move |event: LambdaEvent<Value>| async move {
+            let result = handler.invoke(event).await;
+            if let Err(e) = &result {
+                errors::log(e);
+            }
+            // The invocation's metrics, as EMF lines beside its logs.
+            if let Some(collector) = metrics
+                && let Err(e) = collector.flush(std::io::stdout())
+            {
+                tracing::warn!(error = %e, "could not write the invocation's metrics");
+            }
+            result
+        },
     ))
     .await
-}
-
-/// JSON logs for Lambda (CloudWatch's JSON log format).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time()
-        .with_target(false)
-        .try_init();
 }

@@ -81,16 +81,15 @@ pub struct AudienceReport {
 
 /// `audience_membership_change_request`: resolves (creating on first sight)
 /// each user profile by the workspace's identity, then applies the changes
-/// per segment as of the request's `timestamp_ms`.
+/// per segment, versioned by the request's `timestamp_ms` and their arrival
+/// order: requests in the order they arrive, a request's changes in array
+/// order (docs/rules/member-matching.md "Ordering: versions").
 pub async fn membership_change(
     services: &Services,
     ws: &WorkspaceConfig,
     root: &Node<'_>,
 ) -> Result<AudienceReport, RequestError> {
-    let computed_time = root
-        .opt_millis("timestamp_ms")?
-        .unwrap_or_else(now_ms)
-        .div_euclid(1000);
+    let timestamp_ms = root.opt_millis("timestamp_ms")?;
     let mut report = AudienceReport::default();
     let mut updates = Vec::new();
     let mut changes_per_profile = Vec::new();
@@ -117,28 +116,39 @@ pub async fn membership_change(
     let profiles = services.profiles.update_profiles(&ws.id, &updates).await?;
     report.profiles = profiles.len();
 
-    let mut per_segment: BTreeMap<String, (String, Vec<MembershipChange>)> = BTreeMap::new();
+    let mut per_segment: BTreeMap<String, (String, Vec<(Member, MembershipAction)>)> =
+        BTreeMap::new();
     for (profile, audiences) in profiles.iter().zip(changes_per_profile) {
         for audience in audiences {
             let entry = per_segment
                 .entry(audience.audience_id)
                 .or_insert_with(|| (audience.audience_name.clone(), Vec::new()));
             entry.0 = audience.audience_name;
-            entry.1.push(MembershipChange {
-                member: Member {
-                    moengage_user_id: profile.moengage_user_id.clone(),
-                    uid: profile.uid.clone(),
-                    moe_anonymous_id: profile.anonymous_ids.first().cloned(),
-                },
-                action: audience.action,
-                computed_time,
-            });
+            let member = Member {
+                moengage_user_id: profile.moengage_user_id.clone(),
+                uid: profile.uid.clone(),
+                moe_anonymous_id: profile.anonymous_ids.first().cloned(),
+            };
+            entry.1.push((member, audience.action));
         }
     }
     let synced_at = rfc3339_ms(now_ms());
-    for (audience_id, (name, changes)) in per_segment {
+    for (audience_id, (name, members)) in per_segment {
         let segment = Segment::new(SegmentSource::Mparticle, &audience_id, &name);
         let segment = services.segments.ensure_segment(&ws.id, &segment).await?;
+        let arrival = services
+            .segments
+            .reserve_arrivals(&ws.id, &segment.id, members.len(), now_ms())
+            .await?;
+        let changes: Vec<MembershipChange> = members
+            .into_iter()
+            .enumerate()
+            .map(|(position, (member, action))| MembershipChange {
+                member,
+                action,
+                version: arrival.version(timestamp_ms, position),
+            })
+            .collect();
         let announced =
             membership::apply_and_announce(services, &ws.id, &segment, &changes).await?;
         services

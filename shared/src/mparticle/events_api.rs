@@ -45,9 +45,21 @@ fn read_batch(node: &Node) -> Result<SourceBatch, Invalid> {
         Some(list) => list.items()?.map(|n| n.text()).collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
-    let (device, mut device_ids) = read_device(node.get("device_info"))?;
+    let (mut device, mut device_ids) = read_device(node.get("device_info"))?;
     if let Some(id) = node.opt_text("mp_deviceid")? {
         device_ids.push(("mp_deviceid".to_owned(), id));
+    }
+    // The app's version and the client's IP are batch fields; they describe
+    // the device an event came from (docs/rules/mparticle-mapping.md "Events").
+    // Read leniently: they were never required, so an odd type is ignored.
+    let version = node
+        .get("application_info")
+        .and_then(|app| app.get("application_version")?.text().ok());
+    let ip = node.get("ip").and_then(|ip| ip.text().ok());
+    for (name, value) in [("application_version", version), ("ip", ip)] {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            device.insert(name.into(), Value::String(value));
+        }
     }
     let timestamp_ms = node.opt_millis("timestamp_unixtime_ms")?;
     let mut events = Vec::new();
@@ -155,10 +167,7 @@ fn read_event(
         })
     };
     match event_type {
-        "custom_event" => push(EventKind::Emit {
-            name: data.required_text("event_name")?,
-            attributes: custom,
-        }),
+        "custom_event" => push(EventKind::custom(data.opt_text("event_name")?, custom)),
         "commerce_event" => {
             let mut shapes = 0;
             if let Some(action) = data.get("product_action") {
@@ -264,10 +273,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_path() {
-        let body = json!([{}, {"events": [{"event_type": "custom_event", "data": {}}]}]);
+        let body = json!([{}, {"events": [{"event_type": "custom_event", "data": []}]}]);
         let e = read_request(&body).unwrap_err();
         assert_eq!(e.path, "[1].events[0].data");
-        assert!(e.problem.contains("event_name"), "{e}");
+        assert!(e.problem.contains("expected an object"), "{e}");
         let e = read_request(&json!("x")).unwrap_err();
         assert_eq!(
             e.message(),

@@ -215,11 +215,14 @@ pub fn read_event_processing(root: &Node) -> Result<SourceBatch, Invalid> {
     if let Some(env) = root.get("runtime_environment") {
         for (name, value) in env.object()? {
             match (name.as_str(), value) {
-                // The client's IP is not device information we keep.
-                ("identities" | "client_ip_address", _) => {}
+                ("identities", _) => {}
                 (_, Value::Null | Value::Object(_) | Value::Array(_)) => {}
                 ("type", _) => {
                     device.insert("platform".into(), value.clone());
+                }
+                // The Events-API name, so both formats fill Amplitude's `ip`.
+                ("client_ip_address", _) => {
+                    device.insert("ip".into(), value.clone());
                 }
                 _ => {
                     device.insert(name.clone(), value.clone());
@@ -267,10 +270,7 @@ fn read_event(node: &Node, request_timestamp_ms: Option<i64>) -> Result<SourceEv
     let timestamp_ms = node.opt_millis("timestamp_ms")?.or(request_timestamp_ms);
     let custom = || commerce::custom_attributes(node, Format::Firehose);
     let kind = match event_type {
-        "custom_event" => EventKind::Emit {
-            name: node.required_text("name")?,
-            attributes: custom()?,
-        },
+        "custom_event" => EventKind::custom(node.opt_text("name")?, custom()?),
         "product_action" => commerce::product_action(node, &[node], Format::Firehose, custom()?)?,
         "promotion_action" => commerce::promotion_action(node, Format::Firehose, custom()?)?,
         "impression" => {

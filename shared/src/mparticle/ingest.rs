@@ -5,9 +5,10 @@ use super::mapper::{self, Report};
 use super::model::SourceBatch;
 use crate::config::WorkspaceConfig;
 use crate::domain::time::now_ms;
-use crate::domain::{EventsMessage, Profile, ProfileUpdate};
+use crate::domain::{EventSource, EventsMessage, Profile, ProfileUpdate};
 use crate::error::{RequestError, RequestResult};
 use crate::input::limits;
+use crate::observability::metrics;
 use crate::runtime::Services;
 
 /// Maps and applies validated batches. Everything that can reject the
@@ -33,6 +34,18 @@ pub async fn ingest(
             keep_within_budget(services, ws, &mapped.updates, &profiles).await?;
     }
     services.queues.events.send_encoded(messages).await?;
+    metrics::events_ingested(&ws.id, &mapped.events);
+    let skipped = [
+        ("no_identity", report.skipped_batches),
+        ("attribute_not_kept", report.skipped_attributes),
+        ("attribute_cut", report.cut_attributes),
+    ];
+    for (reason, count) in skipped {
+        metrics::items_skipped(&ws.id, EventSource::Mparticle, reason, count);
+    }
+    for (event_type, count) in &report.skipped {
+        metrics::items_skipped(&ws.id, EventSource::Mparticle, event_type, *count);
+    }
     tracing::info!(
         workspace_id = %ws.id,
         events = report.events,

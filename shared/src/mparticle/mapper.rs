@@ -16,7 +16,7 @@ use crate::domain::{Event, EventSource, EventType, ProfileUpdate};
 use crate::input::limits;
 
 /// What a request did, as the response reports it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// Events queued.
     pub events: usize,
@@ -305,6 +305,7 @@ fn device_attributes(ws: &WorkspaceConfig, batch: &SourceBatch) -> Map<String, V
     let best = batch
         .device_ids
         .iter()
+        .filter(|(_, value)| rules::identifies_a_device(value))
         .filter_map(|(field, value)| {
             rules::device_identity(field).map(|(rank, kind)| (rank, kind, value))
         })

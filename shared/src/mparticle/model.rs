@@ -57,6 +57,18 @@ pub enum EventKind {
     Unsupported(String),
 }
 
+impl EventKind {
+    /// A custom event. One without a name (mParticle's own JSON reference
+    /// shows a `custom_event` with `data: {}`) is skipped and counted as a
+    /// `custom_event`, never a request failure (docs/rules/mparticle-mapping.md).
+    pub fn custom(name: Option<String>, attributes: Map<String, Value>) -> Self {
+        match name.filter(|n| !n.trim().is_empty()) {
+            Some(name) => Self::Emit { name, attributes },
+            None => Self::Unsupported("custom_event".to_owned()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     Set(String, Value),

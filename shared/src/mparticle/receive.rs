@@ -2,7 +2,7 @@
 //! authenticated), and Firehose requests, over HTTP or as a direct Lambda
 //! invocation, which authenticate themselves.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::firehose::{self, RequestType};
 use super::json::Node;
@@ -27,27 +27,17 @@ pub async fn receive_events(
     ingest::ingest(services, ws, batches).await
 }
 
-/// Firehose as a direct Lambda invocation: the response message, or an
-/// error object `{"status":"error","error","status_code"}` (the same
-/// messages as over HTTP; nothing says which credential was wrong).
+/// A Firehose request invoked directly (docs/interface/http.md "Direct
+/// invocation"): its response, or an error that fails the invocation with
+/// its own `errorType` (docs/interface/observability.md), which mParticle
+/// shows and retries — an answer that looks like success would let
+/// mParticle drop the data without anyone noticing.
 pub async fn firehose_direct(services: &Services, payload: Value) -> RequestResult<Value> {
-    match firehose(services, &payload, None).await {
-        Ok(response) => Ok(response),
-        // Retriable failures fail the invocation, so mParticle retries it
-        // instead of counting the request as delivered.
-        Err(error) if error.is_retriable() => {
-            if let RequestError::Internal(detail) = &error {
-                tracing::error!(error = %detail, "internal error answering a Firehose invocation");
-            }
-            Err(error)
-        }
-        // Bad input or credentials: a retry cannot help; answer with the error.
-        Err(error) => Ok(json!({
-            "status": "error",
-            "error": error.to_string(),
-            "status_code": error.http_status(),
-        })),
+    let answered = firehose(services, &payload, None).await;
+    if let Err(RequestError::Internal(detail)) = &answered {
+        tracing::error!(error = %detail, "internal error answering a Firehose invocation");
     }
+    answered
 }
 
 /// One Firehose request → its response message.

@@ -98,6 +98,15 @@ pub const DEVICE_IDENTITIES: &[(&str, &str)] = &[
     ("microsoft_advertising_id", "microsoft_advertising_id"),
 ];
 
+/// Whether a device identity's value names one device. An all-zero
+/// advertising id (what iOS and Android report when the user limits ad
+/// tracking, and what mParticle's own sample batches carry for absent ids)
+/// is shared by many devices: `moengage_device_id` is never derived from it
+/// (docs/rules/mparticle-mapping.md "Events").
+pub fn identifies_a_device(value: &str) -> bool {
+    value.chars().any(|c| !matches!(c, '0' | '-' | ' '))
+}
+
 /// Rank (lower is better) and canonical kind of a device identity field.
 pub fn device_identity(field: &str) -> Option<(usize, &'static str)> {
     DEVICE_IDENTITIES
@@ -120,6 +129,27 @@ pub const UNSUPPORTED_EVENT_TYPES: &[&str] = &[
     "push_message_receipt",
     "attribution",
 ];
+
+/// mParticle's product actions: a product-action event is named by its
+/// action (docs/rules/mparticle-mapping.md "Product-action commerce events";
+/// the values of the Firehose SDK's `ProductAction.Action`, lower-case).
+pub const PRODUCT_ACTIONS: [&str; 10] = [
+    "add_to_cart",
+    "remove_from_cart",
+    "checkout",
+    "checkout_option",
+    "click",
+    "view_detail",
+    "purchase",
+    "refund",
+    "add_to_wishlist",
+    "remove_from_wish_list",
+];
+
+/// The names of the one event each promotion action or impression list
+/// becomes (docs/rules/mparticle-mapping.md "Promotions and impressions").
+pub const PROMOTION_AND_IMPRESSION_NAMES: [&str; 3] =
+    ["promotion_view", "promotion_click", "impression"];
 
 /// Skip-count keys of the commerce shapes skipped unless the workspace sets
 /// `commerce_promotions_and_impressions`
@@ -240,6 +270,9 @@ mod tests {
         assert_eq!(identity_attribute("customer_id"), None);
         assert_eq!(firehose_identity_type("customer"), "customer_id");
         assert_eq!(firehose_identity_type("email"), "email");
+        assert!(!identifies_a_device("00000000-0000-0000-0000-000000000000"));
+        assert!(!identifies_a_device(""));
+        assert!(identifies_a_device("0f129dcb-d5b9-450b-9003-a38a7b7e946d"));
         assert_eq!(device_identity("ios_idfv"), device_identity("ios_idfv"));
         assert_eq!(device_identity("ios_idfv").unwrap().1, "ios_vendor_id");
         assert_eq!(device_identity("ios_vendor_id").unwrap().1, "ios_vendor_id");

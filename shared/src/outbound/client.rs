@@ -1,32 +1,111 @@
 //! The one pooled HTTP client every stream request goes through: connect
-//! timeout 5 s, per-request total timeout from the stream, redirects only
-//! within the same host (a credentialed request never follows to another).
+//! timeout 5 s, per-request total timeout from the stream, no redirects
+//! followed, no proxy, and every destination address checked against
+//! `[security] private_destinations` (docs/interface/streams.md
+//! "Destinations").
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::redirect::Policy;
 
+use super::destination::{GuardedResolver, Resolver, SystemResolver, refusal_in, resolve_checked};
+use crate::config::PrivateDestinations;
+use crate::config::destinations::Refused;
+
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn http_client() -> reqwest::Client {
-    let same_host = Policy::custom(|attempt| {
-        let original = attempt
-            .previous()
-            .first()
-            .and_then(|u| u.host_str().map(str::to_owned));
-        if attempt.previous().len() >= 5 || original.as_deref() != attempt.url().host_str() {
-            attempt.stop()
-        } else {
-            attempt.follow()
+/// The stream client and the destination policy it enforces.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    policy: PrivateDestinations,
+    resolver: Arc<dyn Resolver>,
+}
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// Described without the URL ([`describe`]).
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl HttpClient {
+    /// The client, resolving names with the system resolver.
+    pub fn new(policy: PrivateDestinations) -> Self {
+        Self::with_resolver(policy, Arc::new(SystemResolver))
+    }
+
+    /// The client resolving names with `resolver` (tests stand in for DNS).
+    pub fn with_resolver(policy: PrivateDestinations, resolver: Arc<dyn Resolver>) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(60))
+            // A redirect could lead anywhere, past the destination check:
+            // a 3xx answer is a failure (`crate::streams::deliver`).
+            .redirect(Policy::none())
+            // Through a proxy the address connected to would be the proxy's.
+            .no_proxy()
+            .dns_resolver(GuardedResolver {
+                policy,
+                resolver: resolver.clone(),
+            })
+            .user_agent(concat!("engage-bridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client configuration is valid");
+        Self {
+            client,
+            policy,
+            resolver,
         }
-    });
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .redirect(same_host)
-        .user_agent(concat!("engage-bridge/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the HTTP client configuration is valid")
+    }
+
+    pub fn policy(&self) -> PrivateDestinations {
+        self.policy
+    }
+
+    /// The client to build requests with; send them with [`Self::send`].
+    pub fn builder(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends a request. An address literal is checked here; a name is
+    /// checked as it is resolved for the connection.
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, SendError> {
+        let request = request
+            .build()
+            .map_err(|e| SendError::Transport(describe(e)))?;
+        self.policy.check_url(request.url())?;
+        self.client
+            .execute(request)
+            .await
+            .map_err(|e| match refusal_in(&e) {
+                Some(refused) => SendError::Refused(refused.clone()),
+                None => SendError::Transport(describe(e)),
+            })
+    }
+
+    /// Checks a destination up front (config checks, `streams test`):
+    /// its literal, else every address its name resolves to now.
+    pub async fn check(&self, url: &str) -> Result<(), String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
+        self.policy.check_url(&url).map_err(|e| e.to_string())?;
+        match url.host() {
+            Some(url::Host::Domain(name)) => {
+                resolve_checked(self.resolver.as_ref(), self.policy, name)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A short description of a transport error without the URL (which could
@@ -36,8 +115,6 @@ pub fn describe(error: reqwest::Error) -> String {
         "timed out".into()
     } else if error.is_connect() {
         "connection failed".into()
-    } else if error.is_redirect() {
-        "redirect refused (only same-host redirects are followed)".into()
     } else {
         error.without_url().to_string()
     }

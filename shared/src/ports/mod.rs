@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::config::WorkspaceConfig;
 use crate::domain::{
-    Attempt, DeadLetter, Member, MembershipChange, MembershipOutcome, Page, PageRequest, Profile,
-    ProfileKey, ProfileUpdate, Segment,
+    Arrival, Attempt, DeadLetter, Member, MembershipChange, MembershipOutcome, Page, PageRequest,
+    Profile, ProfileKey, ProfileUpdate, Segment,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -79,8 +79,8 @@ pub trait ProfileStore: Send + Sync {
     }
 }
 
-/// Segments and their memberships, each membership versioned by the
-/// `computed_time` of the change that set it.
+/// Segments and their memberships, each membership versioned by the change
+/// that set it (docs/rules/member-matching.md "Ordering: versions").
 #[async_trait]
 pub trait SegmentStore: Send + Sync {
     /// Creates the segment if absent (idempotent); renames it if the partner
@@ -92,10 +92,23 @@ pub trait SegmentStore: Send + Sync {
         workspace: &str,
         page: &PageRequest,
     ) -> StoreResult<Page<Segment>>;
-    /// Applies the changes that are newer than the stored membership versions
-    /// (updating `member_count`) and reports, in input order, those applied
-    /// and those that were already the stored state (a redelivery), so the
-    /// caller can re-announce them idempotently.
+    /// Takes `count` (≥ 1) arrival sequence numbers of an existing segment,
+    /// atomically across processes and Lambda instances, and its arrival
+    /// time: `now_ms`, or the latest time handed out before if that is later
+    /// (a clock behind another instance's never makes a later arrival look
+    /// older). An unknown segment is `NotFound`.
+    async fn reserve_arrivals(
+        &self,
+        workspace: &str,
+        segment_id: &str,
+        count: usize,
+        now_ms: i64,
+    ) -> StoreResult<Arrival>;
+    /// Applies the changes of one request (in arrival order) that are newer
+    /// than the stored membership versions, each member's changes replayed
+    /// in order (`domain::version::replay`), updating `member_count`; reports,
+    /// in input order, those applied and those that were already the stored
+    /// state (a redelivery), so the caller can re-announce them idempotently.
     async fn apply_membership_changes(
         &self,
         workspace: &str,
@@ -161,8 +174,9 @@ pub struct KeptDeadLetter {
 /// them is a plain read: listing never hides one from anyone.
 #[async_trait]
 pub trait DeadLetterStore: Send + Sync {
-    /// Keeps the letters, each under a new id, in the order given.
-    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()>;
+    /// Keeps the letters, each under a new id, in the order given; returns
+    /// the ids.
+    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<Vec<String>>;
     /// A page of dead letters, oldest first.
     async fn list_dead_letters(&self, page: &PageRequest) -> StoreResult<Page<KeptDeadLetter>>;
     /// Removes dead letters by id; unknown ids are ignored.

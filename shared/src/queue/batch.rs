@@ -157,13 +157,7 @@ async fn dead_letter(
     record: &Record<'_>,
     letter: DeadMessage,
 ) -> Option<String> {
-    tracing::error!(queue = %letter.queue, message_id = record.id,
-        receive_count = letter.receive_count, reason = %letter.reason,
-        "dead-lettering a queue message");
-    match dead_letters
-        .put_dead_letters(&[DeadLetter::Message(letter)])
-        .await
-    {
+    match crate::dead_letters::keep(dead_letters, &[DeadLetter::Message(letter)]).await {
         Ok(()) => None,
         Err(e) => {
             tracing::error!(message_id = record.id, error = %e,

@@ -1,15 +1,15 @@
-//! Lambda's SQS event-source mapping, emulated for `serve`: receive a batch,
-//! build the SQS event, call the same handler the Lambda function calls,
-//! delete the successes and leave the reported failures to reappear after
-//! their visibility timeout (or whatever the handler set it to).
+//! Lambda's SQS event-source mapping, emulated for `serve`: receive
+//! messages, build the SQS event, call the same handler the Lambda function
+//! calls, delete the successes and leave the reported failures to reappear
+//! after their visibility timeout (or whatever the handler set it to).
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::ports::{Queue, ReceivedMessage};
 
@@ -26,9 +26,12 @@ pub struct ConsumerOptions {
     /// (for handlers that never set visibility themselves; the retry
     /// handler does, and a heartbeat would undo its schedule).
     pub heartbeat: bool,
-    /// Batches handled at once, like concurrent Lambda instances: a batch
-    /// that takes long holds one worker, never the queue.
-    pub workers: usize,
+    /// Messages handled at once.
+    pub in_flight: usize,
+    /// After the shutdown signal, how long the messages in hand may take;
+    /// those still unfinished then are made visible again at once (they
+    /// stay queued, for the next start or another consumer).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ConsumerOptions {
@@ -38,7 +41,8 @@ impl Default for ConsumerOptions {
             visibility: Duration::from_secs(30),
             wait: Duration::from_millis(250),
             heartbeat: false,
-            workers: 1,
+            in_flight: 10,
+            shutdown_grace: Duration::from_secs(25),
         }
     }
 }
@@ -69,64 +73,44 @@ pub fn sqs_event(messages: &[ReceivedMessage], source_arn: &str) -> SqsEvent {
     event
 }
 
-/// Consumes `queue` with `options.workers` workers until `shutdown` turns
-/// true. Each worker is a task of its own, so batches are handled on every
-/// core (docs/architecture.md "Two ways to run"). A batch already handed to
-/// the handler is finished and acknowledged before its worker returns, and
-/// this returns once every worker has.
+/// Consumes `queue` until `shutdown` turns true, with up to
+/// `options.in_flight` messages handled at once, each on its own (a batch
+/// of one), so a message that takes long holds one slot and never the
+/// messages received with it (docs/architecture.md "Streams"). After the
+/// shutdown signal, the messages in hand get `options.shutdown_grace` to
+/// finish; what is unfinished then is released, never lost.
 pub async fn run<H, F>(
     name: &str,
     queue: Arc<dyn Queue>,
     options: ConsumerOptions,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
     handler: H,
 ) where
     H: Fn(SqsEvent) -> F + Send + Sync + 'static,
     F: Future<Output = SqsBatchResponse> + Send + 'static,
 {
     let handler = Arc::new(handler);
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..options.workers.max(1) {
-        workers.spawn(work(
-            name.to_owned(),
-            queue.clone(),
-            options,
-            shutdown.clone(),
-            handler.clone(),
-        ));
-    }
-    while let Some(done) = workers.join_next().await {
-        if let Err(e) = done {
-            // Its batch is not deleted: it comes back after its visibility.
-            tracing::error!(consumer = name, error = %e, "a consumer worker panicked");
-        }
-    }
-    tracing::info!(consumer = name, "consumer stopped");
-}
-
-/// One worker: receive a batch, handle it, delete what succeeded.
-async fn work<H, F>(
-    name: String,
-    queue: Arc<dyn Queue>,
-    options: ConsumerOptions,
-    mut shutdown: watch::Receiver<bool>,
-    handler: Arc<H>,
-) where
-    H: Fn(SqsEvent) -> F,
-    F: Future<Output = SqsBatchResponse>,
-{
-    let (name, queue) = (name.as_str(), queue.as_ref());
     let arn = queue.source_arn();
+    let slots = Arc::new(Semaphore::new(options.in_flight.max(1)));
+    let mut handling = JoinSet::new();
+    // Receipt handles of the messages being handled, to release at the deadline.
+    let mut in_hand: Vec<(tokio::task::AbortHandle, String)> = Vec::new();
     loop {
+        while handling.try_join_next().is_some() {}
+        in_hand.retain(|(task, _)| !task.is_finished());
         if *shutdown.borrow() {
             break;
         }
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = shutdown.changed() => break,
+        };
+        let room = 1 + slots.available_permits();
         let received = tokio::select! {
-            r = queue.receive(options.batch_size, options.visibility, options.wait) => r,
+            r = queue.receive(options.batch_size.min(room), options.visibility, options.wait) => r,
             _ = shutdown.changed() => break,
         };
         let messages = match received {
-            Ok(messages) if messages.is_empty() => continue,
             Ok(messages) => messages,
             Err(e) => {
                 tracing::warn!(consumer = name, error = %e, "receive failed; retrying in 1 s");
@@ -134,26 +118,98 @@ async fn work<H, F>(
                 continue;
             }
         };
-        let handling = handler(sqs_event(&messages, &arn));
-        let response = if options.heartbeat {
-            with_heartbeat(queue, &messages, options.visibility, handling).await
-        } else {
-            handling.await
-        };
-        let failed: HashSet<&str> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        let done: Vec<String> = messages
-            .iter()
-            .filter(|m| !failed.contains(m.message_id.as_str()))
-            .map(|m| m.receipt_handle.clone())
-            .collect();
-        if let Err(e) = queue.delete(&done).await {
-            // Not deleted means delivered again: at-least-once, never lost.
-            tracing::warn!(consumer = name, error = %e, "delete failed; messages will be redelivered");
+        let mut first = Some(first);
+        for message in messages {
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => slots
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("no more messages than free slots are received"),
+            };
+            let (queue, handler, arn) = (queue.clone(), handler.clone(), arn.clone());
+            let name = name.to_owned();
+            let receipt = message.receipt_handle.clone();
+            let task = handling.spawn(async move {
+                handle_one(
+                    &name,
+                    queue.as_ref(),
+                    options,
+                    &arn,
+                    message,
+                    handler.as_ref(),
+                )
+                .await;
+                drop(permit);
+            });
+            in_hand.push((task, receipt));
         }
+    }
+    let finished = tokio::time::timeout(options.shutdown_grace, async {
+        while handling.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        release_unfinished(name, queue.as_ref(), in_hand, handling).await;
+    }
+    tracing::info!(consumer = name, "consumer stopped");
+}
+
+/// Stops the handling still running at the shutdown deadline and makes its
+/// messages visible again, so they are handled after the restart at once
+/// rather than after their visibility timeout.
+async fn release_unfinished(
+    name: &str,
+    queue: &dyn Queue,
+    in_hand: Vec<(tokio::task::AbortHandle, String)>,
+    mut handling: JoinSet<()>,
+) {
+    let unfinished: Vec<String> = in_hand
+        .into_iter()
+        .filter(|(task, _)| !task.is_finished())
+        .map(|(task, receipt)| {
+            task.abort();
+            receipt
+        })
+        .collect();
+    while handling.join_next().await.is_some() {}
+    tracing::warn!(
+        consumer = name,
+        messages = unfinished.len(),
+        "shutdown deadline reached; unfinished messages stay queued"
+    );
+    for receipt in unfinished {
+        if let Err(e) = queue.change_visibility(&receipt, Duration::ZERO).await {
+            tracing::warn!(consumer = name, error = %e, "could not release a message; it reappears after its visibility timeout");
+        }
+    }
+}
+
+/// Hands one message to the handler and deletes it unless it failed.
+async fn handle_one<H, F>(
+    name: &str,
+    queue: &dyn Queue,
+    options: ConsumerOptions,
+    arn: &str,
+    message: ReceivedMessage,
+    handler: &H,
+) where
+    H: Fn(SqsEvent) -> F,
+    F: Future<Output = SqsBatchResponse>,
+{
+    let messages = std::slice::from_ref(&message);
+    let handling = handler(sqs_event(messages, arn));
+    let response = if options.heartbeat {
+        with_heartbeat(queue, messages, options.visibility, handling).await
+    } else {
+        handling.await
+    };
+    if !response.batch_item_failures.is_empty() {
+        return;
+    }
+    if let Err(e) = queue.delete(&[message.receipt_handle]).await {
+        // Not deleted means delivered again: at-least-once, never lost.
+        tracing::warn!(consumer = name, error = %e, "delete failed; the message will be redelivered");
     }
 }
 

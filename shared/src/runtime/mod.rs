@@ -2,4 +2,4 @@
 
 pub mod services;
 
-pub use services::Services;
+pub use services::{Apply, Prune, Services, WorkspacePlan};

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 use crate::config::secret::sha256_hex;
-use crate::config::{RetrySchedule, WorkspaceConfig};
+use crate::config::{PrivateDestinations, RetrySchedule, WorkspaceConfig};
 use crate::error::RequestError;
+use crate::outbound::HttpClient;
 use crate::ports::{
     AttemptLog, DeadLetterStore, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore,
     StoreError, StoreResult, WorkspaceStore,
@@ -18,6 +19,10 @@ use crate::ports::{
 use crate::queue::Queues;
 use crate::store::aws::{AwsResources, DynamoStore, RequestCounter, SqsQueue};
 use crate::store::sqlite::SqliteStore;
+
+/// `[security] private_destinations` for the Lambda functions (the
+/// template's `PrivateDestinations` parameter): `allow` or `deny` (default).
+pub const PRIVATE_DESTINATIONS_ENV: &str = "ENGAGE_BRIDGE_PRIVATE_DESTINATIONS";
 
 #[derive(Clone)]
 pub struct Services {
@@ -32,9 +37,13 @@ pub struct Services {
     /// Delays before retries 1..n, then dead letter (docs/rules/retry.md).
     pub retry_schedule: RetrySchedule,
     /// The pooled HTTP client for stream requests (connections are reused),
-    /// built on first use ([`Self::http`]): building it loads the TLS root
-    /// certificates, and only the stream functions send.
-    http: Arc<OnceLock<reqwest::Client>>,
+    /// with the destination policy it enforces, built on first use
+    /// ([`Self::http`]): building it loads the TLS root certificates, which
+    /// was most of every Lambda function's init, and only the stream
+    /// functions send.
+    http: Arc<OnceLock<HttpClient>>,
+    /// The destination policy `http` is built with.
+    destinations: PrivateDestinations,
     /// Per-stream concurrency and circuit breakers (this process's).
     pub gates: Arc<crate::outbound::gate::Gates>,
     /// DynamoDB and SQS request counters (AWS backend only), for benchmarks.
@@ -51,6 +60,7 @@ impl Services {
             Queues::open(|name| Arc::new(store.queue(name.as_str())) as Arc<dyn Queue>),
             retry_schedule,
             Duration::from_secs(2),
+            PrivateDestinations::Allow,
         ))
     }
 
@@ -74,6 +84,7 @@ impl Services {
             }),
             retry_schedule,
             Duration::from_secs(30),
+            PrivateDestinations::Deny,
         );
         services.aws_requests = Some((dynamo_requests, requests));
         services
@@ -95,8 +106,32 @@ impl Services {
                 .map_err(|e| StoreError::Backend(format!("ENGAGE_BRIDGE_RETRY_SCHEDULE: {e}")))?,
             Err(_) => RetrySchedule::default(),
         };
+        let destinations = match std::env::var(PRIVATE_DESTINATIONS_ENV).as_deref() {
+            Ok("allow") => PrivateDestinations::Allow,
+            Ok("deny") | Err(_) => PrivateDestinations::Deny,
+            Ok(other) => {
+                return Err(StoreError::Backend(format!(
+                    "{PRIVATE_DESTINATIONS_ENV}: expected allow or deny, found {other:?}"
+                )));
+            }
+        };
         let sdk = crate::store::aws::sdk_config().await;
-        Ok(Self::aws(&sdk, &resources, schedule))
+        Ok(Self::aws(&sdk, &resources, schedule).with_private_destinations(destinations))
+    }
+
+    /// Streams may (`Allow`) or may not (`Deny`) reach loopback and private
+    /// addresses (docs/interface/streams.md "Destinations"). The backends
+    /// start with their defaults: allow on sqlite, deny on aws.
+    pub fn with_private_destinations(mut self, policy: PrivateDestinations) -> Self {
+        self.destinations = policy;
+        self.http = Arc::default();
+        self
+    }
+
+    /// Stream requests through `http` (tests stand in for DNS with it).
+    pub fn with_http(mut self, http: HttpClient) -> Self {
+        self.http = Arc::new(OnceLock::from(http));
+        self
     }
 
     fn assemble<S>(
@@ -104,6 +139,7 @@ impl Services {
         queues: Queues,
         retry_schedule: RetrySchedule,
         cache_ttl: Duration,
+        destinations: PrivateDestinations,
     ) -> Self
     where
         S: WorkspaceStore
@@ -126,15 +162,16 @@ impl Services {
             queues,
             retry_schedule,
             http: Arc::default(),
+            destinations,
             gates: Arc::default(),
             aws_requests: None,
             workspace_cache: Arc::new(WorkspaceCache::new(cache_ttl)),
         }
     }
 
-    /// The pooled HTTP client for stream requests.
-    pub fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(crate::outbound::http_client)
+    /// The client for stream requests.
+    pub fn http(&self) -> &HttpClient {
+        self.http.get_or_init(|| HttpClient::new(self.destinations))
     }
 
     /// A workspace's configuration, cached briefly per process (hits only:
@@ -178,19 +215,83 @@ impl Services {
     }
 
     /// Replaces the stored workspaces with `workspaces` (the config file is
-    /// the source of truth): upserts each, deletes the others.
-    pub async fn apply_workspaces(&self, workspaces: &[WorkspaceConfig]) -> StoreResult<()> {
+    /// the source of truth, as `serve --config` does): upserts each, deletes
+    /// the others.
+    pub async fn apply_workspaces(
+        &self,
+        workspaces: &[WorkspaceConfig],
+    ) -> StoreResult<WorkspacePlan> {
+        self.sync_workspaces(workspaces, Prune::Yes, Apply::Yes)
+            .await
+    }
+
+    /// What applying `workspaces` changes, and (unless a dry run) does it:
+    /// workspaces absent from `workspaces` are deleted only with `prune`
+    /// (docs/interface/cli.md "workspaces apply").
+    pub async fn sync_workspaces(
+        &self,
+        workspaces: &[WorkspaceConfig],
+        prune: Prune,
+        apply: Apply,
+    ) -> StoreResult<WorkspacePlan> {
+        let mut plan = WorkspacePlan::default();
         for workspace in workspaces {
-            self.workspaces.put_workspace(workspace).await?;
+            let stored = self.workspaces.get_workspace(&workspace.id).await?;
+            let wanted = workspace.clone().into_stored();
+            let list = match stored {
+                None => &mut plan.added,
+                Some(stored) if stored == wanted => &mut plan.unchanged,
+                Some(_) => &mut plan.updated,
+            };
+            list.push(workspace.id.clone());
         }
         for id in self.workspaces.list_workspace_ids().await? {
             if !workspaces.iter().any(|w| w.id == id) {
-                self.workspaces.delete_workspace(&id).await?;
+                match prune {
+                    Prune::Yes => plan.removed.push(id),
+                    Prune::No => plan.kept.push(id),
+                }
             }
         }
-        self.workspace_cache.clear();
-        Ok(())
+        if apply == Apply::Yes {
+            for workspace in workspaces {
+                if !plan.unchanged.contains(&workspace.id) {
+                    self.workspaces.put_workspace(workspace).await?;
+                }
+            }
+            for id in &plan.removed {
+                self.workspaces.delete_workspace(id).await?;
+            }
+            self.workspace_cache.clear();
+        }
+        Ok(plan)
     }
+}
+
+/// Whether workspaces absent from the file are deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prune {
+    Yes,
+    No,
+}
+
+/// Whether a plan is carried out or only shown (a dry run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Apply {
+    Yes,
+    DryRun,
+}
+
+/// What applying a set of workspaces changes, by workspace id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorkspacePlan {
+    pub added: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Deleted (`--prune`).
+    pub removed: Vec<String>,
+    /// In the store but not in the file, and kept (no `--prune`).
+    pub kept: Vec<String>,
 }
 
 struct WorkspaceCache {

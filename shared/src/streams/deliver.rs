@@ -15,7 +15,8 @@ use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
 use crate::domain::batching::{Limits, group_by_size};
 use crate::domain::ids::derived_uuid;
 use crate::domain::{Attempt, Event};
-use crate::outbound::describe;
+use crate::observability::metrics;
+use crate::outbound::HttpClient;
 
 /// Events to try again later, as a request of their own.
 #[derive(Debug)]
@@ -86,6 +87,13 @@ pub fn part_id(base: &str, events: &[&Event]) -> String {
 /// Bound on partial resends within one delivery (Amplitude 400/429/413).
 const MAX_ROUNDS: usize = 16;
 
+/// Whose delivery this is, for the metrics.
+#[derive(Clone, Copy)]
+pub struct Labels<'a> {
+    pub workspace_id: &'a str,
+    pub stream: &'a str,
+}
+
 /// One prepared event: its position in the delivery's events.
 struct Prepared<T> {
     index: usize,
@@ -96,7 +104,8 @@ struct Prepared<T> {
 /// request keeps `request_id`; several get [`part_id`]s.
 pub async fn deliver<S: Sink>(
     sink: &S,
-    client: &reqwest::Client,
+    client: &HttpClient,
+    labels: Labels<'_>,
     request_id: &str,
     events: &[Event],
     profiles: &Profiles,
@@ -141,7 +150,7 @@ pub async fn deliver<S: Sink>(
             });
             continue;
         }
-        send_request(sink, client, &id, events, group, &mut outcome).await;
+        send_request(sink, client, labels, &id, events, group, &mut outcome).await;
     }
     outcome
 }
@@ -150,7 +159,8 @@ pub async fn deliver<S: Sink>(
 /// split what is too large) until every event has an outcome.
 async fn send_request<S: Sink>(
     sink: &S,
-    client: &reqwest::Client,
+    client: &HttpClient,
+    labels: Labels<'_>,
     request_id: &str,
     events: &[Event],
     request: Vec<Prepared<S::Item>>,
@@ -187,7 +197,25 @@ async fn send_request<S: Sink>(
             break;
         }
         let items: Vec<&S::Item> = group.iter().map(|p| &p.item).collect();
-        let answer = match sink.request(client, request_id, &items).send().await {
+        let started = std::time::Instant::now();
+        let request = sink.request(client.builder(), request_id, &items);
+        let sent = client.send(request).await;
+        metrics::delivery_duration(labels.workspace_id, labels.stream, started.elapsed());
+        let answer = match sent {
+            // Redirects are not followed: they could lead past the
+            // destination check (docs/interface/streams.md "Destinations").
+            Ok(response) if response.status().is_redirection() => {
+                let status = response.status().as_u16();
+                Answer::Failed {
+                    attempt: attempt(
+                        Some(status),
+                        format!(
+                            "HTTP {status}: the destination redirects, and redirects are not followed"
+                        ),
+                    ),
+                    wait: Duration::ZERO,
+                }
+            }
             Ok(response) => {
                 let status = response.status().as_u16();
                 let retry_after = retry_after(&response);
@@ -195,7 +223,7 @@ async fn send_request<S: Sink>(
                 sink.classify(status, retry_after, &body, &items)
             }
             Err(e) => Answer::Failed {
-                attempt: attempt(None, describe(e)),
+                attempt: attempt(None, e.to_string()),
                 wait: Duration::ZERO,
             },
         };
@@ -276,13 +304,17 @@ fn retry_after(response: &reqwest::Response) -> Duration {
 /// send time, so a retry message holds no more than the events message it
 /// came from.
 pub async fn deliver_to_stream(
-    client: &reqwest::Client,
+    client: &HttpClient,
     workspace: &WorkspaceConfig,
     stream: &StreamConfig,
     profiles: &Profiles,
     request_id: &str,
     events: &[Event],
 ) -> Outcome {
+    let labels = Labels {
+        workspace_id: &workspace.id,
+        stream: &stream.name,
+    };
     match &stream.sink {
         SinkConfig::Webhook(config) => {
             let sink = WebhookSink {
@@ -290,15 +322,16 @@ pub async fn deliver_to_stream(
                 config,
                 app_name: &workspace.app_name,
             };
-            deliver(&sink, client, request_id, events, profiles).await
+            deliver(&sink, client, labels, request_id, events, profiles).await
         }
         SinkConfig::Amplitude(config) => {
             let sink = AmplitudeSink {
                 stream,
                 config,
                 anonymous_id_attribute: &workspace.anonymous_id_attribute,
+                customerio: workspace.customerio.as_ref(),
             };
-            deliver(&sink, client, request_id, events, profiles).await
+            deliver(&sink, client, labels, request_id, events, profiles).await
         }
     }
 }

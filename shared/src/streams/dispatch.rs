@@ -10,11 +10,15 @@ use futures::future::join_all;
 
 use super::deliver::{Outcome, deliver_to_stream};
 use super::enrich::Profiles;
+use super::report;
 use super::selection;
 use super::sink::attempt;
+use crate::config::RetrySchedule;
+use crate::config::destinations::REFUSED;
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::domain::ids::derived_uuid;
 use crate::domain::{Attempt, DeadBatch, DeadLetter, Encoded, Event, EventsMessage, RetryMessage};
+use crate::observability::metrics;
 use crate::outbound::gate::Parked;
 use crate::ports::{StoreError, StoreResult};
 use crate::runtime::Services;
@@ -59,6 +63,11 @@ pub fn dead_batch(
     })
 }
 
+/// The dead letter's reason once the schedule is spent.
+pub fn gave_up(retries: usize, last_error: &str) -> String {
+    format!("gave up after {retries} retries: {last_error}")
+}
+
 /// Retry messages (each visible after its delay) and dead letters.
 #[derive(Default)]
 pub struct FollowUps {
@@ -68,21 +77,47 @@ pub struct FollowUps {
 
 impl FollowUps {
     /// Turns what a delivery left undone into messages, each carrying the
-    /// attempts made before it (`previous`) and its own.
+    /// attempts made before it (`previous`) and its own: a retry after the
+    /// schedule's next step, or a dead letter once the schedule is spent.
     pub fn add(
         &mut self,
         workspace_id: &str,
         stream: &str,
         previous: &[Attempt],
         outcome: Outcome,
-        delay: impl Fn(Duration) -> Duration,
+        schedule: &RetrySchedule,
     ) -> StoreResult<()> {
         let history = |attempt: Attempt| {
             let mut attempts = previous.to_vec();
             attempts.push(attempt);
             attempts
         };
+        report::delivered(workspace_id, stream, &outcome);
+        let number = previous.len() + 1;
+        let of = schedule.retries() + 1;
         for batch in outcome.retry {
+            let next = schedule.delay(previous.len(), batch.wait_at_least);
+            report::failed_attempt(
+                workspace_id,
+                stream,
+                &batch.request_id,
+                &batch.attempt,
+                number,
+                of,
+                next,
+            );
+            let Some(delay) = next else {
+                let reason = gave_up(schedule.retries(), &batch.attempt.error);
+                self.dead.push(dead_batch(
+                    workspace_id,
+                    stream,
+                    batch.request_id,
+                    batch.events,
+                    history(batch.attempt),
+                    reason,
+                ));
+                continue;
+            };
             let message = RetryMessage {
                 workspace_id: workspace_id.to_owned(),
                 stream: stream.to_owned(),
@@ -91,9 +126,10 @@ impl FollowUps {
                 attempts: history(batch.attempt),
             };
             let encoded = Encoded::new(&message).map_err(StoreError::backend)?;
-            self.retries.push((encoded, delay(batch.wait_at_least)));
+            self.retries.push((encoded, delay));
         }
         for batch in outcome.dead {
+            metrics::attempt_failed(workspace_id, stream, &report::status_label(&batch.attempt));
             self.dead.push(dead_batch(
                 workspace_id,
                 stream,
@@ -133,7 +169,35 @@ impl FollowUps {
     /// Queues them: retries first, then dead letters.
     pub async fn send(self, services: &Services) -> StoreResult<()> {
         services.queues.retry.send_later(self.retries).await?;
-        services.dead_letters.put_dead_letters(&self.dead).await
+        crate::dead_letters::keep(services.dead_letters.as_ref(), &self.dead).await
+    }
+}
+
+/// Says why a batch waits on the retry queue without an attempt: a paused
+/// stream's batches at INFO, each time they are put back (so the log shows
+/// what a pause holds), a busy or open stream's at DEBUG.
+pub fn log_parked(workspace_id: &str, stream: &str, request_id: &str, events: usize, why: Parked) {
+    let wait_seconds = why.wait().as_secs();
+    if why == Parked::Paused {
+        tracing::info!(
+            workspace_id,
+            stream,
+            moe_request_id = request_id,
+            events,
+            wait_seconds,
+            reason = why.as_str(),
+            "batch waits: the stream is paused (enabled = false)"
+        );
+    } else {
+        tracing::debug!(
+            workspace_id,
+            stream,
+            moe_request_id = request_id,
+            events,
+            wait_seconds,
+            reason = why.as_str(),
+            "batch parked"
+        );
     }
 }
 
@@ -202,6 +266,12 @@ pub async fn deliver_gated(
     )
     .await;
     permit.finish(outcome.whole_failure(events.len()).is_none());
+    for attempt in outcome.retry.iter().map(|r| &r.attempt) {
+        if attempt.error.starts_with(REFUSED) {
+            tracing::warn!(workspace_id = %workspace.id, stream = %stream.name,
+                moe_request_id = %request_id, reason = %attempt.error, "destination refused");
+        }
+    }
     Ok(outcome)
 }
 
@@ -260,7 +330,7 @@ pub async fn dispatch(
             Vec::new(),
             format!("workspace {:?} is not configured", message.workspace_id),
         );
-        services.dead_letters.put_dead_letters(&[letter]).await?;
+        crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
         return Ok(Vec::new());
     };
     let streams: Vec<&StreamConfig> = workspace
@@ -287,20 +357,26 @@ pub async fn dispatch(
         );
         match result {
             StreamResult::Delivered(outcome) => {
-                follow_ups.add(&workspace.id, &report.stream, &[], outcome, |wait| {
-                    services
-                        .retry_schedule
-                        .delay(0, wait)
-                        .expect("a schedule has at least one step")
-                })?;
+                follow_ups.add(
+                    &workspace.id,
+                    &report.stream,
+                    &[],
+                    outcome,
+                    &services.retry_schedule,
+                )?;
             }
             StreamResult::Parked {
                 why,
                 request_id,
                 events,
             } => {
-                tracing::debug!(workspace_id = %workspace.id, stream = %report.stream,
-                    reason = why.as_str(), wait_seconds = why.wait().as_secs(), "batch parked");
+                log_parked(
+                    &workspace.id,
+                    &report.stream,
+                    &request_id,
+                    events.len(),
+                    why,
+                );
                 follow_ups.park(
                     &workspace.id,
                     &report.stream,

@@ -156,7 +156,7 @@ async fn take_in_redriven(services: &Services) -> StoreResult<usize> {
                 }),
             })
             .collect();
-        services.dead_letters.put_dead_letters(&letters).await?;
+        crate::dead_letters::keep(services.dead_letters.as_ref(), &letters).await?;
         let handles: Vec<String> = received.into_iter().map(|m| m.receipt_handle).collect();
         queue.delete(&handles).await?;
         taken += letters.len();
@@ -222,4 +222,28 @@ pub async fn replay(
         progress(replayed.len(), total);
     }
     Ok(replayed)
+}
+
+/// The streams that are paused (`enabled = false`) among those `filter`
+/// selects, as (workspace, stream): their batches wait on the retry queue,
+/// so `dlq list` names them instead of listing them.
+pub async fn paused_streams(
+    services: &Services,
+    filter: &Filter,
+) -> StoreResult<Vec<(String, String)>> {
+    let mut paused = Vec::new();
+    for id in services.workspaces.list_workspace_ids().await? {
+        if filter.workspace.as_ref().is_some_and(|w| *w != id) {
+            continue;
+        }
+        let Some(workspace) = services.workspaces.get_workspace(&id).await? else {
+            continue;
+        };
+        for stream in workspace.streams.iter().filter(|s| !s.enabled) {
+            if filter.stream.as_ref().is_none_or(|s| *s == stream.name) {
+                paused.push((id.clone(), stream.name.clone()));
+            }
+        }
+    }
+    Ok(paused)
 }

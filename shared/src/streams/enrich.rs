@@ -68,7 +68,8 @@ impl Profiles {
     }
 }
 
-fn select_into(
+/// Copies the attributes of `source` that `selection` includes.
+pub fn select_into(
     target: &mut Map<String, Value>,
     source: &Map<String, Value>,
     selection: &Selection,

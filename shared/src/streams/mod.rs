@@ -7,6 +7,7 @@ pub mod deliver;
 pub mod dispatch;
 pub mod dlq;
 pub mod enrich;
+pub mod report;
 pub mod retry;
 pub mod selection;
 pub mod sink;

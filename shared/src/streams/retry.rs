@@ -7,17 +7,13 @@
 //! a batch-item failure. Attempts are counted in the attempt log, not by
 //! ApproximateReceiveCount (Lambda throttling inflates it).
 
-use super::dispatch::{FollowUps, dead_batch, deliver_gated};
+use super::dispatch::{FollowUps, dead_batch, deliver_gated, gave_up};
 use super::enrich::Profiles;
-use crate::config::MAX_RETRY_DELAY;
+use super::report;
 use crate::domain::RetryMessage;
 use crate::ports::StoreResult;
 use crate::queue::batch::Handled;
 use crate::runtime::Services;
-
-fn gave_up(retries: usize, last_error: &str) -> String {
-    format!("gave up after {retries} retries: {last_error}")
-}
 
 /// Handles one retry message: `Done` when delivered, dead-lettered or
 /// superseded; `RetryIn` the next step of the schedule when it failed again.
@@ -40,7 +36,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
             message.attempts.clone(),
             reason,
         );
-        services.dead_letters.put_dead_letters(&[letter]).await?;
+        crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
         return Ok(Handled::Done);
     };
     let logged = services.attempts.attempts(ws_id, request_id).await?;
@@ -62,6 +58,13 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
         Err(why) => {
             // Parked again: a fresh copy (its receive count starts over, so a
             // long pause never looks like a poison message); no attempt made.
+            super::dispatch::log_parked(
+                ws_id,
+                &message.stream,
+                request_id,
+                message.events.len(),
+                why,
+            );
             let mut park = FollowUps::default();
             park.park(
                 ws_id,
@@ -76,7 +79,6 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
         }
     };
     let schedule = &services.retry_schedule;
-
     if let Some(failure) = outcome.whole_failure(message.events.len()) {
         // Another delivery of this same message may have counted this retry.
         if !services
@@ -90,7 +92,17 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
         // The first attempt failed at dispatch (or was a replay's immediate
         // try); every later one is a retry.
         let retries_done = history.len().saturating_sub(1);
-        if let Some(delay) = schedule.delay(retries_done, failure.wait_at_least) {
+        let next = schedule.delay(retries_done, failure.wait_at_least);
+        report::failed_attempt(
+            ws_id,
+            &message.stream,
+            request_id,
+            &failure.attempt,
+            history.len(),
+            schedule.retries() + 1,
+            next,
+        );
+        if let Some(delay) = next {
             return Ok(Handled::RetryIn(delay));
         }
         let reason = gave_up(schedule.retries(), &failure.attempt.error);
@@ -102,7 +114,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
             history,
             reason,
         );
-        services.dead_letters.put_dead_letters(&[letter]).await?;
+        crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
         services.attempts.clear_attempts(ws_id, request_id).await?;
         return Ok(Handled::Done);
     }
@@ -110,24 +122,8 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     // Delivered, or partly (Amplitude): parts still failing continue as
     // requests of their own, carrying this request's attempt history; once
     // the schedule is exhausted they are dead.
-    let retries_done = history.len();
-    let mut outcome = outcome;
-    if schedule.delay(retries_done, Default::default()).is_none() {
-        for batch in std::mem::take(&mut outcome.retry) {
-            outcome.dead.push(super::deliver::Undeliverable {
-                reason: gave_up(schedule.retries(), &batch.attempt.error),
-                request_id: batch.request_id,
-                events: batch.events,
-                attempt: batch.attempt,
-            });
-        }
-    }
     let mut follow_ups = FollowUps::default();
-    follow_ups.add(ws_id, &message.stream, &history, outcome, |wait| {
-        schedule
-            .delay(retries_done, wait)
-            .unwrap_or(MAX_RETRY_DELAY)
-    })?;
+    follow_ups.add(ws_id, &message.stream, &history, outcome, schedule)?;
     follow_ups.send(services).await?;
     services.attempts.clear_attempts(ws_id, request_id).await?;
     Ok(Handled::Done)

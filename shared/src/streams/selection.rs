@@ -1,7 +1,7 @@
 //! Which events a stream takes (docs/interface/streams.md): `"all"` or a list
 //! of event codes or names (catalogue aliases included); Amplitude streams
-//! default to the export table's campaign events and never take events that
-//! came from Amplitude.
+//! default to the export table's campaign events and every Customer.io
+//! event, and never take events that came from Amplitude.
 
 use crate::config::{Selection, SinkConfig, StreamConfig};
 use crate::domain::Event;
@@ -38,6 +38,9 @@ pub fn selects(stream: &StreamConfig, event: &Event) -> bool {
             }
             match &stream.events {
                 Some(selection) => selection_includes(selection, event),
+                // Every Customer.io event (seed 004 exports what its user
+                // selected), plus the export table's campaign events.
+                None if event.event_source == EventSource::Customerio => true,
                 None => catalogue::lookup(&event.event_code)
                     .or_else(|| catalogue::lookup(&event.event_name))
                     .is_some_and(|e| e.amplitude_default),

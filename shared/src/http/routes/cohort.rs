@@ -1,4 +1,4 @@
-//! Amplitude cohort routes (docs/interface/http.md "Amplitude cohorts").
+//! Amplitude cohort routes (docs/interface/http.md "POST /v1/amplitude/cohorts" and the list routes).
 
 use axum::extract::State;
 use serde_json::Value;

@@ -2,9 +2,10 @@
 //! capability, answer. No rule lives here.
 
 mod cohort;
+mod customerio;
 mod mparticle;
-mod segments;
-mod users;
+pub(super) mod segments;
+pub(super) mod users;
 
 use axum::routing::{MethodRouter, get, post};
 
@@ -24,6 +25,6 @@ pub fn endpoint(route: Route) -> MethodRouter<Services> {
         Route::MparticleFirehose => post(mparticle::firehose),
         Route::MparticleEvents => post(mparticle::events),
         Route::UserGet => get(users::get),
-        Route::CustomerioReporting => post(super::not_found),
+        Route::CustomerioReporting => post(customerio::reporting),
     }
 }

@@ -42,13 +42,13 @@ impl Paging {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct SegmentPage {
     segments: Vec<Segment>,
     next_cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct MemberPage {
     members: Vec<Member>,
     next_cursor: Option<String>,

@@ -9,7 +9,7 @@ use crate::http::extract::PathParam;
 use crate::http::{Success, Workspace};
 use crate::runtime::Services;
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct User {
     moengage_user_id: String,
     uid: Option<String>,

@@ -46,12 +46,14 @@ fn kept_from_item(item: &Item) -> StoreResult<KeptDeadLetter> {
 
 #[async_trait]
 impl DeadLetterStore for DynamoStore {
-    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()> {
+    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<Vec<String>> {
         let mut writes = Vec::with_capacity(letters.len());
+        let mut ids = Vec::with_capacity(letters.len());
         for letter in letters {
             let at = ordered_micros();
             let sort_key = format!("{:015}.{:06}#{}", at / 1000, at % 1000, random_id());
             let mut item = key(keys::DEAD_LETTERS.into(), &sort_key);
+            ids.push(sort_key);
             item.insert(
                 "doc".into(),
                 s(serde_json::to_string(letter).map_err(StoreError::backend)?),
@@ -64,9 +66,10 @@ impl DeadLetterStore for DynamoStore {
             writes.push(WriteRequest::builder().put_request(put).build());
         }
         if writes.is_empty() {
-            return Ok(());
+            return Ok(ids);
         }
-        batch_write(&self.client, &self.state_table, writes).await
+        batch_write(&self.client, &self.state_table, writes).await?;
+        Ok(ids)
     }
 
     async fn list_dead_letters(&self, page: &PageRequest) -> StoreResult<Page<KeptDeadLetter>> {

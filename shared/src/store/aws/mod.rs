@@ -18,7 +18,9 @@
 mod attempts;
 mod batch;
 mod dead_letters;
+mod errors;
 mod idempotency;
+mod memberships;
 mod profiles;
 pub mod provision;
 mod segments;
@@ -67,6 +69,18 @@ impl AwsResources {
         QueueName::DeadLetter.url_env(),
         QueueName::Cohort.url_env(),
     ];
+
+    /// The variables [`Self::from_env`] reads, with these resources' values.
+    pub fn env_vars(&self) -> [(&'static str, &str); 6] {
+        [
+            (Self::ENV[0], self.config_table.as_str()),
+            (Self::ENV[1], self.state_table.as_str()),
+            (Self::ENV[2], self.events_queue_url.as_str()),
+            (Self::ENV[3], self.retry_queue_url.as_str()),
+            (Self::ENV[4], self.dead_letter_queue_url.as_str()),
+            (Self::ENV[5], self.cohort_queue_url.as_str()),
+        ]
+    }
 
     pub fn from_env() -> StoreResult<Self> {
         let var = |name: &str| {
@@ -166,12 +180,20 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// A failed DynamoDB call as one line (see errors.rs).
 pub(crate) fn sdk_error<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
 where
-    E: std::error::Error + 'static,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
-    use aws_sdk_dynamodb::error::DisplayErrorContext;
-    StoreError::Backend(DisplayErrorContext(&e).to_string())
+    errors::store_error(errors::Service::DynamoDb, e)
+}
+
+/// A failed SQS call as one line (see errors.rs).
+pub(crate) fn sqs_error<E>(e: aws_sdk_sqs::error::SdkError<E>) -> StoreError
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    errors::store_error(errors::Service::Sqs, e)
 }
 
 pub(crate) mod keys {

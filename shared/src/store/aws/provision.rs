@@ -41,9 +41,7 @@ pub async fn create_resources(
                 .attributes(QueueAttributeName::VisibilityTimeout, "30")
                 .send()
                 .await
-                .map_err(|e| {
-                    StoreError::Backend(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
-                })?
+                .map_err(super::sqs_error)?
                 .queue_url
                 .ok_or_else(|| StoreError::Backend("CreateQueue returned no URL".into()))
         }

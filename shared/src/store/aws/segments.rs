@@ -1,30 +1,16 @@
-//! Segments and versioned memberships. A membership change is written with a
-//! condition on the version it was computed from (TransactWriteItems, 50
-//! members = 100 items per call: the membership and its reverse item on the
-//! profile's partition); a lost race re-reads and recomputes that chunk.
-
-use std::collections::HashMap;
+//! Segments and their pages. Memberships and the arrival clocks are in
+//! memberships.rs.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
-use futures::{StreamExt, TryStreamExt};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::batch::{Item, batch_get, get_bool, get_n, get_s, key, n, s};
+use super::batch::{Item, get_n, get_s, n, s};
 use super::{DynamoStore, keys, sdk_error};
 use crate::domain::{
-    Member, MembershipAction, MembershipChange, MembershipOutcome, MembershipVersion, Page,
-    PageRequest, Segment, SegmentSource,
+    Arrival, Member, MembershipChange, MembershipOutcome, Page, PageRequest, Segment, SegmentSource,
 };
 use crate::ports::{SegmentStore, StoreError, StoreResult};
-
-/// Members per transaction: two items each, 100 items max per call.
-const MEMBERS_PER_TRANSACTION: usize = 50;
-/// Members whose versions one BatchGetItem reads (≤ 100 keys): those of two
-/// transactions.
-const MEMBERS_PER_READ: usize = 2 * MEMBERS_PER_TRANSACTION;
-const CHUNK_CONCURRENCY: usize = 8;
-const MAX_CONFLICT_ROUNDS: usize = 8;
 
 fn segment_from_item(item: &Item) -> StoreResult<Segment> {
     let field = |name: &str| {
@@ -43,211 +29,18 @@ fn segment_from_item(item: &Item) -> StoreResult<Segment> {
     })
 }
 
-fn version_from_item(item: &Item) -> Option<MembershipVersion> {
-    Some(MembershipVersion {
-        in_segment: get_bool(item, "in_segment")?,
-        computed_time: get_n(item, "computed_time")?,
-    })
-}
-
-/// One member's changes in input order, with their input positions.
-struct MemberChanges<'a> {
-    id: &'a str,
-    changes: Vec<(usize, &'a MembershipChange)>,
-}
-
-/// What to write for one member after replaying its changes over `current`.
-struct Outcome<'a> {
-    id: &'a str,
-    current: Option<MembershipVersion>,
-    last: &'a MembershipChange,
-    applied: Vec<usize>,
-    delta: i64,
-}
-
-/// Replays a member's changes over `current`: the write to make (if any
-/// change applies) and the positions of changes already current.
-fn replay<'a>(
-    member: &MemberChanges<'a>,
-    current: Option<MembershipVersion>,
-) -> (Option<Outcome<'a>>, Vec<usize>) {
-    let mut state = current;
-    let mut applied = Vec::new();
-    let mut already_current = Vec::new();
-    let mut delta = 0;
-    let mut last = None;
-    for (index, change) in &member.changes {
-        if change.supersedes(state) {
-            delta += change.member_delta(state);
-            state = Some(MembershipVersion {
-                in_segment: change.action == MembershipAction::Added,
-                computed_time: change.computed_time,
-            });
-            applied.push(*index);
-            last = Some(*change);
-        } else if change.is_current(state) {
-            already_current.push(*index);
-        }
-    }
-    let outcome = last.map(|last| Outcome {
-        id: member.id,
-        current,
-        last,
-        applied,
-        delta,
-    });
-    (outcome, already_current)
-}
-
-/// Positions applied and already current in one chunk, and its count delta.
-#[derive(Default)]
-struct ChunkResult {
-    applied: Vec<usize>,
-    already_current: Vec<usize>,
-    delta: i64,
-}
-
 impl DynamoStore {
-    fn put(
+    /// An UpdateItem of a segment's item.
+    pub(super) fn update_segment(
         &self,
-        item: Item,
-        condition: Option<(String, Option<i64>)>,
-    ) -> StoreResult<TransactWriteItem> {
-        let mut put = Put::builder()
+        workspace: &str,
+        segment_id: &str,
+    ) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
             .table_name(&self.state_table)
-            .set_item(Some(item));
-        if let Some((expression, version)) = condition {
-            put = put.condition_expression(expression);
-            if let Some(t) = version {
-                put = put.expression_attribute_values(":t", n(t));
-            }
-        }
-        Ok(TransactWriteItem::builder()
-            .put(put.build().map_err(StoreError::backend)?)
-            .build())
-    }
-
-    /// The stored versions of these members (absent: never a member).
-    async fn read_versions(
-        &self,
-        partition: &str,
-        members: &[MemberChanges<'_>],
-    ) -> StoreResult<HashMap<String, MembershipVersion>> {
-        let read_keys = members
-            .iter()
-            .map(|m| key(partition.to_owned(), &keys::member_sk(m.id)))
-            .collect();
-        Ok(batch_get(&self.client, &self.state_table, read_keys, None)
-            .await?
-            .iter()
-            .filter_map(|item| Some((get_s(item, "mid")?, version_from_item(item)?)))
-            .collect())
-    }
-
-    /// Applies a group of members: one read of their versions, then one
-    /// transaction per chunk.
-    async fn apply_group(
-        &self,
-        workspace: &str,
-        segment_id: &str,
-        group: &[MemberChanges<'_>],
-    ) -> StoreResult<Vec<ChunkResult>> {
-        let read = self
-            .read_versions(&keys::members(workspace, segment_id), group)
-            .await?;
-        let chunks = group
-            .chunks(MEMBERS_PER_TRANSACTION)
-            .map(|chunk| self.apply_chunk(workspace, segment_id, chunk, &read));
-        futures::future::try_join_all(chunks).await
-    }
-
-    /// Applies one chunk of members over the versions `read` before; returns
-    /// applied input positions and the member_count delta.
-    async fn apply_chunk(
-        &self,
-        workspace: &str,
-        segment_id: &str,
-        chunk: &[MemberChanges<'_>],
-        read: &HashMap<String, MembershipVersion>,
-    ) -> StoreResult<ChunkResult> {
-        let partition = keys::members(workspace, segment_id);
-        let mut reread = None;
-        for _ in 0..MAX_CONFLICT_ROUNDS {
-            let current = reread.as_ref().unwrap_or(read);
-            let mut outcomes: Vec<Outcome> = Vec::new();
-            let mut already_current = Vec::new();
-            for member in chunk {
-                let (outcome, already) = replay(member, current.get(member.id).copied());
-                outcomes.extend(outcome);
-                already_current.extend(already);
-            }
-            if outcomes.is_empty() {
-                return Ok(ChunkResult {
-                    already_current,
-                    ..ChunkResult::default()
-                });
-            }
-            let mut writes = Vec::with_capacity(outcomes.len() * 2);
-            for o in &outcomes {
-                let in_segment = o.last.action == MembershipAction::Added;
-                let mut forward = key(partition.clone(), &keys::member_sk(o.id));
-                forward.insert("mid".into(), s(o.id));
-                if let Some(uid) = &o.last.member.uid {
-                    forward.insert("uid".into(), s(uid));
-                }
-                if let Some(anon) = &o.last.member.moe_anonymous_id {
-                    forward.insert("anonymous_id".into(), s(anon));
-                }
-                forward.insert("in_segment".into(), AttributeValue::Bool(in_segment));
-                forward.insert("computed_time".into(), n(o.last.computed_time));
-                // Written only over the version this outcome was computed from.
-                let condition = match o.current {
-                    None => ("attribute_not_exists(pk)".to_owned(), None),
-                    Some(v) => ("computed_time = :t".to_owned(), Some(v.computed_time)),
-                };
-                writes.push(self.put(forward, Some(condition))?);
-                let mut reverse = key(
-                    keys::profile(workspace, o.id),
-                    &keys::profile_segment_sk(segment_id),
-                );
-                reverse.insert("in_segment".into(), AttributeValue::Bool(in_segment));
-                reverse.insert("computed_time".into(), n(o.last.computed_time));
-                writes.push(self.put(reverse, None)?);
-            }
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(writes))
-                .send()
-                .await
-            {
-                Ok(_) => {
-                    return Ok(ChunkResult {
-                        applied: outcomes
-                            .iter()
-                            .flat_map(|o| o.applied.iter().copied())
-                            .collect(),
-                        already_current,
-                        delta: outcomes.iter().map(|o| o.delta).sum(),
-                    });
-                }
-                Err(e)
-                    if matches!(
-                        e.as_service_error(),
-                        Some(TransactWriteItemsError::TransactionCanceledException(_))
-                    ) =>
-                {
-                    // Another writer changed a member since our read: recompute.
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    reread = Some(self.read_versions(&partition, chunk).await?);
-                    continue;
-                }
-                Err(e) => return Err(sdk_error(e)),
-            }
-        }
-        Err(StoreError::Backend(
-            "membership writes kept conflicting with concurrent writers".into(),
-        ))
+            .key("pk", s(keys::segments(workspace)))
+            .key("sk", s(segment_id))
     }
 
     pub(super) async fn query_page(
@@ -298,11 +91,7 @@ impl DynamoStore {
 impl SegmentStore for DynamoStore {
     async fn ensure_segment(&self, workspace: &str, segment: &Segment) -> StoreResult<Segment> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.state_table)
-            .key("pk", s(keys::segments(workspace)))
-            .key("sk", s(&segment.id))
+            .update_segment(workspace, &segment.id)
             .update_expression(
                 "SET #name = :name, segment_type = if_not_exists(segment_type, :type), \
                  #source = if_not_exists(#source, :source), cohort_id = if_not_exists(cohort_id, :cohort), \
@@ -362,72 +151,27 @@ impl SegmentStore for DynamoStore {
         })
     }
 
+    async fn reserve_arrivals(
+        &self,
+        workspace: &str,
+        segment_id: &str,
+        count: usize,
+        now_ms: i64,
+    ) -> StoreResult<Arrival> {
+        self.reserve(workspace, segment_id, count, now_ms).await
+    }
+
     async fn apply_membership_changes(
         &self,
         workspace: &str,
         segment_id: &str,
         changes: &[MembershipChange],
     ) -> StoreResult<MembershipOutcome> {
-        let mut members: Vec<MemberChanges> = Vec::new();
-        let mut position: HashMap<&str, usize> = HashMap::new();
-        for (index, change) in changes.iter().enumerate() {
-            let id = change.member.moengage_user_id.as_str();
-            let slot = *position.entry(id).or_insert_with(|| {
-                members.push(MemberChanges {
-                    id,
-                    changes: Vec::new(),
-                });
-                members.len() - 1
-            });
-            members[slot].changes.push((index, change));
-        }
-        let calls: Vec<_> = members
-            .chunks(MEMBERS_PER_READ)
-            .map(|group| self.apply_group(workspace, segment_id, group))
-            .collect();
-        let results: Vec<ChunkResult> = futures::stream::iter(calls)
-            .buffer_unordered(CHUNK_CONCURRENCY / 2)
-            .try_collect::<Vec<Vec<ChunkResult>>>()
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        let delta: i64 = results.iter().map(|r| r.delta).sum();
-        let mut applied: Vec<usize> = results
-            .iter()
-            .flat_map(|r| r.applied.iter().copied())
-            .collect();
-        let mut already: Vec<usize> = results
-            .iter()
-            .flat_map(|r| r.already_current.iter().copied())
-            .collect();
-        applied.sort_unstable();
-        already.sort_unstable();
-        if delta != 0 {
-            self.client
-                .update_item()
-                .table_name(&self.state_table)
-                .key("pk", s(keys::segments(workspace)))
-                .key("sk", s(segment_id))
-                .update_expression("ADD member_count :d")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":d", n(delta))
-                .send()
-                .await
-                .map_err(sdk_error)?;
-        }
-        Ok(MembershipOutcome {
-            applied: applied.into_iter().map(|i| changes[i].clone()).collect(),
-            already_current: already.into_iter().map(|i| changes[i].clone()).collect(),
-        })
+        self.apply_memberships(workspace, segment_id, changes).await
     }
 
     async fn record_sync(&self, workspace: &str, segment_id: &str, at: &str) -> StoreResult<()> {
-        self.client
-            .update_item()
-            .table_name(&self.state_table)
-            .key("pk", s(keys::segments(workspace)))
-            .key("sk", s(segment_id))
+        self.update_segment(workspace, segment_id)
             .update_expression("ADD sync_count :one SET last_synced_at = :at")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", n(1))

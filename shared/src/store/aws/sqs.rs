@@ -4,21 +4,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
     SendMessageBatchRequestEntry,
 };
 
-use super::RequestCounter;
+use super::{RequestCounter, sqs_error};
 use crate::domain::batching::{Limits, group_by_size};
 use crate::ports::{
     MAX_QUEUE_BATCH, OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult, check_delay,
 };
-
-fn sqs_error<E: std::error::Error + 'static>(e: aws_sdk_sqs::error::SdkError<E>) -> StoreError {
-    StoreError::Backend(DisplayErrorContext(&e).to_string())
-}
 
 /// SQS limits: a message and a whole SendMessageBatch call are each at most
 /// 1 MiB; a batch holds at most 10 messages.

@@ -11,9 +11,9 @@ use crate::ports::{DeadLetterStore, KeptDeadLetter, StoreResult};
 
 #[async_trait]
 impl DeadLetterStore for SqliteStore {
-    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()> {
+    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<Vec<String>> {
         if letters.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let docs = letters
             .iter()
@@ -22,15 +22,19 @@ impl DeadLetterStore for SqliteStore {
             .map_err(crate::ports::StoreError::backend)?;
         self.run(move |conn| {
             let tx = conn.transaction()?;
+            let mut ids = Vec::with_capacity(docs.len());
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO dead_letters (id, at_ms, doc) VALUES (?1, ?2, ?3)",
                 )?;
                 for doc in &docs {
-                    insert.execute(params![random_id(), now_ms(), doc])?;
+                    let id = random_id();
+                    insert.execute(params![id, now_ms(), doc])?;
+                    ids.push(id);
                 }
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(ids)
         })
         .await
     }

@@ -88,6 +88,17 @@ CREATE TABLE dead_letters (
     doc   TEXT NOT NULL
 );
 "#,
+    // Membership versions become (time in ms, arrival sequence); stored
+    // versions keep their time and arrived "before" every new one (sequence
+    // 0). Segments get their arrival clock (docs/rules/member-matching.md
+    // "Ordering: versions").
+    r#"
+ALTER TABLE memberships RENAME COLUMN computed_time TO time_ms;
+UPDATE memberships SET time_ms = time_ms * 1000;
+ALTER TABLE memberships ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE segments ADD COLUMN arrival_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE segments ADD COLUMN arrival_ms INTEGER NOT NULL DEFAULT 0;
+"#,
     // Message bodies (up to 200 KiB) apart from the state a receive updates:
     // an update rewrites the whole row, body and all, when its size changes.
     r#"
@@ -113,4 +124,38 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memberships_from_before_sequences_keep_their_time_in_ms() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO segments (workspace, id, name, segment_type, source, cohort_id)
+               VALUES ('ws', 'amplitude-c', 'C', 'Partner - Amplitude', 'Amplitude', 'c');
+             INSERT INTO memberships (workspace, segment_id, profile_id, in_segment, computed_time)
+               VALUES ('ws', 'amplitude-c', 'm1', 1, 1692206763);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let (time_ms, seq): (i64, i64) = conn
+            .query_row("SELECT time_ms, seq FROM memberships", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((time_ms, seq), (1_692_206_763_000, 0));
+        let clock: (i64, i64) = conn
+            .query_row("SELECT arrival_seq, arrival_ms FROM segments", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(clock, (0, 0));
+    }
 }

@@ -2,11 +2,12 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteStore;
+use crate::domain::version::{by_member, replay};
 use crate::domain::{
-    Member, MembershipAction, MembershipChange, MembershipOutcome, MembershipVersion, Page,
-    PageRequest, Segment, SegmentSource,
+    Arrival, Member, MembershipChange, MembershipOutcome, MembershipState, Page, PageRequest,
+    Segment, SegmentSource, Version,
 };
-use crate::ports::{SegmentStore, StoreResult};
+use crate::ports::{SegmentStore, StoreError, StoreResult};
 
 // `segment_type` is stored for readers of the file; it follows from `source`.
 const SEGMENT_COLUMNS: &str =
@@ -103,6 +104,34 @@ impl SegmentStore for SqliteStore {
         .await
     }
 
+    async fn reserve_arrivals(
+        &self,
+        workspace: &str,
+        segment_id: &str,
+        count: usize,
+        now_ms: i64,
+    ) -> StoreResult<Arrival> {
+        let (workspace, id) = (workspace.to_owned(), segment_id.to_owned());
+        let count = count.max(1) as i64;
+        self.run(move |conn| {
+            let last: Option<(i64, i64)> = conn
+                .query_row(
+                    "UPDATE segments SET arrival_seq = arrival_seq + ?3,
+                       arrival_ms = MAX(arrival_ms, ?4)
+                     WHERE workspace = ?1 AND id = ?2 RETURNING arrival_seq, arrival_ms",
+                    params![workspace, id, count, now_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            Ok(last.map(|(seq, time_ms)| Arrival {
+                time_ms,
+                first_seq: seq - count + 1,
+            }))
+        })
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("segment {segment_id}")))
+    }
+
     async fn apply_membership_changes(
         &self,
         workspace: &str,
@@ -116,50 +145,51 @@ impl SegmentStore for SqliteStore {
         );
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut outcome = MembershipOutcome::default();
+            let (mut applied, mut already_current) = (Vec::new(), Vec::new());
             let mut delta = 0i64;
             {
                 let mut read = tx.prepare_cached(
-                    "SELECT in_segment, computed_time FROM memberships
+                    "SELECT in_segment, time_ms, seq FROM memberships
                      WHERE workspace = ?1 AND segment_id = ?2 AND profile_id = ?3",
                 )?;
                 let mut write = tx.prepare_cached(
                     "INSERT INTO memberships
-                       (workspace, segment_id, profile_id, uid, anonymous_id, in_segment, computed_time)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                       (workspace, segment_id, profile_id, uid, anonymous_id, in_segment, time_ms, seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (workspace, segment_id, profile_id) DO UPDATE SET
                        uid = excluded.uid, anonymous_id = excluded.anonymous_id,
-                       in_segment = excluded.in_segment, computed_time = excluded.computed_time",
+                       in_segment = excluded.in_segment, time_ms = excluded.time_ms,
+                       seq = excluded.seq",
                 )?;
-                for change in changes {
+                for member in by_member(&changes) {
                     let current = read
                         .query_row(
-                            params![workspace, segment_id, change.member.moengage_user_id],
+                            params![workspace, segment_id, member.moengage_user_id],
                             |r| {
-                                Ok(MembershipVersion {
+                                Ok(MembershipState {
                                     in_segment: r.get(0)?,
-                                    computed_time: r.get(1)?,
+                                    version: Version::new(r.get(1)?, r.get(2)?),
                                 })
                             },
                         )
                         .optional()?;
-                    if !change.supersedes(current) {
-                        if change.is_current(current) {
-                            outcome.already_current.push(change);
-                        }
-                        continue;
+                    let replayed = replay(current, member.changes.iter().copied());
+                    if let (Some(state), Some(&last)) = (replayed.state, replayed.applied.last()) {
+                        let last = &changes[last].member;
+                        write.execute(params![
+                            workspace,
+                            segment_id,
+                            member.moengage_user_id,
+                            last.uid,
+                            last.moe_anonymous_id,
+                            state.in_segment,
+                            state.version.time_ms,
+                            state.version.seq
+                        ])?;
                     }
-                    delta += change.member_delta(current);
-                    write.execute(params![
-                        workspace,
-                        segment_id,
-                        change.member.moengage_user_id,
-                        change.member.uid,
-                        change.member.moe_anonymous_id,
-                        change.action == MembershipAction::Added,
-                        change.computed_time
-                    ])?;
-                    outcome.applied.push(change);
+                    delta += replayed.delta;
+                    applied.extend(replayed.applied);
+                    already_current.extend(replayed.already_current);
                 }
             }
             if delta != 0 {
@@ -170,7 +200,7 @@ impl SegmentStore for SqliteStore {
                 )?;
             }
             tx.commit()?;
-            Ok(outcome)
+            Ok(MembershipOutcome::from_positions(&changes, applied, already_current))
         })
         .await
     }

@@ -4,6 +4,7 @@
 //! once for all of them.
 
 pub mod amplitude;
+pub mod signing;
 pub mod webhook;
 
 use std::time::Duration;

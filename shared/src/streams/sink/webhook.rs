@@ -1,6 +1,7 @@
 //! Webhook streams (docs/rules/webhook-payload.md):
 //! `POST <url>` with `{"app_name","source":"MOENGAGE","moe_request_id","events":[...]}`,
-//! the configured headers and auth. Any non-2xx fails the whole request.
+//! the configured headers and auth, signed when the stream has
+//! `signing_secrets`. Any non-2xx fails the whole request.
 
 use std::time::Duration;
 
@@ -9,9 +10,10 @@ use serde_json::Value;
 use super::{Answer, Sink};
 use crate::config::{StreamAuth, StreamConfig, WebhookConfig};
 use crate::domain::batching::join_json;
+use crate::domain::time::now_s;
 use crate::domain::{Event, Profile};
 use crate::streams::enrich;
-use crate::streams::sink::attempt;
+use crate::streams::sink::{attempt, signing};
 
 /// A documented bound on one webhook request (docs/interface/streams.md):
 /// a receiver never gets a body larger than this, whatever the events hold.
@@ -74,11 +76,22 @@ impl Sink for WebhookSink<'_> {
         request_id: &str,
         items: &[&String],
     ) -> reqwest::RequestBuilder {
+        let body = self.body(request_id, items);
         let mut request = client
             .post(&self.config.url)
             .timeout(Duration::from_secs(u64::from(self.stream.timeout_seconds)))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(self.body(request_id, items));
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        // Signed over the exact bytes sent, stamped with this attempt's time.
+        let signed = signing::headers(
+            &self.config.signing_secrets,
+            request_id,
+            now_s(),
+            body.as_bytes(),
+        );
+        for (name, value) in signed {
+            request = request.header(name, value);
+        }
+        let mut request = request.body(body);
         for (name, value) in &self.config.headers {
             request = request.header(name, value.expose());
         }

@@ -1,13 +1,18 @@
-//! Our events as Amplitude HTTP V2 events
-//! (docs/rules/amplitude-export.md): ids, event type and time, properties,
-//! platform, the 1024-character cut.
+//! Our events as Amplitude HTTP V2 events (docs/rules/amplitude-export.md):
+//! the fields every event shares (ids, event type, time, insert id,
+//! platform), then per source: campaign events (campaign.rs), user-action
+//! events exported fully (user_action.rs), Customer.io events by seed 004's
+//! table (customerio.rs). Everything sent passes Amplitude's limits
+//! (limits.rs).
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::{Event, Profile};
+use super::limits::{bound_properties, cut};
+use super::{campaign, customerio, user_action};
+use crate::config::{CustomerioConfig, Selection};
+use crate::domain::{Event, EventSource, Profile};
 
-/// Strings are cut to 1024 characters (docs/rules/amplitude-export.md "Field mapping").
-pub const MAX_STRING_CHARS: usize = 1024;
+pub use super::limits::MAX_STRING_CHARS;
 
 /// Ids Amplitude rejects (docs/rules/amplitude-export.md "user_id"), compared case-insensitively.
 const INVALID_IDS: &[&str] = &[
@@ -27,40 +32,37 @@ const INVALID_IDS: &[&str] = &[
     "lmy47d",
 ];
 
-/// Campaign attributes exported when present (docs/rules/amplitude-export.md).
-const CAMPAIGN_PROPERTIES: &[&str] = &[
-    "campaign_id",
-    "campaign_name",
-    "campaign_type",
-    "campaign_channel",
-    "parent_flow_id",
-    "parent_flow_name",
-    "variation_id",
-    "locale_id",
-    "locale_name",
-];
-
 /// Platform casing (docs/rules/amplitude-export.md "Field mapping").
 const PLATFORMS: &[(&str, &str)] = &[("web", "Web"), ("android", "Android"), ("ios", "iOS")];
 
-fn valid_id(id: &str) -> bool {
+/// Properties the mapping itself sets: kept whatever the event carries.
+pub const OWN_PROPERTIES: &[&str] = &["moengage_user_id", "$source"];
+
+/// What a stream's mapping needs besides the event and its profile.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// The workspace's anonymous-id attribute (the `device_id`).
+    pub anonymous_id_attribute: &'a str,
+    /// The stream's `user_attributes`: the `user_properties` of full exports.
+    pub user_attributes: &'a Selection,
+    /// The workspace's Customer.io settings (the `groups` of its events).
+    pub customerio: Option<&'a CustomerioConfig>,
+}
+
+/// The ids an Amplitude event is sent with; it needs at least one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ids {
+    pub user_id: Option<String>,
+    pub device_id: Option<String>,
+}
+
+pub fn valid_id(id: &str) -> bool {
     !INVALID_IDS
         .iter()
         .any(|bad| bad.eq_ignore_ascii_case(id.trim()))
 }
 
-fn cut(text: &str) -> String {
-    text.chars().take(MAX_STRING_CHARS).collect()
-}
-
-fn cut_value(value: &Value) -> Value {
-    match value {
-        Value::String(s) => Value::String(cut(s)),
-        other => other.clone(),
-    }
-}
-
-fn string_attr<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+pub fn string_attr<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     map.get(name)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
@@ -68,94 +70,105 @@ fn string_attr<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 
 /// `user_id` (docs/rules/amplitude-export.md): the uid; a uid of "0" becomes
 /// the user's email; missing, empty or Amplitude-invalid ids mean no user_id.
-fn user_id(event: &Event, profile: Option<&Profile>) -> Option<String> {
-    let uid = event.uid.as_deref()?;
-    let id = if uid.trim() == "0" {
-        profile
-            .and_then(|p| string_attr(&p.attributes, "email"))
-            .or(event.email_id.as_deref())?
-    } else {
-        uid
-    };
-    valid_id(id).then(|| cut(id))
-}
-
-/// `device_id` (same page): the user's `moe_anonymous_id` (the workspace's
-/// anonymous-id attribute on the profile, else one the producer supplied).
-fn device_id(
-    event: &Event,
-    profile: Option<&Profile>,
-    anonymous_id_attribute: &str,
-) -> Option<String> {
-    profile
+/// `device_id`: the user's `moe_anonymous_id` (the workspace's anonymous-id
+/// attribute on the profile, else one the producer supplied).
+pub fn ids(event: &Event, profile: Option<&Profile>, anonymous_id_attribute: &str) -> Ids {
+    let user_id = event.uid.as_deref().and_then(|uid| {
+        let id = if uid.trim() == "0" {
+            profile
+                .and_then(|p| string_attr(&p.attributes, "email"))
+                .or(event.email_id.as_deref())?
+        } else {
+            uid
+        };
+        valid_id(id).then(|| cut(id))
+    });
+    let device_id = profile
         .and_then(|p| string_attr(&p.attributes, anonymous_id_attribute))
         .or_else(|| string_attr(&event.user_attributes, anonymous_id_attribute))
         .filter(|id| valid_id(id))
-        .map(cut)
+        .map(cut);
+    Ids { user_id, device_id }
 }
 
-fn platform(event: &Event) -> Option<&'static str> {
-    let raw = string_attr(&event.device_attributes, "platform")
-        .or_else(|| string_attr(&event.event_attributes, "platform"))?;
+/// `web` → `Web`, `ANDROID` → `Android`, `ios` → `iOS`.
+pub fn cased_platform(raw: &str) -> Option<&'static str> {
     PLATFORMS
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case(raw))
         .map(|(_, cased)| *cased)
 }
 
-/// One Amplitude event, or None when it has neither user_id nor device_id
-/// (Amplitude would drop it; docs/rules/amplitude-export.md).
-pub fn map_event(
+/// `platform` camel-cased, when the event's device (or the event) names a known one.
+pub fn platform(event: &Event) -> Option<&'static str> {
+    let raw = string_attr(&event.device_attributes, "platform")
+        .or_else(|| string_attr(&event.event_attributes, "platform"))?;
+    cased_platform(raw)
+}
+
+/// The fields every Amplitude event has: ids, `event_type`, `time`,
+/// `insert_id`, `event_properties` (with `moengage_user_id` and `$source`
+/// added, within the limits: `kept` properties first) and `platform`. None
+/// when there is neither id (Amplitude would drop the event;
+/// docs/rules/amplitude-export.md).
+pub fn base(
     event: &Event,
     profile: Option<&Profile>,
-    anonymous_id_attribute: &str,
-) -> Option<Value> {
-    let user_id = user_id(event, profile);
-    let device_id = device_id(event, profile, anonymous_id_attribute);
-    if user_id.is_none() && device_id.is_none() {
+    ids: Ids,
+    mut properties: Map<String, Value>,
+    kept: &[&str],
+) -> Option<Map<String, Value>> {
+    if ids.user_id.is_none() && ids.device_id.is_none() {
         return None;
-    }
-    let mut properties = Map::new();
-    for name in CAMPAIGN_PROPERTIES {
-        if let Some(value) = event.event_attributes.get(*name) {
-            properties.insert((*name).to_owned(), cut_value(value));
-        }
-    }
-    for (field, property) in [
-        (&event.email_id, "moe_email_id"),
-        (&event.push_id, "moe_push_id"),
-        (&event.mobile_number, "moe_mobile_number"),
-    ] {
-        if let Some(value) = field {
-            properties.insert(property.to_owned(), Value::String(cut(value)));
-        }
     }
     let moengage_user_id = profile
         .map(|p| p.moengage_user_id.as_str())
         .or(event.moengage_user_id());
     if let Some(id) = moengage_user_id {
-        properties.insert("moengage_user_id".into(), Value::String(cut(id)));
+        properties.insert("moengage_user_id".into(), Value::String(id.to_owned()));
     }
     properties.insert(
         "$source".into(),
         Value::String(event.event_source.as_str().into()),
     );
-
     let mut out = Map::new();
-    if let Some(id) = user_id {
+    if let Some(id) = ids.user_id {
         out.insert("user_id".into(), Value::String(id));
     }
-    if let Some(id) = device_id {
+    if let Some(id) = ids.device_id {
         out.insert("device_id".into(), Value::String(id));
     }
     out.insert("event_type".into(), Value::String(cut(&event.event_name)));
     out.insert("time".into(), json!(event.event_time.saturating_mul(1000)));
     out.insert("insert_id".into(), Value::String(cut(&event.event_uuid)));
-    out.insert("event_properties".into(), Value::Object(properties));
+    out.insert(
+        "event_properties".into(),
+        Value::Object(bound_properties(&properties, kept)),
+    );
     if let Some(platform) = platform(event) {
         out.insert("platform".into(), Value::String(platform.into()));
     }
-    Some(Value::Object(out))
+    Some(out)
+}
+
+/// One Amplitude event, or None when it has neither user_id nor device_id
+/// (dropped and counted) or is never sent to Amplitude.
+pub fn map_event(event: &Event, profile: Option<&Profile>, context: &Context) -> Option<Value> {
+    let ids = ids(event, profile, context.anonymous_id_attribute);
+    let mapped = match event.event_source {
+        EventSource::Moengage => base(
+            event,
+            profile,
+            ids,
+            campaign::properties(event),
+            OWN_PROPERTIES,
+        ),
+        EventSource::Mparticle => user_action::map(event, profile, ids, context),
+        EventSource::Customerio => customerio::map(event, profile, ids, context.customerio),
+        // Amplitude's own events are never sent back (selection drops them).
+        EventSource::Amplitude => None,
+    }?;
+    Some(Value::Object(mapped))
 }
 
 #[cfg(test)]

@@ -3,14 +3,18 @@
 //! on the events they name.
 
 mod answer;
+mod campaign;
+pub mod customerio;
+pub mod limits;
 pub mod map;
+mod user_action;
 
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::{Answer, Sink};
-use crate::config::{AmplitudeConfig, AmplitudeRegion, StreamConfig};
+use crate::config::{AmplitudeConfig, AmplitudeRegion, CustomerioConfig, StreamConfig};
 use crate::domain::batching::join_json;
 use crate::domain::{Event, Profile};
 
@@ -34,6 +38,8 @@ pub struct AmplitudeSink<'a> {
     pub stream: &'a StreamConfig,
     pub config: &'a AmplitudeConfig,
     pub anonymous_id_attribute: &'a str,
+    /// The workspace's Customer.io settings (`groups` of Customer.io events).
+    pub customerio: Option<&'a CustomerioConfig>,
 }
 
 pub fn endpoint(config: &AmplitudeConfig) -> &str {
@@ -69,7 +75,12 @@ impl Sink for AmplitudeSink<'_> {
     }
 
     fn prepare(&self, event: &Event, profile: Option<&Profile>) -> Option<AmplitudeEvent> {
-        let mapped = map::map_event(event, profile, self.anonymous_id_attribute)?;
+        let context = map::Context {
+            anonymous_id_attribute: self.anonymous_id_attribute,
+            user_attributes: &self.stream.user_attributes,
+            customerio: self.customerio,
+        };
+        let mapped = map::map_event(event, profile, &context)?;
         let id = |name: &str| mapped.get(name).and_then(Value::as_str).map(str::to_owned);
         Some(AmplitudeEvent {
             user_id: id("user_id"),

@@ -1,0 +1,56 @@
+//! The embedded default of `serve` without `--config`: SQLite under
+//! `./.engage-bridge/` and a `demo` workspace whose secret is made on the
+//! first start and kept in an owner-only file beside the store, so the
+//! README's examples keep working across restarts.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use shared::config::{ConfigFile, Secret, StorageConfig, WorkspaceConfig, default_db_path};
+use shared::domain::ids::random_id;
+
+pub struct Demo {
+    pub secret: Secret,
+    pub path: PathBuf,
+}
+
+pub fn embedded_default() -> anyhow::Result<(ConfigFile, Demo)> {
+    let storage = StorageConfig::default();
+    let folder = Path::new(&storage.path)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".engage-bridge"));
+    let path = folder.join("demo-secret");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Secret::new(text.trim()),
+        _ => create(&folder, &path)?,
+    };
+    let config = ConfigFile {
+        workspaces: vec![WorkspaceConfig::demo(secret.clone())],
+        storage: StorageConfig {
+            path: default_db_path(),
+            ..storage
+        },
+        ..ConfigFile::default()
+    };
+    Ok((config, Demo { secret, path }))
+}
+
+fn create(folder: &Path, path: &Path) -> anyhow::Result<Secret> {
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let secret = format!("{}{}", random_id(), random_id()).replace('-', "");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::io::Write::write_all(&mut file, secret.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Secret::new(secret))
+}
