@@ -284,10 +284,124 @@ async fn segments_list_in_pages_per_workspace(b: &Backend) {
     );
 }
 
+/// The changes a cohort sync usually carries (a new member, a member added
+/// again after an older removal, a member removed) and the ones it rarely
+/// does (an add for a member already in, a removal for one never in) all
+/// land, with an exact `member_count`, in a request of more than one
+/// store transaction.
+async fn large_requests_mix_new_returning_and_current_members(b: &Backend) {
+    let s = segment(b, "ws").await;
+    let id = |i: usize| format!("m{i:03}");
+    // 150 members in, then 0..50 removed.
+    let first: Vec<_> = (0..150).map(|i| change(&id(i), Added, 100)).collect();
+    let out = b
+        .segments
+        .apply_membership_changes("ws", &s.id, &first)
+        .await
+        .unwrap();
+    assert_eq!(out.applied.len(), 150, "{}", b.kind);
+    let removals: Vec<_> = (0..50).map(|i| change(&id(i), Removed, 200)).collect();
+    let out = b
+        .segments
+        .apply_membership_changes("ws", &s.id, &removals)
+        .await
+        .unwrap();
+    assert_eq!(out.applied.len(), 50, "{}", b.kind);
+    // 0..25 return, 150..250 are new, 100..110 are already in (added at an
+    // older time: applied, not counted twice), 260 is removed without ever
+    // having been in.
+    let mut mixed: Vec<_> = (0..25).map(|i| change(&id(i), Added, 300)).collect();
+    mixed.extend((150..250).map(|i| change(&id(i), Added, 300)));
+    mixed.extend((100..110).map(|i| change(&id(i), Added, 300)));
+    mixed.push(change(&id(260), Removed, 300));
+    let out = b
+        .segments
+        .apply_membership_changes("ws", &s.id, &mixed)
+        .await
+        .unwrap();
+    assert_eq!(out.applied.len(), mixed.len(), "{}", b.kind);
+    let got = b.segments.get_segment("ws", &s.id).await.unwrap().unwrap();
+    assert_eq!(got.member_count, 100 + 25 + 100, "{}", b.kind);
+    let mut in_segment = Vec::new();
+    let mut page = PageRequest::first(100);
+    loop {
+        let members = b.segments.list_members("ws", &s.id, &page).await.unwrap();
+        in_segment.extend(members.items.into_iter().map(|m| m.moengage_user_id));
+        match members.next_after {
+            Some(after) => {
+                page = PageRequest {
+                    after: Some(after),
+                    ..page
+                }
+            }
+            None => break,
+        }
+    }
+    let mut expected: Vec<_> = (0..25).chain(50..250).map(id).collect();
+    expected.sort();
+    in_segment.sort();
+    assert_eq!(in_segment, expected, "{}", b.kind);
+    // The same request again changes nothing and reports every change current.
+    let again = b
+        .segments
+        .apply_membership_changes("ws", &s.id, &mixed)
+        .await
+        .unwrap();
+    assert!(again.applied.is_empty(), "{}", b.kind);
+    assert_eq!(again.already_current.len(), mixed.len(), "{}", b.kind);
+}
+
+/// A user's segments, across several segments of a workspace and not those
+/// of another workspace.
+async fn a_users_segments_are_those_it_is_in(b: &Backend) {
+    let mut ids = Vec::new();
+    for cohort in ["c1", "c2", "c3"] {
+        let s = b
+            .segments
+            .ensure_segment(
+                "ws",
+                &Segment::new(SegmentSource::Amplitude, cohort, cohort),
+            )
+            .await
+            .unwrap();
+        ids.push(s.id);
+    }
+    let other = segment(b, "other-ws").await;
+    for id in &ids {
+        b.segments
+            .apply_membership_changes("ws", id, &[change("m1", Added, 100)])
+            .await
+            .unwrap();
+    }
+    b.segments
+        .apply_membership_changes("ws", &ids[1], &[change("m1", Removed, 200)])
+        .await
+        .unwrap();
+    b.segments
+        .apply_membership_changes("other-ws", &other.id, &[change("m1", Added, 100)])
+        .await
+        .unwrap();
+    let mut expected = vec![ids[0].clone(), ids[2].clone()];
+    expected.sort();
+    assert_eq!(
+        b.segments.segments_of("ws", "m1").await.unwrap(),
+        expected,
+        "{}",
+        b.kind
+    );
+    assert!(
+        b.segments.segments_of("ws", "m2").await.unwrap().is_empty(),
+        "{}",
+        b.kind
+    );
+}
+
 contract_tests!(
     ensure_is_idempotent_and_follows_renames,
     memberships_are_versioned_by_time,
     changes_to_one_member_in_one_batch_apply_in_order,
     members_page_with_cursors,
     segments_list_in_pages_per_workspace,
+    large_requests_mix_new_returning_and_current_members,
+    a_users_segments_are_those_it_is_in,
 );

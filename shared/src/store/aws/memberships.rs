@@ -2,13 +2,21 @@
 //! (docs/rules/member-matching.md "Ordering: versions").
 //!
 //! A membership item holds the version of the change that set it
-//! (`time_ms`, `seq`). A change is written with a condition on the exact
-//! version it was computed from (TransactWriteItems, 50 members = 100 items
-//! per call: the membership and its reverse item on the profile's
-//! partition); a lost race re-reads and recomputes that chunk, so concurrent
-//! Lambda instances never overwrite a newer version. Items written before
-//! versions had a sequence carry only `computed_time` (epoch s): they read
-//! as (`computed_time` × 1000, 0).
+//! (`time_ms`, `seq`). A change is written with a condition on the version
+//! it was computed from (TransactWriteItems of 100 memberships), so
+//! concurrent Lambda instances never overwrite a newer version; a lost race
+//! re-reads and recomputes that chunk. Items written before versions had a
+//! sequence carry only `computed_time` (epoch s): they read as
+//! (`computed_time` × 1000, 0).
+//!
+//! Request counts (BENCHMARKS.md "Cohort ingest"): a chunk whose members
+//! each have one change is first written without reading, on the condition
+//! that makes the change apply with a known `member_count` delta (an add over
+//! no membership or an older removal; a removal over an older add). That is
+//! what a cohort sync almost always is; when the condition fails for any
+//! member, the chunk is read and written as computed from what is stored.
+//! Memberships are not mirrored on the profile's partition: a user's
+//! segments are found from the workspace's segment list.
 
 use std::collections::HashMap;
 
@@ -24,8 +32,9 @@ use crate::domain::version::{MemberChanges, Replay, by_member, replay};
 use crate::domain::{Arrival, MembershipChange, MembershipOutcome, MembershipState, Version};
 use crate::ports::{StoreError, StoreResult};
 
-/// Members per transaction: two items each, 100 items max per call.
-const MEMBERS_PER_TRANSACTION: usize = 50;
+/// Members per transaction (100 items max per TransactWriteItems call, and
+/// 100 keys per BatchGetItem when a chunk must be read).
+const MEMBERS_PER_TRANSACTION: usize = 100;
 const CHUNK_CONCURRENCY: usize = 8;
 const MAX_CONFLICT_ROUNDS: usize = 8;
 
@@ -56,8 +65,8 @@ impl Stored {
         })
     }
 
-    /// `(expression, values)` true only while this version is stored.
-    fn condition(stored: Option<Self>) -> (&'static str, Vec<(&'static str, i64)>) {
+    /// True only while this version is stored.
+    fn condition(stored: Option<Self>) -> Condition {
         match stored {
             None => ("attribute_not_exists(pk)", Vec::new()),
             Some(Self {
@@ -65,22 +74,39 @@ impl Stored {
                 ..
             }) => (
                 "attribute_not_exists(time_ms) AND computed_time = :c",
-                vec![(":c", seconds)],
+                vec![(":c", n(seconds))],
             ),
             Some(Self { state, .. }) => (
                 "time_ms = :t AND seq = :q",
-                vec![(":t", state.version.time_ms), (":q", state.version.seq)],
+                vec![
+                    (":t", n(state.version.time_ms)),
+                    (":q", n(state.version.seq)),
+                ],
             ),
         }
     }
 }
 
-/// What to write for one member of a chunk.
-struct Write<'a> {
-    id: &'a str,
-    stored: Option<Stored>,
-    state: MembershipState,
-    last: &'a MembershipChange,
+/// A condition expression and its values.
+type Condition = (&'static str, Vec<(&'static str, AttributeValue)>);
+
+/// Writing a member's single change without reading: the condition under
+/// which [`replay`] of it over the stored state applies it with delta ±1.
+fn unread_condition(change: &MembershipChange) -> Condition {
+    let mut values = vec![
+        (":t", n(change.version.time_ms)),
+        (":q", n(change.version.seq)),
+    ];
+    let expression = if change.adds() {
+        values.push((":out", AttributeValue::Bool(false)));
+        // No membership yet, or a removal older than this add.
+        "attribute_not_exists(pk) OR (in_segment = :out AND (time_ms < :t OR (time_ms = :t AND seq < :q)))"
+    } else {
+        values.push((":in", AttributeValue::Bool(true)));
+        // An add older than this removal.
+        "in_segment = :in AND (time_ms < :t OR (time_ms = :t AND seq < :q))"
+    };
+    (expression, values)
 }
 
 /// Positions applied and already current in one chunk, and its count delta.
@@ -91,137 +117,185 @@ struct ChunkResult {
     delta: i64,
 }
 
+/// Whether the chunk's transaction went through.
+enum Written {
+    Yes(ChunkResult),
+    /// A condition failed: another writer (or an unexpected stored state).
+    Conflict,
+}
+
 impl DynamoStore {
+    /// One membership item holding `state`, written on `condition`.
     fn membership_put(
         &self,
-        item: Item,
-        condition: Option<(&str, Vec<(&str, i64)>)>,
+        workspace: &str,
+        segment_id: &str,
+        last: &MembershipChange,
+        state: MembershipState,
+        (expression, values): Condition,
     ) -> StoreResult<TransactWriteItem> {
+        let mut item = key(
+            keys::members(workspace, segment_id),
+            &keys::member_sk(&last.member.moengage_user_id),
+        );
+        item.insert("mid".into(), s(&last.member.moengage_user_id));
+        if let Some(uid) = &last.member.uid {
+            item.insert("uid".into(), s(uid));
+        }
+        if let Some(anon) = &last.member.moe_anonymous_id {
+            item.insert("anonymous_id".into(), s(anon));
+        }
+        item.insert("in_segment".into(), AttributeValue::Bool(state.in_segment));
+        item.insert("time_ms".into(), n(state.version.time_ms));
+        item.insert("seq".into(), n(state.version.seq));
         let mut put = Put::builder()
             .table_name(&self.state_table)
-            .set_item(Some(item));
-        if let Some((expression, values)) = condition {
-            put = put.condition_expression(expression);
-            for (name, value) in values {
-                put = put.expression_attribute_values(name, n(value));
-            }
+            .set_item(Some(item))
+            .condition_expression(expression);
+        for (name, value) in values {
+            put = put.expression_attribute_values(name, value);
         }
         Ok(TransactWriteItem::builder()
             .put(put.build().map_err(StoreError::backend)?)
             .build())
     }
 
-    fn membership_writes(
+    /// The stored versions of these members (absent: never a member).
+    async fn read_stored(
+        &self,
+        partition: &str,
+        members: &[MemberChanges<'_>],
+    ) -> StoreResult<HashMap<String, Stored>> {
+        let read_keys = members
+            .iter()
+            .map(|m| key(partition.to_owned(), &keys::member_sk(m.moengage_user_id)))
+            .collect();
+        Ok(batch_get(&self.client, &self.state_table, read_keys, None)
+            .await?
+            .iter()
+            .filter_map(|item| Some((get_s(item, "mid")?, Stored::read(item)?)))
+            .collect())
+    }
+
+    /// Sends one chunk's writes as one transaction.
+    async fn write_chunk(
+        &self,
+        writes: Vec<TransactWriteItem>,
+        result: ChunkResult,
+    ) -> StoreResult<Written> {
+        if writes.is_empty() {
+            return Ok(Written::Yes(result));
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Written::Yes(result)),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(TransactWriteItemsError::TransactionCanceledException(_))
+                ) =>
+            {
+                Ok(Written::Conflict)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// Writes a chunk whose members have one change each without reading
+    /// first (see the module's comment).
+    async fn write_unread(
         &self,
         workspace: &str,
         segment_id: &str,
-        write: &Write,
-    ) -> StoreResult<[TransactWriteItem; 2]> {
-        let version = write.state.version;
-        let versioned = |mut item: Item| {
-            item.insert(
-                "in_segment".into(),
-                AttributeValue::Bool(write.state.in_segment),
-            );
-            item.insert("time_ms".into(), n(version.time_ms));
-            item.insert("seq".into(), n(version.seq));
-            item
-        };
-        let mut forward = key(
-            keys::members(workspace, segment_id),
-            &keys::member_sk(write.id),
-        );
-        forward.insert("mid".into(), s(write.id));
-        if let Some(uid) = &write.last.member.uid {
-            forward.insert("uid".into(), s(uid));
+        chunk: &[MemberChanges<'_>],
+    ) -> StoreResult<Written> {
+        let mut result = ChunkResult::default();
+        let mut writes = Vec::with_capacity(chunk.len());
+        for member in chunk {
+            let [(position, change)] = member.changes[..] else {
+                return Ok(Written::Conflict);
+            };
+            writes.push(self.membership_put(
+                workspace,
+                segment_id,
+                change,
+                change.state(),
+                unread_condition(change),
+            )?);
+            result.applied.push(position);
+            result.delta += if change.adds() { 1 } else { -1 };
         }
-        if let Some(anon) = &write.last.member.moe_anonymous_id {
-            forward.insert("anonymous_id".into(), s(anon));
-        }
-        let reverse = key(
-            keys::profile(workspace, write.id),
-            &keys::profile_segment_sk(segment_id),
-        );
-        Ok([
-            // Written only over the version this write was computed from.
-            self.membership_put(versioned(forward), Some(Stored::condition(write.stored)))?,
-            self.membership_put(versioned(reverse), None)?,
-        ])
+        self.write_chunk(writes, result).await
     }
 
-    /// Applies one chunk of members.
+    /// Reads a chunk's stored versions and writes what replaying its
+    /// changes over them gives, on the condition that they are still stored.
+    async fn write_read(
+        &self,
+        workspace: &str,
+        segment_id: &str,
+        chunk: &[MemberChanges<'_>],
+    ) -> StoreResult<Written> {
+        let stored = self
+            .read_stored(&keys::members(workspace, segment_id), chunk)
+            .await?;
+        let mut result = ChunkResult::default();
+        let mut writes = Vec::new();
+        for member in chunk {
+            let current = stored.get(member.moengage_user_id).copied();
+            let Replay {
+                applied,
+                already_current,
+                state,
+                delta,
+            } = replay(current.map(|c| c.state), member.changes.iter().copied());
+            if let (Some(state), Some(&last)) = (state, applied.last()) {
+                let last = member
+                    .changes
+                    .iter()
+                    .find(|(position, _)| *position == last)
+                    .map(|(_, change)| *change)
+                    .expect("an applied position is one of the member's");
+                writes.push(self.membership_put(
+                    workspace,
+                    segment_id,
+                    last,
+                    state,
+                    Stored::condition(current),
+                )?);
+            }
+            result.applied.extend(applied);
+            result.already_current.extend(already_current);
+            result.delta += delta;
+        }
+        self.write_chunk(writes, result).await
+    }
+
+    /// Applies one chunk of members: unread first when each has one
+    /// change, then read and written until no other writer interferes.
     async fn apply_chunk(
         &self,
         workspace: &str,
         segment_id: &str,
         chunk: &[MemberChanges<'_>],
     ) -> StoreResult<ChunkResult> {
-        let partition = keys::members(workspace, segment_id);
-        for _ in 0..MAX_CONFLICT_ROUNDS {
-            let read_keys = chunk
-                .iter()
-                .map(|m| key(partition.clone(), &keys::member_sk(m.moengage_user_id)))
-                .collect();
-            let stored: HashMap<String, Stored> =
-                batch_get(&self.client, &self.state_table, read_keys, None)
-                    .await?
-                    .iter()
-                    .filter_map(|item| Some((get_s(item, "mid")?, Stored::read(item)?)))
-                    .collect();
-            let mut result = ChunkResult::default();
-            let mut writes = Vec::new();
-            for member in chunk {
-                let current = stored.get(member.moengage_user_id).copied();
-                let Replay {
-                    applied,
-                    already_current,
-                    state,
-                    delta,
-                } = replay(current.map(|c| c.state), member.changes.iter().copied());
-                if let (Some(state), Some(&last)) = (state, applied.last()) {
-                    let last = member
-                        .changes
-                        .iter()
-                        .find(|(position, _)| *position == last)
-                        .map(|(_, change)| *change)
-                        .expect("an applied position is one of the member's");
-                    writes.extend(self.membership_writes(
-                        workspace,
-                        segment_id,
-                        &Write {
-                            id: member.moengage_user_id,
-                            stored: current,
-                            state,
-                            last,
-                        },
-                    )?);
-                }
-                result.applied.extend(applied);
-                result.already_current.extend(already_current);
-                result.delta += delta;
+        if chunk.iter().all(|m| m.changes.len() == 1)
+            && let Written::Yes(result) = self.write_unread(workspace, segment_id, chunk).await?
+        {
+            return Ok(result);
+        }
+        for round in 0..MAX_CONFLICT_ROUNDS {
+            if round > 0 {
+                // Another writer changed a member since our read: recompute.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
-            if writes.is_empty() {
+            if let Written::Yes(result) = self.write_read(workspace, segment_id, chunk).await? {
                 return Ok(result);
-            }
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(writes))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(result),
-                Err(e)
-                    if matches!(
-                        e.as_service_error(),
-                        Some(TransactWriteItemsError::TransactionCanceledException(_))
-                    ) =>
-                {
-                    // Another writer changed a member since our read: recompute.
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    continue;
-                }
-                Err(e) => return Err(sdk_error(e)),
             }
         }
         Err(StoreError::Backend(

@@ -6,7 +6,6 @@
 //! | item | pk | sk |
 //! |---|---|---|
 //! | profile | `W#<ws>#P#<moengage_user_id>` | `PROFILE` |
-//! | profile's membership (reverse) | `W#<ws>#P#<moengage_user_id>` | `S#<segment id>` |
 //! | anonymous-id index | `W#<ws>#A#<anonymous id>` | `ANON` |
 //! | segment | `W#<ws>#SEGMENTS` | `<segment id>` |
 //! | membership | `W#<ws>#S#<segment id>` | `M#<moengage_user_id>` |
@@ -14,6 +13,10 @@
 //! | rate counter | `RL#<ws>#<scope>#<window>` | `RL` |
 //! | delivery attempts | `W#<ws>#R#<moe_request_id>` | `ATTEMPTS` |
 //! | dead letter | `DEADLETTERS` | `<epoch ms, 15 digits>.<µs>#<uuid>` |
+//!
+//! Stores written before 2026-12 also hold a reverse membership item per
+//! member (`W#<ws>#P#<moengage_user_id>`, `S#<segment id>`); nothing reads
+//! it any more (a user's segments come from the membership items).
 
 mod attempts;
 mod batch;
@@ -213,9 +216,6 @@ pub(crate) mod keys {
     }
     pub fn member_sk(id: &str) -> String {
         format!("M#{id}")
-    }
-    pub fn profile_segment_sk(segment_id: &str) -> String {
-        format!("S#{segment_id}")
     }
     pub fn idempotency(ws: &str, key: &str) -> String {
         format!("W#{ws}#I#{key}")

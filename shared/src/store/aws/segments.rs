@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::batch::{Item, get_n, get_s, n, s};
+use super::batch::{Item, Projection, batch_get, get_bool, get_n, get_s, key, n, s};
 use super::{DynamoStore, keys, sdk_error};
 use crate::domain::{
     Arrival, Member, MembershipChange, MembershipOutcome, Page, PageRequest, Segment, SegmentSource,
@@ -216,37 +216,62 @@ impl SegmentStore for DynamoStore {
         })
     }
 
+    /// Memberships live only on the segments' partitions (one item per
+    /// member, so a cohort's TransactWriteItems carry 100 members), so a
+    /// user's segments are read from the workspace's segment list: one
+    /// query, then one BatchGetItem per 100 segments.
     async fn segments_of(
         &self,
         workspace: &str,
         moengage_user_id: &str,
     ) -> StoreResult<Vec<String>> {
-        let mut ids = Vec::new();
+        let mut segment_ids = Vec::new();
         let mut start = None;
         loop {
             let out = self
                 .client
                 .query()
                 .table_name(&self.state_table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :s)")
-                .filter_expression("in_segment = :yes")
-                .expression_attribute_values(":pk", s(keys::profile(workspace, moengage_user_id)))
-                .expression_attribute_values(":s", s("S#"))
-                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(keys::segments(workspace)))
+                .projection_expression("sk")
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(sdk_error)?;
-            ids.extend(
+            segment_ids.extend(
                 out.items
                     .unwrap_or_default()
                     .iter()
-                    .filter_map(|item| get_s(item, "sk")?.strip_prefix("S#").map(str::to_owned)),
+                    .filter_map(|i| get_s(i, "sk")),
             );
             start = out.last_evaluated_key;
             if start.is_none() {
-                return Ok(ids);
+                break;
             }
         }
+        let member = keys::member_sk(moengage_user_id);
+        let read_keys = segment_ids
+            .iter()
+            .map(|id| key(keys::members(workspace, id), &member))
+            .collect();
+        let projection = Projection {
+            expression: "pk, in_segment",
+            names: &[],
+        };
+        let partition_prefix = keys::members(workspace, "");
+        let mut ids: Vec<String> =
+            batch_get(&self.client, &self.state_table, read_keys, Some(projection))
+                .await?
+                .iter()
+                .filter(|item| get_bool(item, "in_segment") == Some(true))
+                .filter_map(|item| {
+                    get_s(item, "pk")?
+                        .strip_prefix(&partition_prefix)
+                        .map(str::to_owned)
+                })
+                .collect();
+        ids.sort();
+        Ok(ids)
     }
 }
