@@ -30,6 +30,9 @@ use crate::ports::{StoreError, StoreResult};
 /// Read connections open at most: each holds a page cache (≤ 2 MiB), so
 /// this bounds the store's memory whatever the traffic.
 const READERS: usize = 4;
+/// Writes handed to blocking threads at once: the one writing and the next,
+/// ready on the mutex so the connection never idles between two writes.
+const WRITERS_QUEUED: usize = 2;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
 
@@ -42,6 +45,10 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
+    /// A turn at the writer, taken before a blocking thread is: writes
+    /// queue as tasks, not as threads parked on the mutex (each such thread
+    /// holds its own allocator heap: BENCHMARKS.md "Load harness").
+    writer_slot: Arc<Semaphore>,
     /// Idle read connections, opened on first use.
     readers: Mutex<Vec<Connection>>,
     reader_slots: Arc<Semaphore>,
@@ -85,6 +92,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 writer,
+                writer_slot: Arc::new(Semaphore::new(WRITERS_QUEUED)),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: Arc::new(Semaphore::new(READERS)),
                 _checkpoints: checkpoints,
@@ -108,8 +116,16 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
+        let turn = self
+            .inner
+            .writer_slot
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(StoreError::backend)?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let mut conn = inner
                 .writer
                 .lock()
