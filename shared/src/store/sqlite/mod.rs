@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ports::{StoreError, StoreResult};
 
@@ -40,6 +40,15 @@ const STATEMENT_CACHE: usize = 64;
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+}
+
+/// Waits for one of `slots`' permits (held until the blocking work ends).
+async fn take_turn(slots: &Arc<Semaphore>) -> StoreResult<OwnedSemaphorePermit> {
+    slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(StoreError::backend)
 }
 
 struct Inner {
@@ -116,13 +125,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let turn = self
-            .inner
-            .writer_slot
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(StoreError::backend)?;
+        let turn = take_turn(&self.inner.writer_slot).await?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
@@ -144,13 +147,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let slot = self
-            .inner
-            .reader_slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(StoreError::backend)?;
+        let slot = take_turn(&self.inner.reader_slots).await?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
