@@ -5,7 +5,10 @@ use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::header::CONTENT_LENGTH;
+use std::ops::Deref;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::RequestError;
 
@@ -19,9 +22,33 @@ pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 const DRAIN_BYTES: usize = 2 * MAX_BODY_BYTES;
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 
+/// Requests handled at once per core, once their bodies are read. Parsing
+/// and mapping expand a request several times over and are CPU-bound, so
+/// more at once adds memory, not throughput: with this bound `serve`'s
+/// memory follows the number of cores, not of clients (BENCHMARKS.md "Load
+/// harness": 32 connections flat out).
+const HANDLED_PER_CORE: usize = 4;
+
+static HANDLING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Arc::new(Semaphore::new(cores * HANDLED_PER_CORE))
+});
+
 /// The raw body, at most [`MAX_BODY_BYTES`]: larger is a 413, never held in
-/// memory.
-pub struct RequestBody(pub Bytes);
+/// memory. While it lives, its request holds one of the turns to be handled
+/// (taken once the body is read: a slow client never holds one).
+pub struct RequestBody {
+    bytes: Bytes,
+    _turn: OwnedSemaphorePermit,
+}
+
+impl Deref for RequestBody {
+    type Target = Bytes;
+
+    fn deref(&self) -> &Bytes {
+        &self.bytes
+    }
+}
 
 impl<S: Send + Sync> FromRequest<S> for RequestBody {
     type Rejection = RequestError;
@@ -40,7 +67,15 @@ impl<S: Send + Sync> FromRequest<S> for RequestBody {
             return Err(too_large);
         }
         match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
-            Ok(bytes) => Ok(Self(bytes)),
+            Ok(bytes) => Ok(Self {
+                bytes,
+                _turn: HANDLING
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    // Never closed: this cannot happen.
+                    .map_err(|e| RequestError::Internal(e.to_string()))?,
+            }),
             Err(e) if is_length_limit(&e) => Err(too_large),
             Err(e) => Err(RequestError::bad_request(format!(
                 "could not read the request body: {e}"

@@ -15,7 +15,7 @@ type Answer = Result<Success<Value>, RequestError>;
 pub async fn webhook(
     State(services): State<Services>,
     Workspace(ws): Workspace,
-    RequestBody(body): RequestBody,
+    body: RequestBody,
 ) -> Answer {
     cohort::receive_webhook(&services, &ws, &body)
         .await
@@ -25,7 +25,7 @@ pub async fn webhook(
 pub async fn create_list(
     State(services): State<Services>,
     Workspace(ws): Workspace,
-    RequestBody(body): RequestBody,
+    body: RequestBody,
 ) -> Answer {
     cohort::create_list(&services, &ws, &body)
         .await
@@ -36,7 +36,7 @@ pub async fn add_to_list(
     State(services): State<Services>,
     Workspace(ws): Workspace,
     PathParam(list_id): PathParam,
-    RequestBody(body): RequestBody,
+    body: RequestBody,
 ) -> Answer {
     cohort::change_list(&services, &ws, &list_id, MembershipAction::Added, &body)
         .await
@@ -47,7 +47,7 @@ pub async fn remove_from_list(
     State(services): State<Services>,
     Workspace(ws): Workspace,
     PathParam(list_id): PathParam,
-    RequestBody(body): RequestBody,
+    body: RequestBody,
 ) -> Answer {
     cohort::change_list(&services, &ws, &list_id, MembershipAction::Removed, &body)
         .await

@@ -22,7 +22,7 @@ pub async fn reporting(
     State(services): State<Services>,
     PathParam(workspace_id): PathParam,
     headers: HeaderMap,
-    RequestBody(body): RequestBody,
+    body: RequestBody,
 ) -> Result<Success<Received>, RequestError> {
     // A signature header present decides alone (a partial pair fails it).
     let signature = header(&headers, "x-cio-signature");

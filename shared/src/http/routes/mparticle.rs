@@ -14,7 +14,7 @@ use crate::runtime::Services;
 pub async fn events(
     State(services): State<Services>,
     Workspace(ws): Workspace,
-    RequestBody(body): RequestBody,
+    body: RequestBody,
 ) -> Result<Success<Report>, RequestError> {
     mparticle::receive_events(&services, &ws, &body)
         .await
@@ -26,7 +26,7 @@ pub async fn events(
 pub async fn firehose(
     State(services): State<Services>,
     headers: HeaderMap,
-    RequestBody(body): RequestBody,
+    body: RequestBody,
 ) -> Result<axum::response::Response, RequestError> {
     let request: Value = parse_json(&body)?;
     let response = mparticle::firehose(&services, &request, credentials(&headers)).await?;
