@@ -349,6 +349,28 @@ async fn unauthenticated_requests_are_refused(b: &Backend) {
     assert!(drain_events(b).await.is_empty());
 }
 
+/// A `+` in a path segment is a `+` (only a query string encodes a space
+/// that way): `GET /v1/users/jane+1@example.com` finds that user, and not
+/// `jane 1@example.com`.
+async fn a_plus_in_a_user_id_stays_a_plus(b: &Backend) {
+    setup(b, |_| {}).await;
+    let event = json!([{"event_type": "custom_event", "data": {"event_name": "A"}}]);
+    for uid in ["jane+1@example.com", "jane 1@example.com"] {
+        let mut body = batch(uid, event.clone());
+        body["user_attributes"] = json!({"who": uid});
+        assert_eq!(post_events(b, &body).await.status, StatusCode::OK);
+    }
+    let plus = get_user(b, "jane+1@example.com").await;
+    assert_eq!(plus.status, StatusCode::OK, "{}", b.kind);
+    assert_eq!(plus.body["uid"], "jane+1@example.com");
+    assert_eq!(plus.body["attributes"]["who"], "jane+1@example.com");
+    let space = get_user(b, "jane%201@example.com").await;
+    assert_eq!(space.status, StatusCode::OK, "{}", b.kind);
+    assert_eq!(space.body["uid"], "jane 1@example.com");
+    let encoded_plus = get_user(b, "jane%2B1@example.com").await;
+    assert_eq!(encoded_plus.body["uid"], "jane+1@example.com");
+}
+
 contract_tests!(
     sample_batch_maps_to_exact_events,
     unsupported_types_are_skipped_and_counted,
@@ -357,4 +379,5 @@ contract_tests!(
     rate_limit_answers_429,
     historical_timestamps_are_kept,
     unauthenticated_requests_are_refused,
+    a_plus_in_a_user_id_stays_a_plus,
 );
