@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use shared::config::{self, ConfigFile, StorageBackend};
+use shared::privacy::settings::PrivacySettings;
 use shared::runtime::Services;
 
 use crate::Failure;
@@ -51,6 +52,10 @@ pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
             services
         }
     };
-    // So does its destination policy (docs/interface/config.md "security").
-    Ok(services.with_private_destinations(config.private_destinations()))
+    // So does its destination policy (docs/interface/config.md "security"),
+    // and its privacy settings (docs/interface/privacy.md).
+    let privacy = PrivacySettings::from_config(config).map_err(|e| Failure::Usage(e.into()))?;
+    Ok(services
+        .with_private_destinations(config.private_destinations())
+        .with_privacy(privacy))
 }

@@ -4,6 +4,7 @@
 mod backend;
 mod dlq;
 mod events;
+mod privacy;
 mod serve;
 mod streams;
 mod validate;
@@ -66,6 +67,47 @@ enum Command {
         #[command(subcommand)]
         command: StreamsCommand,
     },
+    /// Erase a user everywhere, or export everything held for them.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// List and lift suppressions (erased uids kept out of ingest).
+    Suppressions {
+        #[command(subcommand)]
+        command: SuppressionsCommand,
+    },
+}
+
+#[derive(Args)]
+struct UserArgs {
+    #[arg(long)]
+    config: PathBuf,
+    #[arg(long)]
+    workspace: String,
+    uid: String,
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Erase the user: profile, identities, memberships, dead-lettered and
+    /// queued events; the uid stays suppressed. Waits until it completes.
+    Delete(UserArgs),
+    /// Print everything held for the uid as one JSON document.
+    Export(UserArgs),
+}
+
+#[derive(Subcommand)]
+enum SuppressionsCommand {
+    /// One JSON line per suppression: its keyed hash and since when.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        workspace: String,
+    },
+    /// Let the uid's data in again.
+    Lift(UserArgs),
 }
 
 #[derive(Subcommand)]
@@ -80,6 +122,18 @@ enum DlqCommand {
         #[arg(long = "id")]
         ids: Vec<String>,
         /// Print what would be replayed and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove dead letters older than DAYS.
+    Purge {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_name = "DAYS")]
+        older_than: u32,
+        #[arg(long)]
+        workspace: Option<String>,
+        /// Print what would be removed and change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -218,6 +272,27 @@ fn main() -> ExitCode {
             Command::Dlq {
                 command: DlqCommand::Replay { args, ids, dry_run },
             } => dlq::replay(&args.config, args.filter(ids), dry_run).await,
+            Command::Dlq {
+                command:
+                    DlqCommand::Purge {
+                        config,
+                        older_than,
+                        workspace,
+                        dry_run,
+                    },
+            } => privacy::purge(&config, older_than, workspace.as_deref(), dry_run).await,
+            Command::Users {
+                command: UsersCommand::Delete(a),
+            } => privacy::delete(&a.config, &a.workspace, &a.uid).await,
+            Command::Users {
+                command: UsersCommand::Export(a),
+            } => privacy::export(&a.config, &a.workspace, &a.uid).await,
+            Command::Suppressions {
+                command: SuppressionsCommand::List { config, workspace },
+            } => privacy::list(&config, &workspace).await,
+            Command::Suppressions {
+                command: SuppressionsCommand::Lift(a),
+            } => privacy::lift(&a.config, &a.workspace, &a.uid).await,
             Command::Streams {
                 command:
                     StreamsCommand::Test {

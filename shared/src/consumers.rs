@@ -64,6 +64,17 @@ pub async fn handle(services: &Services, consumer: Consumer, event: SqsEvent) ->
             )
             .await
         }
+        QueueName::Privacy => {
+            batch::handle(
+                queues,
+                dead_letters,
+                consumer,
+                crate::privacy::job::MESSAGE_CONCURRENCY,
+                event,
+                |m| crate::privacy::job::handle(services, m),
+            )
+            .await
+        }
         QueueName::DeadLetter => {
             // Nothing consumes the redrive queue: `engage-bridge dlq` takes it in.
             tracing::error!("a batch of the redrive queue was handed to a consumer; leaving it");

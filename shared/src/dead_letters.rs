@@ -7,7 +7,7 @@ use crate::observability::metrics;
 use crate::ports::{DeadLetterStore, StoreResult};
 
 /// The workspace and stream a dead letter belongs to, as far as it says.
-fn owner(letter: &DeadLetter) -> (String, String) {
+pub(crate) fn owner(letter: &DeadLetter) -> (String, String) {
     match letter {
         DeadLetter::Batch(batch) => (batch.workspace_id.clone(), batch.stream.clone()),
         DeadLetter::Message(message) => {

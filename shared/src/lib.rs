@@ -18,6 +18,7 @@ pub mod mparticle;
 pub mod observability;
 pub mod outbound;
 pub mod ports;
+pub mod privacy;
 pub mod queue;
 pub mod rate_limit;
 pub mod runtime;

@@ -5,11 +5,17 @@
 use crate::config::{ConfigFile, Selection, SinkConfig, StorageBackend};
 use crate::membership::{PARTNER_SYNC_CODE, PARTNER_SYNC_NAME};
 use crate::mparticle::rules::{PRODUCT_ACTIONS, PROMOTION_AND_IMPRESSION_NAMES};
+use crate::privacy::erasure::{USER_DELETED_CODE, USER_DELETED_NAME};
 use crate::streams::catalogue;
 
 /// Event names engage-bridge produces besides the catalogue's: Partner
-/// Sync and mParticle's commerce events.
-const PRODUCED_NAMES: [&str; 2] = [PARTNER_SYNC_NAME, PARTNER_SYNC_CODE];
+/// Sync, User Deleted and mParticle's commerce events.
+const PRODUCED_NAMES: [&str; 4] = [
+    PARTNER_SYNC_NAME,
+    PARTNER_SYNC_CODE,
+    USER_DELETED_NAME,
+    USER_DELETED_CODE,
+];
 
 /// Whether an `events` entry can match an event engage-bridge knows of.
 fn known_event(item: &str) -> bool {

@@ -52,12 +52,14 @@ impl Function {
 }
 
 /// Who a route trusts: the workspace credentials of docs/interface/auth.md,
-/// checked by the auth layer before the route runs, or the route itself
-/// (Firehose account settings, Customer.io signatures).
+/// checked by the auth layer before the route runs, the route itself
+/// (Firehose account settings, Customer.io signatures), or no one (OpenDSR
+/// discovery, which only describes the processor).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     Workspace,
     SelfAuthenticated,
+    Public,
 }
 
 /// Every HTTP route (docs/interface/http.md). Paths use the `{param}` syntax
@@ -75,10 +77,20 @@ pub enum Route {
     MparticleEvents,
     UserGet,
     CustomerioReporting,
+    UserDelete,
+    UserExport,
+    PrivacyRequestGet,
+    SuppressionGet,
+    SuppressionLift,
+    OpendsrDiscovery,
+    OpendsrCreate,
+    OpendsrStatus,
+    OpendsrCancel,
+    OpendsrResults,
 }
 
 impl Route {
-    pub const ALL: [Route; 11] = [
+    pub const ALL: [Route; 21] = [
         Self::CohortWebhook,
         Self::ListCreate,
         Self::ListAdd,
@@ -90,6 +102,16 @@ impl Route {
         Self::MparticleEvents,
         Self::UserGet,
         Self::CustomerioReporting,
+        Self::UserDelete,
+        Self::UserExport,
+        Self::PrivacyRequestGet,
+        Self::SuppressionGet,
+        Self::SuppressionLift,
+        Self::OpendsrDiscovery,
+        Self::OpendsrCreate,
+        Self::OpendsrStatus,
+        Self::OpendsrCancel,
+        Self::OpendsrResults,
     ];
 
     /// (method, path, function, access): the table.
@@ -147,6 +169,68 @@ impl Route {
                 "/v1/customerio/{workspace_id}/reporting",
                 MparticleIngest,
                 SelfAuthenticated,
+            ),
+            // Privacy (docs/interface/privacy.md) lives with the users
+            // routes, and the privacy queue's consumer beside them.
+            Self::UserDelete => (
+                Method::DELETE,
+                "/v1/users/{uid}",
+                MparticleIngest,
+                Workspace,
+            ),
+            Self::UserExport => (
+                Method::GET,
+                "/v1/users/{uid}/export",
+                MparticleIngest,
+                Workspace,
+            ),
+            Self::PrivacyRequestGet => (
+                Method::GET,
+                "/v1/privacy/requests/{request_id}",
+                MparticleIngest,
+                Workspace,
+            ),
+            Self::SuppressionGet => (
+                Method::GET,
+                "/v1/suppressions/{uid}",
+                MparticleIngest,
+                Workspace,
+            ),
+            Self::SuppressionLift => (
+                Method::DELETE,
+                "/v1/suppressions/{uid}",
+                MparticleIngest,
+                Workspace,
+            ),
+            Self::OpendsrDiscovery => (
+                Method::GET,
+                "/v1/opendsr/discovery",
+                MparticleIngest,
+                Public,
+            ),
+            Self::OpendsrCreate => (
+                Method::POST,
+                "/v1/opendsr/requests",
+                MparticleIngest,
+                Workspace,
+            ),
+            Self::OpendsrStatus => (
+                Method::GET,
+                "/v1/opendsr/requests/{request_id}",
+                MparticleIngest,
+                Workspace,
+            ),
+            Self::OpendsrCancel => (
+                Method::DELETE,
+                "/v1/opendsr/requests/{request_id}",
+                MparticleIngest,
+                Workspace,
+            ),
+            Self::OpendsrResults => (
+                Method::GET,
+                "/v1/opendsr/requests/{request_id}/results",
+                MparticleIngest,
+                Workspace,
             ),
         }
     }
@@ -206,10 +290,18 @@ pub enum QueueName {
     DeadLetter,
     /// Staged Amplitude cohort changes, applied after the ack: `StagedChanges`.
     Cohort,
+    /// Privacy requests to carry out and OpenDSR callbacks: `PrivacyJob`.
+    Privacy,
 }
 
 impl QueueName {
-    pub const ALL: [QueueName; 4] = [Self::Events, Self::Retry, Self::DeadLetter, Self::Cohort];
+    pub const ALL: [QueueName; 5] = [
+        Self::Events,
+        Self::Retry,
+        Self::DeadLetter,
+        Self::Cohort,
+        Self::Privacy,
+    ];
 
     /// The name inside the embedded store, in logs and in metrics.
     pub fn as_str(self) -> &'static str {
@@ -218,6 +310,7 @@ impl QueueName {
             Self::Retry => "retry",
             Self::DeadLetter => "dead-letter",
             Self::Cohort => "cohort",
+            Self::Privacy => "privacy",
         }
     }
 
@@ -228,6 +321,7 @@ impl QueueName {
             Self::Retry => "ENGAGE_BRIDGE_RETRY_QUEUE_URL",
             Self::DeadLetter => "ENGAGE_BRIDGE_DEAD_LETTER_QUEUE_URL",
             Self::Cohort => "ENGAGE_BRIDGE_COHORT_QUEUE_URL",
+            Self::Privacy => "ENGAGE_BRIDGE_PRIVACY_QUEUE_URL",
         }
     }
 
@@ -238,6 +332,7 @@ impl QueueName {
             Self::Retry => "RetryQueue",
             Self::DeadLetter => "DeadLetterQueue",
             Self::Cohort => "CohortQueue",
+            Self::Privacy => "PrivacyQueue",
         }
     }
 }
@@ -274,7 +369,7 @@ impl Consumer {
     pub const EMBEDDED_VISIBILITY: Duration = Duration::from_secs(30);
 }
 
-pub const CONSUMERS: [Consumer; 3] = [
+pub const CONSUMERS: [Consumer; 4] = [
     Consumer {
         function: Function::StreamDispatch,
         queue: QueueName::Events,
@@ -301,6 +396,18 @@ pub const CONSUMERS: [Consumer; 3] = [
         batch_size: 10,
         batching_window_secs: 0,
         max_receives: 10,
+        handler_sets_visibility: false,
+        embedded_in_flight: 4,
+    },
+    // Erasures, access requests and OpenDSR callbacks. Callbacks time their
+    // own retries (`RetryIn`), but an erasure may outlast the embedded
+    // visibility, so `serve` keeps extending it while a job runs.
+    Consumer {
+        function: Function::MparticleIngest,
+        queue: QueueName::Privacy,
+        batch_size: 10,
+        batching_window_secs: 0,
+        max_receives: 25,
         handler_sets_visibility: false,
         embedded_in_flight: 4,
     },

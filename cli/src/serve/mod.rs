@@ -92,6 +92,11 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
         })
         .collect();
     tokio::spawn(gauges::run(services.clone(), shutdown_rx.clone()));
+    // Retention sweeps and, after erasures, compaction (docs/interface/privacy.md).
+    tokio::spawn(shared::privacy::retention::run_sweeper(
+        services.clone(),
+        shutdown_rx.clone(),
+    ));
 
     let app = shared::http::serve_router(services.clone());
     let mut server_shutdown = shutdown_rx.clone();

@@ -32,7 +32,33 @@ pub async fn apply_staged(services: &Services, staged: StagedChanges) -> Handled
         }
         Err(e) => return Handled::Failed(e.to_string()),
     };
-    let matched = match match_users(services, &ws, &staged.users).await {
+    // Suppressed (erased) users are not matched, created nor announced
+    // (docs/interface/privacy.md "Suppression").
+    let users = match crate::privacy::suppression::check(
+        services,
+        &ws.id,
+        staged.users.iter().filter_map(|u| u.user_id.as_deref()),
+    )
+    .await
+    {
+        Ok(suppressed) if suppressed.is_empty() => std::borrow::Cow::Borrowed(&staged.users),
+        Ok(suppressed) => {
+            let kept: Vec<_> = staged
+                .users
+                .iter()
+                .filter(|u| !suppressed.contains(u.user_id.as_deref()))
+                .cloned()
+                .collect();
+            crate::privacy::suppression::dropped(
+                &ws.id,
+                "cohort memberships",
+                staged.users.len() - kept.len(),
+            );
+            std::borrow::Cow::Owned(kept)
+        }
+        Err(e) => return Handled::Failed(e.to_string()),
+    };
+    let matched = match match_users(services, &ws, &users).await {
         Ok(matched) => matched,
         Err(e) => return Handled::Failed(e.to_string()),
     };

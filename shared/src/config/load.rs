@@ -6,7 +6,7 @@ use std::path::Path;
 use toml::de::DeTable;
 
 use super::destinations::check_configured;
-use super::model::{ConfigFile, OneOrTwo, PrivateDestinations, WorkspaceConfig};
+use super::model::{ConfigFile, OneOrTwo, PrivacyConfig, PrivateDestinations, WorkspaceConfig};
 use super::secret::Secret;
 use super::source::{display_url, interpolate, is_secret_path, line_of, redact, span_of};
 use super::stream::SinkConfig;
@@ -127,6 +127,10 @@ pub fn validate(config: &ConfigFile) -> Result<(), ConfigError> {
             format!("not a socket address: {:?}", config.server.listen),
         ));
     }
+    if let Some(url) = &config.server.public_url {
+        check_http_url(url).map_err(|m| ConfigError::invalid("server.public_url", m))?;
+    }
+    validate_privacy(&config.privacy)?;
     let mut ids = std::collections::HashSet::new();
     for (w, workspace) in config.workspaces.iter().enumerate() {
         let at = |key: &str| format!("workspaces[{w}].{key}");
@@ -245,8 +249,45 @@ fn validate_workspace(
                         .and_then(|()| check_configured(destinations, endpoint))
                         .map_err(|m| ConfigError::invalid(at("endpoint"), m))?;
                 }
+                if amplitude
+                    .secret_key
+                    .as_ref()
+                    .is_some_and(|k| k.expose().is_empty())
+                {
+                    return Err(ConfigError::invalid(at("secret_key"), "must not be empty"));
+                }
+                if amplitude.forward_deletions && amplitude.secret_key.is_none() {
+                    return Err(ConfigError::invalid(
+                        at("forward_deletions"),
+                        "needs `secret_key` (Amplitude's User Privacy API takes api_key:secret_key)",
+                    ));
+                }
+                if let Some(endpoint) = &amplitude.deletion_endpoint {
+                    check_http_url(endpoint)
+                        .and_then(|()| check_configured(destinations, endpoint))
+                        .map_err(|m| ConfigError::invalid(at("deletion_endpoint"), m))?;
+                }
             }
         }
+    }
+    Ok(())
+}
+
+fn validate_privacy(privacy: &PrivacyConfig) -> Result<(), ConfigError> {
+    if privacy.dead_letter_days == 0 {
+        return Err(ConfigError::invalid(
+            "privacy.dead_letter_days",
+            "must be at least 1",
+        ));
+    }
+    if let Some(url) = &privacy.processor_certificate_url {
+        check_http_url(url)
+            .map_err(|m| ConfigError::invalid("privacy.processor_certificate_url", m))?;
+    }
+    if let Some(key) = &privacy.signing_key {
+        // The message names the key's form, never its content.
+        super::rsa_key::RsaSigningKey::from_pem(key)
+            .map_err(|e| ConfigError::invalid("privacy.signing_key", e.to_string()))?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod destinations;
 pub mod load;
 pub mod model;
+pub mod rsa_key;
 pub mod schedule;
 pub mod schema;
 pub mod secret;
@@ -12,6 +13,7 @@ pub mod stream;
 
 pub use load::{ConfigError, load_file, parse};
 pub use model::*;
+pub use rsa_key::RsaSigningKey;
 pub use schedule::{MAX_RETRY_DELAY, RetrySchedule};
 pub use secret::Secret;
 pub use stream::{

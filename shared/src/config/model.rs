@@ -22,6 +22,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub retry: RetryConfig,
     #[serde(default)]
+    pub privacy: PrivacyConfig,
+    #[serde(default)]
     pub workspaces: Vec<WorkspaceConfig>,
 }
 
@@ -34,6 +36,10 @@ pub struct ServerConfig {
     /// queued (docs/interface/cli.md "serve").
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u32,
+    /// The base of absolute links engage-bridge hands out (an OpenDSR
+    /// `results_url`); unset: links are paths on the host asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +47,7 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             shutdown_grace_seconds: default_grace(),
+            public_url: None,
         }
     }
 }
@@ -100,6 +107,42 @@ pub struct SecurityConfig {
     /// Default: `allow` on the sqlite backend, `deny` on aws.
     #[serde(default)]
     pub private_destinations: Option<PrivateDestinations>,
+}
+
+/// `[privacy]` (docs/interface/privacy.md): retention of dead letters and
+/// the OpenDSR processor's identity and signing key.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Dead letters older than this are removed (swept on SQLite, a TTL
+    /// attribute on DynamoDB).
+    #[serde(default = "default_dead_letter_days")]
+    pub dead_letter_days: u32,
+    /// `X-OpenDSR-Processor-Domain` of signed OpenDSR answers and callbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processor_domain: Option<String>,
+    /// Where controllers fetch the certificate of `signing_key` (discovery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processor_certificate_url: Option<String>,
+    /// RSA private key (PEM, PKCS#1 or PKCS#8) signing OpenDSR answers and
+    /// callbacks (`X-OpenDSR-Signature`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<Secret>,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            dead_letter_days: default_dead_letter_days(),
+            processor_domain: None,
+            processor_certificate_url: None,
+            signing_key: None,
+        }
+    }
+}
+
+pub fn default_dead_letter_days() -> u32 {
+    14
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

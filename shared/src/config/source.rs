@@ -151,7 +151,7 @@ fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
 
 /// Keys whose values are secrets (or may carry one, like a URL with
 /// credentials): messages about them never quote the value.
-const SECRET_KEYS: [&str; 11] = [
+const SECRET_KEYS: [&str; 13] = [
     "secret",
     "auth",
     "secret_sha256",
@@ -163,6 +163,8 @@ const SECRET_KEYS: [&str; 11] = [
     "headers",
     "url",
     "endpoint",
+    "secret_key",
+    "deletion_endpoint",
 ];
 
 /// Whether the key at `path` holds a secret (a header of `headers` too).

@@ -63,6 +63,13 @@ pub struct AmplitudeConfig {
     pub api_key: Secret,
     pub region: AmplitudeRegion,
     pub endpoint: Option<String>,
+    /// The project's secret key: Basic `api_key:secret_key` of the User
+    /// Privacy API (docs/interface/privacy.md "Amplitude").
+    pub secret_key: Option<Secret>,
+    /// Erasures are forwarded to Amplitude's User Privacy API.
+    pub forward_deletions: bool,
+    /// Overrides the User Privacy API's endpoint (tests).
+    pub deletion_endpoint: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -125,6 +132,12 @@ struct StreamFile {
     region: Option<AmplitudeRegion>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    forward_deletions: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deletion_endpoint: Option<String>,
 }
 
 fn default_batch_size() -> u32 {
@@ -139,7 +152,14 @@ fn default_enabled() -> bool {
 
 /// Keys that only one stream type takes.
 pub(super) const WEBHOOK_KEYS: [&str; 4] = ["url", "auth", "headers", "signing_secrets"];
-pub(super) const AMPLITUDE_KEYS: [&str; 3] = ["api_key", "region", "endpoint"];
+pub(super) const AMPLITUDE_KEYS: [&str; 6] = [
+    "api_key",
+    "region",
+    "endpoint",
+    "secret_key",
+    "forward_deletions",
+    "deletion_endpoint",
+];
 
 impl StreamFile {
     /// The type-specific keys present in the file.
@@ -152,6 +172,9 @@ impl StreamFile {
             self.api_key.is_some(),
             self.region.is_some(),
             self.endpoint.is_some(),
+            self.secret_key.is_some(),
+            self.forward_deletions.is_some(),
+            self.deletion_endpoint.is_some(),
         ];
         WEBHOOK_KEYS
             .into_iter()
@@ -196,6 +219,9 @@ impl TryFrom<StreamFile> for StreamConfig {
                     .ok_or("missing key `api_key` (required for amplitude streams)")?,
                 region: file.region.unwrap_or_default(),
                 endpoint: file.endpoint,
+                secret_key: file.secret_key,
+                forward_deletions: file.forward_deletions.unwrap_or(false),
+                deletion_endpoint: file.deletion_endpoint,
             }),
         };
         Ok(StreamConfig {
@@ -229,6 +255,9 @@ impl From<StreamConfig> for StreamFile {
             api_key: None,
             region: None,
             endpoint: None,
+            secret_key: None,
+            forward_deletions: None,
+            deletion_endpoint: None,
         };
         match stream.sink {
             SinkConfig::Webhook(w) => {
@@ -241,6 +270,9 @@ impl From<StreamConfig> for StreamFile {
                 file.api_key = Some(a.api_key);
                 file.region = Some(a.region);
                 file.endpoint = a.endpoint;
+                file.secret_key = a.secret_key;
+                file.forward_deletions = Some(a.forward_deletions);
+                file.deletion_endpoint = a.deletion_endpoint;
             }
         }
         file

@@ -41,6 +41,9 @@ pub struct Received {
     pub event_uuid: String,
     pub event_name: String,
     pub event_code: String,
+    /// True when the event's user is suppressed (erased): acknowledged, dropped.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
 }
 
 fn not_configured(workspace_id: &str) -> RequestError {
@@ -123,10 +126,20 @@ pub async fn receive(
         event_uuid: event.event_uuid.clone(),
         event_name: event.event_name.clone(),
         event_code: event.event_code.clone(),
+        suppressed: false,
     };
     let key = format!("customerio:{}", received.event_id);
     if services.idempotency.is_recorded(&ws.id, &key).await? {
         received.duplicate = true;
+        return Ok(received);
+    }
+    // A suppressed (erased) user's event is acknowledged and dropped
+    // (docs/interface/privacy.md "Suppression").
+    let suppressed =
+        crate::privacy::suppression::check(services, &ws.id, event.uid.as_deref()).await?;
+    if suppressed.contains(event.uid.as_deref()) {
+        crate::privacy::suppression::dropped(&ws.id, "Customer.io events", 1);
+        received.suppressed = true;
         return Ok(received);
     }
     let messages = EventsMessage::pack(&ws.id, std::slice::from_ref(&event))

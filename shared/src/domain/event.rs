@@ -8,12 +8,15 @@ use super::batching::pack_json;
 use super::encoded::Encoded;
 
 /// `CAMPAIGN_EVENT` for the engagement platform's campaign interactions,
-/// `USER_ACTION_EVENT` for everything users do (mParticle events, Partner Sync).
+/// `USER_ACTION_EVENT` for everything users do (mParticle events, Partner
+/// Sync), `PRIVACY_EVENT` for what engage-bridge says about privacy
+/// requests (`User Deleted`, docs/interface/privacy.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EventType {
     CampaignEvent,
     UserActionEvent,
+    PrivacyEvent,
 }
 
 /// Where an event came from (docs/interface/events.md): a closed set.
@@ -25,6 +28,9 @@ pub enum EventSource {
     Mparticle,
     Amplitude,
     Customerio,
+    /// Events engage-bridge itself emits (`User Deleted`).
+    #[serde(rename = "ENGAGE_BRIDGE")]
+    EngageBridge,
 }
 
 impl EventSource {
@@ -34,6 +40,7 @@ impl EventSource {
             Self::Mparticle => "MPARTICLE",
             Self::Amplitude => "AMPLITUDE",
             Self::Customerio => "CUSTOMERIO",
+            Self::EngageBridge => "ENGAGE_BRIDGE",
         }
     }
 }

@@ -84,7 +84,9 @@ fn build(
                 let path = route.path().strip_prefix("/v1").unwrap_or(route.path());
                 workspace_routes = workspace_routes.route(path, endpoint);
             }
-            Access::SelfAuthenticated => open_routes = open_routes.route(route.path(), endpoint),
+            Access::SelfAuthenticated | Access::Public => {
+                open_routes = open_routes.route(route.path(), endpoint)
+            }
         }
     }
     // Credentials are checked before routing: an unknown /v1 route with bad

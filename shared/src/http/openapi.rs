@@ -11,6 +11,7 @@ use crate::domain::Segment;
 use crate::mparticle::mapper::Report;
 use crate::topology::{Access, Route};
 
+use super::routes::privacy::{RequestView, SuppressionView};
 use super::routes::segments::{MemberPage, SegmentPage};
 use super::routes::users::User;
 
@@ -65,6 +66,56 @@ fn bodies(route: Route, g: &mut SchemaGenerator) -> (Option<Value>, Value, &'sta
             object("the event queued"),
             "A Customer.io reporting webhook",
         ),
+        Route::UserDelete => (
+            None,
+            object("202: request_id of the erasure (GET /v1/privacy/requests/{request_id})"),
+            "Erases a user everywhere and suppresses the uid",
+        ),
+        Route::UserExport => (
+            None,
+            object("uid, profile, identities, segments, deliveries, dead_letters"),
+            "Everything held for a uid",
+        ),
+        Route::PrivacyRequestGet => (
+            None,
+            schema(g.subschema_for::<RequestView>()),
+            "A privacy request's status",
+        ),
+        Route::SuppressionGet => (
+            None,
+            schema(g.subschema_for::<SuppressionView>()),
+            "Whether a uid is suppressed, and since when",
+        ),
+        Route::SuppressionLift => (None, object("lifted: true"), "Lifts a suppression"),
+        Route::OpendsrDiscovery => (
+            None,
+            object(
+                "api_version, supported_identities, supported_subject_request_types, processor_certificate",
+            ),
+            "OpenDSR discovery",
+        ),
+        Route::OpendsrCreate => (
+            Some(object("an OpenDSR request")),
+            object(
+                "201: controller_id, subject_request_id, received_time, expected_completion_time, encoded_request",
+            ),
+            "Submits an OpenDSR erasure or access request",
+        ),
+        Route::OpendsrStatus => (
+            None,
+            object("subject_request_id, request_status, expected_completion_time, results_url"),
+            "An OpenDSR request's status",
+        ),
+        Route::OpendsrCancel => (
+            None,
+            object("202 while pending; 405 otherwise"),
+            "Cancels a pending OpenDSR request",
+        ),
+        Route::OpendsrResults => (
+            None,
+            object("the export of the request's subject"),
+            "An OpenDSR access request's results",
+        ),
     }
 }
 
@@ -109,6 +160,7 @@ fn operation(route: Route, g: &mut SchemaGenerator) -> Value {
     op["security"] = match route.access() {
         Access::Workspace => json!([{"basic": []}, {"bearer": []}]),
         Access::SelfAuthenticated => json!([{}, {"basic": []}, {"bearer": []}]),
+        Access::Public => json!([{}]),
     };
     op
 }

@@ -110,6 +110,27 @@ pub async fn membership_change(
             changes_per_profile.push(audiences);
         }
     }
+    // Suppressed (erased) users stay out of segments and profiles
+    // (docs/interface/privacy.md "Suppression").
+    let suppressed = crate::privacy::suppression::check(
+        services,
+        &ws.id,
+        updates.iter().filter_map(|u| u.uid()),
+    )
+    .await?;
+    if !suppressed.is_empty() {
+        let before = updates.len();
+        (updates, changes_per_profile) = updates
+            .into_iter()
+            .zip(changes_per_profile)
+            .filter(|(update, _)| !suppressed.contains(update.uid()))
+            .unzip();
+        crate::privacy::suppression::dropped(
+            &ws.id,
+            "mParticle audience memberships",
+            before - updates.len(),
+        );
+    }
     if updates.is_empty() {
         return Ok(report);
     }

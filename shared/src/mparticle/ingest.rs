@@ -20,7 +20,8 @@ pub async fn ingest(
     ws: &WorkspaceConfig,
     batches: Vec<SourceBatch>,
 ) -> RequestResult<Report> {
-    let mapped = mapper::map_batches(ws, batches, now_ms());
+    let mut mapped = mapper::map_batches(ws, batches, now_ms());
+    drop_suppressed(services, ws, &mut mapped).await?;
     let messages = EventsMessage::pack(&ws.id, &mapped.events).map_err(|e| {
         RequestError::bad_request(format!("cannot queue the request's events: {e}"))
     })?;
@@ -57,6 +58,35 @@ pub async fn ingest(
         "mparticle batch ingested"
     );
     Ok(report)
+}
+
+/// Suppressed users' profile updates and events go no further
+/// (docs/interface/privacy.md "Suppression"): one lookup for the request.
+async fn drop_suppressed(
+    services: &Services,
+    ws: &WorkspaceConfig,
+    mapped: &mut mapper::Mapped,
+) -> RequestResult<()> {
+    let uids = mapped
+        .updates
+        .iter()
+        .filter_map(|u| u.uid())
+        .chain(mapped.events.iter().filter_map(|e| e.uid.as_deref()));
+    let suppressed = crate::privacy::suppression::check(services, &ws.id, uids).await?;
+    if suppressed.is_empty() {
+        return Ok(());
+    }
+    let before = mapped.updates.len() + mapped.events.len();
+    mapped.updates.retain(|u| !suppressed.contains(u.uid()));
+    mapped
+        .events
+        .retain(|e| !suppressed.contains(e.uid.as_deref()));
+    let dropped = before - mapped.updates.len() - mapped.events.len();
+    mapped.report.suppressed = dropped as u64;
+    mapped.report.events = mapped.events.len();
+    mapped.report.profiles = mapped.updates.len();
+    crate::privacy::suppression::dropped(&ws.id, "mParticle events and profile updates", dropped);
+    Ok(())
 }
 
 /// A profile that this request's attributes took over its attribute budget

@@ -32,6 +32,13 @@ pub struct Report {
     pub skipped_attributes: u64,
     /// Text attributes cut to the value limit.
     pub cut_attributes: u64,
+    /// Events and profile updates of suppressed (erased) users, dropped.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub suppressed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The mapper's output for one request.

@@ -20,6 +20,7 @@ pub const ITEMS_SKIPPED: &str = "engage_bridge_items_skipped_total";
 pub const DELIVERY_DURATION: &str = "engage_bridge_delivery_duration_seconds";
 pub const QUEUE_DEPTH: &str = "engage_bridge_queue_depth";
 pub const DEAD_LETTER_DEPTH: &str = "engage_bridge_dead_letter_depth";
+pub const PRIVACY_REQUESTS: &str = "engage_bridge_privacy_requests_total";
 
 /// The CloudWatch namespace of the EMF lines.
 pub const NAMESPACE: &str = "EngageBridge";
@@ -50,6 +51,10 @@ fn describe() {
     describe_gauge!(
         DEAD_LETTER_DEPTH,
         "dead letters kept, by workspace and stream"
+    );
+    describe_counter!(
+        PRIVACY_REQUESTS,
+        "privacy requests entering a status, by kind (erasure, access)"
     );
 }
 
@@ -156,4 +161,11 @@ pub fn queue_depth(queue: &str, depth: u64) {
 pub fn dead_letter_depth(workspace_id: &str, stream: &str, depth: u64) {
     gauge!(DEAD_LETTER_DEPTH, "workspace_id" => workspace_id.to_owned(), "stream" => stream.to_owned())
         .set(depth as f64);
+}
+
+/// A privacy request entering `status` (docs/interface/privacy.md).
+pub fn privacy_request(workspace_id: &str, kind: &'static str, status: &'static str) {
+    counter!(PRIVACY_REQUESTS, "workspace_id" => workspace_id.to_owned(),
+        "kind" => kind, "status" => status)
+    .increment(1);
 }

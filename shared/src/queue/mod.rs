@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::{Encoded, EventsMessage, RetryMessage, StagedChanges};
 use crate::ports::{OutgoingMessage, Queue, StoreError, StoreResult};
+use crate::privacy::job::PrivacyJob;
 use crate::topology::QueueName;
 
 /// A message type and the queue that carries it.
@@ -30,6 +31,7 @@ impl QueueMessage for RetryMessage {
 impl QueueMessage for StagedChanges {
     const QUEUE: QueueName = QueueName::Cohort;
 }
+// `PrivacyJob` (privacy/job.rs) rides the privacy queue.
 
 /// A queue that only takes `M`s. It dereferences to the raw [`Queue`] for
 /// receiving, deleting and re-timing.
@@ -113,6 +115,7 @@ pub struct Queues {
     pub events: TypedQueue<EventsMessage>,
     pub retry: TypedQueue<RetryMessage>,
     pub cohort: TypedQueue<StagedChanges>,
+    pub privacy: TypedQueue<PrivacyJob>,
     /// Where SQS itself moves retry messages it gave up on (its redrive
     /// policy, a net below the consumers' own dead-lettering; AWS only).
     /// `engage-bridge dlq` takes them into the dead-letter store.
@@ -127,6 +130,7 @@ impl Queues {
             retry: TypedQueue::new(open(QueueName::Retry)),
             redriven: open(QueueName::DeadLetter),
             cohort: TypedQueue::new(open(QueueName::Cohort)),
+            privacy: TypedQueue::new(open(QueueName::Privacy)),
         }
     }
 
@@ -137,6 +141,7 @@ impl Queues {
             QueueName::Retry => self.retry.raw(),
             QueueName::DeadLetter => &self.redriven,
             QueueName::Cohort => self.cohort.raw(),
+            QueueName::Privacy => self.privacy.raw(),
         }
     }
 }

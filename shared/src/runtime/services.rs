@@ -16,6 +16,9 @@ use crate::ports::{
     AttemptLog, DeadLetterStore, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore,
     StoreError, StoreResult, WorkspaceStore,
 };
+use crate::privacy::PrivacyServices;
+use crate::privacy::ports::{PrivacyRequestStore, SuppressionStore, UserDataStore};
+use crate::privacy::settings::PrivacySettings;
 use crate::queue::Queues;
 use crate::store::aws::{AwsResources, DynamoStore, RequestCounter, SqsQueue};
 use crate::store::sqlite::SqliteStore;
@@ -33,6 +36,8 @@ pub struct Services {
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub attempts: Arc<dyn AttemptLog>,
     pub dead_letters: Arc<dyn DeadLetterStore>,
+    /// Erasure, suppression, access, OpenDSR (docs/interface/privacy.md).
+    pub privacy: PrivacyServices,
     pub queues: Queues,
     /// Delays before retries 1..n, then dead letter (docs/rules/retry.md).
     pub retry_schedule: RetrySchedule,
@@ -71,6 +76,16 @@ impl Services {
         retry_schedule: RetrySchedule,
     ) -> Self {
         let store = DynamoStore::new(sdk, &resources.config_table, &resources.state_table);
+        Self::aws_with_store(sdk, resources, retry_schedule, store)
+    }
+
+    /// The AWS backend on `store` (e.g. with its dead-letter retention set).
+    pub fn aws_with_store(
+        sdk: &aws_config::SdkConfig,
+        resources: &AwsResources,
+        retry_schedule: RetrySchedule,
+        store: DynamoStore,
+    ) -> Self {
         let dynamo_requests = store.requests();
         let (client, requests) = SqsQueue::client(sdk);
         let mut services = Self::assemble(
@@ -115,8 +130,19 @@ impl Services {
                 )));
             }
         };
+        let privacy = PrivacySettings::from_env().map_err(StoreError::backend)?;
         let sdk = crate::store::aws::sdk_config().await;
-        Ok(Self::aws(&sdk, &resources, schedule).with_private_destinations(destinations))
+        let store = DynamoStore::new(&sdk, &resources.config_table, &resources.state_table)
+            .with_dead_letter_days(privacy.dead_letter_days);
+        Ok(Self::aws_with_store(&sdk, &resources, schedule, store)
+            .with_private_destinations(destinations)
+            .with_privacy(privacy))
+    }
+
+    /// The privacy settings (`[privacy]`, `[server] public_url`).
+    pub fn with_privacy(mut self, settings: PrivacySettings) -> Self {
+        self.privacy.settings = Arc::new(settings);
+        self
     }
 
     /// Streams may (`Allow`) or may not (`Deny`) reach loopback and private
@@ -149,9 +175,13 @@ impl Services {
             + RateLimiter
             + AttemptLog
             + DeadLetterStore
+            + SuppressionStore
+            + PrivacyRequestStore
+            + UserDataStore
             + 'static,
     {
         Self {
+            privacy: PrivacyServices::new(store.clone()),
             workspaces: store.clone(),
             profiles: store.clone(),
             segments: store.clone(),

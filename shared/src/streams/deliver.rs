@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::enrich::Profiles;
 use super::sink::amplitude::AmplitudeSink;
+use super::sink::amplitude::deletion::DeletionSink;
 use super::sink::webhook::WebhookSink;
 use super::sink::{Answer, Sink, attempt};
 use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
@@ -17,6 +18,7 @@ use crate::domain::ids::derived_uuid;
 use crate::domain::{Attempt, Event};
 use crate::observability::metrics;
 use crate::outbound::HttpClient;
+use crate::privacy::erasure::is_user_deleted;
 
 /// Events to try again later, as a request of their own.
 #[derive(Debug)]
@@ -331,7 +333,41 @@ pub async fn deliver_to_stream(
                 anonymous_id_attribute: &workspace.anonymous_id_attribute,
                 customerio: workspace.customerio.as_ref(),
             };
-            deliver(&sink, client, labels, request_id, events, profiles).await
+            // `User Deleted` events (selected only with `forward_deletions`)
+            // go to the User Privacy API (docs/interface/privacy.md).
+            if !events.iter().any(is_user_deleted) {
+                return deliver(&sink, client, labels, request_id, events, profiles).await;
+            }
+            let deletions = DeletionSink { stream, config };
+            let (erased, exported): (Vec<Event>, Vec<Event>) =
+                events.iter().cloned().partition(is_user_deleted);
+            if exported.is_empty() {
+                return deliver(&deletions, client, labels, request_id, events, profiles).await;
+            }
+            let id_of = |part: &[Event]| part_id(request_id, &part.iter().collect::<Vec<_>>());
+            let mut outcome = deliver(
+                &sink,
+                client,
+                labels,
+                &id_of(&exported),
+                &exported,
+                profiles,
+            )
+            .await;
+            let forwarded = deliver(
+                &deletions,
+                client,
+                labels,
+                &id_of(&erased),
+                &erased,
+                profiles,
+            )
+            .await;
+            outcome.delivered += forwarded.delivered;
+            outcome.dropped += forwarded.dropped;
+            outcome.retry.extend(forwarded.retry);
+            outcome.dead.extend(forwarded.dead);
+            outcome
         }
     }
 }

@@ -341,12 +341,17 @@ pub async fn dispatch(
     if streams.is_empty() {
         return Ok(Vec::new());
     }
-    let profiles = Profiles::load(services, &workspace.id, &message.events).await?;
-    let results =
-        join_all(streams.iter().map(|stream| {
-            dispatch_stream(services, &workspace, &profiles, stream, &message.events)
-        }))
-        .await;
+    // Events of users erased since they were queued are not delivered
+    // (docs/interface/privacy.md "Suppression").
+    let events =
+        crate::privacy::suppression::deliverable(services, &workspace.id, &message.events).await?;
+    let profiles = Profiles::load(services, &workspace.id, &events).await?;
+    let results = join_all(
+        streams
+            .iter()
+            .map(|stream| dispatch_stream(services, &workspace, &profiles, stream, &events)),
+    )
+    .await;
     let mut reports = Vec::new();
     let mut follow_ups = FollowUps::default();
     for (report, result) in results {

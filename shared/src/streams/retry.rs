@@ -7,6 +7,8 @@
 //! a batch-item failure. Attempts are counted in the attempt log, not by
 //! ApproximateReceiveCount (Lambda throttling inflates it).
 
+use std::borrow::Cow;
+
 use super::dispatch::{FollowUps, dead_batch, deliver_gated, gave_up};
 use super::enrich::Profiles;
 use super::report;
@@ -39,6 +41,27 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
         crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
         return Ok(Handled::Done);
     };
+    // Events of users erased since they were queued are not delivered
+    // (docs/interface/privacy.md "Suppression").
+    let filtered;
+    let message =
+        match crate::privacy::suppression::deliverable(services, ws_id, &message.events).await? {
+            Cow::Borrowed(_) => message,
+            Cow::Owned(events) if events.is_empty() => {
+                services.attempts.clear_attempts(ws_id, request_id).await?;
+                return Ok(Handled::Done);
+            }
+            Cow::Owned(events) => {
+                filtered = RetryMessage {
+                    workspace_id: ws_id.clone(),
+                    stream: message.stream.clone(),
+                    moe_request_id: request_id.clone(),
+                    events,
+                    attempts: message.attempts.clone(),
+                };
+                &filtered
+            }
+        };
     let logged = services.attempts.attempts(ws_id, request_id).await?;
     let mut history = message.attempts.clone();
     history.extend(logged.iter().cloned());

@@ -5,7 +5,8 @@
 
 use crate::config::{Selection, SinkConfig, StreamConfig};
 use crate::domain::Event;
-use crate::domain::EventSource;
+use crate::domain::{EventSource, EventType};
+use crate::privacy::erasure::is_user_deleted;
 
 use super::catalogue;
 
@@ -26,15 +27,21 @@ fn selection_includes(selection: &Selection, event: &Event) -> bool {
 }
 
 pub fn selects(stream: &StreamConfig, event: &Event) -> bool {
-    match stream.sink {
+    match &stream.sink {
         SinkConfig::Webhook(_) => stream
             .events
             .as_ref()
             .is_none_or(|s| selection_includes(s, event)),
-        SinkConfig::Amplitude(_) => {
+        SinkConfig::Amplitude(config) => {
             // Events from Amplitude are never sent back to it (docs/rules/amplitude-export.md).
             if event.event_source == EventSource::Amplitude {
                 return false;
+            }
+            // Privacy events are never exported; a `User Deleted` is a call
+            // of the User Privacy API where the stream forwards deletions
+            // (docs/interface/privacy.md "Amplitude").
+            if event.event_type == EventType::PrivacyEvent {
+                return config.forward_deletions && is_user_deleted(event);
             }
             match &stream.events {
                 Some(selection) => selection_includes(selection, event),

@@ -4,10 +4,12 @@
 mod cohort;
 mod customerio;
 mod mparticle;
+mod opendsr;
+pub(super) mod privacy;
 pub(super) mod segments;
 pub(super) mod users;
 
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::runtime::Services;
 use crate::topology::Route;
@@ -26,5 +28,15 @@ pub fn endpoint(route: Route) -> MethodRouter<Services> {
         Route::MparticleEvents => post(mparticle::events),
         Route::UserGet => get(users::get),
         Route::CustomerioReporting => post(customerio::reporting),
+        Route::UserDelete => delete(privacy::erase),
+        Route::UserExport => get(privacy::export),
+        Route::PrivacyRequestGet => get(privacy::request),
+        Route::SuppressionGet => get(privacy::suppression),
+        Route::SuppressionLift => delete(privacy::lift),
+        Route::OpendsrDiscovery => get(opendsr::discovery),
+        Route::OpendsrCreate => post(opendsr::create),
+        Route::OpendsrStatus => get(opendsr::status),
+        Route::OpendsrCancel => delete(opendsr::cancel),
+        Route::OpendsrResults => get(opendsr::results),
     }
 }

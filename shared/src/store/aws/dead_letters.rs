@@ -59,6 +59,11 @@ impl DeadLetterStore for DynamoStore {
                 s(serde_json::to_string(letter).map_err(StoreError::backend)?),
             );
             item.insert("at_ms".into(), n(at / 1000));
+            // Retention (docs/interface/privacy.md): DynamoDB's TTL removes it.
+            item.insert(
+                "expires_at".into(),
+                n(at / 1_000_000 + self.dead_letter_ttl_s),
+            );
             let put = PutRequest::builder()
                 .set_item(Some(item))
                 .build()

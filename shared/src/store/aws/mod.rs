@@ -13,6 +13,10 @@
 //! | rate counter | `RL#<ws>#<scope>#<window>` | `RL` |
 //! | delivery attempts | `W#<ws>#R#<moe_request_id>` | `ATTEMPTS` |
 //! | dead letter | `DEADLETTERS` | `<epoch ms, 15 digits>.<µs>#<uuid>` |
+//! | suppression key | `W#<ws>#PRIVACY` | `KEY` |
+//! | suppression | `W#<ws>#SUP` | `<keyed hash>` |
+//! | privacy request | `W#<ws>#PR#<request id>` | `REQUEST` |
+//! | access subject | `W#<ws>#ACCESS` | `<request id>` |
 //!
 //! Stores written before 2026-12 also hold a reverse membership item per
 //! member (`W#<ws>#P#<moengage_user_id>`, `S#<segment id>`); nothing reads
@@ -24,6 +28,7 @@ mod dead_letters;
 mod errors;
 mod idempotency;
 mod memberships;
+mod privacy;
 mod profiles;
 pub mod provision;
 mod segments;
@@ -51,6 +56,7 @@ pub struct AwsResources {
     pub retry_queue_url: String,
     pub dead_letter_queue_url: String,
     pub cohort_queue_url: String,
+    pub privacy_queue_url: String,
 }
 
 impl AwsResources {
@@ -61,20 +67,22 @@ impl AwsResources {
             QueueName::Retry => &self.retry_queue_url,
             QueueName::DeadLetter => &self.dead_letter_queue_url,
             QueueName::Cohort => &self.cohort_queue_url,
+            QueueName::Privacy => &self.privacy_queue_url,
         }
     }
 
-    pub const ENV: [&'static str; 6] = [
+    pub const ENV: [&'static str; 7] = [
         "ENGAGE_BRIDGE_CONFIG_TABLE",
         "ENGAGE_BRIDGE_STATE_TABLE",
         QueueName::Events.url_env(),
         QueueName::Retry.url_env(),
         QueueName::DeadLetter.url_env(),
         QueueName::Cohort.url_env(),
+        QueueName::Privacy.url_env(),
     ];
 
     /// The variables [`Self::from_env`] reads, with these resources' values.
-    pub fn env_vars(&self) -> [(&'static str, &str); 6] {
+    pub fn env_vars(&self) -> [(&'static str, &str); 7] {
         [
             (Self::ENV[0], self.config_table.as_str()),
             (Self::ENV[1], self.state_table.as_str()),
@@ -82,6 +90,7 @@ impl AwsResources {
             (Self::ENV[3], self.retry_queue_url.as_str()),
             (Self::ENV[4], self.dead_letter_queue_url.as_str()),
             (Self::ENV[5], self.cohort_queue_url.as_str()),
+            (Self::ENV[6], self.privacy_queue_url.as_str()),
         ]
     }
 
@@ -101,6 +110,7 @@ impl AwsResources {
             retry_queue_url: var(Self::ENV[3])?,
             dead_letter_queue_url: var(Self::ENV[4])?,
             cohort_queue_url: var(Self::ENV[5])?,
+            privacy_queue_url: var(Self::ENV[6])?,
         })
     }
 }
@@ -144,6 +154,9 @@ pub struct DynamoStore {
     config_table: String,
     state_table: String,
     requests: RequestCounter,
+    /// Dead letters expire (TTL) this long after they are kept
+    /// (`[privacy] dead_letter_days`).
+    dead_letter_ttl_s: i64,
 }
 
 impl DynamoStore {
@@ -157,7 +170,14 @@ impl DynamoStore {
             config_table: config_table.to_owned(),
             state_table: state_table.to_owned(),
             requests,
+            dead_letter_ttl_s: i64::from(crate::config::default_dead_letter_days()) * 86_400,
         }
+    }
+
+    /// Dead letters kept from now on expire after `days`.
+    pub fn with_dead_letter_days(mut self, days: u32) -> Self {
+        self.dead_letter_ttl_s = i64::from(days) * 86_400;
+        self
     }
 
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
@@ -229,5 +249,19 @@ pub(crate) mod keys {
     pub const DEAD_LETTERS: &str = "DEADLETTERS";
     pub fn workspace(id: &str) -> String {
         format!("WS#{id}")
+    }
+    pub fn privacy(ws: &str) -> String {
+        format!("W#{ws}#PRIVACY")
+    }
+    pub const KEY_SK: &str = "KEY";
+    pub fn suppressions(ws: &str) -> String {
+        format!("W#{ws}#SUP")
+    }
+    pub fn privacy_request(ws: &str, id: &str) -> String {
+        format!("W#{ws}#PR#{id}")
+    }
+    pub const REQUEST_SK: &str = "REQUEST";
+    pub fn access_subjects(ws: &str) -> String {
+        format!("W#{ws}#ACCESS")
     }
 }

@@ -53,6 +53,7 @@ pub async fn create_resources(
         retry_queue_url: queue(format!("{prefix}-retry")).await?,
         dead_letter_queue_url: queue(format!("{prefix}-dead-letter")).await?,
         cohort_queue_url: queue(format!("{prefix}-cohort")).await?,
+        privacy_queue_url: queue(format!("{prefix}-privacy")).await?,
     })
 }
 

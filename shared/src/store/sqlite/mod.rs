@@ -9,6 +9,7 @@ mod attempts;
 mod checkpoint;
 mod dead_letters;
 mod idempotency;
+mod privacy;
 mod profiles;
 mod queue;
 mod rate_limit;
@@ -69,6 +70,10 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     // Another process may hold the write lock for a moment: wait, don't fail.
     conn.busy_timeout(Duration::from_secs(10))?;
+    // Deleted content is zeroed where that costs no extra I/O (b-tree
+    // pages); an erasure overwrites the free pages itself
+    // (docs/interface/privacy.md "Erasure": privacy.rs `compact`).
+    conn.pragma_update(None, "secure_delete", "FAST")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }

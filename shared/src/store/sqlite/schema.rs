@@ -109,6 +109,40 @@ CREATE TABLE queue_bodies (
 INSERT INTO queue_bodies (seq, body) SELECT seq, body FROM queue_messages;
 ALTER TABLE queue_messages DROP COLUMN body;
 "#,
+    // Privacy (docs/interface/privacy.md): each workspace's hash key, the
+    // suppression list, requests and access subjects; expiring idempotency
+    // keys are swept by expiry; `scrub` is where an erasure overwrites the
+    // free pages (store/sqlite/privacy.rs).
+    r#"
+CREATE TABLE privacy_keys (
+    workspace TEXT PRIMARY KEY,
+    key       BLOB NOT NULL
+);
+CREATE TABLE suppressions (
+    workspace TEXT NOT NULL,
+    hash      TEXT NOT NULL,
+    since_ms  INTEGER NOT NULL,
+    PRIMARY KEY (workspace, hash)
+);
+CREATE TABLE privacy_requests (
+    workspace     TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    doc           TEXT NOT NULL,
+    PRIMARY KEY (workspace, id)
+);
+CREATE TABLE access_subjects (
+    workspace     TEXT NOT NULL,
+    request_id    TEXT NOT NULL,
+    doc           TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (workspace, request_id)
+);
+CREATE INDEX idempotency_by_expiry ON idempotency (expires_at_ms);
+CREATE TABLE scrub (zeros BLOB);
+"#,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

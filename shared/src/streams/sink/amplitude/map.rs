@@ -165,8 +165,10 @@ pub fn map_event(event: &Event, profile: Option<&Profile>, context: &Context) ->
         ),
         EventSource::Mparticle => user_action::map(event, profile, ids, context),
         EventSource::Customerio => customerio::map(event, profile, ids, context.customerio),
-        // Amplitude's own events are never sent back (selection drops them).
-        EventSource::Amplitude => None,
+        // Amplitude's own events are never sent back (selection drops them);
+        // engage-bridge's own (`User Deleted`) are never exported as events
+        // (docs/interface/privacy.md "Amplitude").
+        EventSource::Amplitude | EventSource::EngageBridge => None,
     }?;
     Some(Value::Object(mapped))
 }

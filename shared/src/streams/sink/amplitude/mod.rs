@@ -5,6 +5,7 @@
 mod answer;
 mod campaign;
 pub mod customerio;
+pub mod deletion;
 pub mod limits;
 pub mod map;
 mod user_action;
