@@ -140,7 +140,7 @@ fn every_consumer_is_an_event_source_with_the_tables_settings() {
             }
         }
     }
-    assert_eq!(CONSUMERS.len(), 3);
+    assert_eq!(CONSUMERS.len(), 4);
 }
 
 #[test]

@@ -87,6 +87,14 @@ impl DynamoStore {
 #[async_trait]
 impl SuppressionStore for DynamoStore {
     async fn suppression_key(&self, workspace: &str) -> StoreResult<Vec<u8>> {
+        let read = |item: Option<Item>| match item.as_ref().and_then(|i| i.get("key")) {
+            Some(AttributeValue::B(bytes)) => Some(bytes.clone().into_inner()),
+            _ => None,
+        };
+        // Read first: the functions that only check suppressions never write.
+        if let Some(key) = read(self.get_item(keys::privacy(workspace), keys::KEY_SK).await?) {
+            return Ok(key);
+        }
         let fresh: [u8; 32] = rand::random();
         let put = self
             .client
@@ -99,17 +107,13 @@ impl SuppressionStore for DynamoStore {
             .send()
             .await;
         match put {
-            Ok(_) => return Ok(fresh.to_vec()),
-            Err(e) if conditional_failed(&e) => {}
-            Err(e) => return Err(sdk_error(e)),
-        }
-        let item = self
-            .get_item(keys::privacy(workspace), keys::KEY_SK)
-            .await?
-            .ok_or_else(|| StoreError::corrupt("the suppression key vanished"))?;
-        match item.get("key") {
-            Some(AttributeValue::B(bytes)) => Ok(bytes.clone().into_inner()),
-            _ => Err(StoreError::corrupt("suppression key item without key")),
+            Ok(_) => Ok(fresh.to_vec()),
+            // Another process made it first: theirs is the key.
+            Err(e) if conditional_failed(&e) => {
+                read(self.get_item(keys::privacy(workspace), keys::KEY_SK).await?)
+                    .ok_or_else(|| StoreError::corrupt("suppression key item without key"))
+            }
+            Err(e) => Err(sdk_error(e)),
         }
     }
 
