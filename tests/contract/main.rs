@@ -5,6 +5,7 @@ mod attempts;
 mod dead_letters;
 mod idempotency;
 mod ordering;
+mod privacy;
 mod profiles;
 mod queues;
 mod rate_limit;

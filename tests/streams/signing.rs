@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use engage_bridge_tests::{repo_root, sqlite};
+use engage_bridge_tests::{python, sqlite};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -16,22 +16,6 @@ use crate::fixtures::*;
 const OLD: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NEW: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const OTHER: &str = "whsec_dGhpcyBpcyBub3QgYW55IHN0cmVhbSdzIGtleSE=";
-
-/// The Python that has `standardwebhooks`: `ENGAGE_BRIDGE_TEST_PYTHON`, else
-/// the repository's `.venv` (scripts/test). Never silently skipped.
-fn python() -> PathBuf {
-    if let Ok(path) = std::env::var("ENGAGE_BRIDGE_TEST_PYTHON") {
-        return path.into();
-    }
-    let venv = repo_root().join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no {}: the signing test verifies with Python's standardwebhooks; run scripts/test \
-         (it installs it) or set ENGAGE_BRIDGE_TEST_PYTHON",
-        venv.display()
-    );
-    venv
-}
 
 /// Verifies with the reference library; prints `ok` or the library's error.
 const VERIFY: &str = r#"

@@ -20,6 +20,8 @@ pub struct Backend {
     pub services: Services,
     pub kind: &'static str,
     pub resources: Option<AwsResources>,
+    /// The SQLite file (sqlite backend).
+    pub path: Option<PathBuf>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -44,12 +46,13 @@ pub fn fast_schedule() -> RetrySchedule {
 
 pub fn sqlite() -> Backend {
     let dir = tempfile::tempdir().expect("temp dir");
-    let services =
-        Services::sqlite(&dir.path().join("store.db"), fast_schedule()).expect("open sqlite");
+    let path = dir.path().join("store.db");
+    let services = Services::sqlite(&path, fast_schedule()).expect("open sqlite");
     Backend {
         services,
         kind: "sqlite",
         resources: None,
+        path: Some(path),
         _dir: Some(dir),
     }
 }
@@ -90,6 +93,7 @@ pub async fn aws() -> Backend {
             .with_private_destinations(config::PrivateDestinations::Allow),
         kind: "aws",
         resources: Some(resources),
+        path: None,
         _dir: None,
     }
 }
@@ -102,6 +106,24 @@ pub fn workspace(id: &str, secret: &str) -> WorkspaceConfig {
         .expect("valid workspace")
         .workspaces
         .remove(0)
+}
+
+/// The Python with the reference libraries the tests verify against
+/// (`standardwebhooks`, `cryptography`): `ENGAGE_BRIDGE_TEST_PYTHON`, else
+/// the repository's `.venv` (scripts/test installs them, pinned). Never
+/// silently skipped.
+pub fn python() -> PathBuf {
+    if let Ok(path) = std::env::var("ENGAGE_BRIDGE_TEST_PYTHON") {
+        return path.into();
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no {}: this test verifies with a Python reference library; run scripts/test \
+         (it installs them) or set ENGAGE_BRIDGE_TEST_PYTHON",
+        venv.display()
+    );
+    venv
 }
 
 /// The repository root (for events/ samples).
@@ -280,7 +302,15 @@ pub async fn run_handler(
 /// Runs stream-dispatch on everything on the events queue until it is
 /// empty; the last answer.
 pub async fn dispatch_queued(services: &Services) -> aws_lambda_events::sqs::SqsBatchResponse {
-    let name = shared::topology::QueueName::Events;
+    consume_queued(services, shared::topology::QueueName::Events).await
+}
+
+/// Runs `name`'s consumer on everything visible on it until it is empty;
+/// the last answer.
+pub async fn consume_queued(
+    services: &Services,
+    name: shared::topology::QueueName,
+) -> aws_lambda_events::sqs::SqsBatchResponse {
     let mut last = Default::default();
     loop {
         let received = services

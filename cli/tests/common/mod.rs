@@ -142,6 +142,7 @@ pub fn aws_env(resources: &shared::store::aws::AwsResources) -> Vec<(&'static st
         &resources.retry_queue_url,
         &resources.dead_letter_queue_url,
         &resources.cohort_queue_url,
+        &resources.privacy_queue_url,
     ];
     let mut env: Vec<(&'static str, String)> = shared::store::aws::AwsResources::ENV
         .into_iter()

@@ -11,7 +11,7 @@ use super::ports::Rewrite;
 use super::request::Target;
 use crate::domain::page::{MAX_LIMIT, PageRequest};
 use crate::domain::{
-    DeadLetter, DeadMessage, Event, EventsMessage, Profile, RetryMessage, StagedChanges,
+    DeadLetter, DeadMessage, Event, EventType, EventsMessage, Profile, RetryMessage, StagedChanges,
 };
 use crate::ports::StoreResult;
 use crate::runtime::Services;
@@ -38,9 +38,13 @@ impl Erased {
         }
     }
 
-    /// Whether an event is about an erased user (privacy events included:
-    /// kept ones are delivery records, not data).
+    /// Whether an event is about an erased user. Privacy events are not:
+    /// a `User Deleted` is the erasure's own announcement, kept until
+    /// delivered (or its dead letter's retention ends).
     pub fn event(&self, event: &Event) -> bool {
+        if event.event_type == EventType::PrivacyEvent {
+            return false;
+        }
         event.uid.as_ref().is_some_and(|u| self.uids.contains(u))
             || event
                 .moengage_user_id()

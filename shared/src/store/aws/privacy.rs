@@ -92,7 +92,10 @@ impl SuppressionStore for DynamoStore {
             _ => None,
         };
         // Read first: the functions that only check suppressions never write.
-        if let Some(key) = read(self.get_item(keys::privacy(workspace), keys::KEY_SK).await?) {
+        if let Some(key) = read(
+            self.get_item(keys::privacy(workspace), keys::KEY_SK)
+                .await?,
+        ) {
             return Ok(key);
         }
         let fresh: [u8; 32] = rand::random();
@@ -109,10 +112,11 @@ impl SuppressionStore for DynamoStore {
         match put {
             Ok(_) => Ok(fresh.to_vec()),
             // Another process made it first: theirs is the key.
-            Err(e) if conditional_failed(&e) => {
-                read(self.get_item(keys::privacy(workspace), keys::KEY_SK).await?)
-                    .ok_or_else(|| StoreError::corrupt("suppression key item without key"))
-            }
+            Err(e) if conditional_failed(&e) => read(
+                self.get_item(keys::privacy(workspace), keys::KEY_SK)
+                    .await?,
+            )
+            .ok_or_else(|| StoreError::corrupt("suppression key item without key")),
             Err(e) => Err(sdk_error(e)),
         }
     }
@@ -125,7 +129,7 @@ impl SuppressionStore for DynamoStore {
             .set_key(Some(key(keys::suppressions(workspace), hash)))
             .update_expression("SET since_ms = if_not_exists(since_ms, :since)")
             .expression_attribute_values(":since", n(since_ms))
-            .return_values(ReturnValue::UpdatedNew)
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(sdk_error)?;

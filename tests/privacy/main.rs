@@ -1,0 +1,7 @@
+//! Privacy and data lifecycle (docs/interface/privacy.md) end to end, on
+//! both backends: erasure, suppression, access, the OpenDSR processor with
+//! its signatures checked by an independent library, Amplitude deletions,
+//! retention.
+
+mod erasure;
+mod support;

@@ -1,0 +1,114 @@
+//! Set-up and driving for the privacy tests: a workspace with a webhook
+//! stream (and optionally more TOML), requests through the router `serve`
+//! runs, and the consumers run until their queues are empty.
+
+use engage_bridge_tests::{Backend, basic, consume_queued, unique};
+use http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use shared::config;
+use shared::topology::QueueName;
+
+pub const SECRET: &str = "privacy-secret";
+
+#[allow(dead_code)] // Each test file reads what it needs.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub raw: Vec<u8>,
+    pub body: Value,
+}
+
+/// A fresh workspace id (metrics are process-wide; ids keep tests apart).
+pub fn workspace_id() -> String {
+    unique("ws")
+}
+
+/// Applies workspace `id` with `extra` TOML (streams, settings) and a
+/// second workspace `<id>-other` with the same secret.
+pub async fn setup(b: &Backend, id: &str, extra: &str) {
+    let text = format!(
+        "[[workspaces]]\nid = \"{id}\"\nsecret = \"{SECRET}\"\napp_name = \"Privacy\"\n{extra}\n\n\
+         [[workspaces]]\nid = \"{id}-other\"\nsecret = \"{SECRET}\"\napp_name = \"Other\"\n"
+    );
+    let config = config::parse(&text).expect("valid test config");
+    b.apply_workspaces(&config.workspaces).await.unwrap();
+}
+
+pub fn auth(ws: &str) -> String {
+    basic(ws, SECRET)
+}
+
+pub async fn call(b: &Backend, method: &str, uri: &str, auth: Option<&str>, body: &[u8]) -> Reply {
+    let mut request = http::Request::builder().method(method).uri(uri);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let response = engage_bridge_tests::call(b, request.body(body.to_vec()).unwrap()).await;
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: serde_json::from_slice(response.body()).unwrap_or(Value::Null),
+        raw: response.body().clone(),
+    }
+}
+
+pub async fn as_ws(b: &Backend, ws: &str, method: &str, uri: &str, body: Option<&Value>) -> Reply {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    call(b, method, uri, Some(&auth(ws)), body.as_bytes()).await
+}
+
+/// An Events-API batch for `uid` with an email, an anonymous id and one
+/// custom event.
+pub fn mparticle_batch(uid: &str, email: &str, anonymous_id: &str, event: &str) -> Value {
+    json!({
+        "schema_version": 2,
+        "environment": "production",
+        "user_identities": {"customer_id": uid, "email": email},
+        "user_attributes": {"moe_anonymous_id": anonymous_id, "plan": "gold"},
+        "events": [{"event_type": "custom_event", "data": {
+            "event_name": event, "custom_event_type": "other",
+            "timestamp_unixtime_ms": 1_795_341_605_000i64,
+            "source_message_id": format!("{uid}-{event}"),
+            "custom_attributes": {"screen": "home"}}}]
+    })
+}
+
+pub fn cohort_webhook(cohort_id: &str, message_id: &str, users: &[&str], computed: i64) -> Value {
+    json!({
+        "cohort_name": "Churn risk", "cohort_id": cohort_id, "in_cohort": true,
+        "computed_time": computed.to_string(), "message_id": message_id,
+        "users": users.iter().map(|u| json!({"user_id": u})).collect::<Vec<_>>()
+    })
+}
+
+/// Runs the consumers (cohort, privacy, events, retry) until every queue
+/// they consume is empty of visible messages.
+pub async fn settle(b: &Backend) {
+    for _ in 0..5 {
+        for queue in [
+            QueueName::Cohort,
+            QueueName::Privacy,
+            QueueName::Events,
+            QueueName::Retry,
+        ] {
+            consume_queued(b, queue).await;
+        }
+    }
+}
+
+/// The value of a Prometheus sample whose labels include `labels`.
+pub fn metric(name: &str, labels: &[(&str, &str)]) -> f64 {
+    let text = shared::observability::metrics::prometheus().render();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| {
+            let (series_name, rest) = series.split_once('{').unwrap_or((series, ""));
+            series_name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|(_, value)| value.parse::<f64>().ok())
+        .sum()
+}
