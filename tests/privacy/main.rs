@@ -4,4 +4,5 @@
 //! retention.
 
 mod erasure;
+mod opendsr;
 mod support;
