@@ -4,5 +4,7 @@
 //! retention.
 
 mod erasure;
+mod forward;
 mod opendsr;
+mod retention;
 mod support;

@@ -96,3 +96,79 @@ fn signing_key(
             problem: e.to_string(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+
+    const WORKSPACE: &str = "[[workspaces]]\nid = \"ws\"\nsecret = \"s\"\napp_name = \"A\"\n";
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_privacy_keys_have_their_defaults() {
+        let config = parse(WORKSPACE).unwrap();
+        let settings = PrivacySettings::from_config(&config).unwrap();
+        assert_eq!(settings.dead_letter_days, 14);
+        assert!(settings.signing_key.is_none() && settings.public_url.is_none());
+        let config = parse(&format!(
+            "[server]\npublic_url = \"https://bridge.example.com\"\n\n[privacy]\n\
+             dead_letter_days = 3\nprocessor_domain = \"bridge.example.com\"\n\n{WORKSPACE}"
+        ))
+        .unwrap();
+        let settings = PrivacySettings::from_config(&config).unwrap();
+        assert_eq!(settings.dead_letter_days, 3);
+        assert_eq!(
+            settings.public_url.as_deref(),
+            Some("https://bridge.example.com")
+        );
+        assert_eq!(
+            settings.processor_domain.as_deref(),
+            Some("bridge.example.com")
+        );
+    }
+
+    #[test]
+    fn bad_privacy_settings_are_named_without_their_values() {
+        assert!(error("[privacy]\ndead_letter_days = 0\n").contains("privacy.dead_letter_days"));
+        assert!(error("[privacy]\nunknown = 1\n").contains("unknown"));
+        let key = error("[privacy]\nsigning_key = \"hunter2-secret\"\n");
+        assert!(
+            key.contains("privacy.signing_key") && !key.contains("hunter2"),
+            "{key}"
+        );
+        assert!(error("[server]\npublic_url = \"ftp://x\"\n").contains("server.public_url"));
+        let stream = |keys: &str| {
+            format!(
+                "{WORKSPACE}\n[[workspaces.streams]]\nname = \"amp\"\ntype = \"amplitude\"\n\
+                 api_key = \"k\"\n{keys}\n"
+            )
+        };
+        let forward = error(&stream("forward_deletions = true"));
+        assert!(
+            forward.contains("forward_deletions") && forward.contains("secret_key"),
+            "{forward}"
+        );
+        let config = parse(&stream(
+            "secret_key = \"sk\"\nforward_deletions = true\n\
+             deletion_endpoint = \"https://amplitude.example/api/2/deletions/users\"",
+        ))
+        .unwrap();
+        let crate::config::SinkConfig::Amplitude(amplitude) = &config.workspaces[0].streams[0].sink
+        else {
+            panic!("an amplitude stream")
+        };
+        assert!(amplitude.forward_deletions);
+        let webhook = error(&format!(
+            "{WORKSPACE}\n[[workspaces.streams]]\nname = \"w\"\ntype = \"webhook\"\n\
+             url = \"https://x.example\"\nforward_deletions = true\n"
+        ));
+        assert!(
+            webhook.contains("unknown key `forward_deletions`"),
+            "{webhook}"
+        );
+    }
+}
