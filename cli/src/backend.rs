@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use shared::config::{self, ConfigFile, StorageBackend};
 use shared::privacy::settings::PrivacySettings;
-use shared::runtime::Services;
+use shared::runtime::{AwsEnvironment, Services};
 
 use crate::Failure;
 
@@ -44,9 +44,11 @@ pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
                 .map_err(Failure::Runtime)?
         }
         StorageBackend::Aws => {
-            let mut services = Services::aws_from_env()
-                .await
-                .map_err(|e| Failure::Usage(e.into()))?;
+            let mut environment =
+                AwsEnvironment::from_env().map_err(|e| Failure::Usage(e.into()))?;
+            // The config file's retention wins over the environment's.
+            environment.dead_letter_days = config.privacy.dead_letter_days;
+            let mut services = Services::aws_from(&environment).await;
             // The config file's schedule wins over the environment's.
             services.retry_schedule = schedule;
             services

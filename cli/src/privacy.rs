@@ -22,7 +22,7 @@ const ERASURE_WAIT: Duration = Duration::from_secs(60);
 async fn open(config_path: &Path, workspace: &str) -> Result<Services, Failure> {
     let config = backend::load_config(config_path)?;
     let services = backend::open_existing(&config).await?;
-    if services.workspace(workspace).await?.is_none() {
+    if services.workspaces.get(workspace).await?.is_none() {
         return Err(Failure::Usage(anyhow!(
             "no workspace {workspace:?} in the store"
         )));

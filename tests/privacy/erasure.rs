@@ -504,8 +504,7 @@ async fn a_redelivered_erasure_resumes_idempotently(b: &Backend) {
         .await
         .unwrap();
     assert_eq!(job.len(), 1);
-    let event = shared::queue::consumer::sqs_event(&job, &queue.source_arn());
-    engage_bridge_tests::consume(b, shared::topology::QueueName::Privacy, event.clone()).await;
+    engage_bridge_tests::consume(b, shared::topology::QueueName::Privacy, &job).await;
     let id = reply.body["request_id"].as_str().unwrap();
     let mut done = b
         .privacy
@@ -523,7 +522,7 @@ async fn a_redelivered_erasure_resumes_idempotently(b: &Backend) {
             .await
             .unwrap()
     );
-    engage_bridge_tests::consume(b, shared::topology::QueueName::Privacy, event).await;
+    engage_bridge_tests::consume(b, shared::topology::QueueName::Privacy, &job).await;
     let announced: Vec<Value> = engage_bridge_tests::drain_events(b).await;
     assert_eq!(announced.len(), 2, "{}", b.kind);
     assert_eq!(

@@ -31,7 +31,7 @@ pub async fn setup(b: &Backend, id: &str, extra: &str) {
          [[workspaces]]\nid = \"{id}-other\"\nsecret = \"{SECRET}\"\napp_name = \"Other\"\n"
     );
     let config = config::parse(&text).expect("valid test config");
-    b.apply_workspaces(&config.workspaces).await.unwrap();
+    b.workspaces.apply(&config.workspaces).await.unwrap();
 }
 
 pub fn auth(ws: &str) -> String {

@@ -226,7 +226,10 @@ pub async fn results(
     let mut exports = Vec::new();
     for target in &subject.targets {
         if let Some(export) = export_target(services, workspace, target).await? {
-            exports.push(serde_json::to_value(export).map_err(crate::ports::StoreError::backend)?);
+            exports.push(
+                serde_json::to_value(export)
+                    .map_err(crate::ports::StoreError::encode("an export"))?,
+            );
         }
     }
     let mut document = match exports.len() {

@@ -69,7 +69,8 @@ pub async fn resolve(
     identities: &[Identity],
 ) -> StoreResult<Vec<Target>> {
     let email_is_uid = services
-        .workspace(workspace)
+        .workspaces
+        .get(workspace)
         .await?
         .is_some_and(|ws| ws.mparticle_identity == MparticleIdentity::Email);
     let by_uid = |uid: &str| Target {
@@ -229,8 +230,8 @@ impl Erasure<'_> {
                 user_deleted(&self.request, target, had_profile)
             })
             .collect();
-        let messages =
-            EventsMessage::pack(self.workspace(), &events).map_err(StoreError::backend)?;
+        let messages = EventsMessage::pack(self.workspace(), &events)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.services.queues.events.send_encoded(messages).await
     }
 }

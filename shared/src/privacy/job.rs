@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::request::{Identity, PrivacyRequest, RequestKind, RequestStatus};
 use super::{access, erasure, opendsr, transition};
 use crate::domain::ids::derived_uuid;
-use crate::domain::{DeadLetter, DeadMessage};
 use crate::ports::StoreResult;
 use crate::queue::QueueMessage;
 use crate::queue::batch::Handled;
@@ -127,14 +126,10 @@ pub(crate) fn callback_key(request_id: &str, url: &str, status: RequestStatus) -
 pub(crate) async fn dead_letter(
     services: &Services,
     job: &PrivacyJob,
-    reason: String,
+    reason: crate::dead_letters::Reason,
 ) -> StoreResult<()> {
-    let body = serde_json::to_string(job).map_err(crate::ports::StoreError::backend)?;
-    let letter = DeadLetter::Message(DeadMessage {
-        queue: QueueName::Privacy,
-        body,
-        reason,
-        receive_count: 0,
-    });
+    let body =
+        serde_json::to_string(job).map_err(crate::ports::StoreError::encode("a privacy job"))?;
+    let letter = crate::dead_letters::message(QueueName::Privacy, body, 0, reason);
     crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await
 }

@@ -65,7 +65,8 @@ pub fn check_uid(uid: &str) -> RequestResult<()> {
     if uid.is_empty() {
         return Err(RequestError::bad_request("the uid must not be empty"));
     }
-    check_len("uid", uid, limits::USER_ID_BYTES).map_err(RequestError::bad_request)
+    check_len("uid", uid, limits::USER_ID_BYTES)
+        .map_err(|e| RequestError::bad_request(e.to_string()))
 }
 
 /// Counts and logs a request entering `status` (ids only: never a uid).

@@ -57,31 +57,41 @@ impl PrivacySettings {
     /// From the Lambda environment (template.yaml's privacy parameters);
     /// unset or empty variables take the defaults.
     pub fn from_env() -> Result<Self, SettingsError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let dead_letter_days = match var(DEAD_LETTER_DAYS_ENV) {
-            None => default_dead_letter_days(),
-            Some(text) => text
-                .parse::<u32>()
-                .ok()
-                .filter(|d| *d >= 1)
-                .ok_or_else(|| SettingsError {
-                    setting: DEAD_LETTER_DAYS_ENV,
-                    problem: format!("expected a number of days (1 or more), found {text:?}"),
-                })?,
-        };
-        let key = var(SIGNING_KEY_ENV).map(Secret::new);
+        Self::read(&|name| std::env::var(name).ok())
+    }
+
+    /// [`Self::from_env`] through `var` (the process environment, or a test's).
+    pub fn read(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let set = |name: &str| var(name).filter(|v| !v.is_empty());
+        let key = set(SIGNING_KEY_ENV).map(Secret::new);
         Ok(Self {
-            dead_letter_days,
-            processor_domain: var(PROCESSOR_DOMAIN_ENV),
-            processor_certificate_url: var(CERTIFICATE_URL_ENV),
+            dead_letter_days: dead_letter_days(var)?,
+            processor_domain: set(PROCESSOR_DOMAIN_ENV),
+            processor_certificate_url: set(CERTIFICATE_URL_ENV),
             signing_key: signing_key(SIGNING_KEY_ENV, key.as_ref())?,
-            public_url: var(PUBLIC_URL_ENV),
+            public_url: set(PUBLIC_URL_ENV),
         })
     }
 
     /// How long a dead letter is kept, in milliseconds.
     pub fn dead_letter_ms(&self) -> i64 {
         i64::from(self.dead_letter_days) * 24 * 3600 * 1000
+    }
+}
+
+/// `ENGAGE_BRIDGE_DEAD_LETTER_DAYS` (the template's `DeadLetterDays`), or
+/// the default.
+pub fn dead_letter_days(var: &dyn Fn(&str) -> Option<String>) -> Result<u32, SettingsError> {
+    match var(DEAD_LETTER_DAYS_ENV).filter(|v| !v.is_empty()) {
+        None => Ok(default_dead_letter_days()),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|d| *d >= 1)
+            .ok_or_else(|| SettingsError {
+                setting: DEAD_LETTER_DAYS_ENV,
+                problem: format!("expected a number of days (1 or more), found {text:?}"),
+            }),
     }
 }
 

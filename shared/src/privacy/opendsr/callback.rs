@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use super::{Status, signature_headers, status_of};
+use crate::dead_letters::Reason;
 use crate::domain::Attempt;
 use crate::observability::metrics;
 use crate::ports::StoreResult;
 use crate::privacy::job::{PrivacyJob, callback_key, dead_letter};
 use crate::queue::batch::Handled;
 use crate::runtime::Services;
-use crate::streams::sink::attempt;
 
 /// The `stream` label of callback attempts in logs and metrics.
 pub const STREAM_LABEL: &str = "opendsr-callback";
@@ -45,7 +45,7 @@ pub async fn send(services: &Services, job: &PrivacyJob) -> StoreResult<Handled>
         status_callback_url: Some(url.clone()),
         ..status_of(settings, &request)
     })
-    .map_err(crate::ports::StoreError::backend)?;
+    .map_err(crate::ports::StoreError::encode("an OpenDSR callback"))?;
     let mut call = services
         .http()
         .builder()
@@ -57,15 +57,15 @@ pub async fn send(services: &Services, job: &PrivacyJob) -> StoreResult<Handled>
     }
     let failure = match services.http().send(call.body(body)).await {
         Ok(response) if response.status().is_success() => None,
-        Ok(response) if response.status().is_redirection() => Some(attempt(
-            Some(response.status().as_u16()),
+        Ok(response) if response.status().is_redirection() => Some(Attempt::answered(
+            response.status().as_u16(),
             "the callback URL redirects, and redirects are not followed",
         )),
-        Ok(response) => Some(attempt(
-            Some(response.status().as_u16()),
+        Ok(response) => Some(Attempt::answered(
+            response.status().as_u16(),
             format!("HTTP {}", response.status().as_u16()),
         )),
-        Err(e) => Some(attempt(None, e.to_string())),
+        Err(e) => Some(Attempt::unanswered(e.kind(), e.to_string())),
     };
     let key = callback_key(request_id, url, *status);
     let attempts = &services.attempts;
@@ -98,10 +98,7 @@ async fn failed(
 ) -> StoreResult<Handled> {
     let schedule = &services.retry_schedule;
     let next = schedule.delay(made - 1, Duration::ZERO);
-    let status = failure
-        .status
-        .map_or_else(|| "error".to_owned(), |s| s.to_string());
-    metrics::attempt_failed(workspace_id, STREAM_LABEL, &status);
+    metrics::attempt_failed(workspace_id, STREAM_LABEL, &failure.status_label());
     tracing::warn!(
         workspace_id,
         stream = STREAM_LABEL,
@@ -114,7 +111,10 @@ async fn failed(
     match next {
         Some(delay) => Ok(Handled::RetryIn(delay)),
         None => {
-            let reason = crate::streams::dispatch::gave_up(schedule.retries(), &failure.error);
+            let reason = Reason::GaveUp {
+                retries: schedule.retries(),
+                last_error: failure.error.clone(),
+            };
             dead_letter(services, job, reason).await?;
             services.attempts.clear_attempts(workspace_id, key).await?;
             Ok(Handled::Done)

@@ -35,14 +35,14 @@ fn conditional_failed<R>(e: &SdkError<PutItemError, R>) -> bool {
 
 fn doc_of<T: serde::de::DeserializeOwned>(item: &Item) -> StoreResult<T> {
     let doc = get_s(item, "doc").ok_or_else(|| StoreError::corrupt("item without doc"))?;
-    serde_json::from_str(&doc).map_err(StoreError::corrupt)
+    serde_json::from_str(&doc).map_err(|e| StoreError::corrupt_from("a privacy item", e))
 }
 
 fn delete_request(pk: String, sk: &str) -> StoreResult<WriteRequest> {
     let delete = DeleteRequest::builder()
         .set_key(Some(key(pk, sk)))
         .build()
-        .map_err(StoreError::backend)?;
+        .map_err(super::invalid_request)?;
     Ok(WriteRequest::builder().delete_request(delete).build())
 }
 
@@ -220,7 +220,8 @@ impl SuppressionStore for DynamoStore {
 #[async_trait]
 impl PrivacyRequestStore for DynamoStore {
     async fn create_request(&self, request: &PrivacyRequest) -> StoreResult<PrivacyRequest> {
-        let doc = serde_json::to_string(request).map_err(StoreError::backend)?;
+        let doc =
+            serde_json::to_string(request).map_err(StoreError::encode("a privacy request"))?;
         let put = self
             .client
             .put_item()
@@ -257,7 +258,8 @@ impl PrivacyRequestStore for DynamoStore {
         request: &PrivacyRequest,
         expected: RequestStatus,
     ) -> StoreResult<bool> {
-        let doc = serde_json::to_string(request).map_err(StoreError::backend)?;
+        let doc =
+            serde_json::to_string(request).map_err(StoreError::encode("a privacy request"))?;
         let put = self
             .client
             .put_item()
@@ -287,7 +289,8 @@ impl PrivacyRequestStore for DynamoStore {
         request_id: &str,
         subject: &AccessSubject,
     ) -> StoreResult<()> {
-        let doc = serde_json::to_string(subject).map_err(StoreError::backend)?;
+        let doc =
+            serde_json::to_string(subject).map_err(StoreError::encode("an access subject"))?;
         self.client
             .put_item()
             .table_name(&self.state_table)
@@ -355,7 +358,7 @@ impl DynamoStore {
             .condition_expression("in_segment = :was")
             .expression_attribute_values(":was", AttributeValue::Bool(in_segment))
             .build()
-            .map_err(StoreError::backend)?;
+            .map_err(super::invalid_request)?;
         let mut writes = vec![TransactWriteItem::builder().delete(delete).build()];
         if in_segment {
             let count = Update::builder()
@@ -364,7 +367,7 @@ impl DynamoStore {
                 .update_expression("ADD member_count :minus")
                 .expression_attribute_values(":minus", n(-1))
                 .build()
-                .map_err(StoreError::backend)?;
+                .map_err(super::invalid_request)?;
             writes.push(TransactWriteItem::builder().update(count).build());
         }
         match self
@@ -530,13 +533,15 @@ impl UserDataStore for DynamoStore {
                 return Ok(counted);
             }
         }
-        Err(StoreError::Backend(
-            "memberships kept changing while they were erased".into(),
+        Err(StoreError::unavailable(
+            crate::ports::Unavailability::Contended,
+            "memberships kept changing while they were erased",
+            None,
         ))
     }
 
     async fn replace_dead_letter(&self, id: &str, letter: &DeadLetter) -> StoreResult<()> {
-        let doc = serde_json::to_string(letter).map_err(StoreError::backend)?;
+        let doc = serde_json::to_string(letter).map_err(StoreError::encode("a dead letter"))?;
         let updated = self
             .client
             .update_item()

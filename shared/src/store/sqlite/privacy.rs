@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use super::{IN_CHUNK, SqliteStore, from_json, placeholders, to_json};
+use super::{IN_CHUNK, SqliteStore, from_json, placeholders};
 use crate::domain::{DeadLetter, Page, PageRequest};
 use crate::ports::{StoreError, StoreResult};
 use crate::privacy::ports::{PrivacyRequestStore, Rewrite, SuppressionStore, UserDataStore};
@@ -158,7 +158,8 @@ impl SuppressionStore for SqliteStore {
 impl PrivacyRequestStore for SqliteStore {
     async fn create_request(&self, request: &PrivacyRequest) -> StoreResult<PrivacyRequest> {
         let request = request.clone();
-        let doc = to_json(&request).map_err(StoreError::backend)?;
+        let doc =
+            serde_json::to_string(&request).map_err(StoreError::encode("a privacy request"))?;
         self.run(move |conn| {
             conn.execute(
                 "INSERT INTO privacy_requests (workspace, id, kind, status, updated_at_ms, doc)
@@ -202,7 +203,8 @@ impl PrivacyRequestStore for SqliteStore {
         expected: RequestStatus,
     ) -> StoreResult<bool> {
         let request = request.clone();
-        let doc = to_json(&request).map_err(StoreError::backend)?;
+        let doc =
+            serde_json::to_string(&request).map_err(StoreError::encode("a privacy request"))?;
         self.run(move |conn| {
             conn.execute(
                 "UPDATE privacy_requests SET status = ?3, updated_at_ms = ?4, doc = ?5
@@ -228,7 +230,8 @@ impl PrivacyRequestStore for SqliteStore {
         subject: &AccessSubject,
     ) -> StoreResult<()> {
         let (workspace, request_id) = (workspace.to_owned(), request_id.to_owned());
-        let doc = to_json(subject).map_err(StoreError::backend)?;
+        let doc =
+            serde_json::to_string(subject).map_err(StoreError::encode("an access subject"))?;
         let expires = subject.expires_at_ms;
         self.run(move |conn| {
             conn.execute(
@@ -408,7 +411,7 @@ impl UserDataStore for SqliteStore {
 
     async fn replace_dead_letter(&self, id: &str, letter: &DeadLetter) -> StoreResult<()> {
         let id = id.to_owned();
-        let doc = to_json(letter).map_err(StoreError::backend)?;
+        let doc = serde_json::to_string(letter).map_err(StoreError::encode("a dead letter"))?;
         self.run(move |conn| {
             conn.execute(
                 "UPDATE dead_letters SET doc = ?2 WHERE id = ?1",

@@ -10,9 +10,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::{AmplitudeConfig, AmplitudeRegion, StreamConfig};
+use crate::domain::Attempt;
 use crate::domain::batching::join_json;
 use crate::domain::{Event, Profile};
-use crate::streams::sink::{Answer, Sink, attempt};
+use crate::streams::sink::{Answer, Sink};
 
 pub const US_DELETION_ENDPOINT: &str = "https://amplitude.com/api/2/deletions/users";
 pub const EU_DELETION_ENDPOINT: &str = "https://analytics.eu.amplitude.com/api/2/deletions/users";
@@ -97,7 +98,7 @@ impl Sink for DeletionSink<'_> {
             }
             413 => Answer::TooLarge,
             _ => Answer::Failed {
-                attempt: attempt(Some(status), format!("HTTP {status}")),
+                attempt: Attempt::answered(status, format!("HTTP {status}")),
                 wait: retry_after,
             },
         }
