@@ -52,6 +52,12 @@ pub struct Args {
     /// Keep the temporary folder (config, store, serve.log) and print it.
     #[arg(long)]
     pub keep: bool,
+    /// Erase this many uids (none of the workload's) before the run, so the
+    /// workspace suppresses someone and every request pays the suppression
+    /// lookup (docs/interface/privacy.md "Suppression"); 0: none, the
+    /// common case, where ingest skips the lookup.
+    #[arg(long, default_value_t = 0)]
+    pub suppressed: usize,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -98,6 +104,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .prefix("engage-bridge-bench-")
         .tempdir()?;
     let serve = start_serve(&bin, dir.path(), &args, &receiver.url(), workload.kind())?;
+    if args.suppressed > 0 {
+        suppress(serve.addr, args.suppressed).await?;
+    }
 
     // Probe: one request, delivered, before the clock starts.
     let probe = generator::run(
@@ -376,4 +385,61 @@ fn start_serve(
         dir.display()
     );
     Ok(serve)
+}
+
+/// Erases `count` uids the workload never sends and waits until each
+/// erasure completed (a build without the privacy routes says so).
+async fn suppress(addr: std::net::SocketAddr, count: usize) -> anyhow::Result<()> {
+    use base64::Engine;
+    use http_body_util::Full;
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        crate::workload::WORKSPACE,
+        crate::workload::SECRET
+    ));
+    let send = |method: &str, path: String| {
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, addr.to_string())
+            .header(hyper::header::AUTHORIZATION, format!("Basic {credentials}"))
+            .body(Full::new(bytes::Bytes::new()));
+        async move {
+            crate::http::Connection::open(addr)
+                .await?
+                .send(request?)
+                .await
+        }
+    };
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count {
+        let (status, body) = send("DELETE", format!("/v1/users/bench-suppressed-{i}")).await?;
+        if status.as_u16() != 202 {
+            println!("
+this build does not erase users (DELETE /v1/users answered {status}); measuring without suppressions.");
+            return Ok(());
+        }
+        let answer: serde_json::Value = serde_json::from_slice(&body)?;
+        ids.push(answer["request_id"].as_str().unwrap_or_default().to_owned());
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in ids {
+        loop {
+            let (_, body) = send("GET", format!("/v1/privacy/requests/{id}")).await?;
+            let status: serde_json::Value = serde_json::from_slice(&body)?;
+            if status["request_status"] == "completed" {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "erasure {id} did not complete within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    println!(
+        "
+{count} uids erased before the run: every request pays the suppression lookup."
+    );
+    Ok(())
 }

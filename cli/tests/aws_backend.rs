@@ -105,7 +105,7 @@ fn cli_without_aws_env(
         .env("RUST_LOG", "off");
     for (name, value) in AwsResources::ENV
         .iter()
-        .zip(["cfg", "state", "q1", "q2", "q3", "q4"])
+        .zip(["cfg", "state", "q1", "q2", "q3", "q4", "q5"])
     {
         command.env(name, value);
     }

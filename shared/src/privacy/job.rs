@@ -22,7 +22,7 @@ pub enum PrivacyJob {
     /// A request to carry out; the record is kept from it if absent.
     Received {
         workspace_id: String,
-        request: PrivacyRequest,
+        request: Box<PrivacyRequest>,
         identities: Vec<Identity>,
     },
     /// One OpenDSR status callback to one URL.

@@ -95,7 +95,7 @@ pub async fn submit(
 ) -> StoreResult<PrivacyRequest> {
     let job = PrivacyJob::Received {
         workspace_id: request.workspace_id.clone(),
-        request: request.clone(),
+        request: Box::new(request.clone()),
         identities,
     };
     services.queues.privacy.send(&[job]).await?;

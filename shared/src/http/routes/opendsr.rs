@@ -40,7 +40,7 @@ fn answer<T: Serialize>(
         Ok(body) => signed(services, status, &body),
         Err(e) => {
             let status =
-                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             signed(services, status, &e.body())
         }
     }
@@ -92,12 +92,12 @@ pub async fn results(
         find_request(&services, &ws.id, &id).await?;
         access::results(&services, &ws.id, &id)
             .await?
-            .ok_or_else(|| OpenDsrError {
-                status: 404,
-                message: "no results: the request is not a completed access request, its \
-                          results expired, or nothing is held"
-                    .into(),
-                reason: "notFound",
+            .ok_or_else(|| {
+                OpenDsrError::NotFound(
+                    "no results: the request is not a completed access request, its results \
+                     expired, or nothing is held"
+                        .into(),
+                )
             })
     }
     .await;

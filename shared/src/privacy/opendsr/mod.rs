@@ -196,7 +196,7 @@ pub async fn cancel(
 ) -> Result<Cancelled, OpenDsrError> {
     let request = find_request(services, workspace, id).await?;
     let not_pending = |status: RequestStatus| {
-        OpenDsrError::not_allowed(format!(
+        OpenDsrError::NotAllowed(format!(
             "the request is {}; only a pending request can be cancelled",
             status.as_str()
         ))

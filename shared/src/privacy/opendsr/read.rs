@@ -17,71 +17,74 @@ const MAX_CALLBACK_URLS: usize = 10;
 /// Identities one request may name.
 const MAX_IDENTITIES: usize = 50;
 
-/// An OpenDSR refusal with its status (400, 404, 405, 500).
+/// An OpenDSR refusal; the answer's status follows from the variant.
 #[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct OpenDsrError {
-    pub status: u16,
-    pub message: String,
-    /// OpenDSR's `errors[].reason`.
-    pub reason: &'static str,
+pub enum OpenDsrError {
+    /// A malformed or unsupported request (`400`).
+    #[error("{0}")]
+    Invalid(String),
+    /// Not in a state that allows it: cancelling a started request (`405`).
+    #[error("{0}")]
+    NotAllowed(String),
+    /// No such request, or no results for it (`404`).
+    #[error("{0}")]
+    NotFound(String),
+    /// Whatever the API refuses alike (`401`, `413`, a `500` of the store).
+    #[error(transparent)]
+    Request(#[from] RequestError),
 }
 
 impl OpenDsrError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            status: 400,
-            message: message.into(),
-            reason: "invalid",
+        Self::Invalid(message.into())
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Invalid(_) => 400,
+            Self::NotAllowed(_) => 405,
+            Self::NotFound(_) => 404,
+            Self::Request(e) => e.http_status(),
         }
     }
 
-    pub fn not_allowed(message: impl Into<String>) -> Self {
-        Self {
-            status: 405,
-            message: message.into(),
-            reason: "notAllowed",
+    /// OpenDSR's `errors[].reason`.
+    fn reason(&self) -> &'static str {
+        match self.status() {
+            400 => "invalid",
+            401 => "unauthorized",
+            404 => "notFound",
+            405 => "notAllowed",
+            413 => "tooLarge",
+            _ => "internalError",
         }
     }
 
     /// The OpenDSR error body.
     pub fn body(&self) -> Value {
-        let domain = if self.status < 500 {
+        if let Self::Request(e) = self
+            && let Some(detail) = e.internal_detail()
+        {
+            tracing::error!(error = %detail, "internal error answering an OpenDSR request");
+        }
+        let status = self.status();
+        let domain = if status < 500 {
             "Validation"
         } else {
             "Processor"
         };
+        let message = self.to_string();
         json!({"error": {
-            "code": self.status,
-            "message": self.message,
-            "errors": [{"domain": domain, "reason": self.reason, "message": self.message}],
+            "code": status,
+            "message": message,
+            "errors": [{"domain": domain, "reason": self.reason(), "message": message}],
         }})
-    }
-}
-
-impl From<RequestError> for OpenDsrError {
-    fn from(e: RequestError) -> Self {
-        let status = e.http_status();
-        if let RequestError::Internal(detail) = &e {
-            tracing::error!(error = %detail, "internal error answering an OpenDSR request");
-        }
-        Self {
-            status,
-            message: e.to_string(),
-            reason: match status {
-                400 => "invalid",
-                401 => "unauthorized",
-                404 => "notFound",
-                413 => "tooLarge",
-                _ => "internalError",
-            },
-        }
     }
 }
 
 impl From<crate::ports::StoreError> for OpenDsrError {
     fn from(e: crate::ports::StoreError) -> Self {
-        RequestError::from(e).into()
+        Self::Request(e.into())
     }
 }
 
@@ -298,7 +301,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_problem() {
-        let message = |v: Value| read(v).unwrap_err().message;
+        let message = |v: Value| read(v).unwrap_err().to_string();
         assert_eq!(
             message(json!({"subject_request_type": "erasure"})),
             "subject_request_id field is required"

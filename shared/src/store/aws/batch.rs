@@ -182,3 +182,25 @@ pub fn s(value: impl Into<String>) -> AttributeValue {
 pub fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
+
+/// Every item of partition `pk`, all pages.
+pub async fn query_partition(client: &Client, table: &str, pk: &str) -> StoreResult<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        items.extend(out.items.unwrap_or_default());
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
+}

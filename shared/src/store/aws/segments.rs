@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::batch::{Item, Projection, batch_get, get_bool, get_n, get_s, key, n, s};
+use super::batch::{
+    Item, Projection, batch_get, get_bool, get_n, get_s, key, n, query_partition, s,
+};
 use super::{DynamoStore, keys, sdk_error};
 use crate::domain::{
     Arrival, Member, MembershipChange, MembershipOutcome, Page, PageRequest, Segment, SegmentSource,
@@ -225,31 +227,32 @@ impl SegmentStore for DynamoStore {
         workspace: &str,
         moengage_user_id: &str,
     ) -> StoreResult<Vec<String>> {
-        let mut segment_ids = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.state_table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(keys::segments(workspace)))
-                .projection_expression("sk")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            segment_ids.extend(
-                out.items
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|i| get_s(i, "sk")),
-            );
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let mut ids: Vec<String> = self
+            .memberships_of(workspace, moengage_user_id)
+            .await?
+            .into_iter()
+            .filter_map(|(segment, in_segment)| in_segment.then_some(segment))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+impl DynamoStore {
+    /// A profile's membership items, current or not: (segment id, in the
+    /// segment). One query for the segment list, then one BatchGetItem per
+    /// 100 segments.
+    pub(super) async fn memberships_of(
+        &self,
+        workspace: &str,
+        moengage_user_id: &str,
+    ) -> StoreResult<Vec<(String, bool)>> {
+        let segment_ids: Vec<String> =
+            query_partition(&self.client, &self.state_table, &keys::segments(workspace))
+                .await?
+                .iter()
+                .filter_map(|i| get_s(i, "sk"))
+                .collect();
         let member = keys::member_sk(moengage_user_id);
         let read_keys = segment_ids
             .iter()
@@ -260,18 +263,17 @@ impl SegmentStore for DynamoStore {
             names: &[],
         };
         let partition_prefix = keys::members(workspace, "");
-        let mut ids: Vec<String> =
+        Ok(
             batch_get(&self.client, &self.state_table, read_keys, Some(projection))
                 .await?
                 .iter()
-                .filter(|item| get_bool(item, "in_segment") == Some(true))
                 .filter_map(|item| {
-                    get_s(item, "pk")?
-                        .strip_prefix(&partition_prefix)
-                        .map(str::to_owned)
+                    let segment = get_s(item, "pk")?
+                        .strip_prefix(&partition_prefix)?
+                        .to_owned();
+                    Some((segment, get_bool(item, "in_segment") == Some(true)))
                 })
-                .collect();
-        ids.sort();
-        Ok(ids)
+                .collect(),
+        )
     }
 }
