@@ -16,7 +16,7 @@ use crate::workload::{CIO_SIGNING_KEY, SECRET, WORKSPACE};
 pub struct ConfigOptions<'a> {
     pub receiver_url: &'a str,
     pub batch_size: u32,
-    /// Adds the workspace's `customerio` settings (interface §7).
+    /// Adds the workspace's `customerio` settings (docs/interface/config.md).
     pub customerio: bool,
 }
 
