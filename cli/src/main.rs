@@ -4,6 +4,7 @@
 mod backend;
 mod dlq;
 mod events;
+mod output;
 mod serve;
 mod streams;
 mod validate;
@@ -231,18 +232,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(e)) => {
-            eprintln!("error: {e:#}");
+            output::error(&e);
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
-            eprintln!("error: {e:#}");
+            output::error(&e);
             ExitCode::from(1)
         }
     }
-}
-
-/// Logs on stderr as the config's `[logging]` says (`RUST_LOG` overrides
-/// the level).
-pub fn init_logging(config: &shared::config::ConfigFile) {
-    shared::observability::logging::init(config.logging.format, &config.logging.level);
 }

@@ -47,18 +47,7 @@ fn events_file(dir: &Path, name: &str, uuids: &[&str]) -> String {
 
 /// `engage-bridge events send` of `file` to workspace acme.
 fn send_events(dir: &Path, config: &str, file: &str) -> std::process::Output {
-    run(
-        dir,
-        &[
-            "events",
-            "send",
-            "--config",
-            config,
-            "--workspace",
-            "acme",
-            file,
-        ],
-    )
+    common::events_send(dir, config, "acme", file)
 }
 
 fn delivered_uuids(recorder: &Recorder) -> Vec<String> {
