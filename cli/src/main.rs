@@ -73,6 +73,14 @@ enum Command {
 enum DlqCommand {
     /// Print one JSON object per dead letter.
     List(DlqArgs),
+    /// Print one dead letter in full: a batch's events, or an unreadable
+    /// message's raw body.
+    Show {
+        #[arg(long)]
+        config: PathBuf,
+        /// The id `dlq list` shows.
+        id: String,
+    },
     /// Move dead letters back for immediate delivery.
     Replay {
         #[command(flatten)]
@@ -216,6 +224,9 @@ fn main() -> ExitCode {
             Command::Dlq {
                 command: DlqCommand::List(args),
             } => dlq::list(&args.config, args.filter(Vec::new())).await,
+            Command::Dlq {
+                command: DlqCommand::Show { config, id },
+            } => dlq::show(&config, &id).await,
             Command::Dlq {
                 command: DlqCommand::Replay { args, ids, dry_run },
             } => dlq::replay(&args.config, args.filter(ids), dry_run).await,
