@@ -78,20 +78,53 @@ pub async fn moto_sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// The AWS backend on fresh moto resources, allowing private destinations:
+/// the receivers of the tests listen on 127.0.0.1, which the aws backend
+/// refuses by default (docs/interface/streams.md "Destinations";
+/// [`aws_as_deployed`] keeps that default).
 pub async fn aws() -> Backend {
+    let mut backend = aws_as_deployed().await;
+    backend.services = backend
+        .services
+        .with_private_destinations(config::PrivateDestinations::Allow);
+    backend
+}
+
+/// The AWS backend on fresh moto resources with the defaults a deployed
+/// function has (private destinations denied), but the fast schedule.
+pub async fn aws_as_deployed() -> Backend {
     let sdk = moto_sdk_config().await;
     let resources = provision::create_resources(&sdk, &unique("eb"))
         .await
         .expect("create moto resources");
     Backend {
-        // The receivers of these tests listen on 127.0.0.1, which the aws
-        // backend refuses by default (docs/interface/streams.md "Destinations").
-        services: Services::aws(&sdk, &resources, fast_schedule())
-            .with_private_destinations(config::PrivateDestinations::Allow),
+        services: Services::aws(&sdk, &resources, fast_schedule()),
         kind: "aws",
         resources: Some(resources),
         _dir: None,
     }
+}
+
+/// Runs the retry queue's consumer in the background, as `serve` or Lambda
+/// would; stops when the sender says `true`.
+pub fn run_retry_consumer(services: &Services) -> tokio::sync::watch::Sender<bool> {
+    use shared::queue::consumer::{self, ConsumerOptions};
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let services = services.clone();
+    let queue = services.queues.retry.raw().clone();
+    tokio::spawn(async move {
+        let options = ConsumerOptions {
+            wait: std::time::Duration::from_millis(100),
+            ..ConsumerOptions::default()
+        };
+        let retry = shared::topology::CONSUMERS
+            .into_iter()
+            .find(|c| c.queue == shared::topology::QueueName::Retry)
+            .expect("the retry queue has a consumer");
+        let handler = shared::consumers::handler(services, retry);
+        consumer::run("retry", queue, options, stopped, handler).await
+    });
+    stop
 }
 
 /// A valid workspace with the given id and secret.
