@@ -116,7 +116,8 @@ async fn event_processing_sample_via_direct_invocation(b: &Backend) {
         &json!({
             "event_name": "Viewed Product Page",
             "event_code": "Viewed Product Page",
-            "event_uuid": custom["event_uuid"],
+            // (demo, "mparticle", "event", its Firehose id, its name): docs/rules/ids.md.
+            "event_uuid": "59ba3086-e439-5bec-a159-2ae05427cd3a",
             "event_time": 1_795_341_605,
             "event_type": "USER_ACTION_EVENT",
             "event_source": "MPARTICLE",
