@@ -24,6 +24,13 @@ pub struct Backend {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl Backend {
+    /// The SQLite file of an embedded backend.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        self._dir.as_ref().map(|dir| dir.path().join("store.db"))
+    }
+}
+
 impl std::ops::Deref for Backend {
     type Target = Services;
     fn deref(&self) -> &Services {
