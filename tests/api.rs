@@ -1,9 +1,7 @@
 //! The HTTP API contract common to API Gateway and `serve`: authentication,
 //! workspace isolation, error shapes, paging.
 
-use std::time::Duration;
-
-use engage_bridge_tests::{Backend, basic, sqlite, workspace};
+use engage_bridge_tests::{Backend, basic, contract_tests, sqlite, workspace};
 use http::StatusCode;
 use serde_json::{Value, json};
 use shared::domain::{
@@ -31,17 +29,18 @@ async fn call(
 }
 
 async fn two_workspaces() -> Backend {
-    with_two_workspaces(sqlite()).await
+    let b = sqlite();
+    add_two_workspaces(&b).await;
+    b
 }
 
-async fn with_two_workspaces(b: Backend) -> Backend {
+async fn add_two_workspaces(b: &Backend) {
     b.apply_workspaces(&[
         workspace("alpha", "alpha-secret"),
         workspace("beta", "beta-secret"),
     ])
     .await
     .unwrap();
-    b
 }
 
 #[tokio::test]
@@ -136,8 +135,8 @@ async fn alpha_data(b: &Backend) -> String {
     profile.moengage_user_id
 }
 
-async fn a_workspace_never_sees_another_workspaces_data(b: Backend) {
-    let b = with_two_workspaces(b).await;
+async fn a_workspace_never_sees_another_workspaces_data(b: &Backend) {
+    add_two_workspaces(b).await;
     let member = alpha_data(&b).await;
     let alpha = basic("alpha", "alpha-secret");
     let beta = basic("beta", "beta-secret");
@@ -187,19 +186,8 @@ async fn a_workspace_never_sees_another_workspaces_data(b: Backend) {
 /// Applies whatever the cohort routes staged, as the cohort queue's
 /// consumer does.
 async fn apply_staged(b: &Backend) {
-    let queue = b.queues.raw(QueueName::Cohort).clone();
-    loop {
-        let received = queue
-            .receive(10, Duration::from_secs(60), Duration::ZERO)
-            .await
-            .unwrap();
-        if received.is_empty() {
-            return;
-        }
-        let answer =
-            engage_bridge_tests::run_handler(&b.services, QueueName::Cohort, received).await;
-        assert!(answer.batch_item_failures.is_empty(), "{}", b.kind);
-    }
+    let answer = engage_bridge_tests::run_queued(b, QueueName::Cohort).await;
+    assert!(answer.batch_item_failures.is_empty(), "{}", b.kind);
 }
 
 /// The profile of `uid` in `workspace`.
@@ -219,33 +207,21 @@ async fn profile_of(b: &Backend, workspace: &str, uid: &str) -> shared::domain::
 
 /// (workspace, event name) of every event on the events queue, removing them.
 async fn queued_by_workspace(b: &Backend) -> Vec<(String, String)> {
-    let queue = b.queues.raw(QueueName::Events).clone();
     let mut out = Vec::new();
-    loop {
-        let received = queue
-            .receive(10, Duration::from_secs(60), Duration::ZERO)
-            .await
-            .unwrap();
-        if received.is_empty() {
-            return out;
+    for body in engage_bridge_tests::drain_event_messages(b).await {
+        for event in body["events"].as_array().unwrap() {
+            let name = event["event_name"].as_str().unwrap().to_owned();
+            out.push((body["workspace_id"].as_str().unwrap().to_owned(), name));
         }
-        for message in &received {
-            let body: Value = serde_json::from_str(&message.body).unwrap();
-            for event in body["events"].as_array().unwrap() {
-                let name = event["event_name"].as_str().unwrap().to_owned();
-                out.push((body["workspace_id"].as_str().unwrap().to_owned(), name));
-            }
-        }
-        let handles: Vec<String> = received.into_iter().map(|m| m.receipt_handle).collect();
-        queue.delete(&handles).await.unwrap();
     }
+    out
 }
 
 /// Workspace beta's credentials never change workspace alpha: not its
 /// lists, not its members, not its profiles, not through Firehose account
 /// settings naming alpha; beta's writes land in beta only.
-async fn a_workspace_never_writes_into_another(b: Backend) {
-    let b = with_two_workspaces(b).await;
+async fn a_workspace_never_writes_into_another(b: &Backend) {
+    add_two_workspaces(b).await;
     let member = alpha_data(&b).await;
     let beta = basic("beta", "beta-secret");
     let post = |uri: &'static str, auth: Option<String>, body: Value| {
@@ -341,25 +317,10 @@ async fn a_workspace_never_writes_into_another(b: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workspace_never_sees_another_workspaces_data_sqlite() {
-    a_workspace_never_sees_another_workspaces_data(sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workspace_never_sees_another_workspaces_data_aws() {
-    a_workspace_never_sees_another_workspaces_data(engage_bridge_tests::aws().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workspace_never_writes_into_another_sqlite() {
-    a_workspace_never_writes_into_another(sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workspace_never_writes_into_another_aws() {
-    a_workspace_never_writes_into_another(engage_bridge_tests::aws().await).await;
-}
+contract_tests!(
+    a_workspace_never_sees_another_workspaces_data,
+    a_workspace_never_writes_into_another,
+);
 
 #[tokio::test]
 async fn segment_lists_page_with_opaque_cursors() {

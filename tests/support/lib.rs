@@ -264,10 +264,9 @@ macro_rules! contract_tests {
     };
 }
 
-/// Every event on the events queue, removing them, in queue order (at most
-/// 100 per message, as producers pack them).
-pub async fn drain_events(services: &Services) -> Vec<serde_json::Value> {
-    let mut events = Vec::new();
+/// Every events-queue message body, removing them, in queue order.
+pub async fn drain_event_messages(services: &Services) -> Vec<serde_json::Value> {
+    let mut bodies = Vec::new();
     loop {
         let messages = services
             .queues
@@ -280,18 +279,27 @@ pub async fn drain_events(services: &Services) -> Vec<serde_json::Value> {
             .await
             .unwrap();
         if messages.is_empty() {
-            return events;
+            return bodies;
         }
         for message in &messages {
-            let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
-            let batch = body["events"].as_array().expect("events array");
-            assert!(batch.len() <= 100, "≤ 100 events per queue message");
-            assert!(body["workspace_id"].is_string());
-            events.extend(batch.iter().cloned());
+            bodies.push(serde_json::from_str(&message.body).unwrap());
         }
         let handles: Vec<String> = messages.into_iter().map(|m| m.receipt_handle).collect();
         services.queues.events.delete(&handles).await.unwrap();
     }
+}
+
+/// Every event on the events queue, removing them, in queue order (at most
+/// 100 per message, as producers pack them).
+pub async fn drain_events(services: &Services) -> Vec<serde_json::Value> {
+    let mut events = Vec::new();
+    for body in drain_event_messages(services).await {
+        let batch = body["events"].as_array().expect("events array");
+        assert!(batch.len() <= 100, "≤ 100 events per queue message");
+        assert!(body["workspace_id"].is_string());
+        events.extend(batch.iter().cloned());
+    }
+    events
 }
 
 /// Calls the queue's handler with an SQS event of `received` and deletes
@@ -321,7 +329,15 @@ pub async fn run_handler(
 /// Runs stream-dispatch on everything on the events queue until it is
 /// empty; the last answer.
 pub async fn dispatch_queued(services: &Services) -> aws_lambda_events::sqs::SqsBatchResponse {
-    let name = shared::topology::QueueName::Events;
+    run_queued(services, shared::topology::QueueName::Events).await
+}
+
+/// Runs `name`'s consumer on everything on that queue until it is empty,
+/// as the event-source mapping does; the last answer.
+pub async fn run_queued(
+    services: &Services,
+    name: shared::topology::QueueName,
+) -> aws_lambda_events::sqs::SqsBatchResponse {
     let mut last = Default::default();
     loop {
         let received = services
