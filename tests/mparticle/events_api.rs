@@ -39,7 +39,8 @@ async fn sample_batch_maps_to_exact_events(b: &Backend) {
 
     let events = drain_events(b).await;
     assert_eq!(events.len(), 2);
-    let device_id = events[0]["device_attributes"]["moengage_device_id"].clone();
+    // (acme, "mparticle-device", "ios_vendor_id", the idfv): docs/rules/ids.md.
+    let device_id = json!("37d55b78-1ada-5b57-a584-094aa1daf4ef");
     let device = json!({
         "platform": "iOS", "brand": "Apple", "product": "iPhone15,2",
         "device_manufacturer": "Apple", "os_version": "17.1",
