@@ -35,12 +35,13 @@ async fn two_workspaces() -> Backend {
 }
 
 async fn add_two_workspaces(b: &Backend) {
-    b.apply_workspaces(&[
-        workspace("alpha", "alpha-secret"),
-        workspace("beta", "beta-secret"),
-    ])
-    .await
-    .unwrap();
+    b.workspaces
+        .apply(&[
+            workspace("alpha", "alpha-secret"),
+            workspace("beta", "beta-secret"),
+        ])
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -187,7 +188,7 @@ async fn a_workspace_never_sees_another_workspaces_data(b: &Backend) {
 /// consumer does.
 async fn apply_staged(b: &Backend) {
     let answer = engage_bridge_tests::run_queued(b, QueueName::Cohort).await;
-    assert!(answer.batch_item_failures.is_empty(), "{}", b.kind);
+    assert!(answer.redeliver.is_empty(), "{}", b.kind);
 }
 
 /// The profile of `uid` in `workspace`.
@@ -388,7 +389,7 @@ async fn every_credential_form_and_both_rotating_secrets_authenticate() {
     let b = sqlite();
     let text = "[[workspaces]]\nid = \"acme\"\nsecret = [\"old-secret\", \"new-secret\"]\napp_name = \"A\"\n";
     let config = shared::config::parse(text).unwrap();
-    b.apply_workspaces(&config.workspaces).await.unwrap();
+    b.workspaces.apply(&config.workspaces).await.unwrap();
     let basic_key = |key: &str| {
         format!(
             "Basic {}",

@@ -16,7 +16,8 @@ fn sample(path: &str) -> Value {
 #[tokio::test]
 async fn api_gateway_requests_reach_the_router() {
     let b = sqlite();
-    b.apply_workspaces(&[workspace("demo", "change-me")])
+    b.workspaces
+        .apply(&[workspace("demo", "change-me")])
         .await
         .unwrap();
     let out = invoke(
@@ -45,7 +46,8 @@ async fn api_gateway_requests_reach_the_router() {
 #[tokio::test]
 async fn each_function_mounts_only_its_own_routes() {
     let b = sqlite();
-    b.apply_workspaces(&[workspace("demo", "change-me")])
+    b.workspaces
+        .apply(&[workspace("demo", "change-me")])
         .await
         .unwrap();
     // The segments route belongs to cohort-ingest, not to mparticle-ingest.
@@ -66,7 +68,7 @@ async fn demo_with_warehouse(b: &engage_bridge_tests::Backend, url: &str) {
          [[workspaces.streams]]\nname = \"warehouse\"\ntype = \"webhook\"\nurl = \"{url}\"\n"
     );
     let config = shared::config::parse(&text).unwrap();
-    b.apply_workspaces(&config.workspaces).await.unwrap();
+    b.workspaces.apply(&config.workspaces).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,10 +62,25 @@ pub fn announce(text: &str, message: &str, fields: Value) {
 /// The error a command ends with, on stderr.
 pub fn error(error: &anyhow::Error) {
     if is_json() {
-        eprintln!("{}", record("ERROR", &format!("{error:#}"), Map::new()));
+        eprintln!("{}", record("ERROR", &one_line(error), Map::new()));
     } else {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {}", one_line(error));
     }
+}
+
+/// An error and its causes on one line, down to the first store error:
+/// its message already names the root cause an operator can act on
+/// (docs/interface/observability.md "Errors"), and the SDK's own chain
+/// below it is noise.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in error.chain() {
+        parts.push(cause.to_string());
+        if cause.is::<shared::ports::StoreError>() {
+            break;
+        }
+    }
+    parts.join(": ")
 }
 
 /// A JSON record with the log lines' keys (docs/interface/observability.md

@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use engage_bridge_tests::receiver::wait_until_seen;
 use engage_bridge_tests::{Backend, contract_tests};
-use shared::ports::{OutgoingMessage, Queue, ReceivedMessage};
+use shared::ports::{OutgoingMessage, Queue, Received};
 
 const NO_WAIT: Duration = Duration::ZERO;
 
@@ -48,7 +48,7 @@ async fn delivers_and_deletes(b: &Backend) {
 /// Polls `q` until it hands out a message; returns it and how long after
 /// `since` it was seen (never before it was visible: a lower bound that a
 /// slow machine cannot break).
-async fn next_message(q: &dyn Queue, since: Instant) -> (ReceivedMessage, Duration) {
+async fn next_message(q: &dyn Queue, since: Instant) -> (Received, Duration) {
     let mut got = Vec::new();
     let seen = wait_until_seen(
         async || {
