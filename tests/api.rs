@@ -138,24 +138,24 @@ async fn alpha_data(b: &Backend) -> String {
 
 async fn a_workspace_never_sees_another_workspaces_data(b: &Backend) {
     add_two_workspaces(b).await;
-    let member = alpha_data(&b).await;
+    let member = alpha_data(b).await;
     let alpha = basic("alpha", "alpha-secret");
     let beta = basic("beta", "beta-secret");
 
-    let (status, _, body) = call(&b, "GET", "/v1/segments", Some(&alpha), b"").await;
+    let (status, _, body) = call(b, "GET", "/v1/segments", Some(&alpha), b"").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["segments"][0]["id"], "amplitude-c1");
     assert_eq!(body["segments"][0]["member_count"], 1);
-    let (_, _, body) = call(&b, "GET", "/v1/segments", Some(&beta), b"").await;
+    let (_, _, body) = call(b, "GET", "/v1/segments", Some(&beta), b"").await;
     assert_eq!(
         body,
         json!({"status": "success", "segments": [], "next_cursor": null})
     );
 
-    let (status, _, _) = call(&b, "GET", "/v1/segments/amplitude-c1", Some(&beta), b"").await;
+    let (status, _, _) = call(b, "GET", "/v1/segments/amplitude-c1", Some(&beta), b"").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, _) = call(
-        &b,
+        b,
         "GET",
         "/v1/segments/amplitude-c1/members",
         Some(&beta),
@@ -163,15 +163,15 @@ async fn a_workspace_never_sees_another_workspaces_data(b: &Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = call(&b, "GET", "/v1/users/u1", Some(&beta), b"").await;
+    let (status, _, _) = call(b, "GET", "/v1/users/u1", Some(&beta), b"").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (status, _, body) = call(&b, "GET", "/v1/users/u1", Some(&alpha), b"").await;
+    let (status, _, body) = call(b, "GET", "/v1/users/u1", Some(&alpha), b"").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["uid"], "u1");
     assert_eq!(body["segments"], json!(["amplitude-c1"]));
     let (_, _, body) = call(
-        &b,
+        b,
         "GET",
         "/v1/segments/amplitude-c1/members",
         Some(&alpha),
@@ -223,7 +223,7 @@ async fn queued_by_workspace(b: &Backend) -> Vec<(String, String)> {
 /// settings naming alpha; beta's writes land in beta only.
 async fn a_workspace_never_writes_into_another(b: &Backend) {
     add_two_workspaces(b).await;
-    let member = alpha_data(&b).await;
+    let member = alpha_data(b).await;
     let beta = basic("beta", "beta-secret");
     let post = |uri: &'static str, auth: Option<String>, body: Value| {
         let b = &b;
@@ -273,7 +273,7 @@ async fn a_workspace_never_writes_into_another(b: &Backend) {
         let (status, _, _) = post("/v1/mparticle/firehose", auth, audience.clone()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", b.kind);
     }
-    apply_staged(&b).await;
+    apply_staged(b).await;
 
     let alpha_segment = b
         .segments
@@ -283,7 +283,7 @@ async fn a_workspace_never_writes_into_another(b: &Backend) {
         .unwrap();
     assert_eq!(alpha_segment.member_count, 1, "{}", b.kind);
     assert_eq!(alpha_segment.name, "Alpha cohort");
-    let alpha_user = profile_of(&b, "alpha", "u1").await;
+    let alpha_user = profile_of(b, "alpha", "u1").await;
     assert_eq!(alpha_user.moengage_user_id, member);
     assert_eq!(alpha_user.attributes.get("plan"), Some(&json!("alpha")));
     let segments = b.segments.segments_of("alpha", &member).await.unwrap();
@@ -304,10 +304,10 @@ async fn a_workspace_never_writes_into_another(b: &Backend) {
         .unwrap();
     assert_eq!(beta_segment.name, "Beta");
     assert_eq!(beta_segment.member_count, 0, "beta's u1 was removed");
-    let beta_user = profile_of(&b, "beta", "u1").await;
+    let beta_user = profile_of(b, "beta", "u1").await;
     assert_eq!(beta_user.attributes.get("plan"), Some(&json!("beta")));
     assert_ne!(beta_user.moengage_user_id, member);
-    let mut queued = queued_by_workspace(&b).await;
+    let mut queued = queued_by_workspace(b).await;
     queued.sort();
     let beta = |name: &str| ("beta".to_owned(), name.to_owned());
     assert_eq!(

@@ -197,7 +197,7 @@ async fn a_redelivered_request_is_idempotent(b: &Backend) {
 /// removes) every member, then flips m1 back; within the request, the later
 /// position wins.
 fn race_request(i: usize) -> [(&'static str, MembershipAction); 4] {
-    let action = if i % 2 == 0 { Added } else { Removed };
+    let action = if i.is_multiple_of(2) { Added } else { Removed };
     let flipped = if action == Added { Removed } else { Added };
     [
         ("m1", action),
