@@ -12,7 +12,7 @@ use crate::Failure;
 /// starts logging as its `[logging]` says.
 pub fn load_config(path: &Path) -> Result<ConfigFile, Failure> {
     let config = config::load_file(path).map_err(|e| Failure::Usage(e.into()))?;
-    crate::init_logging(&config);
+    crate::output::init(&config);
     Ok(config)
 }
 
