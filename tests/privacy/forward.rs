@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use engage_bridge_tests::receiver::wait_for;
-use engage_bridge_tests::{Backend, consume_queued, contract_tests};
+use engage_bridge_tests::{Backend, contract_tests, run_queued};
 use http::StatusCode;
 use serde_json::{Value, json};
 use shared::topology::QueueName;
@@ -71,7 +71,7 @@ async fn an_erasure_is_forwarded_and_retried(b: &Backend) {
 
     let erased = as_ws(b, &ws, "DELETE", "/v1/users/amp-user", None).await;
     assert_eq!(erased.status, StatusCode::ACCEPTED);
-    consume_queued(b, QueueName::Privacy).await;
+    run_queued(b, QueueName::Privacy).await;
     // Completed before Amplitude was even called: the erasure does not wait.
     let id = erased.body["request_id"].as_str().unwrap();
     let status = as_ws(b, &ws, "GET", &format!("/v1/privacy/requests/{id}"), None).await;
@@ -85,8 +85,8 @@ async fn an_erasure_is_forwarded_and_retried(b: &Backend) {
     // Refused once (500), then retried on the schedule and accepted.
     wait_for(
         async || {
-            consume_queued(b, QueueName::Events).await;
-            consume_queued(b, QueueName::Retry).await;
+            run_queued(b, QueueName::Events).await;
+            run_queued(b, QueueName::Retry).await;
             requests_to(&amplitude, "/api/2/deletions/users")
                 .await
                 .len()

@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use engage_bridge_tests::receiver::wait_for;
-use engage_bridge_tests::{Backend, consume_queued, python};
+use engage_bridge_tests::{Backend, python, run_queued};
 use http::StatusCode;
 use serde_json::{Value, json};
 use shared::config::{RsaSigningKey, Secret};
@@ -156,8 +156,8 @@ async fn callbacks(server: &MockServer, id: &str) -> Vec<(String, Value, Vec<u8>
 async fn until_called_back(b: &Backend, server: &MockServer, id: &str, statuses: &[&str]) {
     wait_for(
         async || {
-            consume_queued(b, QueueName::Privacy).await;
-            consume_queued(b, QueueName::Events).await;
+            run_queued(b, QueueName::Privacy).await;
+            run_queued(b, QueueName::Events).await;
             let got: Vec<String> = callbacks(server, id)
                 .await
                 .into_iter()
@@ -340,7 +340,7 @@ async fn erasure_and_access_run_end_to_end(mut b: Backend, key_format: &str) {
     let first = access_callbacks[0].0.clone();
     wait_for(
         async || {
-            consume_queued(b, QueueName::Privacy).await;
+            run_queued(b, QueueName::Privacy).await;
             let again = callbacks(&server, access_id).await;
             again.iter().filter(|c| c.0 == first).count() >= 2
         },

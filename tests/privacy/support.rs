@@ -2,7 +2,7 @@
 //! stream (and optionally more TOML), requests through the router `serve`
 //! runs, and the consumers run until their queues are empty.
 
-use engage_bridge_tests::{Backend, basic, consume_queued, unique};
+use engage_bridge_tests::{Backend, basic, run_queued, unique};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use shared::config;
@@ -91,7 +91,7 @@ pub async fn settle(b: &Backend) {
             QueueName::Events,
             QueueName::Retry,
         ] {
-            consume_queued(b, queue).await;
+            run_queued(b, queue).await;
         }
     }
 }
