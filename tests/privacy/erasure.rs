@@ -400,6 +400,69 @@ async fn an_erased_user_is_gone_everywhere_and_stays_out_until_lifted(b: &Backen
         b.kind
     );
 
+    // Firehose: its events and its audience memberships.
+    let mut firehose: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            engage_bridge_tests::repo_root()
+                .join("events/mparticle-ingest/firehose-event-processing.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    firehose["account"]["account_settings"] = json!({"workspace_id": ws, "secret_key": SECRET});
+    firehose["user_identities"] = json!([{"type": "customer", "encoding": "raw", "value": UID}]);
+    let before = metric(
+        "engage_bridge_events_dropped_total",
+        &[("workspace_id", &ws), ("reason", "suppressed")],
+    );
+    let reply = call(
+        b,
+        "POST",
+        "/v1/mparticle/firehose",
+        None,
+        firehose.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let dropped = metric(
+        "engage_bridge_events_dropped_total",
+        &[("workspace_id", &ws), ("reason", "suppressed")],
+    ) - before;
+    assert!(
+        dropped >= 2.0,
+        "{}: the profile update and its events: {dropped}",
+        b.kind
+    );
+    let audience = json!({
+        "type": "audience_membership_change_request", "id": "r-1", "timestamp_ms": 1_795_341_950_000i64,
+        "account": {"account_settings": {"workspace_id": ws, "secret_key": SECRET}},
+        "user_profiles": [UID, KEEP].iter().map(|uid| json!({
+            "user_identities": [{"type": "customer", "value": uid}],
+            "audiences": [{"audience_id": 99, "audience_name": "VIP", "action": "add"}]
+        })).collect::<Vec<_>>()
+    });
+    let reply = call(
+        b,
+        "POST",
+        "/v1/mparticle/firehose",
+        None,
+        audience.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        member_count(b, &ws, "mparticle-99").await,
+        1,
+        "{}: only the other user",
+        b.kind
+    );
+    assert_eq!(
+        as_ws(b, &ws, "GET", &format!("/v1/users/{UID}"), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
     // Lifting lets them in again.
     let lifted = as_ws(b, &ws, "DELETE", &format!("/v1/suppressions/{UID}"), None).await;
     assert_eq!(lifted.status, StatusCode::OK, "{}", lifted.body);
