@@ -107,6 +107,8 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     // Consumers stopped receiving with the signal and release what they have
     // not finished by the deadline: nothing acknowledged is lost.
     futures::future::join_all(consumers).await;
+    // What the last deliveries recorded, before the process ends.
+    services.delivery_log.flush(Duration::from_secs(2)).await;
     tracing::info!("stopped");
     Ok(())
 }

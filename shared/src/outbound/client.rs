@@ -81,6 +81,12 @@ impl HttpClient {
         let request = request
             .build()
             .map_err(|e| SendError::Transport(describe(e)))?;
+        self.execute(request).await
+    }
+
+    /// Sends a request built already (so its headers and body can be
+    /// read first: the delivery log).
+    pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response, SendError> {
         self.policy.check_url(request.url())?;
         self.client
             .execute(request)

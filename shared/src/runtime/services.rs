@@ -10,15 +10,20 @@ use subtle::ConstantTimeEq;
 
 use crate::config::secret::sha256_hex;
 use crate::config::{PrivateDestinations, RetrySchedule, WorkspaceConfig};
+use crate::delivery_log::{DEFAULT_DAYS, DeliveryLogHandle};
 use crate::error::RequestError;
 use crate::outbound::HttpClient;
 use crate::ports::{
-    AttemptLog, DeadLetterStore, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore,
-    StoreError, StoreResult, WorkspaceStore,
+    AttemptLog, DeadLetterStore, DeliveryLog, IdempotencyStore, ProfileStore, Queue, RateLimiter,
+    SegmentStore, StoreError, StoreResult, WorkspaceStore,
 };
 use crate::queue::Queues;
 use crate::store::aws::{AwsResources, DynamoStore, RequestCounter, SqsQueue};
-use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::{SqliteDeliveryLog, SqliteStore};
+
+/// `[console] delivery_log_days` for the Lambda functions (the template's
+/// `DeliveryLogDays` parameter).
+pub const DELIVERY_LOG_DAYS_ENV: &str = "ENGAGE_BRIDGE_DELIVERY_LOG_DAYS";
 
 /// `[security] private_destinations` for the Lambda functions (the
 /// template's `PrivateDestinations` parameter): `allow` or `deny` (default).
@@ -33,6 +38,8 @@ pub struct Services {
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub attempts: Arc<dyn AttemptLog>,
     pub dead_letters: Arc<dyn DeadLetterStore>,
+    /// Every delivery attempt, for the console (docs/interface/console.md).
+    pub delivery_log: DeliveryLogHandle,
     pub queues: Queues,
     /// Delays before retries 1..n, then dead letter (docs/rules/retry.md).
     pub retry_schedule: RetrySchedule,
@@ -55,8 +62,10 @@ impl Services {
     /// The embedded backend: every port on one SQLite file.
     pub fn sqlite(path: &Path, retry_schedule: RetrySchedule) -> StoreResult<Self> {
         let store = SqliteStore::open(path)?;
+        let log = SqliteDeliveryLog::open_beside(path)?;
         Ok(Self::assemble(
             Arc::new(store.clone()),
+            Arc::new(log),
             Queues::open(|name| Arc::new(store.queue(name.as_str())) as Arc<dyn Queue>),
             retry_schedule,
             Duration::from_secs(2),
@@ -73,8 +82,10 @@ impl Services {
         let store = DynamoStore::new(sdk, &resources.config_table, &resources.state_table);
         let dynamo_requests = store.requests();
         let (client, requests) = SqsQueue::client(sdk);
+        let store = Arc::new(store);
         let mut services = Self::assemble(
-            Arc::new(store),
+            store.clone(),
+            store,
             Queues::open(|name| {
                 Arc::new(SqsQueue::new(
                     client.clone(),
@@ -115,8 +126,22 @@ impl Services {
                 )));
             }
         };
+        let days = match std::env::var(DELIVERY_LOG_DAYS_ENV) {
+            Ok(text) => text
+                .parse()
+                .ok()
+                .filter(|d| (1..=365).contains(d))
+                .ok_or_else(|| {
+                    StoreError::Backend(format!(
+                        "{DELIVERY_LOG_DAYS_ENV}: expected 1 to 365 days, found {text:?}"
+                    ))
+                })?,
+            Err(_) => DEFAULT_DAYS,
+        };
         let sdk = crate::store::aws::sdk_config().await;
-        Ok(Self::aws(&sdk, &resources, schedule).with_private_destinations(destinations))
+        Ok(Self::aws(&sdk, &resources, schedule)
+            .with_private_destinations(destinations)
+            .with_delivery_log_days(days))
     }
 
     /// Streams may (`Allow`) or may not (`Deny`) reach loopback and private
@@ -128,6 +153,12 @@ impl Services {
         self
     }
 
+    /// Delivery attempts are kept `days` (`[console] delivery_log_days`).
+    pub fn with_delivery_log_days(mut self, days: u32) -> Self {
+        self.delivery_log = DeliveryLogHandle::new(self.delivery_log.store.clone(), days);
+        self
+    }
+
     /// Stream requests through `http` (tests stand in for DNS with it).
     pub fn with_http(mut self, http: HttpClient) -> Self {
         self.http = Arc::new(OnceLock::from(http));
@@ -136,6 +167,7 @@ impl Services {
 
     fn assemble<S>(
         store: Arc<S>,
+        delivery_log: Arc<dyn DeliveryLog>,
         queues: Queues,
         retry_schedule: RetrySchedule,
         cache_ttl: Duration,
@@ -159,6 +191,7 @@ impl Services {
             rate_limiter: store.clone(),
             attempts: store.clone(),
             dead_letters: store,
+            delivery_log: DeliveryLogHandle::new(delivery_log, DEFAULT_DAYS),
             queues,
             retry_schedule,
             http: Arc::default(),

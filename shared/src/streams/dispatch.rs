@@ -10,6 +10,7 @@ use futures::future::join_all;
 
 use super::deliver::{Outcome, deliver_to_stream};
 use super::enrich::Profiles;
+use super::record;
 use super::report;
 use super::selection;
 use super::sink::attempt;
@@ -73,6 +74,8 @@ pub fn gave_up(retries: usize, last_error: &str) -> String {
 pub struct FollowUps {
     pub retries: Vec<(Encoded<RetryMessage>, Duration)>,
     pub dead: Vec<DeadLetter>,
+    /// What the delivery log records of these attempts (`super::record`).
+    pub log: crate::delivery_log::Pending,
 }
 
 impl FollowUps {
@@ -82,18 +85,21 @@ impl FollowUps {
     pub fn add(
         &mut self,
         workspace_id: &str,
-        stream: &str,
+        stream: &StreamConfig,
         previous: &[Attempt],
         outcome: Outcome,
         schedule: &RetrySchedule,
     ) -> StoreResult<()> {
+        let number = previous.len() + 1;
+        let fate = record::Fate::Schedule { schedule, number };
+        record::outcome(&mut self.log, workspace_id, stream, &outcome, fate);
+        let stream = stream.name.as_str();
         let history = |attempt: Attempt| {
             let mut attempts = previous.to_vec();
             attempts.push(attempt);
             attempts
         };
         report::delivered(workspace_id, stream, &outcome);
-        let number = previous.len() + 1;
         let of = schedule.retries() + 1;
         for batch in outcome.retry {
             let next = schedule.delay(previous.len(), batch.wait_at_least);
@@ -168,6 +174,7 @@ impl FollowUps {
 
     /// Queues them: retries first, then dead letters.
     pub async fn send(self, services: &Services) -> StoreResult<()> {
+        services.delivery_log.submit(self.log);
         services.queues.retry.send_later(self.retries).await?;
         crate::dead_letters::keep(services.dead_letters.as_ref(), &self.dead).await
     }
@@ -339,8 +346,10 @@ pub async fn dispatch(
         .filter(|s| message.events.iter().any(|e| selection::selects(s, e)))
         .collect();
     if streams.is_empty() {
+        record::dispatched(services, &workspace, &message.events, &streams);
         return Ok(Vec::new());
     }
+    record::dispatched(services, &workspace, &message.events, &streams);
     let profiles = Profiles::load(services, &workspace.id, &message.events).await?;
     let results =
         join_all(streams.iter().map(|stream| {
@@ -355,11 +364,14 @@ pub async fn dispatch(
             dropped = report.dropped, retried = report.retried, dead = report.dead,
             parked = report.parked, "dispatched"
         );
+        let Some(stream) = streams.iter().find(|s| s.name == report.stream) else {
+            continue;
+        };
         match result {
             StreamResult::Delivered(outcome) => {
                 follow_ups.add(
                     &workspace.id,
-                    &report.stream,
+                    stream,
                     &[],
                     outcome,
                     &services.retry_schedule,
@@ -376,6 +388,17 @@ pub async fn dispatch(
                     &request_id,
                     events.len(),
                     why,
+                );
+                let log = &mut follow_ups.log;
+                record::parked(
+                    log,
+                    &workspace.id,
+                    &report.stream,
+                    &request_id,
+                    &events,
+                    why,
+                    0,
+                    true,
                 );
                 follow_ups.park(
                     &workspace.id,

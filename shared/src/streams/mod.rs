@@ -7,10 +7,12 @@ pub mod deliver;
 pub mod dispatch;
 pub mod dlq;
 pub mod enrich;
+pub mod record;
 pub mod report;
 pub mod retry;
 pub mod selection;
 pub mod sink;
+pub mod test_event;
 
 use aws_lambda_events::sqs::SqsMessage;
 

@@ -66,6 +66,18 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
                 why,
             );
             let mut park = FollowUps::default();
+            let attempts = message.attempts.len() + logged.len();
+            let log = &mut park.log;
+            super::record::parked(
+                log,
+                ws_id,
+                &message.stream,
+                request_id,
+                &message.events,
+                why,
+                attempts,
+                false,
+            );
             park.park(
                 ws_id,
                 &message.stream,
@@ -80,6 +92,13 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     };
     let schedule = &services.retry_schedule;
     if let Some(failure) = outcome.whole_failure(message.events.len()) {
+        let mut log = crate::delivery_log::Pending::default();
+        let fate = super::record::Fate::Schedule {
+            schedule,
+            number: history.len() + 1,
+        };
+        super::record::outcome(&mut log, ws_id, stream, &outcome, fate);
+        services.delivery_log.submit(log);
         // Another delivery of this same message may have counted this retry.
         if !services
             .attempts
@@ -123,7 +142,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     // requests of their own, carrying this request's attempt history; once
     // the schedule is exhausted they are dead.
     let mut follow_ups = FollowUps::default();
-    follow_ups.add(ws_id, &message.stream, &history, outcome, schedule)?;
+    follow_ups.add(ws_id, stream, &history, outcome, schedule)?;
     follow_ups.send(services).await?;
     services.attempts.clear_attempts(ws_id, request_id).await?;
     Ok(Handled::Done)

@@ -21,6 +21,7 @@
 mod attempts;
 mod batch;
 mod dead_letters;
+mod delivery_log;
 mod errors;
 mod idempotency;
 mod memberships;
