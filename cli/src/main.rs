@@ -2,6 +2,7 @@
 //! (docs/interface/cli.md). Exit codes: 0 ok, 1 failure, 2 usage or config error.
 
 mod backend;
+mod console;
 mod dlq;
 mod events;
 mod serve;
@@ -60,6 +61,14 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         command: DlqCommand,
+    },
+    /// Serve the console (web UI) alone against the configured backend.
+    Console {
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on (default 127.0.0.1:8081).
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Check a stream's endpoint.
     Streams {
@@ -188,6 +197,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { config, listen } => serve::run(config, listen).await,
             Command::Validate { config } => validate::run(config),
+            Command::Console { config, listen } => console::run(&config, listen).await,
             Command::Schema { what } => {
                 let schema = match what {
                     SchemaKind::Config => shared::config::schema::config(),

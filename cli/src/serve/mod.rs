@@ -4,7 +4,7 @@
 
 mod demo;
 mod gauges;
-mod http_server;
+pub mod http_server;
 mod parse_errors;
 
 use std::net::SocketAddr;
@@ -33,6 +33,16 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     let addr: SocketAddr = listen
         .parse()
         .map_err(|_| Failure::Usage(anyhow!("--listen: not a socket address: {listen:?}")))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let mut config = config;
+    if demo.is_some() {
+        // The demo workspace sends to a receiver of its own, so a newcomer
+        // can follow events to a receiver in the console.
+        demo::add_receiver_stream(&mut config, local);
+    }
     let services = backend::open(&config).await?;
     // The config's workspaces are the source of truth (`workspaces apply --prune`).
     let plan = services
@@ -42,12 +52,8 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     for id in &plan.removed {
         tracing::warn!(workspace_id = %id, "workspace removed: it is no longer in the config file");
     }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
-
     println!("engage-bridge listening on http://{local}");
+    println!("console: http://{local}/console");
     if let Some(demo) = &demo {
         // The one secret engage-bridge ever prints (docs/interface/cli.md "serve").
         println!(
@@ -93,7 +99,19 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
         .collect();
     tokio::spawn(gauges::run(services.clone(), shutdown_rx.clone()));
 
-    let app = shared::http::serve_router(services.clone());
+    let console = engage_bridge_console::Console::new(
+        services.clone(),
+        engage_bridge_console::ConsoleOptions::from_config(
+            &config,
+            !local.ip().is_loopback(),
+            engage_bridge_console::LiveSource::Dispatch,
+        ),
+    );
+    let mut app =
+        shared::http::serve_router(services.clone()).merge(engage_bridge_console::router(console));
+    if demo.is_some() {
+        app = app.merge(demo::receiver());
+    }
     let mut server_shutdown = shutdown_rx.clone();
     http_server::serve(
         listener,
@@ -113,7 +131,7 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -110,3 +110,35 @@ impl DeliveryLogHandle {
         self.live.subscribe()
     }
 }
+
+/// Records an applied segment sync for the console's history: `counts` are
+/// users, applied, created, dropped and duplicates (never blocks or fails
+/// the sync).
+pub fn record_sync(
+    services: &crate::runtime::Services,
+    workspace_id: &str,
+    segment_id: &str,
+    message_id: Option<String>,
+    action: &str,
+    counts: [usize; 5],
+) {
+    let at_ms = now_ms();
+    let [users, applied, created, dropped, duplicates] = counts.map(|n| n as u64);
+    let record = model::SyncRecord {
+        id: model::entry_id(at_ms),
+        workspace_id: workspace_id.to_owned(),
+        segment_id: segment_id.to_owned(),
+        at_ms,
+        message_id,
+        action: action.to_owned(),
+        users,
+        applied,
+        created,
+        dropped,
+        duplicates,
+    };
+    services.delivery_log.submit(Pending {
+        syncs: vec![record],
+        ..Pending::default()
+    });
+}

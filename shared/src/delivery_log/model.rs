@@ -287,6 +287,26 @@ pub struct WaitingChange {
     pub at_ms: i64,
 }
 
+/// One applied segment sync (a cohort-queue message, an mParticle
+/// audience change), for the segment's history in the console.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRecord {
+    /// Sortable by time, as entry ids are.
+    pub id: String,
+    pub workspace_id: String,
+    pub segment_id: String,
+    pub at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// `add`, `remove`, or `change` (mixed).
+    pub action: String,
+    pub users: u64,
+    pub applied: u64,
+    pub created: u64,
+    pub dropped: u64,
+    pub duplicates: u64,
+}
+
 /// What one write of the log carries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogBatch {
@@ -294,6 +314,7 @@ pub struct LogBatch {
     pub bodies: Vec<(String, StoredBody)>,
     pub counts: Vec<CountDelta>,
     pub waiting: Vec<WaitingChange>,
+    pub syncs: Vec<SyncRecord>,
 }
 
 impl LogBatch {
@@ -302,6 +323,7 @@ impl LogBatch {
             && self.bodies.is_empty()
             && self.counts.is_empty()
             && self.waiting.is_empty()
+            && self.syncs.is_empty()
     }
 
     /// The workspaces this batch writes for (failures are counted per workspace).
@@ -313,6 +335,7 @@ impl LogBatch {
             .chain(self.bodies.iter().map(|(w, _)| w.clone()))
             .chain(self.counts.iter().map(|c| c.workspace_id.clone()))
             .chain(self.waiting.iter().map(|w| w.workspace_id.clone()))
+            .chain(self.syncs.iter().map(|s| s.workspace_id.clone()))
             .collect();
         ids.sort();
         ids.dedup();

@@ -3,8 +3,8 @@
 //! are masked here, on the writer's side, before anything is kept.
 
 use super::model::{
-    CountDelta, CountKind, LogBatch, LogEntry, REQUEST_BODY_LIMIT, StoredBody, WaitingChange,
-    bucket_of,
+    CountDelta, CountKind, LogBatch, LogEntry, REQUEST_BODY_LIMIT, StoredBody, SyncRecord,
+    WaitingChange, bucket_of,
 };
 use super::trace::MASK;
 
@@ -20,13 +20,17 @@ pub struct Pending {
     pub entries: Vec<PendingEntry>,
     pub counts: Vec<CountDelta>,
     pub waiting: Vec<WaitingChange>,
+    pub syncs: Vec<SyncRecord>,
     /// Secret values of the streams concerned, masked wherever they appear.
     pub secrets: Vec<String>,
 }
 
 impl Pending {
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.counts.is_empty() && self.waiting.is_empty()
+        self.entries.is_empty()
+            && self.counts.is_empty()
+            && self.waiting.is_empty()
+            && self.syncs.is_empty()
     }
 
     /// Roughly what it holds in memory.
@@ -50,6 +54,7 @@ impl Pending {
             .map(|e| e.entry.workspace_id.clone())
             .chain(self.counts.iter().map(|c| c.workspace_id.clone()))
             .chain(self.waiting.iter().map(|w| w.workspace_id.clone()))
+            .chain(self.syncs.iter().map(|s| s.workspace_id.clone()))
             .collect();
         ids.sort();
         ids.dedup();
@@ -156,6 +161,7 @@ impl Pending {
             }
         }
         batch.waiting.extend(self.waiting);
+        batch.syncs.extend(self.syncs);
     }
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 use crate::delivery_log::model::{
-    LogBatch, LogEntry, LogPage, LogQuery, StoredBody, StreamCounts, StreamHealth,
+    LogBatch, LogEntry, LogPage, LogQuery, StoredBody, StreamCounts, StreamHealth, SyncRecord,
 };
 
 #[async_trait]
@@ -30,6 +30,14 @@ pub trait DeliveryLog: Send + Sync {
     /// Counts per stream (`""`: the workspace) summed over the buckets
     /// from `since_ms` on.
     async fn counts(&self, workspace: &str, since_ms: i64) -> StoreResult<Vec<StreamCounts>>;
+
+    /// A segment's applied syncs, newest first (at most `limit`).
+    async fn syncs(
+        &self,
+        workspace: &str,
+        segment_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<SyncRecord>>;
 
     /// Last success, last error and waiting requests per stream.
     async fn health(&self, workspace: &str) -> StoreResult<Vec<StreamHealth>>;

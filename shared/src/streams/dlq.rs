@@ -86,8 +86,11 @@ fn workspace_of(body: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Every kept dead letter that `filter` selects, oldest first.
-async fn selected(services: &Services, filter: &Filter) -> StoreResult<Vec<(Listing, DeadLetter)>> {
+/// Every kept dead letter that `filter` selects, oldest first, with the letter.
+pub async fn selected(
+    services: &Services,
+    filter: &Filter,
+) -> StoreResult<Vec<(Listing, DeadLetter)>> {
     let mut out = Vec::new();
     let mut page = PageRequest::first(MAX_LIMIT);
     loop {
@@ -173,7 +176,7 @@ pub async fn replay(
     services: &Services,
     filter: &Filter,
     dry_run: bool,
-    progress: &dyn Fn(usize, usize),
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> StoreResult<Vec<Listing>> {
     if !dry_run {
         take_in_redriven(services).await?;

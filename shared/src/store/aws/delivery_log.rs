@@ -8,6 +8,7 @@
 //! | counts | `W#<ws>#DLC` | `<bucket ms, 15 digits>#<stream>` |
 //! | last success / error | `W#<ws>#DLH` | `<stream>#success` / `<stream>#error` |
 //! | waiting request | `W#<ws>#DLW` | `<stream>#<moe_request_id>` |
+//! | segment sync | `W#<ws>#DLS#<segment id>` | sync id (as entry ids) |
 //! | hour with entries | `W#<ws>#DLX` | `<hour since the epoch, 12 digits>` |
 //!
 //! Entries are spread over an hour's [`SHARDS`] partitions (one partition
@@ -27,7 +28,7 @@ use super::batch::{Item, batch_write, get_n, get_s, key, n, s};
 use super::{DynamoStore, sdk_error};
 use crate::delivery_log::model::{
     LastAttempt, LastKind, LogBatch, LogEntry, LogPage, LogQuery, SHARDS, StoredBody, StreamCounts,
-    StreamHealth, parse_entry_id,
+    StreamHealth, SyncRecord, parse_entry_id,
 };
 use crate::domain::time::now_ms;
 use crate::ports::{DeliveryLog, StoreError, StoreResult};
@@ -54,6 +55,9 @@ fn last_pk(ws: &str) -> String {
 }
 fn waiting_pk(ws: &str) -> String {
     format!("W#{ws}#DLW")
+}
+fn syncs_pk(ws: &str, segment: &str) -> String {
+    format!("W#{ws}#DLS#{segment}")
 }
 fn hours_pk(ws: &str) -> String {
     format!("W#{ws}#DLX")
@@ -306,6 +310,15 @@ impl DeliveryLog for DynamoStore {
                 None => delete(waiting_pk(&change.workspace_id), &sk)?,
             });
         }
+        for sync in &batch.syncs {
+            let mut item = key(syncs_pk(&sync.workspace_id, &sync.segment_id), &sync.id);
+            item.insert(
+                "doc".into(),
+                s(serde_json::to_string(sync).map_err(StoreError::backend)?),
+            );
+            item.insert("expires_at".into(), expires(sync.at_ms, days));
+            writes.push(put(item)?);
+        }
         let written = batch_write(&self.client, &self.state_table, writes);
 
         // Counts: one ADD per (workspace, bucket, stream), every kind at once.
@@ -530,6 +543,34 @@ impl DeliveryLog for DynamoStore {
         let mut out: Vec<StreamCounts> = by_stream.into_values().collect();
         out.sort_by(|a, b| a.stream.cmp(&b.stream));
         Ok(out)
+    }
+
+    async fn syncs(
+        &self,
+        workspace: &str,
+        segment_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<SyncRecord>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.state_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(syncs_pk(workspace, segment_id)))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                let doc =
+                    get_s(item, "doc").ok_or_else(|| StoreError::corrupt("sync without doc"))?;
+                serde_json::from_str(&doc).map_err(StoreError::corrupt)
+            })
+            .collect()
     }
 
     async fn health(&self, workspace: &str) -> StoreResult<Vec<StreamHealth>> {

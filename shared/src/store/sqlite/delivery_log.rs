@@ -14,7 +14,7 @@ use rusqlite::{Connection, params, params_from_iter};
 use super::{SqliteStore, from_json, to_json};
 use crate::delivery_log::model::{
     LastAttempt, LastKind, LogBatch, LogEntry, LogPage, LogQuery, StoredBody, StreamCounts,
-    StreamHealth,
+    StreamHealth, SyncRecord,
 };
 use crate::ports::{DeliveryLog, StoreError, StoreResult};
 
@@ -71,6 +71,14 @@ CREATE TABLE log_waiting (
     at_ms          INTEGER NOT NULL,
     PRIMARY KEY (workspace, stream, moe_request_id)
 ) WITHOUT ROWID;
+CREATE TABLE log_syncs (
+    workspace TEXT NOT NULL,
+    segment   TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    doc       TEXT NOT NULL,
+    PRIMARY KEY (workspace, segment, id)
+) WITHOUT ROWID;
+CREATE INDEX log_syncs_by_id ON log_syncs (id);
 "#];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -134,6 +142,10 @@ impl DeliveryLog for SqliteDeliveryLog {
         let bodies = batch.bodies.clone();
         let counts = batch.counts.clone();
         let waiting = batch.waiting.clone();
+        let mut syncs = Vec::new();
+        for sync in &batch.syncs {
+            syncs.push((sync.clone(), to_json(sync).map_err(StoreError::backend)?));
+        }
         let mut last = Vec::new();
         for (workspace, stream, kind, attempt) in batch.last_attempts() {
             let doc = to_json(&attempt).map_err(StoreError::backend)?;
@@ -224,6 +236,12 @@ impl DeliveryLog for SqliteDeliveryLog {
                                 change.moe_request_id
                             ])?,
                         };
+                    }
+                    let mut sync = tx.prepare_cached(
+                        "INSERT OR REPLACE INTO log_syncs (workspace, segment, id, doc) VALUES (?1, ?2, ?3, ?4)",
+                    )?;
+                    for (record, doc) in &syncs {
+                        sync.execute(params![record.workspace_id, record.segment_id, record.id, doc])?;
                     }
                 }
                 tx.commit()
@@ -367,6 +385,31 @@ impl DeliveryLog for SqliteDeliveryLog {
         Ok(out)
     }
 
+    async fn syncs(
+        &self,
+        workspace: &str,
+        segment_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<SyncRecord>> {
+        let (workspace, segment) = (workspace.to_owned(), segment_id.to_owned());
+        let docs = self
+            .db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT doc FROM log_syncs WHERE workspace = ?1 AND segment = ?2
+                     ORDER BY id DESC LIMIT ?3",
+                )?;
+                stmt.query_map(params![workspace, segment, limit as i64], |r| {
+                    r.get::<_, String>(0)
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        docs.iter()
+            .map(|d| from_json(d).map_err(StoreError::corrupt))
+            .collect()
+    }
+
     async fn health(&self, workspace: &str) -> StoreResult<Vec<StreamHealth>> {
         let workspace = workspace.to_owned();
         let (last, waiting) = self
@@ -483,6 +526,7 @@ impl DeliveryLog for SqliteDeliveryLog {
                 conn.execute("DELETE FROM log_bodies WHERE at_ms < ?1", [before_ms])?;
                 conn.execute("DELETE FROM log_counts WHERE bucket_ms < ?1", [before_ms])?;
                 conn.execute("DELETE FROM log_waiting WHERE at_ms < ?1", [before_ms])?;
+                conn.execute("DELETE FROM log_syncs WHERE id < ?1", [id_at(before_ms)])?;
                 Ok(())
             })
             .await?;
