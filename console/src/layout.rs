@@ -246,6 +246,19 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// `text` as one URL path segment (dead-letter ids hold `#` on DynamoDB).
+pub fn seg(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// A query string of the non-empty pairs.
 pub fn query(pairs: &[(&str, &str)]) -> String {
     let mut url = url::form_urlencoded::Serializer::new(String::new());

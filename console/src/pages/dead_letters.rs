@@ -177,7 +177,7 @@ pub async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> Response {
                                 @let (first, last) = first_last(l);
                                 tr {
                                     td { input type="checkbox" name="id" value=(l.id) aria-label={ "Select " (l.id) }; }
-                                    td.mono { a href={ "/console/dead-letters/" (l.id) } { (short_id(&l.id)) } }
+                                    td.mono { a href={ "/console/dead-letters/" (layout::seg(&l.id)) } { (short_id(&l.id)) } }
                                     td { @if l.stream.is_empty() { span.quiet { "(none)" } } @else { (l.stream) } }
                                     td { (l.reason) }
                                     td.num { (l.event_uuids.len()) }

@@ -170,7 +170,7 @@ pub fn table(entries: &[LogEntry]) -> Markup {
                 tbody {
                     @for e in entries {
                         tr {
-                            td { a href={ "/console/deliveries/" (e.id) } { (time(e.at_ms)) } }
+                            td { a href={ "/console/deliveries/" (layout::seg(&e.id)) } { (time(e.at_ms)) } }
                             td { (e.stream) }
                             td.mono { a href={ "/console/deliveries?" (layout::query(&[("request", &e.moe_request_id)])) } { (e.moe_request_id) } }
                             td {

@@ -252,17 +252,17 @@ fn row(
                 None => span.quiet { "none" },
             } }
             td.actions {
-                form method="post" action={ "/console/streams/" (name) "/test" } {
+                form method="post" action={ "/console/streams/" (layout::seg(name)) "/test" } {
                     (csrf(ctx))
                     button type="submit" { "Send test event" }
                 }
                 @if stream.enabled {
-                    form method="post" action={ "/console/streams/" (name) "/pause" } {
+                    form method="post" action={ "/console/streams/" (layout::seg(name)) "/pause" } {
                         (csrf(ctx))
                         button.secondary type="submit" { "Pause" }
                     }
                 } @else {
-                    form method="post" action={ "/console/streams/" (name) "/resume" } {
+                    form method="post" action={ "/console/streams/" (layout::seg(name)) "/resume" } {
                         (csrf(ctx))
                         button.secondary type="submit" { "Resume" }
                     }

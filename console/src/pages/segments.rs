@@ -52,7 +52,7 @@ pub async fn list(ctx: Ctx, Query(p): Query<Paging>) -> Response {
                 tbody {
                     @for s in &found.items {
                         tr {
-                            th scope="row" { a href={ "/console/segments/" (s.id) } { (s.name) } div.sub.mono { (s.id) } }
+                            th scope="row" { a href={ "/console/segments/" (layout::seg(&s.id)) } { (s.name) } div.sub.mono { (s.id) } }
                             td { (s.source.name()) }
                             td { (s.source.segment_type()) }
                             td.num { (count(s.member_count.max(0) as u64)) }
@@ -124,9 +124,9 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<Paging>) -
                 } }
             }
             nav.pager aria-label="Member pages" {
-                @if !p.after.is_empty() { a href={ "/console/segments/" (id) } { "First" } }
+                @if !p.after.is_empty() { a href={ "/console/segments/" (layout::seg(&id)) } { "First" } }
                 @if let Some(next) = &members.next_after {
-                    a href={ "/console/segments/" (id) "?" (layout::query(&[("after", next)])) } { "Next" }
+                    a href={ "/console/segments/" (layout::seg(&id)) "?" (layout::query(&[("after", next)])) } { "Next" }
                 }
             }
         }

@@ -116,7 +116,7 @@ pub async fn page(ctx: Ctx, Query(search): Query<Search>) -> Response {
                     h2 #segments-title { "Segments" }
                     @if segments.is_empty() { p.empty { "In no segment." } }
                     @else {
-                        ul { @for s in &segments { li { a href={ "/console/segments/" (s) } { (s) } } } }
+                        ul { @for s in &segments { li { a href={ "/console/segments/" (layout::seg(s)) } { (s) } } } }
                     }
                 }
             },
