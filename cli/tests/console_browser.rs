@@ -307,7 +307,7 @@ async fn the_console_works_in_chromium_on_aws() {
     let backend = aws().await;
     let text = scenario(&ok_server.uri(), &bad_server.uri());
     let config = shared::config::parse(&text).unwrap();
-    backend.apply_workspaces(&config.workspaces).await.unwrap();
+    backend.workspaces.apply(&config.workspaces).await.unwrap();
     seed_aws(&backend.services).await;
     let ids = other_ids(&backend.services).await;
 

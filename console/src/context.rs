@@ -54,7 +54,7 @@ impl FromRequestParts<Console> for Ctx {
         let Some(id) = signed.session.principal.workspace() else {
             return Err(Redirect::to("/console/workspaces").into_response());
         };
-        let workspace = match console.services().workspace(id).await {
+        let workspace = match console.services().workspaces.get(id).await {
             Ok(Some(workspace)) => workspace,
             // Removed since sign-in: the session means nothing any more.
             Ok(None) => {

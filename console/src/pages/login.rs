@@ -181,6 +181,7 @@ pub async fn tenant(
     }
     match console
         .services()
+        .workspaces
         .authenticate(form.workspace.trim(), &form.secret)
         .await
     {
@@ -309,7 +310,7 @@ pub async fn choose(signed: Result<SignedIn, Response>, Form(form): Form<ChooseF
             "Only the operator chooses among workspaces.",
         );
     }
-    match signed.console.services().workspace(&form.workspace).await {
+    match signed.console.services().workspaces.get(&form.workspace).await {
         Ok(Some(_)) => {
             signed
                 .console

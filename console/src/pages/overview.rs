@@ -16,7 +16,7 @@ use shared::delivery_log::Pending;
 use shared::delivery_log::model::{CountKind, StreamCounts, StreamHealth};
 use shared::domain::time::now_ms;
 use shared::streams::deliver::deliver_to_stream;
-use shared::streams::dispatch::request_id;
+use shared::streams::send::request_id;
 use shared::streams::dlq::{self, Filter};
 use shared::streams::enrich::Profiles;
 use shared::streams::record::{self, Fate};
@@ -364,7 +364,7 @@ pub async fn send_test(
         .retry
         .first()
         .map(|r| r.attempt.error.clone())
-        .or_else(|| outcome.dead.first().map(|d| d.reason.clone()))
+        .or_else(|| outcome.dead.first().map(|d| d.reason.to_string()))
         .unwrap_or_else(|| "the event was not sent (no user_id or device_id for Amplitude)".into());
     back(
         &format!("{name} did not accept the test event: {why}"),

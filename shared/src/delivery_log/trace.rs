@@ -66,6 +66,8 @@ pub struct Trace {
     pub status: Option<u16>,
     /// Why it was not accepted.
     pub error: Option<String>,
+    /// The destination was refused (a private or metadata address).
+    pub refused: bool,
     pub latency_ms: u64,
     pub request: Option<SentRequest>,
     /// The body as sent (masked and cut when recorded).

@@ -10,17 +10,18 @@ use std::time::Duration;
 use super::enrich::Profiles;
 use super::sink::amplitude::AmplitudeSink;
 use super::sink::webhook::WebhookSink;
-use super::sink::{Answer, Sink, attempt};
+use super::sink::{Answer, Sink};
 use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
+use crate::dead_letters::Reason;
 use crate::delivery_log::model::EventSummary;
 use crate::delivery_log::trace::{self, Trace};
 use crate::domain::batching::{Limits, group_by_size};
 use crate::domain::ids::derived_uuid;
 use crate::domain::time::now_ms;
-use crate::domain::{Attempt, Event};
+use crate::domain::{Attempt, Event, FailureKind};
 use crate::observability::metrics;
 use crate::outbound::HttpClient;
-use crate::outbound::client::{SendError, describe};
+use crate::outbound::client::SendError;
 
 /// Events to try again later, as a request of their own.
 #[derive(Debug)]
@@ -37,7 +38,7 @@ pub struct RetryBatch {
 pub struct Undeliverable {
     pub request_id: String,
     pub events: Vec<Event>,
-    pub reason: String,
+    pub reason: Reason,
     pub attempt: Attempt,
 }
 
@@ -144,14 +145,13 @@ pub async fn deliver<S: Sink>(
         if let [one] = group.as_slice()
             && !limits.fits(sink.encoded_len(&one.item))
         {
-            let reason = format!(
-                "the event is larger than one request may be ({} bytes)",
-                limits.max_bytes
-            );
+            let reason = Reason::EventTooLarge {
+                max_bytes: limits.max_bytes,
+            };
             outcome.dead.push(Undeliverable {
                 request_id: id,
                 events: vec![events[one.index].clone()],
-                attempt: attempt(None, reason.clone()),
+                attempt: Attempt::unanswered(FailureKind::Other, reason.to_string()),
                 reason,
             });
             continue;
@@ -197,7 +197,10 @@ async fn send_request<S: Sink>(
             outcome.retry.push(RetryBatch {
                 request_id: id_of(&rest),
                 events: owned(&rest),
-                attempt: attempt(None, "too many partial resends in one delivery"),
+                attempt: Attempt::unanswered(
+                    FailureKind::Other,
+                    "too many partial resends in one delivery",
+                ),
                 wait_at_least: Duration::ZERO,
             });
             break;
@@ -215,7 +218,7 @@ async fn send_request<S: Sink>(
                 (trace.request, trace.body) = (Some(sent), body);
                 client.execute(request).await
             }
-            Err(e) => Err(SendError::Transport(describe(e))),
+            Err(e) => Err(SendError::of(e)),
         };
         metrics::delivery_duration(labels.workspace_id, labels.stream, started.elapsed());
         let answer = match sent {
@@ -225,8 +228,8 @@ async fn send_request<S: Sink>(
                 let status = response.status().as_u16();
                 trace.response = Some(trace::response(status, response.headers(), ""));
                 Answer::Failed {
-                    attempt: attempt(
-                        Some(status),
+                    attempt: Attempt::answered(
+                        status,
                         format!(
                             "HTTP {status}: the destination redirects, and redirects are not followed"
                         ),
@@ -243,7 +246,7 @@ async fn send_request<S: Sink>(
                 sink.classify(status, retry_after, &body, &items)
             }
             Err(e) => Answer::Failed {
-                attempt: attempt(None, e.to_string()),
+                attempt: Attempt::unanswered(e.kind(), e.to_string()),
                 wait: Duration::ZERO,
             },
         };
@@ -255,6 +258,7 @@ async fn send_request<S: Sink>(
         trace.error = match &answer {
             Answer::Accepted => None,
             Answer::Failed { attempt, .. } | Answer::Throttled { attempt, .. } => {
+                trace.refused = attempt.kind == FailureKind::RefusedDestination;
                 Some(attempt.error.clone())
             }
             Answer::Rejected(bad) => Some(format!(
@@ -281,8 +285,8 @@ async fn send_request<S: Sink>(
                         Some((_, reason)) => outcome.dead.push(Undeliverable {
                             request_id: id_of(std::slice::from_ref(&prepared)),
                             events: vec![events[prepared.index].clone()],
-                            attempt: attempt(Some(400), reason.clone()),
-                            reason: reason.clone(),
+                            attempt: Attempt::answered(400, reason.clone()),
+                            reason: Reason::Rejected(reason.clone()),
                         }),
                         None => rest.push(prepared),
                     }
@@ -321,8 +325,8 @@ async fn send_request<S: Sink>(
             Answer::TooLarge => outcome.dead.push(Undeliverable {
                 request_id: id_of(&group),
                 events: owned(&group),
-                reason: "the receiver answered 413 for a single event".into(),
-                attempt: attempt(Some(413), "HTTP 413"),
+                reason: Reason::ReceiverTooLarge,
+                attempt: Attempt::answered(413, "HTTP 413"),
             }),
         }
     }

@@ -7,9 +7,10 @@
 use std::time::Duration;
 
 use super::deliver::Outcome;
-use crate::config::destinations::REFUSED;
 use crate::config::{RetrySchedule, StreamConfig, WorkspaceConfig};
+use crate::dead_letters::Owner;
 use crate::delivery_log::LiveEvent;
+use crate::domain::FailureKind;
 use crate::delivery_log::Pending;
 use crate::delivery_log::model::{AttemptOutcome, CountKind, EventSummary, LogEntry, entry_id};
 use crate::delivery_log::pending::PendingEntry;
@@ -128,11 +129,7 @@ pub fn outcome(
             AttemptOutcome::Delivered
         } else if dead.contains(&trace.request_id.as_str()) {
             AttemptOutcome::DeadLettered
-        } else if trace
-            .error
-            .as_deref()
-            .is_some_and(|e| e.starts_with(REFUSED))
-        {
+        } else if trace.refused {
             AttemptOutcome::Refused
         } else {
             AttemptOutcome::Failed
@@ -163,7 +160,7 @@ pub fn outcome(
     for (id, events, attempt) in untraced {
         let fate = if dead.contains(&id.as_str()) {
             AttemptOutcome::DeadLettered
-        } else if attempt.error.starts_with(REFUSED) {
+        } else if attempt.kind == FailureKind::RefusedDestination {
             AttemptOutcome::Refused
         } else {
             AttemptOutcome::Failed
@@ -242,6 +239,48 @@ pub fn parked(
             AttemptOutcome::Waiting,
         ));
     }
+}
+
+/// The delivery log's record of attempt `number` of a request (one call
+/// per attempt, from dispatch and retry).
+pub fn attempt(
+    services: &Services,
+    workspace: &str,
+    stream: &StreamConfig,
+    delivered: &Outcome,
+    number: usize,
+) {
+    let mut log = Pending::default();
+    let fate = Fate::Schedule {
+        schedule: &services.retry_schedule,
+        number,
+    };
+    outcome(&mut log, workspace, stream, delivered, fate);
+    services.delivery_log.submit(log);
+}
+
+/// The delivery log's record of a batch the gate held back.
+pub fn waiting(
+    services: &Services,
+    owner: Owner<'_>,
+    request_id: &str,
+    events: &[Event],
+    why: Parked,
+    attempts_made: usize,
+    first_park: bool,
+) {
+    let mut log = Pending::default();
+    parked(
+        &mut log,
+        owner.workspace_id,
+        owner.stream,
+        request_id,
+        events,
+        why,
+        attempts_made,
+        first_park,
+    );
+    services.delivery_log.submit(log);
 }
 
 /// One events-queue message reached dispatch: received and not-selected

@@ -86,7 +86,7 @@ fn put(item: Item) -> StoreResult<WriteRequest> {
     let put = PutRequest::builder()
         .set_item(Some(item))
         .build()
-        .map_err(StoreError::backend)?;
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
     Ok(WriteRequest::builder().put_request(put).build())
 }
 
@@ -94,20 +94,20 @@ fn delete(pk: String, sk: &str) -> StoreResult<WriteRequest> {
     let delete = DeleteRequest::builder()
         .set_key(Some(key(pk, sk)))
         .build()
-        .map_err(StoreError::backend)?;
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
     Ok(WriteRequest::builder().delete_request(delete).build())
 }
 
 fn entry_item(entry: &LogEntry, days: u32) -> StoreResult<Item> {
     let (_, shard) = parse_entry_id(&entry.id)
-        .ok_or_else(|| StoreError::Backend(format!("not an entry id: {:?}", entry.id)))?;
+        .ok_or_else(|| StoreError::Invalid(format!("not an entry id: {:?}", entry.id)))?;
     let mut item = key(
         entries_pk(&entry.workspace_id, entry.at_ms.div_euclid(HOUR_MS), shard),
         &entry.id,
     );
     item.insert(
         "doc".into(),
-        s(serde_json::to_string(entry).map_err(StoreError::backend)?),
+        s(serde_json::to_string(entry).map_err(StoreError::encode("a delivery-log entry"))?),
     );
     item.insert("stream".into(), s(&entry.stream));
     item.insert("outcome".into(), s(entry.outcome.as_str()));
@@ -127,7 +127,7 @@ fn entry_item(entry: &LogEntry, days: u32) -> StoreResult<Item> {
 
 fn entry_of(item: &Item) -> StoreResult<LogEntry> {
     let doc = get_s(item, "doc").ok_or_else(|| StoreError::corrupt("log entry without doc"))?;
-    serde_json::from_str(&doc).map_err(StoreError::corrupt)
+    serde_json::from_str(&doc).map_err(|e| StoreError::corrupt_from("a delivery-log item", e))
 }
 
 /// The filter expression of a query's conditions other than time.
@@ -314,7 +314,7 @@ impl DeliveryLog for DynamoStore {
             let mut item = key(syncs_pk(&sync.workspace_id, &sync.segment_id), &sync.id);
             item.insert(
                 "doc".into(),
-                s(serde_json::to_string(sync).map_err(StoreError::backend)?),
+                s(serde_json::to_string(sync).map_err(StoreError::encode("a segment sync"))?),
             );
             item.insert("expires_at".into(), expires(sync.at_ms, days));
             writes.push(put(item)?);
@@ -365,7 +365,7 @@ impl DeliveryLog for DynamoStore {
                 let client = self.client.clone();
                 let table = self.state_table.clone();
                 async move {
-                    let doc = doc.map_err(StoreError::backend)?;
+                    let doc = doc.map_err(StoreError::encode("a stream's last attempt"))?;
                     let mut item = key(last_pk(&ws), &format!("{stream}#{}", kind.as_str()));
                     item.insert("stream".into(), s(&stream));
                     item.insert("kind".into(), s(kind.as_str()));
@@ -568,7 +568,7 @@ impl DeliveryLog for DynamoStore {
             .map(|item| {
                 let doc =
                     get_s(item, "doc").ok_or_else(|| StoreError::corrupt("sync without doc"))?;
-                serde_json::from_str(&doc).map_err(StoreError::corrupt)
+                serde_json::from_str(&doc).map_err(|e| StoreError::corrupt_from("a delivery-log item", e))
             })
             .collect()
     }
@@ -584,7 +584,7 @@ impl DeliveryLog for DynamoStore {
         for item in &last.0 {
             let stream = get_s(item, "stream").unwrap_or_default();
             let doc = get_s(item, "doc").unwrap_or_default();
-            let attempt: LastAttempt = serde_json::from_str(&doc).map_err(StoreError::corrupt)?;
+            let attempt: LastAttempt = serde_json::from_str(&doc).map_err(|e| StoreError::corrupt_from("a delivery-log item", e))?;
             let health = StreamHealth::of(&mut by_stream, stream);
             if get_s(item, "kind").as_deref() == Some(LastKind::Success.as_str()) {
                 health.last_success = Some(attempt);

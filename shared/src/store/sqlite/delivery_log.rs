@@ -11,12 +11,12 @@ use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::{SqliteStore, from_json, to_json};
+use super::{SqliteStore, from_json, map_sqlite_error, to_json};
 use crate::delivery_log::model::{
     LastAttempt, LastKind, LogBatch, LogEntry, LogPage, LogQuery, StoredBody, StreamCounts,
     StreamHealth, SyncRecord,
 };
-use crate::ports::{DeliveryLog, StoreError, StoreResult};
+use crate::ports::{DeliveryLog, StoreResult};
 
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE log_entries (
@@ -136,7 +136,7 @@ impl DeliveryLog for SqliteDeliveryLog {
             rows.push((
                 entry.clone(),
                 names_text(entry),
-                to_json(entry).map_err(StoreError::backend)?,
+                to_json(entry).map_err(map_sqlite_error)?,
             ));
         }
         let bodies = batch.bodies.clone();
@@ -144,11 +144,11 @@ impl DeliveryLog for SqliteDeliveryLog {
         let waiting = batch.waiting.clone();
         let mut syncs = Vec::new();
         for sync in &batch.syncs {
-            syncs.push((sync.clone(), to_json(sync).map_err(StoreError::backend)?));
+            syncs.push((sync.clone(), to_json(sync).map_err(map_sqlite_error)?));
         }
         let mut last = Vec::new();
         for (workspace, stream, kind, attempt) in batch.last_attempts() {
-            let doc = to_json(&attempt).map_err(StoreError::backend)?;
+            let doc = to_json(&attempt).map_err(map_sqlite_error)?;
             last.push((workspace, stream, kind, attempt.at_ms, doc));
         }
         self.db
@@ -303,7 +303,7 @@ impl DeliveryLog for SqliteDeliveryLog {
         let entries = docs
             .iter()
             .take(limit)
-            .map(|d| from_json::<LogEntry>(d).map_err(StoreError::corrupt))
+            .map(|d| from_json::<LogEntry>(d).map_err(map_sqlite_error))
             .collect::<StoreResult<Vec<_>>>()?;
         let next_before = more.then(|| entries.last().map(|e| e.id.clone())).flatten();
         Ok(LogPage {
@@ -324,7 +324,7 @@ impl DeliveryLog for SqliteDeliveryLog {
                 rows.next().transpose()
             })
             .await?;
-        doc.map(|d| from_json(&d).map_err(StoreError::corrupt))
+        doc.map(|d| from_json(&d).map_err(map_sqlite_error))
             .transpose()
     }
 
@@ -406,7 +406,7 @@ impl DeliveryLog for SqliteDeliveryLog {
             })
             .await?;
         docs.iter()
-            .map(|d| from_json(d).map_err(StoreError::corrupt))
+            .map(|d| from_json(d).map_err(map_sqlite_error))
             .collect()
     }
 
@@ -445,7 +445,7 @@ impl DeliveryLog for SqliteDeliveryLog {
             .await?;
         let mut by_stream: HashMap<String, StreamHealth> = HashMap::new();
         for (stream, kind, doc) in last {
-            let attempt: LastAttempt = from_json(&doc).map_err(StoreError::corrupt)?;
+            let attempt: LastAttempt = from_json(&doc).map_err(map_sqlite_error)?;
             let health = StreamHealth::of(&mut by_stream, stream);
             if kind == LastKind::Success.as_str() {
                 health.last_success = Some(attempt);
