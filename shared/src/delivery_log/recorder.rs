@@ -40,6 +40,8 @@ pub struct Recorder {
     sender: OnceLock<mpsc::Sender<Message>>,
     buffered: Arc<AtomicUsize>,
     last_warning: Arc<Mutex<Option<Instant>>>,
+    /// Deliveries whose records were lost (also counted in the metric).
+    lost: Arc<AtomicUsize>,
 }
 
 impl Recorder {
@@ -50,7 +52,13 @@ impl Recorder {
             sender: OnceLock::new(),
             buffered: Arc::default(),
             last_warning: Arc::default(),
+            lost: Arc::default(),
         }
+    }
+
+    /// How many submissions (or written batches) were lost so far.
+    pub fn lost_count(&self) -> usize {
+        self.lost.load(Ordering::Relaxed)
     }
 
     fn sender(&self) -> &mpsc::Sender<Message> {
@@ -61,6 +69,7 @@ impl Recorder {
                 retention_days: self.retention_days,
                 buffered: self.buffered.clone(),
                 last_warning: self.last_warning.clone(),
+                lost: self.lost.clone(),
                 last_sweep: None,
             };
             tokio::spawn(writer.run(rx));
@@ -78,6 +87,7 @@ impl Recorder {
         if held + bytes > MAX_BUFFERED_BYTES {
             self.buffered.fetch_sub(bytes, Ordering::Relaxed);
             lost(
+                &self.lost,
                 &self.last_warning,
                 &pending.workspaces(),
                 "the buffer is full",
@@ -92,6 +102,7 @@ impl Recorder {
                 _ => return,
             };
             lost(
+                &self.lost,
                 &self.last_warning,
                 &pending.workspaces(),
                 "the buffer is full",
@@ -113,7 +124,13 @@ impl Recorder {
 }
 
 /// Counts and (at most every [`LOG_EVERY`]) logs entries that were lost.
-fn lost(last_warning: &Mutex<Option<Instant>>, workspaces: &[String], why: &str) {
+fn lost(
+    count: &AtomicUsize,
+    last_warning: &Mutex<Option<Instant>>,
+    workspaces: &[String],
+    why: &str,
+) {
+    count.fetch_add(1, Ordering::Relaxed);
     for workspace in workspaces {
         metrics::delivery_log_failure(workspace);
     }
@@ -138,6 +155,7 @@ struct Writer {
     retention_days: u32,
     buffered: Arc<AtomicUsize>,
     last_warning: Arc<Mutex<Option<Instant>>>,
+    lost: Arc<AtomicUsize>,
     last_sweep: Option<Instant>,
 }
 
@@ -185,7 +203,12 @@ impl Writer {
             return;
         }
         if let Err(e) = self.store.record(batch, self.retention_days).await {
-            lost(&self.last_warning, &batch.workspaces(), &e.to_string());
+            lost(
+                &self.lost,
+                &self.last_warning,
+                &batch.workspaces(),
+                &e.to_string(),
+            );
         }
     }
 
@@ -197,5 +220,100 @@ impl Writer {
             Ok(removed) => tracing::info!(removed, "delivery log: entries past retention removed"),
             Err(e) => tracing::warn!(error = %e, "delivery log: the retention sweep failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery_log::model::{
+        CountKind, LogEntry, LogPage, LogQuery, StoredBody, StreamCounts, StreamHealth, SyncRecord,
+    };
+    use crate::ports::{StoreError, StoreResult};
+
+    /// A log whose writes fail, or never finish.
+    struct Broken {
+        hang: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl DeliveryLog for Broken {
+        async fn record(&self, _: &LogBatch, _: u32) -> StoreResult<()> {
+            if self.hang {
+                futures::future::pending::<()>().await;
+            }
+            Err(StoreError::Invalid("the log is broken".into()))
+        }
+        async fn list(&self, _: &str, _: &LogQuery) -> StoreResult<LogPage> {
+            Ok(LogPage::default())
+        }
+        async fn entry(&self, _: &str, _: &str) -> StoreResult<Option<LogEntry>> {
+            Ok(None)
+        }
+        async fn body(&self, _: &str, _: &str) -> StoreResult<Option<StoredBody>> {
+            Ok(None)
+        }
+        async fn counts(&self, _: &str, _: i64) -> StoreResult<Vec<StreamCounts>> {
+            Ok(Vec::new())
+        }
+        async fn syncs(&self, _: &str, _: &str, _: usize) -> StoreResult<Vec<SyncRecord>> {
+            Ok(Vec::new())
+        }
+        async fn health(&self, _: &str) -> StoreResult<Vec<StreamHealth>> {
+            Ok(Vec::new())
+        }
+        async fn erase_user(&self, _: &str, _: &str, _: i64) -> StoreResult<u64> {
+            Ok(0)
+        }
+        async fn sweep(&self, _: i64) -> StoreResult<u64> {
+            Ok(0)
+        }
+    }
+
+    fn pending() -> Pending {
+        let mut pending = Pending::default();
+        pending.count("ws", "s", CountKind::Delivered, 1, 0);
+        pending
+    }
+
+    #[tokio::test]
+    async fn a_failing_log_is_counted_and_never_fails_the_caller() {
+        let recorder = Recorder::new(Arc::new(Broken { hang: false }), 7);
+        recorder.submit(pending());
+        recorder.flush(Duration::from_secs(30)).await;
+        assert_eq!(recorder.lost_count(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stuck_log_never_blocks_the_caller_once_its_buffer_is_full() {
+        let recorder = Recorder::new(Arc::new(Broken { hang: true }), 7);
+        // 40 MiB of bodies for a 32 MiB buffer whose writer never finishes:
+        // each submit returns at once, and what does not fit is counted.
+        let body = "x".repeat(1024 * 1024);
+        for _ in 0..40 {
+            let mut pending = pending();
+            pending
+                .entries
+                .push(crate::delivery_log::pending::PendingEntry {
+                    entry: LogEntry {
+                        id: crate::delivery_log::model::entry_id(0),
+                        workspace_id: "ws".into(),
+                        stream: "s".into(),
+                        at_ms: 0,
+                        moe_request_id: "r".into(),
+                        outcome: crate::delivery_log::model::AttemptOutcome::Delivered,
+                        attempt: 1,
+                        status: Some(200),
+                        error: None,
+                        latency_ms: None,
+                        events: Default::default(),
+                        request: None,
+                        response: None,
+                    },
+                    body: Some(body.clone()),
+                });
+            recorder.submit(pending);
+        }
+        assert!(recorder.lost_count() >= 8, "{}", recorder.lost_count());
     }
 }

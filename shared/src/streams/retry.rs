@@ -9,8 +9,8 @@
 
 use super::enrich::Profiles;
 use super::follow_up::{self, FollowUp, FollowUps};
-use super::{record, report};
 use super::send::Sender;
+use super::{record, report};
 use crate::dead_letters::{self, Owner, Reason};
 use crate::domain::RetryMessage;
 use crate::ports::StoreResult;
@@ -61,7 +61,15 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
         Ok(outcome) => outcome,
         Err(why) => {
             let made = history.len();
-            record::waiting(services, owner, request_id, &message.events, why, made, false);
+            record::waiting(
+                services,
+                owner,
+                request_id,
+                &message.events,
+                why,
+                made,
+                false,
+            );
             let parked = follow_up::park(
                 owner,
                 request_id.clone(),

@@ -568,7 +568,8 @@ impl DeliveryLog for DynamoStore {
             .map(|item| {
                 let doc =
                     get_s(item, "doc").ok_or_else(|| StoreError::corrupt("sync without doc"))?;
-                serde_json::from_str(&doc).map_err(|e| StoreError::corrupt_from("a delivery-log item", e))
+                serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::corrupt_from("a delivery-log item", e))
             })
             .collect()
     }
@@ -584,7 +585,8 @@ impl DeliveryLog for DynamoStore {
         for item in &last.0 {
             let stream = get_s(item, "stream").unwrap_or_default();
             let doc = get_s(item, "doc").unwrap_or_default();
-            let attempt: LastAttempt = serde_json::from_str(&doc).map_err(|e| StoreError::corrupt_from("a delivery-log item", e))?;
+            let attempt: LastAttempt = serde_json::from_str(&doc)
+                .map_err(|e| StoreError::corrupt_from("a delivery-log item", e))?;
             let health = StreamHealth::of(&mut by_stream, stream);
             if get_s(item, "kind").as_deref() == Some(LastKind::Success.as_str()) {
                 health.last_success = Some(attempt);
