@@ -86,17 +86,17 @@ impl Ctx {
         matches!(self.session.principal, Principal::Operator { .. })
     }
 
-    /// Refuses a POST whose CSRF token is not this session's.
-    pub fn check_csrf(&self, presented: &str) -> Result<(), Response> {
-        check_csrf(&self.console, &self.session, presented)
+    /// The refusal of a POST whose CSRF token is not this session's.
+    pub fn refuse_csrf(&self, presented: &str) -> Option<Response> {
+        refuse_csrf(&self.console, &self.session, presented)
     }
 }
 
-pub fn check_csrf(console: &Console, session: &Session, presented: &str) -> Result<(), Response> {
+pub fn refuse_csrf(console: &Console, session: &Session, presented: &str) -> Option<Response> {
     if session::same(&session.csrf, presented) {
-        Ok(())
+        None
     } else {
-        Err(layout::message_page(
+        Some(layout::message_page(
             console,
             StatusCode::FORBIDDEN,
             "Request refused",

@@ -249,7 +249,7 @@ fn recall(ctx: &Ctx, token: &str) -> Option<Vec<String>> {
 
 fn nothing_selected(ctx: &Ctx) -> Response {
     layout::page_with(
-        &ctx,
+        ctx,
         Nav::DeadLetters,
         "Dead letters",
         StatusCode::BAD_REQUEST,
@@ -261,7 +261,7 @@ fn nothing_selected(ctx: &Ctx) -> Response {
 }
 
 pub async fn replay_preview(ctx: Ctx, form: Form) -> Response {
-    if let Err(refused) = ctx.check_csrf(form.get("csrf")) {
+    if let Some(refused) = ctx.refuse_csrf(form.get("csrf")) {
         return refused;
     }
     let chosen = match selection(&ctx, &form).await {
@@ -292,7 +292,7 @@ pub async fn replay_preview(ctx: Ctx, form: Form) -> Response {
 }
 
 pub async fn replay_confirm(ctx: Ctx, form: Form) -> Response {
-    if let Err(refused) = ctx.check_csrf(form.get("csrf")) {
+    if let Some(refused) = ctx.refuse_csrf(form.get("csrf")) {
         return refused;
     }
     let Some(ids) = recall(&ctx, form.get("selection")) else {
@@ -373,11 +373,7 @@ pub async fn job(ctx: Ctx, Path(job): Path<String>) -> Response {
             },
         );
     };
-    let percent = if p.total == 0 {
-        100
-    } else {
-        p.done * 100 / p.total
-    };
+    let percent = (p.done * 100).checked_div(p.total).unwrap_or(100);
     let body = html! {
         div.progress #progress
             hx-get=[(!p.finished).then(|| format!("/console/dead-letters/jobs/{job}"))]
@@ -401,7 +397,7 @@ pub async fn job(ctx: Ctx, Path(job): Path<String>) -> Response {
 }
 
 pub async fn discard_preview(ctx: Ctx, form: Form) -> Response {
-    if let Err(refused) = ctx.check_csrf(form.get("csrf")) {
+    if let Some(refused) = ctx.refuse_csrf(form.get("csrf")) {
         return refused;
     }
     let chosen = match selection(&ctx, &form).await {
@@ -432,7 +428,7 @@ pub async fn discard_preview(ctx: Ctx, form: Form) -> Response {
 }
 
 pub async fn discard_confirm(ctx: Ctx, form: Form) -> Response {
-    if let Err(refused) = ctx.check_csrf(form.get("csrf")) {
+    if let Some(refused) = ctx.refuse_csrf(form.get("csrf")) {
         return refused;
     }
     let Some(ids) = recall(&ctx, form.get("selection")) else {

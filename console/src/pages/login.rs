@@ -13,7 +13,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::Console;
-use crate::context::{SignedIn, check_csrf};
+use crate::context::{SignedIn, refuse_csrf};
 use crate::layout::{self, bare_page};
 use crate::session::{self, LOGIN_COOKIE, Principal};
 
@@ -229,7 +229,7 @@ pub async fn logout(signed: Result<SignedIn, Response>, Form(form): Form<CsrfFor
     let Ok(signed) = signed else {
         return Redirect::to("/console/login").into_response();
     };
-    if let Err(refused) = check_csrf(&signed.console, &signed.session, &form.csrf) {
+    if let Some(refused) = refuse_csrf(&signed.console, &signed.session, &form.csrf) {
         return refused;
     }
     signed.console.0.sessions.end(&signed.session_id);
@@ -299,7 +299,7 @@ pub async fn choose(signed: Result<SignedIn, Response>, Form(form): Form<ChooseF
         Ok(signed) => signed,
         Err(redirect) => return redirect,
     };
-    if let Err(refused) = check_csrf(&signed.console, &signed.session, &form.csrf) {
+    if let Some(refused) = refuse_csrf(&signed.console, &signed.session, &form.csrf) {
         return refused;
     }
     if !signed.session.principal.is_operator() {
@@ -310,7 +310,13 @@ pub async fn choose(signed: Result<SignedIn, Response>, Form(form): Form<ChooseF
             "Only the operator chooses among workspaces.",
         );
     }
-    match signed.console.services().workspaces.get(&form.workspace).await {
+    match signed
+        .console
+        .services()
+        .workspaces
+        .get(&form.workspace)
+        .await
+    {
         Ok(Some(_)) => {
             signed
                 .console

@@ -16,10 +16,10 @@ use shared::delivery_log::Pending;
 use shared::delivery_log::model::{CountKind, StreamCounts, StreamHealth};
 use shared::domain::time::now_ms;
 use shared::streams::deliver::deliver_to_stream;
-use shared::streams::send::request_id;
 use shared::streams::dlq::{self, Filter};
 use shared::streams::enrich::Profiles;
 use shared::streams::record::{self, Fate};
+use shared::streams::send::request_id;
 
 use crate::context::Ctx;
 use crate::layout::{self, Nav, badge, count, csrf, time};
@@ -324,7 +324,7 @@ pub async fn send_test(
     Path(name): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.refuse_csrf(&form.csrf) {
         return refused;
     }
     let Some(stream) = stream_of(&ctx, &name) else {
@@ -383,7 +383,7 @@ pub async fn resume(ctx: Ctx, Path(name): Path<String>, Form(form): Form<ActionF
 /// Pause / Resume: an operator override kept in the store (issue 21's
 /// stream state). Until that store is here, the button says so.
 async fn set_paused(ctx: Ctx, name: String, form: ActionForm, paused: bool) -> Response {
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.refuse_csrf(&form.csrf) {
         return refused;
     }
     if stream_of(&ctx, &name).is_none() {

@@ -71,7 +71,15 @@ async fn dispatch_stream(
         }
         Err(why) => {
             report.parked = selected.len();
-            record::waiting(services, owner, &id, &selected, why, 0, true);
+            let held = record::Held {
+                owner,
+                request_id: &id,
+                events: &selected,
+                why,
+                attempts_made: 0,
+                first: true,
+            };
+            record::waiting(services, held);
             let parked = follow_up::park(owner, id, selected.into_owned(), Vec::new(), why);
             (report, vec![parked])
         }

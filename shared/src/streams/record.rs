@@ -202,45 +202,6 @@ pub fn outcome(
     }
 }
 
-/// A batch parked without an attempt: it waits. A paused stream's batch
-/// gets an entry the first time it is parked (from dispatch); every park
-/// refreshes its wait.
-pub fn parked(
-    log: &mut Pending,
-    workspace: &str,
-    stream: &str,
-    request_id: &str,
-    events: &[Event],
-    why: Parked,
-    attempts_made: usize,
-    first_park: bool,
-) {
-    let now = now_ms();
-    log.wait(
-        workspace,
-        stream,
-        request_id,
-        Some(events.len() as u64),
-        now,
-    );
-    if why == Parked::Paused && first_park {
-        let trace = Trace {
-            request_id: request_id.to_owned(),
-            at_ms: now,
-            events: EventSummary::of(&events.iter().collect::<Vec<_>>()),
-            error: Some("not sent: the stream is paused; the batch waits".into()),
-            ..Trace::default()
-        };
-        log.entries.push(entry(
-            workspace,
-            stream,
-            attempts_made + 1,
-            trace,
-            AttemptOutcome::Waiting,
-        ));
-    }
-}
-
 /// The delivery log's record of attempt `number` of a request (one call
 /// per attempt, from dispatch and retry).
 pub fn attempt(
@@ -259,27 +220,42 @@ pub fn attempt(
     services.delivery_log.submit(log);
 }
 
-/// The delivery log's record of a batch the gate held back.
-pub fn waiting(
-    services: &Services,
-    owner: Owner<'_>,
-    request_id: &str,
-    events: &[Event],
-    why: Parked,
-    attempts_made: usize,
-    first_park: bool,
-) {
+/// A batch the gate held back, for the delivery log.
+pub struct Held<'a> {
+    pub owner: Owner<'a>,
+    pub request_id: &'a str,
+    pub events: &'a [Event],
+    pub why: Parked,
+    /// Attempts made before (the waiting entry names the next one).
+    pub attempts_made: usize,
+    /// Held back by dispatch, the first time.
+    pub first: bool,
+}
+
+/// The delivery log's record of a batch held back without an attempt: it
+/// waits. A paused stream's batch gets an entry the first time (from
+/// dispatch); every hold refreshes its wait.
+pub fn waiting(services: &Services, held: Held<'_>) {
+    let now = now_ms();
+    let Owner {
+        workspace_id,
+        stream,
+    } = held.owner;
     let mut log = Pending::default();
-    parked(
-        &mut log,
-        owner.workspace_id,
-        owner.stream,
-        request_id,
-        events,
-        why,
-        attempts_made,
-        first_park,
-    );
+    let events = held.events.len() as u64;
+    log.wait(workspace_id, stream, held.request_id, Some(events), now);
+    if held.why == Parked::Paused && held.first {
+        let trace = Trace {
+            request_id: held.request_id.to_owned(),
+            at_ms: now,
+            events: EventSummary::of(&held.events.iter().collect::<Vec<_>>()),
+            error: Some("not sent: the stream is paused; the batch waits".into()),
+            ..Trace::default()
+        };
+        let number = held.attempts_made + 1;
+        let entry = entry(workspace_id, stream, number, trace, AttemptOutcome::Waiting);
+        log.entries.push(entry);
+    }
     services.delivery_log.submit(log);
 }
 

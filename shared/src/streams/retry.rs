@@ -60,16 +60,15 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     let outcome = match sent {
         Ok(outcome) => outcome,
         Err(why) => {
-            let made = history.len();
-            record::waiting(
-                services,
+            let held = record::Held {
                 owner,
                 request_id,
-                &message.events,
+                events: &message.events,
                 why,
-                made,
-                false,
-            );
+                attempts_made: history.len(),
+                first: false,
+            };
+            record::waiting(services, held);
             let parked = follow_up::park(
                 owner,
                 request_id.clone(),
