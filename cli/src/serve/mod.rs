@@ -58,7 +58,11 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     let listening = format!("engage-bridge listening on {url}");
     output::announce(&listening, &listening, json!({ "url": url }));
     let console = format!("console: {url}/console");
-    output::announce(&console, &console, json!({ "console": format!("{url}/console") }));
+    output::announce(
+        &console,
+        &console,
+        json!({ "console": format!("{url}/console") }),
+    );
     if let Some(demo) = &demo {
         demo::announce(demo, &url);
     }
