@@ -22,6 +22,7 @@ mod attempts;
 mod batch;
 mod clients;
 mod dead_letters;
+mod delivery_log;
 mod errors;
 mod idempotency;
 mod memberships;
