@@ -9,6 +9,7 @@ pub mod page;
 pub mod profile;
 pub mod segment;
 pub mod staged;
+pub mod stream_state;
 pub mod time;
 pub mod version;
 
@@ -22,4 +23,5 @@ pub use segment::{
     Member, MembershipAction, MembershipChange, MembershipOutcome, Segment, SegmentSource,
 };
 pub use staged::{StagedChanges, StagedSync, StagedUser};
+pub use stream_state::{Disabled, Hold, StateChange, StreamState};
 pub use version::{Arrival, MembershipState, Version};

@@ -10,11 +10,12 @@ use subtle::ConstantTimeEq;
 
 use crate::config::secret::sha256_hex;
 use crate::config::{PrivateDestinations, RetrySchedule, WorkspaceConfig};
+use crate::domain::stream_state::hold_key;
 use crate::error::RequestError;
 use crate::outbound::HttpClient;
 use crate::ports::{
     AttemptLog, DeadLetterStore, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore,
-    StoreError, StoreResult, WorkspaceStore,
+    StoreError, StoreResult, StreamStateStore, WorkspaceStore,
 };
 use crate::queue::Queues;
 use crate::store::aws::{AwsResources, DynamoStore, RequestCounter, SqsQueue};
@@ -33,6 +34,8 @@ pub struct Services {
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub attempts: Arc<dyn AttemptLog>,
     pub dead_letters: Arc<dyn DeadLetterStore>,
+    /// Streams' operator states (paused, disabled after a 410).
+    pub stream_states: Arc<dyn StreamStateStore>,
     pub queues: Queues,
     /// Delays before retries 1..n, then dead letter (docs/rules/retry.md).
     pub retry_schedule: RetrySchedule,
@@ -49,6 +52,7 @@ pub struct Services {
     /// DynamoDB and SQS request counters (AWS backend only), for benchmarks.
     aws_requests: Option<(RequestCounter, RequestCounter)>,
     workspace_cache: Arc<WorkspaceCache>,
+    pub(super) stream_state_cache: Arc<super::stream_states::StreamStateCache>,
 }
 
 impl Services {
@@ -149,6 +153,7 @@ impl Services {
             + RateLimiter
             + AttemptLog
             + DeadLetterStore
+            + StreamStateStore
             + 'static,
     {
         Self {
@@ -158,6 +163,7 @@ impl Services {
             idempotency: store.clone(),
             rate_limiter: store.clone(),
             attempts: store.clone(),
+            stream_states: store.clone(),
             dead_letters: store,
             queues,
             retry_schedule,
@@ -166,6 +172,7 @@ impl Services {
             gates: Arc::default(),
             aws_requests: None,
             workspace_cache: Arc::new(WorkspaceCache::new(cache_ttl)),
+            stream_state_cache: Arc::new(super::stream_states::StreamStateCache::new(cache_ttl)),
         }
     }
 
@@ -186,6 +193,11 @@ impl Services {
         let found = Arc::new(found);
         self.workspace_cache.put(id, found.clone());
         Ok(Some(found))
+    }
+
+    /// Drops this process's cached copy of a workspace's configuration.
+    pub fn forget_workspace(&self, id: &str) {
+        self.workspace_cache.forget(id);
     }
 
     /// The workspace whose id and secret these are (docs/interface/auth.md):
@@ -235,13 +247,17 @@ impl Services {
         apply: Apply,
     ) -> StoreResult<WorkspacePlan> {
         let mut plan = WorkspacePlan::default();
+        let mut enabled = Vec::new();
         for workspace in workspaces {
             let stored = self.workspaces.get_workspace(&workspace.id).await?;
             let wanted = workspace.clone().into_stored();
             let list = match stored {
                 None => &mut plan.added,
                 Some(stored) if stored == wanted => &mut plan.unchanged,
-                Some(_) => &mut plan.updated,
+                Some(stored) => {
+                    enabled.extend(newly_enabled(&stored, &wanted));
+                    &mut plan.updated
+                }
             };
             list.push(workspace.id.clone());
         }
@@ -263,9 +279,33 @@ impl Services {
                 self.workspaces.delete_workspace(id).await?;
             }
             self.workspace_cache.clear();
+            // Their waiting batches are due now, not at their next look
+            // (docs/interface/streams.md "Pause, resume and 410 Gone").
+            for (workspace, stream) in enabled {
+                self.queues
+                    .retry
+                    .wake(&hold_key(&workspace, &stream))
+                    .await?;
+            }
         }
         Ok(plan)
     }
+}
+
+/// The streams `stored` has with `enabled = false` and `wanted` enabled.
+fn newly_enabled(stored: &WorkspaceConfig, wanted: &WorkspaceConfig) -> Vec<(String, String)> {
+    wanted
+        .streams
+        .iter()
+        .filter(|s| s.enabled)
+        .filter(|s| {
+            stored
+                .streams
+                .iter()
+                .any(|old| old.name == s.name && !old.enabled)
+        })
+        .map(|s| (wanted.id.clone(), s.name.clone()))
+        .collect()
 }
 
 /// Whether workspaces absent from the file are deleted.
@@ -318,6 +358,12 @@ impl WorkspaceCache {
     fn put(&self, id: &str, workspace: Arc<WorkspaceConfig>) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.insert(id.to_owned(), (Instant::now(), workspace));
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(id);
         }
     }
 

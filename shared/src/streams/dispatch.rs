@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
+use super::control;
 use super::deliver::{Outcome, deliver_to_stream};
 use super::enrich::Profiles;
 use super::report;
@@ -17,7 +18,9 @@ use crate::config::RetrySchedule;
 use crate::config::destinations::REFUSED;
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::domain::ids::derived_uuid;
-use crate::domain::{Attempt, DeadBatch, DeadLetter, Encoded, Event, EventsMessage, RetryMessage};
+use crate::domain::{
+    Attempt, DeadBatch, DeadLetter, Encoded, Event, EventsMessage, Hold, RetryMessage,
+};
 use crate::observability::metrics;
 use crate::outbound::gate::Parked;
 use crate::ports::{StoreError, StoreResult};
@@ -68,10 +71,12 @@ pub fn gave_up(retries: usize, last_error: &str) -> String {
     format!("gave up after {retries} retries: {last_error}")
 }
 
-/// Retry messages (each visible after its delay) and dead letters.
+/// Retry messages (each visible after its delay), batches held for their
+/// stream's resume, and dead letters.
 #[derive(Default)]
 pub struct FollowUps {
     pub retries: Vec<(Encoded<RetryMessage>, Duration)>,
+    pub held: Vec<control::Held>,
     pub dead: Vec<DeadLetter>,
 }
 
@@ -143,8 +148,8 @@ impl FollowUps {
     }
 
     /// Puts a batch on the retry queue without an attempt (the stream was
-    /// paused or its gate closed): tried again after `wait`, its attempts
-    /// so far unchanged.
+    /// paused or its gate closed): tried again after `why.wait()`, or when
+    /// its stream is resumed, its attempts so far unchanged.
     pub fn park(
         &mut self,
         workspace_id: &str,
@@ -152,7 +157,7 @@ impl FollowUps {
         request_id: String,
         events: Vec<Event>,
         attempts: Vec<Attempt>,
-        wait: Duration,
+        why: Parked,
     ) -> StoreResult<()> {
         let message = RetryMessage {
             workspace_id: workspace_id.to_owned(),
@@ -162,13 +167,21 @@ impl FollowUps {
             attempts,
         };
         let encoded = Encoded::new(&message).map_err(StoreError::backend)?;
-        self.retries.push((encoded, wait));
+        match why {
+            Parked::Paused(_) => self.held.push(control::Held {
+                workspace_id: workspace_id.to_owned(),
+                stream: stream.to_owned(),
+                message: encoded,
+            }),
+            _ => self.retries.push((encoded, why.wait())),
+        }
         Ok(())
     }
 
-    /// Queues them: retries first, then dead letters.
+    /// Queues them: retries first, then held batches, then dead letters.
     pub async fn send(self, services: &Services) -> StoreResult<()> {
         services.queues.retry.send_later(self.retries).await?;
+        control::send_held(services, self.held).await?;
         crate::dead_letters::keep(services.dead_letters.as_ref(), &self.dead).await
     }
 }
@@ -178,7 +191,12 @@ impl FollowUps {
 /// what a pause holds), a busy or open stream's at DEBUG.
 pub fn log_parked(workspace_id: &str, stream: &str, request_id: &str, events: usize, why: Parked) {
     let wait_seconds = why.wait().as_secs();
-    if why == Parked::Paused {
+    if let Parked::Paused(hold) = why {
+        let message = match hold {
+            Hold::Config => "batch waits: the stream is paused (enabled = false)",
+            Hold::Operator => "batch waits: the stream is paused by an operator",
+            Hold::Gone => "batch waits: the stream is disabled (its endpoint answered 410 Gone)",
+        };
         tracing::info!(
             workspace_id,
             stream,
@@ -186,7 +204,7 @@ pub fn log_parked(workspace_id: &str, stream: &str, request_id: &str, events: us
             events,
             wait_seconds,
             reason = why.as_str(),
-            "batch waits: the stream is paused (enabled = false)"
+            "{message}"
         );
     } else {
         tracing::debug!(
@@ -232,8 +250,15 @@ pub async fn deliver_gated(
     request_id: &str,
     events: &[Event],
 ) -> Result<Outcome, Parked> {
-    if !stream.enabled {
-        return Err(Parked::Paused);
+    match control::hold(services, &workspace.id, stream).await {
+        Ok(None) => {}
+        Ok(Some(hold)) => return Err(Parked::Paused(hold)),
+        // Unknown whether the stream may send: it does not, this time.
+        Err(e) => {
+            tracing::warn!(workspace_id = %workspace.id, stream = %stream.name, error = %e,
+                "stream state unreadable; the batch is parked");
+            return Err(Parked::Busy);
+        }
     }
     let patience = tokio::time::Instant::now() + BUSY_PATIENCE;
     let mut entered = services.gates.enter(&workspace.id, &stream.name);
@@ -341,6 +366,8 @@ pub async fn dispatch(
     if streams.is_empty() {
         return Ok(Vec::new());
     }
+    // Read once for every stream (and a failure redelivers the message).
+    services.cached_stream_states(&workspace.id).await?;
     let profiles = Profiles::load(services, &workspace.id, &message.events).await?;
     let results =
         join_all(streams.iter().map(|stream| {
@@ -383,7 +410,7 @@ pub async fn dispatch(
                     request_id,
                     events,
                     Vec::new(),
-                    why.wait(),
+                    why,
                 )?;
             }
         }

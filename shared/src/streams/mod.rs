@@ -3,6 +3,7 @@
 //! letters (docs/interface/streams.md, docs/architecture.md "Streams").
 
 pub mod catalogue;
+pub mod control;
 pub mod deliver;
 pub mod dispatch;
 pub mod dlq;

@@ -19,6 +19,8 @@ use crate::runtime::Services;
 /// superseded; `RetryIn` the next step of the schedule when it failed again.
 pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<Handled> {
     let (ws_id, request_id) = (&message.workspace_id, &message.moe_request_id);
+    // A held batch comes back after a resume: see it with fresh eyes.
+    super::control::refresh_if_held(services, ws_id, &message.stream).await?;
     let workspace = services.workspace(ws_id).await?;
     let stream = workspace
         .as_ref()
@@ -72,7 +74,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
                 request_id.clone(),
                 message.events.clone(),
                 message.attempts.clone(),
-                why.wait(),
+                why,
             )?;
             park.send(services).await?;
             return Ok(Handled::Done);

@@ -14,6 +14,7 @@ mod queue;
 mod rate_limit;
 mod schema;
 mod segments;
+mod stream_states;
 mod workspaces;
 
 pub use queue::SqliteQueue;
