@@ -4,6 +4,7 @@
 //! and exports `ENGAGE_BRIDGE_TEST_MOTO_URL`. Without it the AWS tests fail
 //! with a message saying so: they are never silently skipped.
 
+pub mod oauth2;
 pub mod receiver;
 pub mod runtime_api;
 

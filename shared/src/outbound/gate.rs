@@ -38,6 +38,9 @@ pub enum Parked {
     /// The stream waits: configured `enabled = false`, paused by an
     /// operator, or disabled after a `410 Gone`.
     Paused(Hold),
+    /// The stream's next request slot (`max_requests_per_second`) is this
+    /// far off (`crate::outbound::pace`).
+    Paced { retry_in: Duration },
 }
 
 impl Parked {
@@ -47,6 +50,7 @@ impl Parked {
             Self::Busy => BUSY_WAIT,
             Self::CircuitOpen { retry_in } => retry_in.max(Duration::from_secs(1)),
             Self::Paused(_) => PAUSED_WAIT,
+            Self::Paced { retry_in } => retry_in.max(Duration::from_secs(1)),
         }
     }
 
@@ -56,6 +60,7 @@ impl Parked {
             Self::Busy => "busy",
             Self::CircuitOpen { .. } => "circuit_open",
             Self::Paused(hold) => hold.as_str(),
+            Self::Paced { .. } => "rate_limited",
         }
     }
 }

@@ -18,7 +18,8 @@ use serde::Serialize;
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::domain::stream_state::hold_key;
 use crate::domain::time::{now_ms, rfc3339_ms};
-use crate::domain::{Encoded, Hold, RetryMessage, StateChange, StreamState};
+use crate::domain::{Disabled, Encoded, Hold, RetryMessage, StateChange, StreamState};
+use crate::observability::metrics;
 use crate::outbound::gate::PAUSED_WAIT;
 use crate::ports::{StoreError, StoreResult};
 use crate::runtime::Services;
@@ -186,6 +187,38 @@ impl std::fmt::Debug for ChangeName<'_> {
             StateChange::Resume => "resume",
         })
     }
+}
+
+/// Disables a stream whose endpoint answered `410 Gone` (Standard
+/// Webhooks' advice): its batches wait as when paused until an operator
+/// resumes it. The first disable is logged at ERROR and counted
+/// (`engage_bridge_streams_disabled_total`); this process sees it at once.
+pub async fn disable(
+    services: &Services,
+    workspace: &str,
+    stream: &str,
+    reason: String,
+) -> StoreResult<()> {
+    let change = StateChange::Disable(Disabled {
+        at: rfc3339_ms(now_ms()),
+        reason: reason.clone(),
+    });
+    let before = services
+        .stream_states
+        .change_stream_state(workspace, stream, &change)
+        .await?;
+    services.fresh_stream_states(workspace).await?;
+    if before.disabled.is_none() {
+        tracing::error!(
+            workspace_id = workspace,
+            stream,
+            reason,
+            "stream disabled: its endpoint answered 410 Gone; its batches wait on the retry \
+             queue until it is resumed (engage-bridge streams resume, or the console)"
+        );
+        metrics::stream_disabled(workspace, stream);
+    }
+    Ok(())
 }
 
 /// Why `stream` waits, if it does, as this process last read its state.

@@ -16,7 +16,7 @@ use super::selection;
 use super::sink::attempt;
 use crate::config::RetrySchedule;
 use crate::config::destinations::REFUSED;
-use crate::config::{StreamConfig, WorkspaceConfig};
+use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
 use crate::domain::ids::derived_uuid;
 use crate::domain::{
     Attempt, DeadBatch, DeadLetter, Encoded, Event, EventsMessage, Hold, RetryMessage,
@@ -133,6 +133,23 @@ impl FollowUps {
             let encoded = Encoded::new(&message).map_err(StoreError::backend)?;
             self.retries.push((encoded, delay));
         }
+        for batch in outcome.parked {
+            log_parked(
+                workspace_id,
+                stream,
+                &batch.request_id,
+                batch.events.len(),
+                batch.why,
+            );
+            self.park(
+                workspace_id,
+                stream,
+                batch.request_id,
+                batch.events,
+                previous.to_vec(),
+                batch.why,
+            )?;
+        }
         for batch in outcome.dead {
             metrics::attempt_failed(workspace_id, stream, &report::status_label(&batch.attempt));
             self.dead.push(dead_batch(
@@ -219,6 +236,14 @@ pub fn log_parked(workspace_id: &str, stream: &str, request_id: &str, events: us
     }
 }
 
+/// The endpoint as logs show it: without credentials or query.
+fn display_endpoint(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(
+        |_| "the endpoint".to_owned(),
+        |u| crate::config::source::display_url(&u),
+    )
+}
+
 /// What one stream made of its events: an outcome, or parked.
 enum StreamResult {
     Delivered(Outcome),
@@ -291,6 +316,16 @@ pub async fn deliver_gated(
     )
     .await;
     permit.finish(outcome.whole_failure(events.len()).is_none());
+    if outcome.gone.is_some()
+        && let SinkConfig::Webhook(webhook) = &stream.sink
+    {
+        let reason = format!("{} answered 410 Gone", display_endpoint(&webhook.url));
+        if let Err(e) = control::disable(services, &workspace.id, &stream.name, reason).await {
+            // Its batches wait all the same; the next 410 tries again.
+            tracing::warn!(workspace_id = %workspace.id, stream = %stream.name, error = %e,
+                "could not record the stream as disabled");
+        }
+    }
     for attempt in outcome.retry.iter().map(|r| &r.attempt) {
         if attempt.error.starts_with(REFUSED) {
             tracing::warn!(workspace_id = %workspace.id, stream = %stream.name,
@@ -325,6 +360,7 @@ async fn dispatch_stream(
             report.dropped = outcome.dropped;
             report.retried = outcome.retry.iter().map(|r| r.events.len()).sum();
             report.dead = outcome.dead.iter().map(|d| d.events.len()).sum();
+            report.parked = outcome.parked.iter().map(|p| p.events.len()).sum();
             (report, StreamResult::Delivered(outcome))
         }
         Err(why) => {
