@@ -385,7 +385,11 @@ async fn the_sdks_customerid_is_the_customer_id(b: &Backend) {
     for body in [map, array] {
         let reply = post_events(b, &body).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", b.kind);
-        assert_eq!(reply.body["skipped_batches"], 0, "{}: {}", b.kind, reply.body);
+        assert_eq!(
+            reply.body["skipped_batches"], 0,
+            "{}: {}",
+            b.kind, reply.body
+        );
         assert_eq!(reply.body["events"], 1);
     }
     let user = get_user(b, "c-map").await;
@@ -408,13 +412,21 @@ async fn bulkevents_takes_an_array_of_batches(b: &Backend) {
         call(b, "POST", "/v1/mparticle/bulkevents", Some(&auth), body)
     };
     let event = json!([{"event_type": "custom_event", "data": {"event_name": "A"}}]);
-    let reply = bulk(&json!([batch("u1", event.clone()), batch("u2", event.clone())])).await;
+    let reply = bulk(&json!([
+        batch("u1", event.clone()),
+        batch("u2", event.clone())
+    ]))
+    .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", b.kind);
     assert_eq!(reply.body["profiles"], 2, "{}", reply.body);
     assert_eq!(drain_events(b).await.len(), 2);
     let one = bulk(&batch("u3", event)).await;
     assert_eq!(one.status, StatusCode::BAD_REQUEST, "{}", b.kind);
-    assert_eq!(one.body["error"], "invalid request body: expected an array of batches", "{}", one.body);
+    assert_eq!(
+        one.body["error"], "invalid request body: expected an array of batches",
+        "{}",
+        one.body
+    );
     let unauthenticated = call(b, "POST", "/v1/mparticle/bulkevents", None, b"[]".to_vec()).await;
     assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
 }

@@ -60,9 +60,7 @@ fn bodies(route: Route, g: &mut SchemaGenerator) -> (Option<Value>, Value, &'sta
             "mParticle Events-API batches",
         ),
         Route::MparticleBulkEvents => (
-            Some(
-                json!({"type": "array", "maxItems": 100, "items": object("an Events-API batch")}),
-            ),
+            Some(json!({"type": "array", "maxItems": 100, "items": object("an Events-API batch")})),
             schema(g.subschema_for::<Report>()),
             "mParticle Events-API batches, as mParticle's server-side SDKs bulk-upload them",
         ),
