@@ -8,6 +8,7 @@ mod amplitude_limits;
 mod destinations;
 mod fixtures;
 mod gone;
+mod mtls;
 mod oauth2;
 mod pacing;
 mod retries;

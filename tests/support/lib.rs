@@ -7,6 +7,7 @@
 pub mod oauth2;
 pub mod receiver;
 pub mod runtime_api;
+pub mod tls;
 
 use std::path::PathBuf;
 
