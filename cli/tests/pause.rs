@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Server, run, write_config};
+use common::{Server, run, send_one_event, write_config};
 use engage_bridge_tests::receiver::{Recorder, wait_for};
 
 /// Well below the 60 s a held batch waits between looks: a batch sent
@@ -28,30 +28,6 @@ fn config(dir: &Path, url: &str, enabled: bool) -> String {
     .to_str()
     .unwrap()
     .to_owned()
-}
-
-/// `events send` of one Email Sent event with this uuid.
-fn send_event(dir: &Path, config: &str, uuid: &str) {
-    let event = serde_json::json!([{
-        "event_name": "Email Sent", "event_code": "MOE_EMAIL_SENT",
-        "event_uuid": uuid, "event_time": 1_700_000_000,
-        "event_type": "CAMPAIGN_EVENT", "event_source": "MOENGAGE", "uid": "u1"
-    }]);
-    let file = dir.join(format!("{uuid}.json"));
-    std::fs::write(&file, event.to_string()).unwrap();
-    let out = run(
-        dir,
-        &[
-            "events",
-            "send",
-            "--config",
-            config,
-            "--workspace",
-            "acme",
-            file.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 fn stderr(out: &std::process::Output) -> String {
@@ -112,7 +88,7 @@ async fn a_pause_holds_across_restart_and_apply_and_a_resume_sends_at_once() {
     assert_eq!(paused["status"], "paused");
     assert_eq!(paused["enabled"], true);
     assert!(paused["paused_at"].is_string());
-    send_event(dir.path(), &config, "e-1");
+    send_one_event(dir.path(), &config, "e-1", &[]);
     wait_for(async || held_lines(dir.path(), BY_OPERATOR) == 1, PROMPTLY).await;
 
     // The pause is the store's, not the config's: it outlives a restart
@@ -121,7 +97,7 @@ async fn a_pause_holds_across_restart_and_apply_and_a_resume_sends_at_once() {
     let _serve = Server::start(dir.path(), &listen);
     let out = run(dir.path(), &["workspaces", "apply", "--config", &config]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    send_event(dir.path(), &config, "e-2");
+    send_one_event(dir.path(), &config, "e-2", &[]);
     wait_for(async || held_lines(dir.path(), BY_OPERATOR) == 2, PROMPTLY).await;
     assert!(recorder.arrivals().is_empty(), "nothing sent while paused");
     let out = run(dir.path(), &["dlq", "list", "--config", &config]);
@@ -159,7 +135,7 @@ async fn a_stream_enabled_in_the_config_while_serving_sends_at_once() {
         dir.path(),
         &["--config", &config, "--listen", "127.0.0.1:0"],
     );
-    send_event(dir.path(), &config, "e-1");
+    send_one_event(dir.path(), &config, "e-1", &[]);
     wait_for(
         async || held_lines(dir.path(), "the stream is paused (enabled = false)") == 1,
         PROMPTLY,

@@ -83,16 +83,20 @@ fn auth() -> impl Strategy<Value = Value> {
             .prop_map(|(u, p)| json!({"type": "basic", "username": u, "password": p})),
         ("X-[A-Za-z]{1,10}", secret())
             .prop_map(|(n, v)| json!({"type": "header", "name": n, "value": v})),
-        (url(), "[a-z]{1,8}", secret(), maybe(word().prop_map(Value::from))).prop_map(
-            |(token_url, id, secret, scope)| {
+        (
+            url(),
+            "[a-z]{1,8}",
+            secret(),
+            maybe(word().prop_map(Value::from))
+        )
+            .prop_map(|(token_url, id, secret, scope)| {
                 let mut auth = json!({"type": "oauth2", "token_url": token_url,
                     "client_id": id, "client_secret": secret});
                 if let Some(scope) = scope {
                     auth["scope"] = scope;
                 }
                 auth
-            }
-        ),
+            }),
     ]
 }
 
@@ -444,9 +448,7 @@ fn a_bad_url_never_echoes_its_password() {
 /// and never quote a secret (client_secret, the TLS key).
 #[test]
 fn the_new_stream_keys_are_explained_with_path_and_line() {
-    let oauth2 = |rest: &str| {
-        format!("auth = {{ type = \"oauth2\", client_id = \"i\", {rest} }}")
-    };
+    let oauth2 = |rest: &str| format!("auth = {{ type = \"oauth2\", client_id = \"i\", {rest} }}");
     let cases = [
         (
             oauth2("token_url = \"ftp://x/t\", client_secret = \"sEcReT1\""),

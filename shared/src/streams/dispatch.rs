@@ -405,53 +405,62 @@ pub async fn dispatch(
     // Read once for every stream (and a failure redelivers the message).
     services.cached_stream_states(&workspace.id).await?;
     let profiles = Profiles::load(services, &workspace.id, &message.events).await?;
-    let results =
-        join_all(streams.iter().map(|stream| {
-            dispatch_stream(services, &workspace, &profiles, stream, &message.events)
-        }))
-        .await;
+    // Each stream's follow-ups are queued as soon as that stream is done:
+    // a stream waiting on a slow receiver never holds back another's
+    // retries or parked batches (docs/architecture.md "Streams").
+    let results = join_all(streams.iter().map(|stream| async {
+        let (report, result) =
+            dispatch_stream(services, &workspace, &profiles, stream, &message.events).await;
+        let queued = follow_up(services, &workspace.id, &report, result).await;
+        (report, queued)
+    }))
+    .await;
     let mut reports = Vec::new();
-    let mut follow_ups = FollowUps::default();
-    for (report, result) in results {
-        tracing::info!(
-            workspace_id = %workspace.id, stream = %report.stream, delivered = report.delivered,
-            dropped = report.dropped, retried = report.retried, dead = report.dead,
-            parked = report.parked, "dispatched"
-        );
-        match result {
-            StreamResult::Delivered(outcome) => {
-                follow_ups.add(
-                    &workspace.id,
-                    &report.stream,
-                    &[],
-                    outcome,
-                    &services.retry_schedule,
-                )?;
-            }
-            StreamResult::Parked {
-                why,
-                request_id,
-                events,
-            } => {
-                log_parked(
-                    &workspace.id,
-                    &report.stream,
-                    &request_id,
-                    events.len(),
-                    why,
-                );
-                follow_ups.park(
-                    &workspace.id,
-                    &report.stream,
-                    request_id,
-                    events,
-                    Vec::new(),
-                    why,
-                )?;
-            }
-        }
+    for (report, queued) in results {
+        queued?;
         reports.push(report);
     }
-    follow_ups.send(services).await?;
     Ok(reports)
+}
+
+/// Logs what one stream made of a message and queues its follow-ups.
+async fn follow_up(
+    services: &Services,
+    workspace_id: &str,
+    report: &StreamReport,
+    result: StreamResult,
+) -> StoreResult<()> {
+    tracing::info!(
+        workspace_id, stream = %report.stream, delivered = report.delivered,
+        dropped = report.dropped, retried = report.retried, dead = report.dead,
+        parked = report.parked, "dispatched"
+    );
+    let mut follow_ups = FollowUps::default();
+    match result {
+        StreamResult::Delivered(outcome) => {
+            follow_ups.add(
+                workspace_id,
+                &report.stream,
+                &[],
+                outcome,
+                &services.retry_schedule,
+            )?;
+        }
+        StreamResult::Parked {
+            why,
+            request_id,
+            events,
+        } => {
+            log_parked(workspace_id, &report.stream, &request_id, events.len(), why);
+            follow_ups.park(
+                workspace_id,
+                &report.stream,
+                request_id,
+                events,
+                Vec::new(),
+                why,
+            )?;
+        }
+    }
+    follow_ups.send(services).await
 }
