@@ -113,7 +113,7 @@ async fn states_are_kept_apart_from_the_workspace_config(b: &Backend) {
         .await
         .unwrap();
     // Applying the config again (or deleting the workspace) leaves it.
-    b.apply_workspaces(&[workspace]).await.unwrap();
+    b.workspaces.apply(&[workspace]).await.unwrap();
     assert!(
         b.stream_states.stream_states("ws").await.unwrap()["hook"]
             .paused_at

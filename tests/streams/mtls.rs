@@ -23,7 +23,7 @@ async fn tls_stream(b: &Backend, url: &str, tls: &str, env: &[(&str, &str)]) {
             .map(|(_, v)| v.to_string())
     })
     .expect("valid test config");
-    b.apply_workspaces(&config.workspaces).await.unwrap();
+    b.workspaces.apply(&config.workspaces).await.unwrap();
 }
 
 async fn a_client_certificate_reaches_a_receiver_that_requires_one(b: &Backend) {

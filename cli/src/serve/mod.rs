@@ -36,12 +36,16 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     let services = backend::open(&config).await?;
     // The config's workspaces are the source of truth (`workspaces apply --prune`).
     let plan = services
-        .apply_workspaces(&config.workspaces)
+        .workspaces
+        .apply(&config.workspaces)
         .await
         .context("cannot load the workspaces into the store")?;
     for id in &plan.removed {
         tracing::warn!(workspace_id = %id, "workspace removed: it is no longer in the config file");
     }
+    shared::streams::control::wake(&services, &plan.enabled_streams)
+        .await
+        .context("cannot wake the batches of the streams enabled")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

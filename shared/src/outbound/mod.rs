@@ -10,4 +10,4 @@ pub mod oauth2;
 pub mod pace;
 pub mod tls;
 
-pub use client::{CONNECT_TIMEOUT, HttpClient, SendError, describe};
+pub use client::{CONNECT_TIMEOUT, HttpClient, SendError};

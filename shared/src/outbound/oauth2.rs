@@ -20,6 +20,7 @@ use crate::config::OAuth2Config;
 use crate::config::destinations::Refused;
 use crate::config::secret::sha256_hex;
 use crate::config::source::display_url;
+use crate::domain::FailureKind;
 
 /// A token is renewed this long before the endpoint said it expires.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
@@ -50,6 +51,16 @@ impl std::fmt::Debug for AccessToken {
 pub struct TokenError {
     pub endpoint: String,
     pub failure: TokenFailure,
+}
+
+impl TokenError {
+    /// The kind of failed attempt it makes of the batch.
+    pub fn kind(&self) -> FailureKind {
+        match self.failure {
+            TokenFailure::Refused(_) => FailureKind::RefusedDestination,
+            _ => FailureKind::TokenEndpoint,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -225,7 +236,8 @@ async fn fetch(
     let mut response = http.send(request).await.map_err(|e| {
         fail(match e {
             SendError::Refused(refused) => TokenFailure::Refused(refused),
-            SendError::Transport(why) => TokenFailure::Transport(why),
+            // Never shows the URL.
+            other => TokenFailure::Transport(other.to_string()),
         })
     })?;
     let status = response.status();
@@ -236,7 +248,7 @@ async fn fetch(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| fail(TokenFailure::Transport(super::describe(e))))?
+        .map_err(|e| fail(TokenFailure::Transport(e.without_url().to_string())))?
     {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(fail(TokenFailure::Invalid("the answer is too large")));

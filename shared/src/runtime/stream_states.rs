@@ -64,8 +64,8 @@ impl Services {
         &self,
         id: &str,
     ) -> StoreResult<Option<(Arc<WorkspaceConfig>, States)>> {
-        self.forget_workspace(id);
-        let Some(workspace) = self.workspace(id).await? else {
+        self.workspaces.forget(id);
+        let Some(workspace) = self.workspaces.get(id).await? else {
             return Ok(None);
         };
         Ok(Some((workspace, self.fresh_stream_states(id).await?)))

@@ -4,23 +4,23 @@
 //! stream's batches are held on the retry queue under the stream's key
 //! (`hold_key`); a resume makes them due at once where the queue can be
 //! woken (the embedded one), else they are sent at their next look, within
-//! [`PAUSED_WAIT`].
+//! `outbound::gate::PAUSED_WAIT`.
 //!
 //! Prompt resume without a race: a resume writes the state, then wakes the
 //! held batches; a batch held on a stale view of the state is, once held,
 //! checked against a fresh read, and woken if the stream runs again. Either
 //! the wake finds the batch, or the fresh read sees the resume.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
-use crate::config::{StreamConfig, WorkspaceConfig};
+use super::deliver::Outcome;
+use super::follow_up::FollowUps;
+use crate::config::source::display_url;
+use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
 use crate::domain::stream_state::hold_key;
 use crate::domain::time::{now_ms, rfc3339_ms};
-use crate::domain::{Disabled, Encoded, Hold, RetryMessage, StateChange, StreamState};
+use crate::domain::{Disabled, Hold, StateChange, StreamState};
 use crate::observability::metrics;
-use crate::outbound::gate::PAUSED_WAIT;
 use crate::ports::{StoreError, StoreResult};
 use crate::runtime::Services;
 
@@ -139,7 +139,7 @@ pub async fn pause(
 
 /// Resumes a paused or disabled stream; its waiting batches are sent at
 /// once (the embedded queue) or at their next look (SQS, within
-/// [`PAUSED_WAIT`]). A stream configured `enabled = false` stays paused.
+/// `outbound::gate::PAUSED_WAIT`). A stream configured `enabled = false` stays paused.
 pub async fn resume(
     services: &Services,
     workspace: &str,
@@ -152,6 +152,19 @@ pub async fn resume(
         .wake(&hold_key(workspace, stream))
         .await?;
     Ok(status)
+}
+
+/// Makes the waiting batches of these (workspace, stream)s due now, where
+/// the queue can be woken (streams enabled in the configuration).
+pub async fn wake(services: &Services, streams: &[(String, String)]) -> StoreResult<()> {
+    for (workspace, stream) in streams {
+        services
+            .queues
+            .retry
+            .wake(&hold_key(workspace, stream))
+            .await?;
+    }
+    Ok(())
 }
 
 async fn change(
@@ -242,7 +255,7 @@ pub async fn refresh_if_held(
     workspace: &str,
     stream: &str,
 ) -> StoreResult<()> {
-    let Some(config) = services.workspace(workspace).await? else {
+    let Some(config) = services.workspaces.get(workspace).await? else {
         return Ok(());
     };
     let Some(stream) = config.streams.iter().find(|s| s.name == stream) else {
@@ -254,35 +267,45 @@ pub async fn refresh_if_held(
     Ok(())
 }
 
-/// A batch to hold on the retry queue until its stream is resumed.
-pub struct Held {
-    pub workspace_id: String,
-    pub stream: String,
-    pub message: Encoded<RetryMessage>,
-}
-
-/// Holds batches on the retry queue under their stream's key, looked at
-/// again after [`PAUSED_WAIT`]; then, where the queue can be woken, wakes
-/// those whose stream a fresh read finds running (resumed meanwhile).
-pub async fn send_held(services: &Services, held: Vec<Held>) -> StoreResult<()> {
-    let mut by_stream: BTreeMap<(String, String), Vec<Encoded<RetryMessage>>> = BTreeMap::new();
-    for batch in held {
-        by_stream
-            .entry((batch.workspace_id, batch.stream))
-            .or_default()
-            .push(batch.message);
-    }
+/// Carries out follow-ups (`FollowUps::carry_out`); then, where the queue
+/// can be woken, wakes the batches just held for a stream that a fresh read
+/// finds running: it was resumed while they were being held.
+pub async fn carry_out(services: &Services, follow_ups: FollowUps) -> StoreResult<()> {
+    let held = follow_ups.held_streams();
     let retry = &services.queues.retry;
-    for ((workspace, stream), messages) in by_stream {
-        let key = hold_key(&workspace, &stream);
-        retry
-            .send_held(&key, messages.into_iter().map(|m| (m, PAUSED_WAIT)))
-            .await?;
-        if retry.can_wake() && runs_now(services, &workspace, &stream).await? {
-            retry.wake(&key).await?;
+    follow_ups
+        .carry_out(retry, services.dead_letters.as_ref())
+        .await?;
+    if !retry.can_wake() {
+        return Ok(());
+    }
+    for (workspace, stream) in held {
+        if runs_now(services, &workspace, &stream).await? {
+            retry.wake(&hold_key(&workspace, &stream)).await?;
         }
     }
     Ok(())
+}
+
+/// After a delivery: a `410 Gone` answer disables the stream (a failure to
+/// record it is logged; its batches wait all the same, and the next 410
+/// tries again).
+pub async fn on_gone(
+    services: &Services,
+    workspace: &WorkspaceConfig,
+    stream: &StreamConfig,
+    outcome: &Outcome,
+) {
+    let (Some(_), SinkConfig::Webhook(webhook)) = (&outcome.gone, &stream.sink) else {
+        return;
+    };
+    let endpoint = reqwest::Url::parse(&webhook.url)
+        .map_or_else(|_| "the endpoint".to_owned(), |u| display_url(&u));
+    let reason = format!("{endpoint} answered 410 Gone");
+    if let Err(e) = disable(services, &workspace.id, &stream.name, reason).await {
+        tracing::warn!(workspace_id = %workspace.id, stream = %stream.name, error = %e,
+            "could not record the stream as disabled");
+    }
 }
 
 /// Whether a fresh read finds the stream configured and not held.

@@ -7,38 +7,44 @@
 //! a batch-item failure. Attempts are counted in the attempt log, not by
 //! ApproximateReceiveCount (Lambda throttling inflates it).
 
-use super::dispatch::{FollowUps, dead_batch, deliver_gated, gave_up};
 use super::enrich::Profiles;
+use super::follow_up::{self, FollowUp, FollowUps};
 use super::report;
+use super::send::Sender;
+use crate::dead_letters::{self, Owner, Reason};
 use crate::domain::RetryMessage;
 use crate::ports::StoreResult;
 use crate::queue::batch::Handled;
 use crate::runtime::Services;
 
-/// Handles one retry message: `Done` when delivered, dead-lettered or
-/// superseded; `RetryIn` the next step of the schedule when it failed again.
+/// Handles one retry message: `Done` when delivered, dead-lettered, parked
+/// again or superseded; `RetryIn` the next step of the schedule when it
+/// failed again.
 pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<Handled> {
     let (ws_id, request_id) = (&message.workspace_id, &message.moe_request_id);
+    let owner = Owner {
+        workspace_id: ws_id,
+        stream: &message.stream,
+    };
     // A held batch comes back after a resume: see it with fresh eyes.
     super::control::refresh_if_held(services, ws_id, &message.stream).await?;
-    let workspace = services.workspace(ws_id).await?;
+    let workspace = services.workspaces.get(ws_id).await?;
     let stream = workspace
         .as_ref()
         .and_then(|w| w.streams.iter().find(|s| s.name == message.stream));
     let (Some(workspace), Some(stream)) = (workspace.as_deref(), stream) else {
-        let reason = format!(
-            "stream {:?} of workspace {ws_id:?} is no longer configured",
-            message.stream
-        );
-        let letter = dead_batch(
-            ws_id,
-            &message.stream,
+        let reason = Reason::StreamNotConfigured {
+            workspace: ws_id.clone(),
+            stream: message.stream.clone(),
+        };
+        let letter = dead_letters::batch(
+            owner,
             request_id.clone(),
             message.events.clone(),
             message.attempts.clone(),
             reason,
         );
-        crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
+        dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
         return Ok(Handled::Done);
     };
     let logged = services.attempts.attempts(ws_id, request_id).await?;
@@ -46,40 +52,33 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     history.extend(logged.iter().cloned());
 
     let profiles = Profiles::load(services, ws_id, &message.events).await?;
-    let outcome = match deliver_gated(
-        services,
-        workspace,
-        &profiles,
-        stream,
-        request_id,
-        &message.events,
-    )
-    .await
-    {
-        Ok(outcome) => outcome,
+    let states = services.cached_stream_states(ws_id).await?;
+    let sender = Sender {
+        gates: &services.gates,
+        http: services.http(),
+        states: &states,
+    };
+    let sent = sender
+        .send(workspace, stream, &profiles, request_id, &message.events)
+        .await;
+    let outcome = match sent {
+        Ok(outcome) => {
+            super::control::on_gone(services, workspace, stream, &outcome).await;
+            outcome
+        }
         Err(why) => {
-            // Parked again: a fresh copy (its receive count starts over, so a
-            // long pause never looks like a poison message); no attempt made.
-            super::dispatch::log_parked(
-                ws_id,
-                &message.stream,
-                request_id,
-                message.events.len(),
-                why,
-            );
-            let mut park = FollowUps::default();
-            park.park(
-                ws_id,
-                &message.stream,
+            let parked = follow_up::park(
+                owner,
                 request_id.clone(),
                 message.events.clone(),
                 message.attempts.clone(),
                 why,
-            )?;
-            park.send(services).await?;
+            );
+            super::control::carry_out(services, FollowUps(vec![parked])).await?;
             return Ok(Handled::Done);
         }
     };
+    report::delivered(ws_id, &message.stream, &outcome);
     let schedule = &services.retry_schedule;
     if let Some(failure) = outcome.whole_failure(message.events.len()) {
         // Another delivery of this same message may have counted this retry.
@@ -91,32 +90,20 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
             return Ok(Handled::Done);
         }
         history.push(failure.attempt.clone());
-        // The first attempt failed at dispatch (or was a replay's immediate
-        // try); every later one is a retry.
-        let retries_done = history.len().saturating_sub(1);
-        let next = schedule.delay(retries_done, failure.wait_at_least);
-        report::failed_attempt(
-            ws_id,
-            &message.stream,
-            request_id,
-            &failure.attempt,
-            history.len(),
-            schedule.retries() + 1,
-            next,
-        );
-        if let Some(delay) = next {
-            return Ok(Handled::RetryIn(delay));
-        }
-        let reason = gave_up(schedule.retries(), &failure.attempt.error);
-        let letter = dead_batch(
-            ws_id,
-            &message.stream,
+        let next = follow_up::after_failure(
+            owner,
             request_id.clone(),
             message.events.clone(),
             history,
-            reason,
+            failure.wait_at_least,
+            schedule,
         );
-        crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
+        // The same message waits for the next step: no copy is queued.
+        if let FollowUp::Retry { delay, .. } = &next {
+            next.report();
+            return Ok(Handled::RetryIn(*delay));
+        }
+        super::control::carry_out(services, FollowUps(vec![next])).await?;
         services.attempts.clear_attempts(ws_id, request_id).await?;
         return Ok(Handled::Done);
     }
@@ -124,9 +111,8 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     // Delivered, or partly (Amplitude): parts still failing continue as
     // requests of their own, carrying this request's attempt history; once
     // the schedule is exhausted they are dead.
-    let mut follow_ups = FollowUps::default();
-    follow_ups.add(ws_id, &message.stream, &history, outcome, schedule)?;
-    follow_ups.send(services).await?;
+    let next = follow_up::after(owner, &history, outcome, schedule);
+    super::control::carry_out(services, FollowUps(next)).await?;
     services.attempts.clear_attempts(ws_id, request_id).await?;
     Ok(Handled::Done)
 }

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, WriteRequest};
 
 use super::sdk_error;
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{StoreError, StoreResult, Unavailability};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -70,7 +70,7 @@ pub async fn batch_get(
                         .collect()
                 }))
                 .build()
-                .map_err(StoreError::backend)?,
+                .map_err(super::invalid_request)?,
         );
         let mut round = 0;
         while let Some(request) = pending.take() {
@@ -90,8 +90,10 @@ pub async fn batch_get(
             if pending.is_some() {
                 round += 1;
                 if round > MAX_ROUNDS {
-                    return Err(StoreError::Backend(
-                        "BatchGetItem kept returning unprocessed keys".into(),
+                    return Err(StoreError::unavailable(
+                        Unavailability::Partial,
+                        "DynamoDB BatchGetItem kept returning unprocessed keys",
+                        None,
                     ));
                 }
                 backoff(round).await;
@@ -139,8 +141,10 @@ pub async fn batch_write(
             if !pending.is_empty() {
                 round += 1;
                 if round > MAX_ROUNDS {
-                    return Err(StoreError::Backend(
-                        "BatchWriteItem kept returning unprocessed items".into(),
+                    return Err(StoreError::unavailable(
+                        Unavailability::Partial,
+                        "DynamoDB BatchWriteItem kept returning unprocessed items",
+                        None,
                     ));
                 }
                 backoff(round).await;

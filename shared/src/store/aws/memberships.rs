@@ -28,9 +28,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::batch::{Item, batch_get, get_bool, get_n, get_s, key, n, s};
 use super::{DynamoStore, keys, sdk_error};
-use crate::domain::version::{MemberChanges, Replay, by_member, replay};
+use crate::domain::replay::{MemberChanges, Replay, by_member, replay};
 use crate::domain::{Arrival, MembershipChange, MembershipOutcome, MembershipState, Version};
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{StoreError, StoreResult, Unavailability};
 
 /// Members per transaction (100 items max per TransactWriteItems call, and
 /// 100 keys per BatchGetItem when a chunk must be read).
@@ -156,7 +156,7 @@ impl DynamoStore {
             put = put.expression_attribute_values(name, value);
         }
         Ok(TransactWriteItem::builder()
-            .put(put.build().map_err(StoreError::backend)?)
+            .put(put.build().map_err(super::invalid_request)?)
             .build())
     }
 
@@ -298,8 +298,10 @@ impl DynamoStore {
                 return Ok(result);
             }
         }
-        Err(StoreError::Backend(
-            "membership writes kept conflicting with concurrent writers".into(),
+        Err(StoreError::unavailable(
+            Unavailability::Contended,
+            "membership writes kept conflicting with concurrent writers",
+            None,
         ))
     }
 

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::batch::{Item, Projection, batch_get, batch_write, get_s, key, s};
 use super::{DynamoStore, keys, sdk_error};
 use crate::domain::{Profile, ProfileKey, ProfileUpdate};
-use crate::ports::{ProfileStore, StoreError, StoreResult};
+use crate::ports::{ProfileStore, StoreError, StoreResult, Unavailability};
 
 const ATTR_PREFIX: &str = "a:";
 /// Profiles updated concurrently per call (distinct profiles only).
@@ -38,8 +38,8 @@ fn profile_from_item(item: Item) -> StoreResult<Profile> {
     let mut attributes = Map::new();
     for (name, value) in item {
         if let Some(attr) = name.strip_prefix(ATTR_PREFIX) {
-            let value: Value =
-                serde_dynamo::from_attribute_value(value).map_err(StoreError::corrupt)?;
+            let value: Value = serde_dynamo::from_attribute_value(value)
+                .map_err(|e| StoreError::corrupt_from(format!("attribute {attr}"), e))?;
             attributes.insert(attr.to_owned(), value);
         }
     }
@@ -64,7 +64,7 @@ fn anonymous_index_put(workspace: &str, anon: &str, id: &str) -> StoreResult<Wri
     let put = PutRequest::builder()
         .set_item(Some(anonymous_index_item(workspace, anon, id)))
         .build()
-        .map_err(StoreError::backend)?;
+        .map_err(super::invalid_request)?;
     Ok(WriteRequest::builder().put_request(put).build())
 }
 
@@ -132,7 +132,7 @@ impl DynamoStore {
         for part in &parts {
             profile = Some(self.update_item(workspace, part).await?);
         }
-        profile.ok_or_else(|| StoreError::backend("an update has at least one part"))
+        profile.ok_or_else(|| StoreError::Invalid("a profile update without parts".into()))
     }
 
     async fn update_item(&self, workspace: &str, update: &ProfileUpdate) -> StoreResult<Profile> {
@@ -148,7 +148,8 @@ impl DynamoStore {
         }
         for (i, (name, value)) in update.set_attributes.iter().enumerate() {
             names.insert(format!("#s{i}"), format!("{ATTR_PREFIX}{name}"));
-            let value = serde_dynamo::to_attribute_value(value).map_err(StoreError::backend)?;
+            let value = serde_dynamo::to_attribute_value(value)
+                .map_err(|e| StoreError::Invalid(format!("attribute {name}: {e}")))?;
             values.insert(format!(":s{i}"), value);
             sets.push(format!("#s{i} = :s{i}"));
         }
@@ -207,7 +208,7 @@ impl DynamoStore {
                 .table_name(&self.state_table)
                 .set_item(Some(anonymous_index_item(workspace, anon, &id)))
                 .build()
-                .map_err(StoreError::backend)?;
+                .map_err(super::invalid_request)?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
         Ok(writes)
@@ -233,7 +234,7 @@ impl DynamoStore {
                 .expression_attribute_values(":anon", AttributeValue::Ss(vec![anon.clone()])),
         };
         Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(StoreError::backend)?)
+            .update(update.build().map_err(super::invalid_request)?)
             .build())
     }
 
@@ -260,8 +261,10 @@ impl DynamoStore {
                 Err(e) => return Err(sdk_error(e)),
             }
         }
-        Err(StoreError::Backend(
-            "profile creation kept conflicting with concurrent writers".into(),
+        Err(StoreError::unavailable(
+            Unavailability::Contended,
+            "profile creation kept conflicting with concurrent writers",
+            None,
         ))
     }
 }

@@ -9,10 +9,11 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 
-use super::{RequestCounter, sqs_error};
+use super::sqs_error;
 use crate::domain::batching::{Limits, group_by_size};
 use crate::ports::{
-    MAX_QUEUE_BATCH, OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult, check_delay,
+    MAX_QUEUE_BATCH, OutgoingMessage, Queue, Received, StoreError, StoreResult, Unavailability,
+    check_delay,
 };
 
 /// SQS limits: a message and a whole SendMessageBatch call are each at most
@@ -28,7 +29,7 @@ fn send_batches(messages: &[OutgoingMessage]) -> StoreResult<Vec<&[OutgoingMessa
         separator: 0,
     };
     if let Some(m) = messages.iter().find(|m| !limits.fits(m.body.len())) {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::Invalid(format!(
             "a {}-byte message exceeds SQS's 1 MiB limit",
             m.body.len()
         )));
@@ -43,30 +44,16 @@ fn send_batches(messages: &[OutgoingMessage]) -> StoreResult<Vec<&[OutgoingMessa
 pub struct SqsQueue {
     client: Client,
     url: String,
-    requests: RequestCounter,
 }
 
 impl SqsQueue {
-    /// A client for `url`; share one `Client` between queues where possible.
-    pub fn new(client: Client, url: &str, requests: RequestCounter) -> Self {
+    /// The queue at `url`, through `client` (one client for every queue:
+    /// [`super::Clients`]).
+    pub fn new(client: Client, url: &str) -> Self {
         Self {
             client,
             url: url.to_owned(),
-            requests,
         }
-    }
-
-    /// An SQS client built from the shared SDK config, counting its requests.
-    pub fn client(sdk: &aws_config::SdkConfig) -> (Client, RequestCounter) {
-        let requests = RequestCounter::default();
-        let conf = aws_sdk_sqs::config::Builder::from(sdk)
-            .interceptor(requests.clone())
-            .build();
-        (Client::from_conf(conf), requests)
-    }
-
-    pub fn request_count(&self) -> u64 {
-        self.requests.get()
     }
 
     pub fn url(&self) -> &str {
@@ -91,7 +78,7 @@ impl Queue for SqsQueue {
                         .message_body(&m.body)
                         .delay_seconds(m.delay.as_secs() as i32)
                         .build()
-                        .map_err(StoreError::backend)?,
+                        .map_err(super::invalid_request)?,
                 );
             }
             let mut pending = entries;
@@ -111,20 +98,24 @@ impl Queue for SqsQueue {
                 }
                 let sender_fault = out.failed.iter().find(|f| f.sender_fault);
                 if let Some(f) = sender_fault {
-                    return Err(StoreError::Backend(format!(
-                        "SQS rejected a message: {} {}",
-                        f.code,
-                        f.message.as_deref().unwrap_or("")
-                    )));
+                    return Err(StoreError::Refused {
+                        detail: format!(
+                            "SQS rejected a message: {} {}",
+                            f.code,
+                            f.message.as_deref().unwrap_or("")
+                        ),
+                        source: None,
+                    });
                 }
                 pending.retain(|e| failed.contains(&e.id));
                 tokio::time::sleep(Duration::from_millis(50 << round)).await;
             }
             if !pending.is_empty() {
-                return Err(StoreError::Backend(format!(
-                    "SQS kept failing {} message(s) of a batch",
-                    pending.len()
-                )));
+                return Err(StoreError::unavailable(
+                    Unavailability::Partial,
+                    format!("SQS kept failing {} message(s) of a batch", pending.len()),
+                    None,
+                ));
             }
         }
         Ok(())
@@ -135,7 +126,7 @@ impl Queue for SqsQueue {
         max: usize,
         visibility: Duration,
         wait: Duration,
-    ) -> StoreResult<Vec<ReceivedMessage>> {
+    ) -> StoreResult<Vec<Received>> {
         let out = self
             .client
             .receive_message()
@@ -159,7 +150,7 @@ impl Queue for SqsQueue {
                         .and_then(|a| a.get(&name))
                         .and_then(|v| v.parse::<i64>().ok())
                 };
-                Some(ReceivedMessage {
+                Some(Received {
                     receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
                         .unwrap_or(1) as u32,
                     sent_at_ms: attribute(MessageSystemAttributeName::SentTimestamp).unwrap_or(0),
@@ -181,7 +172,7 @@ impl Queue for SqsQueue {
                         .id(i.to_string())
                         .receipt_handle(handle)
                         .build()
-                        .map_err(StoreError::backend)
+                        .map_err(super::invalid_request)
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             self.client

@@ -10,13 +10,14 @@ use serde_json::Value;
 
 use super::{Answer, Sink};
 use crate::config::{StreamAuth, StreamConfig, WebhookConfig};
+use crate::domain::Attempt;
 use crate::domain::batching::join_json;
 use crate::domain::time::now_s;
-use crate::domain::{Attempt, Event, Profile};
+use crate::domain::{Event, Profile};
 use crate::outbound::HttpClient;
 use crate::outbound::oauth2::AccessToken;
 use crate::streams::enrich;
-use crate::streams::sink::{attempt, signing};
+use crate::streams::sink::signing;
 
 /// A documented bound on one webhook request (docs/interface/streams.md):
 /// a receiver never gets a body larger than this, whatever the events hold.
@@ -143,7 +144,7 @@ impl Sink for WebhookSink<'_> {
                 *self.bearer() = Some(token);
                 Ok(())
             }
-            Err(e) => Err(attempt(None, e.to_string())),
+            Err(e) => Err(Attempt::unanswered(e.kind(), e.to_string())),
         }
     }
 
@@ -151,12 +152,12 @@ impl Sink for WebhookSink<'_> {
         if (200..300).contains(&status) {
             Answer::Accepted
         } else if status == 410 {
-            Answer::Gone(attempt(Some(status), "HTTP 410 Gone"))
+            Answer::Gone(Attempt::answered(status, "HTTP 410 Gone"))
         } else if status == 401 && matches!(self.config.auth, StreamAuth::OAuth2(_)) {
-            Answer::Unauthorized(attempt(Some(status), "HTTP 401"))
+            Answer::Unauthorized(Attempt::answered(status, "HTTP 401"))
         } else {
             Answer::Failed {
-                attempt: attempt(Some(status), format!("HTTP {status}")),
+                attempt: Attempt::answered(status, format!("HTTP {status}")),
                 wait: retry_after,
             }
         }
