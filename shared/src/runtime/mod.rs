@@ -1,9 +1,11 @@
 //! Process-level wiring: the services every handler shares, and the
 //! environment the aws backend is configured by.
 
+#[cfg(feature = "aws")]
 pub mod environment;
 pub mod services;
 pub mod stream_states;
 
+#[cfg(feature = "aws")]
 pub use environment::{AwsEnvironment, EnvError};
 pub use services::Services;
