@@ -76,7 +76,7 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Check a stream's endpoint.
+    /// Check, pause or resume a stream.
     Streams {
         #[command(subcommand)]
         command: StreamsCommand,
@@ -139,6 +139,20 @@ enum StreamsCommand {
         #[arg(long)]
         stream: String,
     },
+    /// Pause a stream: its batches wait on the retry queue (kept across restarts and `workspaces apply`).
+    Pause(StreamArgs),
+    /// Resume a paused or disabled (410 Gone) stream: its waiting batches are sent.
+    Resume(StreamArgs),
+}
+
+#[derive(Args)]
+struct StreamArgs {
+    #[arg(long)]
+    config: PathBuf,
+    #[arg(long)]
+    workspace: String,
+    #[arg(long)]
+    stream: String,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -253,6 +267,28 @@ fn main() -> ExitCode {
                         stream,
                     },
             } => streams::test(&config, &workspace, &stream).await,
+            Command::Streams {
+                command: StreamsCommand::Pause(args),
+            } => {
+                streams::control(
+                    &args.config,
+                    &args.workspace,
+                    &args.stream,
+                    streams::Control::Pause,
+                )
+                .await
+            }
+            Command::Streams {
+                command: StreamsCommand::Resume(args),
+            } => {
+                streams::control(
+                    &args.config,
+                    &args.workspace,
+                    &args.stream,
+                    streams::Control::Resume,
+                )
+                .await
+            }
         }
     });
     match result {

@@ -1,11 +1,13 @@
 //! `streams test` (docs/interface/cli.md): one "Email Sent" test event
-//! straight to a stream, exit 0 only if the endpoint accepted it.
+//! straight to a stream, exit 0 only if the endpoint accepted it; `streams
+//! pause|resume`: the operator's state of a stream, in the store.
 
 use std::path::Path;
 
 use anyhow::anyhow;
 use shared::config::SinkConfig;
 use shared::outbound::HttpClient;
+use shared::streams::control::{self, ControlError};
 use shared::streams::deliver::deliver_to_stream;
 use shared::streams::enrich::Profiles;
 use shared::streams::send::request_id;
@@ -66,4 +68,39 @@ pub async fn test(config_path: &Path, workspace_id: &str, stream_name: &str) -> 
     Err(Failure::Runtime(anyhow!(
         "stream {stream_name:?} refused the test event: {why}"
     )))
+}
+
+/// What `streams pause|resume` does.
+#[derive(Clone, Copy)]
+pub enum Control {
+    Pause,
+    Resume,
+}
+
+/// Pauses or resumes a stream in the configured store (which must exist);
+/// prints the stream's status as one JSON line.
+pub async fn control(
+    config_path: &Path,
+    workspace_id: &str,
+    stream_name: &str,
+    what: Control,
+) -> CliResult {
+    let config = backend::load_config(config_path)?;
+    let services = backend::open_existing(&config).await?;
+    let done = match what {
+        Control::Pause => control::pause(&services, workspace_id, stream_name).await,
+        Control::Resume => control::resume(&services, workspace_id, stream_name).await,
+    };
+    let status = done.map_err(|e| match e {
+        ControlError::Store(e) => Failure::Runtime(e.into()),
+        unknown => Failure::Usage(unknown.into()),
+    })?;
+    println!("{}", serde_json::to_string(&status)?);
+    if matches!(what, Control::Resume) && !status.enabled {
+        eprintln!(
+            "note: stream {stream_name:?} stays paused: it is configured enabled = false \
+             (enable it in the config file and run `engage-bridge workspaces apply`)"
+        );
+    }
+    Ok(())
 }

@@ -73,12 +73,13 @@ pub enum Route {
     SegmentMembers,
     MparticleFirehose,
     MparticleEvents,
+    MparticleBulkEvents,
     UserGet,
     CustomerioReporting,
 }
 
 impl Route {
-    pub const ALL: [Route; 11] = [
+    pub const ALL: [Route; 12] = [
         Self::CohortWebhook,
         Self::ListCreate,
         Self::ListAdd,
@@ -88,6 +89,7 @@ impl Route {
         Self::SegmentMembers,
         Self::MparticleFirehose,
         Self::MparticleEvents,
+        Self::MparticleBulkEvents,
         Self::UserGet,
         Self::CustomerioReporting,
     ];
@@ -141,6 +143,12 @@ impl Route {
                 MparticleIngest,
                 Workspace,
             ),
+            Self::MparticleBulkEvents => (
+                Method::POST,
+                "/v1/mparticle/bulkevents",
+                MparticleIngest,
+                Workspace,
+            ),
             Self::UserGet => (Method::GET, "/v1/users/{uid}", MparticleIngest, Workspace),
             Self::CustomerioReporting => (
                 Method::POST,
@@ -171,7 +179,7 @@ impl Route {
             Self::CohortWebhook | Self::ListCreate | Self::ListAdd | Self::ListRemove => {
                 Some(RateLimit::Amplitude)
             }
-            Self::MparticleEvents => Some(RateLimit::Mparticle),
+            Self::MparticleEvents | Self::MparticleBulkEvents => Some(RateLimit::Mparticle),
             _ => None,
         }
     }

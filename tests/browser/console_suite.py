@@ -212,6 +212,37 @@ def main():
             assert "Test event delivered to warehouse" in page.locator(".notice").inner_text()
             assert page.get_by_role("button", name="Pause").count() >= 1
 
+        @check("Pause holds a stream's batches; Resume sends them")
+        def _():
+            visit(page, "/console", "Overview")
+            row = page.locator("tbody tr", has_text="warehouse")
+            row.get_by_role("button", name="Pause").click()
+            expect(page.locator(".notice")).to_contain_text("warehouse is paused", timeout=15_000)
+            row = page.locator("tbody tr", has_text="warehouse")
+            assert "paused (by operator)" in row.inner_text(), row.inner_text()
+            assert row.get_by_role("button", name="Resume").count() == 1
+            shot(page, "overview-paused")
+            if MODE == "serve":
+                # An event while paused waits (the delivery log shows it
+                # waiting), and is delivered once resumed.
+                send_event(TENANT, TENANT_SECRET, "Paused Then Resumed", "pause-user")
+                def waiting():
+                    visit(page, "/console/deliveries?uid=pause-user&stream=warehouse", "Deliveries")
+                    return "waiting" in page.locator("tbody").inner_text()
+                wait_for(waiting, "the paused stream's batch shown waiting")
+            visit(page, "/console", "Overview")
+            page.locator("tbody tr", has_text="warehouse").get_by_role("button", name="Resume").click()
+            expect(page.locator(".notice")).to_contain_text("warehouse is resumed", timeout=15_000)
+            row = page.locator("tbody tr", has_text="warehouse")
+            assert "paused" not in row.inner_text(), row.inner_text()
+            if MODE == "serve":
+                def delivered():
+                    visit(page, "/console/deliveries?uid=pause-user&stream=warehouse&outcome=delivered",
+                          "Deliveries")
+                    return page.locator("tbody tr").count() > 0
+                # Sent within seconds of Resume, not at the 60 s re-check.
+                wait_for(delivered, "the waiting batch delivered after Resume", seconds=20)
+
         @check("CSRF: an action with a wrong token is refused")
         def _():
             answer = context.request.post(BASE + "/console/streams/warehouse/test", form={"csrf": "wrong"})

@@ -10,4 +10,5 @@ mod profiles;
 mod queues;
 mod rate_limit;
 mod segments;
+mod stream_states;
 mod workspaces;

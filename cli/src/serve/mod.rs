@@ -54,6 +54,9 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     for id in &plan.removed {
         tracing::warn!(workspace_id = %id, "workspace removed: it is no longer in the config file");
     }
+    shared::streams::control::wake(&services, &plan.enabled_streams)
+        .await
+        .context("cannot wake the batches of the streams enabled")?;
     let url = format!("http://{local}");
     let listening = format!("engage-bridge listening on {url}");
     output::announce(&listening, &listening, json!({ "url": url }));

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use shared::config::{SinkConfig, StreamConfig};
 use shared::delivery_log::Pending;
 use shared::delivery_log::model::{CountKind, StreamCounts, StreamHealth};
+use shared::domain::stream_state::Hold;
 use shared::domain::time::now_ms;
+use shared::streams::control;
 use shared::streams::deliver::deliver_to_stream;
 use shared::streams::dlq::{self, Filter};
 use shared::streams::enrich::Profiles;
@@ -52,10 +54,19 @@ fn get(counts: &[StreamCounts], stream: &str, kind: CountKind) -> u64 {
     of(counts, stream).map_or(0, |c| c.get(kind))
 }
 
-/// A stream's status: paused, disabled, circuit open, failing or healthy.
-fn status(ctx: &Ctx, stream: &StreamConfig, health: Option<&StreamHealth>) -> String {
-    if !stream.enabled {
-        return "paused".into();
+/// A stream's status: paused (by the config or by an operator), disabled
+/// (after a `410 Gone`), circuit open, failing or healthy.
+fn status(
+    ctx: &Ctx,
+    stream: &StreamConfig,
+    hold: Option<Hold>,
+    health: Option<&StreamHealth>,
+) -> String {
+    match hold {
+        Some(Hold::Config) => return "paused".into(),
+        Some(Hold::Operator) => return "paused (by operator)".into(),
+        Some(Hold::Gone) => return "disabled".into(),
+        None => {}
     }
     if ctx.services().gates.is_open(ctx.ws(), &stream.name) {
         return "circuit open".into();
@@ -160,8 +171,9 @@ pub async fn page(ctx: Ctx, Query(q): Query<OverviewQuery>) -> Response {
         log.store.counts(ctx.ws(), now - window.2),
         log.store.health(ctx.ws()),
         dlq::list(ctx.services(), &filter),
+        ctx.services().stream_states.stream_states(ctx.ws()),
     );
-    let (hour, day, chosen, health, dead) = match read {
+    let (hour, day, chosen, health, dead, states) = match read {
         Ok(read) => read,
         Err(e) => return layout::failure(&ctx.console, &e.to_string()),
     };
@@ -199,7 +211,7 @@ pub async fn page(ctx: Ctx, Query(q): Query<OverviewQuery>) -> Response {
                         }
                         tbody {
                             @for stream in &ctx.workspace.streams {
-                                (row(&ctx, stream, &hour, &day, health.iter().find(|h| h.stream == stream.name), dead_by_stream.get(stream.name.as_str()).copied().unwrap_or(0)))
+                                (row(&ctx, stream, Hold::of(stream.enabled, states.get(&stream.name)), &hour, &day, health.iter().find(|h| h.stream == stream.name), dead_by_stream.get(stream.name.as_str()).copied().unwrap_or(0)))
                             }
                         }
                     }
@@ -213,13 +225,14 @@ pub async fn page(ctx: Ctx, Query(q): Query<OverviewQuery>) -> Response {
 fn row(
     ctx: &Ctx,
     stream: &StreamConfig,
+    hold: Option<Hold>,
     hour: &[StreamCounts],
     day: &[StreamCounts],
     health: Option<&StreamHealth>,
     dead: usize,
 ) -> Markup {
     let name = stream.name.as_str();
-    let status = status(ctx, stream, health);
+    let status = status(ctx, stream, hold, health);
     let deliveries = format!("/console/deliveries?{}", layout::query(&[("stream", name)]));
     html! {
         tr {
@@ -256,16 +269,17 @@ fn row(
                     (csrf(ctx))
                     button type="submit" { "Send test event" }
                 }
-                @if stream.enabled {
-                    form method="post" action={ "/console/streams/" (layout::seg(name)) "/pause" } {
+                @match hold {
+                    None => form method="post" action={ "/console/streams/" (layout::seg(name)) "/pause" } {
                         (csrf(ctx))
                         button.secondary type="submit" { "Pause" }
-                    }
-                } @else {
-                    form method="post" action={ "/console/streams/" (layout::seg(name)) "/resume" } {
+                    },
+                    Some(Hold::Operator | Hold::Gone) => form method="post" action={ "/console/streams/" (layout::seg(name)) "/resume" } {
                         (csrf(ctx))
                         button.secondary type="submit" { "Resume" }
-                    }
+                    },
+                    // Only the config file turns it back on.
+                    Some(Hold::Config) => span.quiet { "enabled = false in the config" },
                 }
             }
         }
@@ -281,6 +295,7 @@ fn credentials(stream: &StreamConfig) -> Markup {
                 StreamAuth::None => "no auth",
                 StreamAuth::Basic { username, .. } => { "basic " (username) ":" (layout::masked()) },
                 StreamAuth::Header { name, .. } => { "header " (name) ": " (layout::masked()) },
+                StreamAuth::OAuth2(oauth2) => { "oauth2 client " (oauth2.client_id) ": " (layout::masked()) },
             }
             @for name in webhook.headers.keys() { " · " (name) ": " (layout::masked()) }
             @if !webhook.signing_secrets.is_empty() {
@@ -394,9 +409,24 @@ async fn set_paused(ctx: Ctx, name: String, form: ActionForm, paused: bool) -> R
             "This workspace has no such stream.",
         );
     }
-    let verb = if paused { "Pause" } else { "Resume" };
-    back(
-        &format!("{verb} is not available in this build: set enabled in the config file."),
-        true,
-    )
+    let services = ctx.services();
+    let changed = if paused {
+        control::pause(services, ctx.ws(), &name).await
+    } else {
+        control::resume(services, ctx.ws(), &name).await
+    };
+    match changed {
+        Ok(_) if paused => {
+            tracing::info!(workspace_id = %ctx.ws(), stream = %name, "stream paused from the console");
+            back(&format!("{name} is paused; its batches wait."), false)
+        }
+        Ok(_) => {
+            tracing::info!(workspace_id = %ctx.ws(), stream = %name, "stream resumed from the console");
+            back(
+                &format!("{name} is resumed; its waiting batches are being sent."),
+                false,
+            )
+        }
+        Err(e) => back(&format!("{name}: {e}"), true),
+    }
 }

@@ -19,6 +19,7 @@ pub const DELIVERY_DURATION: &str = "engage_bridge_delivery_duration_seconds";
 pub const QUEUE_DEPTH: &str = "engage_bridge_queue_depth";
 pub const DEAD_LETTER_DEPTH: &str = "engage_bridge_dead_letter_depth";
 pub const DELIVERY_LOG_FAILURES: &str = "engage_bridge_delivery_log_failures_total";
+pub const STREAMS_DISABLED: &str = "engage_bridge_streams_disabled_total";
 
 /// The CloudWatch namespace of the EMF lines.
 pub const NAMESPACE: &str = "EngageBridge";
@@ -47,6 +48,10 @@ fn describe() {
     describe_gauge!(
         QUEUE_DEPTH,
         "messages on a queue (visible, in flight and delayed)"
+    );
+    describe_counter!(
+        STREAMS_DISABLED,
+        "streams disabled because their endpoint answered 410 Gone"
     );
     describe_gauge!(
         DEAD_LETTER_DEPTH,
@@ -123,6 +128,11 @@ pub fn attempt_failed(workspace_id: &str, stream: &str, status: &str) {
     counter!(ATTEMPTS_FAILED, "workspace_id" => workspace_id.to_owned(),
         "stream" => stream.to_owned(), "status" => status.to_owned())
     .increment(1);
+}
+
+pub fn stream_disabled(workspace_id: &str, stream: &str) {
+    counter!(STREAMS_DISABLED, "workspace_id" => workspace_id.to_owned(), "stream" => stream.to_owned())
+        .increment(1);
 }
 
 pub fn dead_letter(workspace_id: &str, stream: &str) {

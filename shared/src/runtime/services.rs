@@ -10,7 +10,7 @@ use crate::delivery_log::{DEFAULT_DAYS, DeliveryLogHandle};
 use crate::outbound::HttpClient;
 use crate::ports::{
     AttemptLog, DeadLetterStore, DeliveryLog, IdempotencyStore, ProfileStore, RateLimiter,
-    SegmentStore,
+    SegmentStore, StreamStateStore,
 };
 use crate::queue::Queues;
 use crate::workspaces::Workspaces;
@@ -26,6 +26,8 @@ pub struct Services {
     pub dead_letters: Arc<dyn DeadLetterStore>,
     /// Every delivery attempt, for the console (docs/interface/console.md).
     pub delivery_log: DeliveryLogHandle,
+    /// Streams' operator states (paused, disabled after a 410).
+    pub stream_states: Arc<dyn StreamStateStore>,
     pub queues: Queues,
     /// Delays before retries 1..n, then dead letter (docs/rules/retry.md).
     pub retry_schedule: RetrySchedule,
@@ -39,6 +41,7 @@ pub struct Services {
     destinations: PrivateDestinations,
     /// Per-stream concurrency and circuit breakers (this process's).
     pub gates: Arc<crate::outbound::gate::Gates>,
+    pub(super) stream_state_cache: Arc<super::stream_states::StreamStateCache>,
     /// DynamoDB and SQS request counters (AWS backend), for benchmarks.
     #[cfg(feature = "test-support")]
     aws_requests: Option<(
@@ -165,6 +168,7 @@ impl Services {
             + RateLimiter
             + AttemptLog
             + DeadLetterStore
+            + StreamStateStore
             + 'static,
     {
         Self {
@@ -174,6 +178,7 @@ impl Services {
             idempotency: store.clone(),
             rate_limiter: store.clone(),
             attempts: store.clone(),
+            stream_states: store.clone(),
             dead_letters: store,
             delivery_log: DeliveryLogHandle::new(delivery_log, DEFAULT_DAYS),
             queues,
@@ -181,6 +186,7 @@ impl Services {
             http: Arc::default(),
             destinations,
             gates: Arc::default(),
+            stream_state_cache: Arc::new(super::stream_states::StreamStateCache::new(cache_ttl)),
             #[cfg(feature = "test-support")]
             aws_requests: None,
         }

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use futures::future::join_all;
 
+use super::control;
 use super::enrich::Profiles;
 use super::follow_up::{self, FollowUp, FollowUps};
 use super::send::{Sender, request_id};
@@ -60,12 +61,14 @@ async fn dispatch_stream(
         .await
     {
         Ok(outcome) => {
+            control::on_gone(services, workspace, stream, &outcome).await;
             report::delivered(&workspace.id, &stream.name, &outcome);
             record::attempt(services, &workspace.id, stream, &outcome, 1);
             report.delivered = outcome.delivered;
             report.dropped = outcome.dropped;
             report.retried = outcome.retry.iter().map(|r| r.events.len()).sum();
             report.dead = outcome.dead.iter().map(|d| d.events.len()).sum();
+            report.parked = outcome.parked.iter().map(|p| p.events.len()).sum();
             let next = follow_up::after(owner, &[], outcome, &services.retry_schedule);
             (report, next)
         }
@@ -117,13 +120,19 @@ pub async fn dispatch(
     if streams.is_empty() {
         return Ok(Vec::new());
     }
+    // Read once for every stream (a failure redelivers the message).
+    let states = services.cached_stream_states(&workspace.id).await?;
     let profiles = Profiles::load(services, &workspace.id, &message.events).await?;
     let sender = Sender {
         gates: &services.gates,
         http: services.http(),
+        states: &states,
     };
-    let results = join_all(streams.iter().map(|stream| {
-        dispatch_stream(
+    // Each stream's follow-ups are carried out as soon as that stream is
+    // done: a stream waiting on a slow receiver never holds back another's
+    // retries or parked batches (docs/architecture.md "Streams").
+    let results = join_all(streams.iter().map(|stream| async {
+        let (report, next) = dispatch_stream(
             sender,
             services,
             &workspace,
@@ -131,21 +140,20 @@ pub async fn dispatch(
             stream,
             &message.events,
         )
-    }))
-    .await;
-    let mut reports = Vec::with_capacity(results.len());
-    let mut follow_ups = FollowUps::default();
-    for (report, next) in results {
+        .await;
         tracing::info!(
             workspace_id = %workspace.id, stream = %report.stream, delivered = report.delivered,
             dropped = report.dropped, retried = report.retried, dead = report.dead,
             parked = report.parked, "dispatched"
         );
-        follow_ups.0.extend(next);
+        let carried = control::carry_out(services, FollowUps(next)).await;
+        (report, carried)
+    }))
+    .await;
+    let mut reports = Vec::with_capacity(results.len());
+    for (report, carried) in results {
+        carried?;
         reports.push(report);
     }
-    follow_ups
-        .carry_out(&services.queues.retry, services.dead_letters.as_ref())
-        .await?;
     Ok(reports)
 }

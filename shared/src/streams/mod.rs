@@ -3,6 +3,7 @@
 //! letters (docs/interface/streams.md, docs/architecture.md "Streams").
 
 pub mod catalogue;
+pub mod control;
 pub mod deliver;
 pub mod dispatch;
 pub mod dlq;
@@ -40,7 +41,7 @@ pub async fn retry_message(services: &Services, message: RetryMessage) -> Handle
     }
 }
 
-/// Loads each workspace of a batch once, so the concurrent dispatches of
+/// Loads each workspace of a batch (and its streams' states) once, so the concurrent dispatches of
 /// its messages share one read instead of racing a cold cache.
 pub async fn warm_workspace_cache(services: &Services, records: &[Received]) {
     #[derive(serde::Deserialize)]
@@ -57,5 +58,6 @@ pub async fn warm_workspace_cache(services: &Services, records: &[Received]) {
     for id in ids {
         // A failure here is retried (and reported) by the dispatch itself.
         let _ = services.workspaces.get(&id).await;
+        let _ = services.cached_stream_states(&id).await;
     }
 }

@@ -244,12 +244,15 @@ pub fn waiting(services: &Services, held: Held<'_>) {
     let mut log = Pending::default();
     let events = held.events.len() as u64;
     log.wait(workspace_id, stream, held.request_id, Some(events), now);
-    if held.why == Parked::Paused && held.first {
+    if let (Parked::Paused(hold), true) = (held.why, held.first) {
         let trace = Trace {
             request_id: held.request_id.to_owned(),
             at_ms: now,
             events: EventSummary::of(&held.events.iter().collect::<Vec<_>>()),
-            error: Some("not sent: the stream is paused; the batch waits".into()),
+            error: Some(format!(
+                "not sent: the stream is {}; the batch waits",
+                hold.as_str()
+            )),
             ..Trace::default()
         };
         let number = held.attempts_made + 1;

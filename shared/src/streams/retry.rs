@@ -26,6 +26,8 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
         workspace_id: ws_id,
         stream: &message.stream,
     };
+    // A held batch comes back after a resume: see it with fresh eyes.
+    super::control::refresh_if_held(services, ws_id, &message.stream).await?;
     let workspace = services.workspaces.get(ws_id).await?;
     let stream = workspace
         .as_ref()
@@ -50,15 +52,20 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     history.extend(logged.iter().cloned());
 
     let profiles = Profiles::load(services, ws_id, &message.events).await?;
+    let states = services.cached_stream_states(ws_id).await?;
     let sender = Sender {
         gates: &services.gates,
         http: services.http(),
+        states: &states,
     };
     let sent = sender
         .send(workspace, stream, &profiles, request_id, &message.events)
         .await;
     let outcome = match sent {
-        Ok(outcome) => outcome,
+        Ok(outcome) => {
+            super::control::on_gone(services, workspace, stream, &outcome).await;
+            outcome
+        }
         Err(why) => {
             let held = record::Held {
                 owner,
@@ -76,9 +83,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
                 message.attempts.clone(),
                 why,
             );
-            FollowUps(vec![parked])
-                .carry_out(&services.queues.retry, services.dead_letters.as_ref())
-                .await?;
+            super::control::carry_out(services, FollowUps(vec![parked])).await?;
             return Ok(Handled::Done);
         }
     };
@@ -108,9 +113,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
             next.report();
             return Ok(Handled::RetryIn(*delay));
         }
-        FollowUps(vec![next])
-            .carry_out(&services.queues.retry, services.dead_letters.as_ref())
-            .await?;
+        super::control::carry_out(services, FollowUps(vec![next])).await?;
         services.attempts.clear_attempts(ws_id, request_id).await?;
         return Ok(Handled::Done);
     }
@@ -118,9 +121,8 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     // Delivered, or partly (Amplitude): parts still failing continue as
     // requests of their own, carrying this request's attempt history; once
     // the schedule is exhausted they are dead.
-    FollowUps(follow_up::after(owner, &history, outcome, schedule))
-        .carry_out(&services.queues.retry, services.dead_letters.as_ref())
-        .await?;
+    let next = follow_up::after(owner, &history, outcome, schedule);
+    super::control::carry_out(services, FollowUps(next)).await?;
     services.attempts.clear_attempts(ws_id, request_id).await?;
     Ok(Handled::Done)
 }

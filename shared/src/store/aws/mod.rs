@@ -13,6 +13,7 @@
 //! | rate counter | `RL#<ws>#<scope>#<window>` | `RL` |
 //! | delivery attempts | `W#<ws>#R#<moe_request_id>` | `ATTEMPTS` |
 //! | dead letter | `DEADLETTERS` | `<epoch ms, 15 digits>.<µs>#<uuid>` |
+//! | stream state (paused, disabled) | `W#<ws>#STREAMS` | `<stream name>` |
 //!
 //! Stores written before 2026-12 also hold a reverse membership item per
 //! member (`W#<ws>#P#<moengage_user_id>`, `S#<segment id>`); nothing reads
@@ -31,6 +32,7 @@ mod profiles;
 pub mod provision;
 mod segments;
 mod sqs;
+mod stream_states;
 mod workspaces;
 
 #[cfg(feature = "test-support")]
@@ -157,6 +159,9 @@ pub(crate) mod keys {
         format!("W#{ws}#R#{request_id}")
     }
     pub const ATTEMPTS_SK: &str = "ATTEMPTS";
+    pub fn streams(ws: &str) -> String {
+        format!("W#{ws}#STREAMS")
+    }
     /// The partition of every dead letter (sort key: `<epoch ms>.<µs>#<uuid>`).
     pub const DEAD_LETTERS: &str = "DEADLETTERS";
     pub fn workspace(id: &str) -> String {

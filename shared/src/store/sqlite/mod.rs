@@ -15,6 +15,7 @@ mod queue;
 mod rate_limit;
 mod schema;
 mod segments;
+mod stream_states;
 mod workspaces;
 
 pub use delivery_log::SqliteDeliveryLog;

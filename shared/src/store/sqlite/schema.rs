@@ -109,6 +109,19 @@ CREATE TABLE queue_bodies (
 INSERT INTO queue_bodies (seq, body) SELECT seq, body FROM queue_messages;
 ALTER TABLE queue_messages DROP COLUMN body;
 "#,
+    // Streams' operator states, and the key a held (paused) batch waits
+    // under, so a resume can make it due at once
+    // (docs/interface/streams.md "Pause, resume and 410 Gone").
+    r#"
+CREATE TABLE stream_states (
+    workspace TEXT NOT NULL,
+    stream    TEXT NOT NULL,
+    doc       TEXT NOT NULL,
+    PRIMARY KEY (workspace, stream)
+);
+ALTER TABLE queue_messages ADD COLUMN hold_key TEXT;
+CREATE INDEX queue_messages_held ON queue_messages (queue, hold_key) WHERE hold_key IS NOT NULL;
+"#,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
