@@ -62,10 +62,12 @@ pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
             )));
         }
     };
-    // So does its destination policy (docs/interface/config.md "security"),
-    // and its privacy settings (docs/interface/privacy.md).
+    // So do its destination policy (docs/interface/config.md "security"),
+    // the delivery log's retention and its privacy settings
+    // (docs/interface/privacy.md).
     let privacy = PrivacySettings::from_config(config).map_err(|e| Failure::Usage(e.into()))?;
     Ok(services
         .with_private_destinations(config.private_destinations())
+        .with_delivery_log_days(config.console.delivery_log_days)
         .with_privacy(privacy))
 }

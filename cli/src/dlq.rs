@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use shared::domain::Hold;
 use shared::streams::dlq::{self, Filter};
 
 use crate::{CliResult, Failure, backend};
@@ -12,10 +13,21 @@ pub async fn list(config_path: &Path, filter: Filter) -> CliResult {
     for letter in dlq::list(&services, &filter).await? {
         println!("{}", serde_json::to_string(&letter)?);
     }
-    for (workspace, stream) in dlq::paused_streams(&services, &filter).await? {
+    for (workspace, stream, hold) in dlq::paused_streams(&services, &filter).await? {
+        let (state, until) = match hold {
+            Hold::Config => ("paused (enabled = false)", "it is enabled again"),
+            Hold::Operator => (
+                "paused by an operator",
+                "`engage-bridge streams resume` resumes it",
+            ),
+            Hold::Gone => (
+                "disabled (its endpoint answered 410 Gone)",
+                "`engage-bridge streams resume` resumes it",
+            ),
+        };
         eprintln!(
-            "note: stream {stream:?} of workspace {workspace:?} is paused (enabled = false): \
-             its batches wait on the retry queue, are not dead letters, and are sent once it is enabled again"
+            "note: stream {stream:?} of workspace {workspace:?} is {state}: \
+             its batches wait on the retry queue, are not dead letters, and are sent once {until}"
         );
     }
     let waiting = dlq::redriven_waiting(&services.queues).await?;

@@ -7,6 +7,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod backend;
+mod console;
 mod dlq;
 mod events;
 mod output;
@@ -68,7 +69,15 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
-    /// Check a stream's endpoint.
+    /// Serve the console (web UI) alone against the configured backend.
+    Console {
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on (default 127.0.0.1:8081).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Check, pause or resume a stream.
     Streams {
         #[command(subcommand)]
         command: StreamsCommand,
@@ -184,6 +193,20 @@ enum StreamsCommand {
         #[arg(long)]
         stream: String,
     },
+    /// Pause a stream: its batches wait on the retry queue (kept across restarts and `workspaces apply`).
+    Pause(StreamArgs),
+    /// Resume a paused or disabled (410 Gone) stream: its waiting batches are sent.
+    Resume(StreamArgs),
+}
+
+#[derive(Args)]
+struct StreamArgs {
+    #[arg(long)]
+    config: PathBuf,
+    #[arg(long)]
+    workspace: String,
+    #[arg(long)]
+    stream: String,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -256,6 +279,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { config, listen } => serve::run(config, listen).await,
             Command::Validate { config } => validate::run(config),
+            Command::Console { config, listen } => console::run(&config, listen).await,
             Command::Schema { what } => {
                 let schema = match what {
                     SchemaKind::Config => shared::config::schema::config(),
@@ -318,6 +342,28 @@ fn main() -> ExitCode {
                         stream,
                     },
             } => streams::test(&config, &workspace, &stream).await,
+            Command::Streams {
+                command: StreamsCommand::Pause(args),
+            } => {
+                streams::control(
+                    &args.config,
+                    &args.workspace,
+                    &args.stream,
+                    streams::Control::Pause,
+                )
+                .await
+            }
+            Command::Streams {
+                command: StreamsCommand::Resume(args),
+            } => {
+                streams::control(
+                    &args.config,
+                    &args.workspace,
+                    &args.stream,
+                    streams::Control::Resume,
+                )
+                .await
+            }
         }
     });
     match result {

@@ -1,49 +1,19 @@
 //! `streams test` (docs/interface/cli.md): one "Email Sent" test event
-//! straight to a stream, exit 0 only if the endpoint accepted it.
+//! straight to a stream, exit 0 only if the endpoint accepted it; `streams
+//! pause|resume`: the operator's state of a stream, in the store.
 
 use std::path::Path;
 
 use anyhow::anyhow;
 use shared::config::SinkConfig;
-use shared::domain::ids::random_id;
-use shared::domain::time::now_s;
-use shared::domain::{Event, EventSource, EventType};
 use shared::outbound::HttpClient;
+use shared::streams::control::{self, ControlError};
 use shared::streams::deliver::deliver_to_stream;
 use shared::streams::enrich::Profiles;
 use shared::streams::send::request_id;
 use shared::streams::sink::amplitude::endpoint;
 
 use crate::{CliResult, Failure, backend};
-
-pub const TEST_UID: &str = "engage-bridge-test-user";
-
-fn test_event() -> Event {
-    let mut attributes = serde_json::Map::new();
-    for (name, value) in [
-        ("campaign_id", "engage-bridge-test"),
-        ("campaign_name", "engage-bridge stream test"),
-        ("campaign_type", "General"),
-        ("campaign_channel", "Email"),
-    ] {
-        attributes.insert(name.into(), value.into());
-    }
-    Event {
-        event_name: "Email Sent".into(),
-        event_code: "MOE_EMAIL_SENT".into(),
-        event_uuid: random_id(),
-        event_time: now_s(),
-        event_type: EventType::CampaignEvent,
-        event_source: EventSource::Moengage,
-        uid: Some(TEST_UID.into()),
-        push_id: None,
-        email_id: None,
-        mobile_number: None,
-        event_attributes: attributes,
-        user_attributes: serde_json::Map::new(),
-        device_attributes: serde_json::Map::new(),
-    }
-}
 
 pub async fn test(config_path: &Path, workspace_id: &str, stream_name: &str) -> CliResult {
     let config = backend::load_config(config_path)?;
@@ -77,7 +47,7 @@ pub async fn test(config_path: &Path, workspace_id: &str, stream_name: &str) -> 
             "stream {stream_name:?} cannot be tested: {why}"
         )));
     }
-    let event = test_event();
+    let event = shared::streams::test_event::event();
     let events = vec![event.clone()];
     let id = request_id(&workspace.id, &stream.name, &events);
     let outcome =
@@ -98,4 +68,39 @@ pub async fn test(config_path: &Path, workspace_id: &str, stream_name: &str) -> 
     Err(Failure::Runtime(anyhow!(
         "stream {stream_name:?} refused the test event: {why}"
     )))
+}
+
+/// What `streams pause|resume` does.
+#[derive(Clone, Copy)]
+pub enum Control {
+    Pause,
+    Resume,
+}
+
+/// Pauses or resumes a stream in the configured store (which must exist);
+/// prints the stream's status as one JSON line.
+pub async fn control(
+    config_path: &Path,
+    workspace_id: &str,
+    stream_name: &str,
+    what: Control,
+) -> CliResult {
+    let config = backend::load_config(config_path)?;
+    let services = backend::open_existing(&config).await?;
+    let done = match what {
+        Control::Pause => control::pause(&services, workspace_id, stream_name).await,
+        Control::Resume => control::resume(&services, workspace_id, stream_name).await,
+    };
+    let status = done.map_err(|e| match e {
+        ControlError::Store(e) => Failure::Runtime(e.into()),
+        unknown => Failure::Usage(unknown.into()),
+    })?;
+    println!("{}", serde_json::to_string(&status)?);
+    if matches!(what, Control::Resume) && !status.enabled {
+        eprintln!(
+            "note: stream {stream_name:?} stays paused: it is configured enabled = false \
+             (enable it in the config file and run `engage-bridge workspaces apply`)"
+        );
+    }
+    Ok(())
 }

@@ -22,10 +22,16 @@ pub async fn apply(config_path: &Path, dry_run: bool, prune: bool) -> CliResult 
     } else {
         let services = backend::open(&config).await?;
         let apply = if dry_run { Apply::DryRun } else { Apply::Yes };
-        services
+        let plan = services
             .workspaces
             .sync(&config.workspaces, prune, apply)
-            .await?
+            .await?;
+        if apply == Apply::Yes {
+            // Streams enabled now: their waiting batches are due (a running
+            // `serve` sends them within seconds).
+            shared::streams::control::wake(&services, &plan.enabled_streams).await?;
+        }
+        plan
     };
     if !plan.kept.is_empty() {
         eprintln!(

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Server, run};
+use common::{Server, run, run_env};
 use engage_bridge_tests::receiver::wait_for;
 use engage_bridge_tests::repo_root;
 use shared::customerio::signature::sign;
@@ -207,19 +207,6 @@ async fn webhook_in_to_every_stream(dir: &Path, head: &str, env: &[(&str, String
         assert!(!log.contains(secret), "a secret in the log");
         assert!(!listed[0].contains(secret), "a secret in the dead letter");
     }
-}
-
-fn run_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
-    if env.is_empty() {
-        return run(dir, args);
-    }
-    std::process::Command::new(common::BIN)
-        .args(args)
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,6 +75,7 @@ pub enum Route {
     SegmentMembers,
     MparticleFirehose,
     MparticleEvents,
+    MparticleBulkEvents,
     UserGet,
     CustomerioReporting,
     UserDelete,
@@ -90,7 +91,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 21] = [
+    pub const ALL: [Route; 22] = [
         Self::CohortWebhook,
         Self::ListCreate,
         Self::ListAdd,
@@ -100,6 +101,7 @@ impl Route {
         Self::SegmentMembers,
         Self::MparticleFirehose,
         Self::MparticleEvents,
+        Self::MparticleBulkEvents,
         Self::UserGet,
         Self::CustomerioReporting,
         Self::UserDelete,
@@ -160,6 +162,12 @@ impl Route {
             Self::MparticleEvents => (
                 Method::POST,
                 "/v1/mparticle/events",
+                MparticleIngest,
+                Workspace,
+            ),
+            Self::MparticleBulkEvents => (
+                Method::POST,
+                "/v1/mparticle/bulkevents",
                 MparticleIngest,
                 Workspace,
             ),
@@ -255,7 +263,7 @@ impl Route {
             Self::CohortWebhook | Self::ListCreate | Self::ListAdd | Self::ListRemove => {
                 Some(RateLimit::Amplitude)
             }
-            Self::MparticleEvents => Some(RateLimit::Mparticle),
+            Self::MparticleEvents | Self::MparticleBulkEvents => Some(RateLimit::Mparticle),
             _ => None,
         }
     }

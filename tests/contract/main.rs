@@ -3,6 +3,7 @@
 
 mod attempts;
 mod dead_letters;
+mod delivery_log;
 mod idempotency;
 mod ordering;
 mod privacy;
@@ -10,4 +11,5 @@ mod profiles;
 mod queues;
 mod rate_limit;
 mod segments;
+mod stream_states;
 mod workspaces;

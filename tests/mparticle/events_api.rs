@@ -375,7 +375,69 @@ async fn a_plus_in_a_user_id_stays_a_plus(b: &Backend) {
     assert_eq!(encoded_plus.body["uid"], "jane+1@example.com");
 }
 
+/// mParticle's own server SDKs spell the customer id `customerid`
+/// (reference: their models/UserIdentities); the published schema
+/// `customer_id`. Both are the customer id, in the map and the array form
+/// and in identity changes; every other key is spelled alike.
+async fn the_sdks_customerid_is_the_customer_id(b: &Backend) {
+    setup(b, |_| {}).await;
+    let event = json!([{"event_type": "custom_event", "data": {"event_name": "Signed In"}}]);
+    let map = json!({"user_identities": {"customerid": "c-map", "email": "m@example.com",
+        "other_id_2": "o2", "mobile_number": "+15550100"}, "events": event});
+    let array = json!({"user_identities": [{"identity_type": "customerid", "identity": "c-array"}],
+        "events": event});
+    for body in [map, array] {
+        let reply = post_events(b, &body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", b.kind);
+        assert_eq!(
+            reply.body["skipped_batches"], 0,
+            "{}: {}",
+            b.kind, reply.body
+        );
+        assert_eq!(reply.body["events"], 1);
+    }
+    let user = get_user(b, "c-map").await;
+    assert_eq!(user.status, StatusCode::OK, "{}", b.kind);
+    assert_eq!(user.body["attributes"]["email"], "m@example.com");
+    assert_eq!(user.body["attributes"]["mobile"], "+15550100");
+    assert_eq!(get_user(b, "c-array").await.status, StatusCode::OK);
+    let events = drain_events(b).await;
+    let uids: Vec<&Value> = events.iter().map(|e| &e["uid"]).collect();
+    assert_eq!(uids, [&json!("c-map"), &json!("c-array")]);
+}
+
+/// `POST /v1/mparticle/bulkevents`: the SDKs' bulk upload, an array of
+/// batches; anything else is refused whole.
+async fn bulkevents_takes_an_array_of_batches(b: &Backend) {
+    setup(b, |_| {}).await;
+    let auth = auth();
+    let bulk = |body: &Value| {
+        let body = body.to_string().into_bytes();
+        call(b, "POST", "/v1/mparticle/bulkevents", Some(&auth), body)
+    };
+    let event = json!([{"event_type": "custom_event", "data": {"event_name": "A"}}]);
+    let reply = bulk(&json!([
+        batch("u1", event.clone()),
+        batch("u2", event.clone())
+    ]))
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", b.kind);
+    assert_eq!(reply.body["profiles"], 2, "{}", reply.body);
+    assert_eq!(drain_events(b).await.len(), 2);
+    let one = bulk(&batch("u3", event)).await;
+    assert_eq!(one.status, StatusCode::BAD_REQUEST, "{}", b.kind);
+    assert_eq!(
+        one.body["error"], "invalid request body: expected an array of batches",
+        "{}",
+        one.body
+    );
+    let unauthenticated = call(b, "POST", "/v1/mparticle/bulkevents", None, b"[]".to_vec()).await;
+    assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
+}
+
 contract_tests!(
+    the_sdks_customerid_is_the_customer_id,
+    bulkevents_takes_an_array_of_batches,
     sample_batch_maps_to_exact_events,
     unsupported_types_are_skipped_and_counted,
     replays_give_the_same_uuids,

@@ -83,6 +83,20 @@ fn auth() -> impl Strategy<Value = Value> {
             .prop_map(|(u, p)| json!({"type": "basic", "username": u, "password": p})),
         ("X-[A-Za-z]{1,10}", secret())
             .prop_map(|(n, v)| json!({"type": "header", "name": n, "value": v})),
+        (
+            url(),
+            "[a-z]{1,8}",
+            secret(),
+            maybe(word().prop_map(Value::from))
+        )
+            .prop_map(|(token_url, id, secret, scope)| {
+                let mut auth = json!({"type": "oauth2", "token_url": token_url,
+                    "client_id": id, "client_secret": secret});
+                if let Some(scope) = scope {
+                    auth["scope"] = scope;
+                }
+                auth
+            }),
     ]
 }
 
@@ -95,8 +109,9 @@ fn stream_common() -> impl Strategy<Value = Vec<(&'static str, Option<Value>)>> 
         maybe((1u32..=100).prop_map(Value::from)),
         maybe((1u32..=900).prop_map(Value::from)),
         newer(any::<bool>().prop_map(Value::from)),
+        newer((1u32..=10_000).prop_map(|n| Value::from(f64::from(n) / 10.0))),
     )
-        .prop_map(|(events, users, devices, batch, timeout, enabled)| {
+        .prop_map(|(events, users, devices, batch, timeout, enabled, rate)| {
             vec![
                 ("events", events),
                 ("user_attributes", users),
@@ -104,6 +119,7 @@ fn stream_common() -> impl Strategy<Value = Vec<(&'static str, Option<Value>)>> 
                 ("batch_size", batch),
                 ("timeout_seconds", timeout),
                 ("enabled", enabled),
+                ("max_requests_per_second", rate),
             ]
         })
 }
@@ -399,6 +415,12 @@ fn every_interface_key_is_accepted() {
         format!(
             "{MINIMAL}{STREAM}signing_secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\n"
         ),
+        format!(
+            "{MINIMAL}{STREAM}auth = {{ type = \"oauth2\", token_url = \"https://auth.example.com/token\", \
+             client_id = \"id\", client_secret = \"s\", scope = \"events:write\", audience = \"a\" }}\n"
+        ),
+        format!("{MINIMAL}{STREAM}max_requests_per_second = 20\n"),
+        format!("{MINIMAL}{STREAM}max_requests_per_second = 0.5\n"),
     ];
     let failures: Vec<String> = files
         .iter()
@@ -420,4 +442,59 @@ fn a_bad_url_never_echoes_its_password() {
             .to_string();
         assert!(!error.contains("sEcReTpassword1"), "{error}");
     }
+}
+
+/// Each new stream key's errors name its path and line, say what is wrong,
+/// and never quote a secret (client_secret, the TLS key).
+#[test]
+fn the_new_stream_keys_are_explained_with_path_and_line() {
+    let oauth2 = |rest: &str| format!("auth = {{ type = \"oauth2\", client_id = \"i\", {rest} }}");
+    let cases = [
+        (
+            oauth2("token_url = \"ftp://x/t\", client_secret = \"sEcReT1\""),
+            "workspaces[0].streams[0].auth.token_url (line 9): ftp://x/t is not an http(s) URL",
+        ),
+        (
+            oauth2("token_url = \"http://169.254.169.254/t\", client_secret = \"sEcReT1\""),
+            "workspaces[0].streams[0].auth.token_url (line 9): destination refused: 169.254.169.254 is a link-local (cloud metadata) address, which streams may never reach",
+        ),
+        (
+            oauth2("token_url = \"https://a.example/t\", client_secret = \"\""),
+            "workspaces[0].streams[0].auth.client_secret (line 9): must not be empty",
+        ),
+        (
+            oauth2("token_url = \"https://a.example/t\""),
+            "workspaces[0].streams[0].auth (line 9): missing field `client_secret`",
+        ),
+        (
+            "tls = { client_cert = \"not pem\", client_key = \"sEcReTkey\" }".to_owned(),
+            "workspaces[0].streams[0].tls.client_cert (line 9): client_cert and client_key are not a PEM certificate and its PEM private key",
+        ),
+        (
+            "tls = { client_cert = \"c\", client_key = \"sEcReTkey\", key = \"k\" }".to_owned(),
+            "workspaces[0].streams[0].tls.key (line 9): unknown field `key`, expected one of `client_cert`, `client_key`, `ca`",
+        ),
+        (
+            "max_requests_per_second = 0".to_owned(),
+            "workspaces[0].streams[0].max_requests_per_second (line 9): 0 is not a rate above 0 and at most 10000 requests per second",
+        ),
+        (
+            "max_requests_per_second = 20000".to_owned(),
+            "workspaces[0].streams[0].max_requests_per_second (line 9): 20000 is not a rate above 0 and at most 10000 requests per second",
+        ),
+    ];
+    for (line, expected) in cases {
+        let error = shared::config::parse(&format!("{MINIMAL}{STREAM}{line}\n"))
+            .expect_err(&line)
+            .to_string();
+        assert_eq!(error, format!("invalid config: {expected}"));
+        assert!(!error.contains(SECRET_MARK), "{error}");
+    }
+    let amplitude = "[[workspaces.streams]]\nname = \"a\"\ntype = \"amplitude\"\napi_key = \"k\"\n\
+                     tls = { client_cert = \"c\", client_key = \"k\" }\n";
+    let error = shared::config::parse(&format!("{MINIMAL}{amplitude}")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid config: workspaces[0].streams[0].tls (line 9): unknown key `tls` for a stream of type amplitude (keys of this type: api_key, region, endpoint)"
+    );
 }

@@ -40,6 +40,14 @@ pub fn email_event(i: usize, uid: &str) -> Event {
     .unwrap()
 }
 
+/// An events message of workspace `ws` with one Email Sent event.
+pub fn message(i: usize) -> shared::domain::EventsMessage {
+    shared::domain::EventsMessage {
+        workspace_id: "ws".into(),
+        events: vec![email_event(i, "u1")],
+    }
+}
+
 pub fn event_named(i: usize, name: &str, code: &str) -> Event {
     let mut e = email_event(i, "u1");
     e.event_name = name.into();

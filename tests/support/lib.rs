@@ -5,8 +5,10 @@
 //! with a message saying so: they are never silently skipped.
 
 pub mod ids;
+pub mod oauth2;
 pub mod receiver;
 pub mod runtime_api;
+pub mod tls;
 
 use std::path::PathBuf;
 

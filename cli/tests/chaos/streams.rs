@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use engage_bridge_tests::oauth2::OAuth2Peers;
+
 use crate::receiver::{Receiver, Reply};
 use crate::support::{Bridge, campaign_event, eventually, fast_retries, webhook, workspace};
 
@@ -36,18 +38,36 @@ fn all_delivered(receiver: &Receiver, expected: &HashSet<String>) -> Result<(), 
 async fn a_hanging_receiver_never_delays_another_workspace() {
     let hanging = Receiver::start(|_| Reply::Hang).await;
     let healthy = Receiver::ok().await;
+    // Beside the hanging stream, in its workspace: an OAuth 2.0 stream
+    // (its token endpoint slow to answer) and a rate-limited one.
+    let (tokens, token_endpoint, _) = OAuth2Peers::start(3600).await;
+    tokens.set_token_delay(Duration::from_millis(300));
+    let with_token = Receiver::ok().await;
+    let paced = Receiver::ok().await;
+    let oauth2 = format!(
+        "auth = {{ type = \"oauth2\", token_url = \"{}/token\", client_id = \"c\", client_secret = \"chaos-secret\" }}",
+        token_endpoint.uri()
+    );
     let bridge = Bridge::start(&format!(
-        "{}{}",
+        "{}{}{}{}",
         workspace(
             "stalled",
             &webhook("slow", &hanging.url, "timeout_seconds = 30")
         ),
+        webhook("oauth2", &with_token.url, &oauth2),
+        webhook("paced", &paced.url, "max_requests_per_second = 2"),
         workspace("healthy", &webhook("fast", &healthy.url, "")),
     ));
     // The stalled workspace's events are queued first each time.
     let mut expected = HashSet::new();
+    let mut stalled = HashSet::new();
     for round in 0..4 {
-        queue_events(&bridge, "stalled", &format!("stalled-{round}"), 1);
+        stalled.extend(queue_events(
+            &bridge,
+            "stalled",
+            &format!("stalled-{round}"),
+            1,
+        ));
         expected.extend(queue_events(
             &bridge,
             "healthy",
@@ -56,14 +76,27 @@ async fn a_hanging_receiver_never_delays_another_workspace() {
         ));
     }
     // Liveness, not speed: the neighbour's receiver never answers (it
-    // would time out after 30 s), the healthy one gets everything.
+    // would time out after 30 s), the healthy one gets everything, and so
+    // do the hanging stream's siblings.
     eventually(Duration::from_secs(8), async || {
-        all_delivered(&healthy, &expected)
+        all_delivered(&healthy, &expected)?;
+        all_delivered(&with_token, &stalled)
+    })
+    .await;
+    // Its parked batches come back within seconds, not after the hanging
+    // sibling's 30 s timeout.
+    eventually(Duration::from_secs(15), async || {
+        all_delivered(&paced, &stalled)
     })
     .await;
     assert!(
         !hanging.arrivals().is_empty(),
         "the hanging receiver was called"
+    );
+    assert_eq!(
+        tokens.token_requests().len(),
+        1,
+        "one token for every batch"
     );
 }
 

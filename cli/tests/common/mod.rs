@@ -19,6 +19,48 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("run engage-bridge")
 }
 
+/// [`run`] with extra environment variables (none: [`run`] itself).
+pub fn run_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
+    if env.is_empty() {
+        return run(dir, args);
+    }
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run engage-bridge")
+}
+
+/// `engage-bridge events send` of one Email Sent event with this uuid to
+/// workspace acme; asserts it was queued.
+pub fn send_one_event(dir: &Path, config: &str, uuid: &str, env: &[(&str, String)]) {
+    let event = serde_json::json!([{
+        "event_name": "Email Sent", "event_code": "MOE_EMAIL_SENT",
+        "event_uuid": uuid, "event_time": 1_700_000_000,
+        "event_type": "CAMPAIGN_EVENT", "event_source": "MOENGAGE", "uid": "u1"
+    }]);
+    let file = dir.join(format!("{uuid}.json"));
+    std::fs::write(&file, event.to_string()).unwrap();
+    let args = [
+        "events",
+        "send",
+        "--config",
+        config,
+        "--workspace",
+        "acme",
+        file.to_str().unwrap(),
+    ];
+    let out = run_env(dir, &args, env);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The lines `child` writes on its (piped) stdout, as they come.
 pub fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
     let stdout = child.stdout.take().expect("piped stdout");

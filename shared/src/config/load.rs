@@ -9,7 +9,7 @@ use super::destinations::check_configured;
 use super::model::{ConfigFile, OneOrTwo, PrivacyConfig, PrivateDestinations, WorkspaceConfig};
 use super::secret::Secret;
 use super::source::{display_url, interpolate, is_secret_path, line_of, redact, span_of};
-use super::stream::SinkConfig;
+use super::stream::{OAuth2Config, SinkConfig, StreamAuth, TlsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -131,6 +131,29 @@ pub fn validate(config: &ConfigFile) -> Result<(), ConfigError> {
         check_http(url).map_err(|e| ConfigError::invalid("server.public_url", e))?;
     }
     validate_privacy(&config.privacy)?;
+    let console = &config.console;
+    if !(1..=720).contains(&console.session_hours) {
+        return Err(ConfigError::invalid(
+            "console.session_hours",
+            "must be 1 to 720 (hours)",
+        ));
+    }
+    if !(1..=365).contains(&console.delivery_log_days) {
+        return Err(ConfigError::invalid(
+            "console.delivery_log_days",
+            "must be 1 to 365 (days)",
+        ));
+    }
+    if console
+        .operator_token
+        .as_ref()
+        .is_some_and(|t| t.expose().len() < 16)
+    {
+        return Err(ConfigError::invalid(
+            "console.operator_token",
+            "must be at least 16 characters",
+        ));
+    }
     let mut ids = std::collections::HashSet::new();
     for (w, workspace) in config.workspaces.iter().enumerate() {
         let at = |key: &str| format!("workspaces[{w}].{key}");
@@ -234,10 +257,32 @@ fn validate_workspace(
                 format!("{} is outside 1..900", stream.timeout_seconds),
             ));
         }
+        if let Some(rate) = stream.max_requests_per_second
+            && !(rate.is_finite() && rate > 0.0 && rate <= MAX_REQUESTS_PER_SECOND)
+        {
+            return Err(ConfigError::invalid(
+                at("max_requests_per_second"),
+                format!(
+                    "{rate} is not a rate above 0 and at most {MAX_REQUESTS_PER_SECOND} requests per second"
+                ),
+            ));
+        }
         match &stream.sink {
             SinkConfig::Webhook(webhook) => {
                 check_destination(destinations, &webhook.url)
                     .map_err(|m| ConfigError::invalid(at("url"), m))?;
+                if let StreamAuth::OAuth2(oauth2) = &webhook.auth {
+                    check_oauth2(oauth2, destinations, &|key| at(&format!("auth.{key}")))?;
+                }
+                if let Some(tls) = &webhook.tls {
+                    tls.parse().map_err(|e| {
+                        let key = match e {
+                            TlsError::Identity => "tls.client_cert",
+                            TlsError::Ca => "tls.ca",
+                        };
+                        ConfigError::invalid(at(key), e.to_string())
+                    })?;
+                }
             }
             SinkConfig::Amplitude(amplitude) => {
                 if amplitude.api_key.expose().is_empty() {
@@ -285,6 +330,30 @@ fn validate_privacy(privacy: &PrivacyConfig) -> Result<(), ConfigError> {
         // The message names the key's form, never its content.
         super::rsa_key::RsaSigningKey::from_pem(key)
             .map_err(|e| ConfigError::invalid("privacy.signing_key", e))?;
+    }
+    Ok(())
+}
+
+/// The most `max_requests_per_second` takes.
+pub const MAX_REQUESTS_PER_SECOND: f64 = 10_000.0;
+
+/// An OAuth 2.0 stream's token endpoint is a URL the streams may reach, and
+/// its client id and secret are given.
+fn check_oauth2(
+    oauth2: &OAuth2Config,
+    destinations: PrivateDestinations,
+    at: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    check_destination(destinations, &oauth2.token_url)
+        .map_err(|m| ConfigError::invalid(at("token_url"), m))?;
+    if oauth2.client_id.is_empty() {
+        return Err(ConfigError::invalid(at("client_id"), "must not be empty"));
+    }
+    if oauth2.client_secret.expose().is_empty() {
+        return Err(ConfigError::invalid(
+            at("client_secret"),
+            "must not be empty",
+        ));
     }
     Ok(())
 }

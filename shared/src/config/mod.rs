@@ -8,7 +8,7 @@ pub mod schedule;
 pub mod schema;
 pub mod secret;
 pub mod signing;
-mod source;
+pub mod source;
 pub mod stream;
 
 pub use load::{ConfigError, load_file, parse};
@@ -17,6 +17,6 @@ pub use rsa_key::RsaSigningKey;
 pub use schedule::{MAX_RETRY_DELAY, RetrySchedule};
 pub use secret::Secret;
 pub use stream::{
-    AllMarker, AmplitudeConfig, AmplitudeRegion, Selection, SinkConfig, StreamAuth, StreamConfig,
-    StreamType, WebhookConfig,
+    AllMarker, AmplitudeConfig, AmplitudeRegion, OAuth2Config, Selection, SinkConfig, StreamAuth,
+    StreamConfig, StreamType, TlsConfig, TlsError, WebhookConfig,
 };

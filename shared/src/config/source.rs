@@ -158,8 +158,12 @@ fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
 
 /// Keys whose values are secrets (or may carry one, like a URL with
 /// credentials): messages about them never quote the value.
-const SECRET_KEYS: [&str; 13] = [
+const SECRET_KEYS: [&str; 17] = [
     "secret",
+    "client_secret",
+    "client_key",
+    "tls",
+    "token_url",
     "auth",
     "secret_sha256",
     "password",

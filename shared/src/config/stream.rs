@@ -23,7 +23,34 @@ pub struct StreamConfig {
     pub timeout_seconds: u32,
     /// `false` pauses the stream: its batches wait on the retry queue.
     pub enabled: bool,
+    /// Requests per second at most (per process); None: unlimited.
+    pub max_requests_per_second: Option<f64>,
     pub sink: SinkConfig,
+}
+
+impl StreamConfig {
+    /// Every secret value of the stream (passwords, header values, API
+    /// keys, signing secrets, OAuth 2.0 client secrets, TLS private keys):
+    /// masked wherever one could show (the delivery log, the console).
+    pub fn secret_values(&self) -> Vec<&str> {
+        match &self.sink {
+            SinkConfig::Webhook(webhook) => {
+                let mut values: Vec<&str> = webhook.headers.values().map(Secret::expose).collect();
+                values.extend(webhook.signing_secrets.iter().map(Secret::expose));
+                match &webhook.auth {
+                    StreamAuth::None => {}
+                    StreamAuth::Basic { password, .. } => values.push(password.expose()),
+                    StreamAuth::Header { value, .. } => values.push(value.expose()),
+                    StreamAuth::OAuth2(oauth2) => values.push(oauth2.client_secret.expose()),
+                }
+                if let Some(tls) = &webhook.tls {
+                    values.push(tls.client_key.expose());
+                }
+                values
+            }
+            SinkConfig::Amplitude(amplitude) => vec![amplitude.api_key.expose()],
+        }
+    }
 }
 
 /// Where a stream delivers, with the options of that kind only.
@@ -41,6 +68,14 @@ pub enum StreamType {
 }
 
 impl SinkConfig {
+    /// `webhook` or `amplitude`, as the config file says.
+    pub fn stream_type_name(&self) -> &'static str {
+        match self {
+            Self::Webhook(_) => "webhook",
+            Self::Amplitude(_) => "amplitude",
+        }
+    }
+
     pub fn stream_type(&self) -> StreamType {
         match self {
             Self::Webhook(_) => StreamType::Webhook,
@@ -56,6 +91,50 @@ pub struct WebhookConfig {
     pub headers: BTreeMap<String, Secret>,
     /// Standard Webhooks secrets (`whsec_…`); one signature per secret.
     pub signing_secrets: Vec<Secret>,
+    /// Mutual TLS: the client certificate presented, an extra trusted CA.
+    pub tls: Option<Box<TlsConfig>>,
+}
+
+/// `tls = { client_cert, client_key, ca? }`: PEM text, best given as
+/// `"${NAME}"` from the environment (docs/interface/streams.md "Mutual TLS").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The client certificate (chain), PEM.
+    pub client_cert: String,
+    /// Its private key, PEM.
+    pub client_key: Secret,
+    /// An extra CA (PEM, one or more certificates) trusted for the endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+}
+
+/// Why a stream's `tls` settings are unusable; never shows the key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TlsError {
+    #[error("client_cert and client_key are not a PEM certificate and its PEM private key")]
+    Identity,
+    #[error("ca holds no PEM certificate")]
+    Ca,
+}
+
+impl TlsConfig {
+    /// The identity (certificate chain and key) and the extra trusted CAs,
+    /// parsed as the stream client uses them.
+    pub fn parse(&self) -> Result<(reqwest::Identity, Vec<reqwest::Certificate>), TlsError> {
+        let mut pem = self.client_cert.clone().into_bytes();
+        pem.push(b'\n');
+        pem.extend_from_slice(self.client_key.expose().as_bytes());
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|_| TlsError::Identity)?;
+        let ca = match &self.ca {
+            None => Vec::new(),
+            Some(ca) => match reqwest::Certificate::from_pem_bundle(ca.as_bytes()) {
+                Ok(certs) if !certs.is_empty() => certs,
+                _ => return Err(TlsError::Ca),
+            },
+        };
+        Ok((identity, ca))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -80,7 +159,8 @@ pub enum AmplitudeRegion {
     Eu,
 }
 
-/// Stream authentication: none, Basic, or one static header (docs/interface/streams.md).
+/// Stream authentication: none, Basic, one static header, or OAuth 2.0
+/// client credentials (docs/interface/streams.md "Authentication").
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum StreamAuth {
@@ -94,6 +174,21 @@ pub enum StreamAuth {
         name: String,
         value: Secret,
     },
+    OAuth2(Box<OAuth2Config>),
+}
+
+/// OAuth 2.0 client credentials (RFC 6749 §4.4): the token endpoint and
+/// the client's id and secret; `scope` and `audience` are sent when set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }
 
 /// The file form: every key any stream type takes. Converting it checks that
@@ -116,6 +211,8 @@ struct StreamFile {
     timeout_seconds: u32,
     #[serde(default = "default_enabled")]
     enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_requests_per_second: Option<f64>,
     // webhook
     #[serde(default, skip_serializing_if = "Option::is_none")]
     url: Option<String>,
@@ -125,6 +222,8 @@ struct StreamFile {
     headers: Option<BTreeMap<String, Secret>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     signing_secrets: Option<Vec<Secret>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls: Option<Box<TlsConfig>>,
     // amplitude
     #[serde(default, skip_serializing_if = "Option::is_none")]
     api_key: Option<Secret>,
@@ -151,7 +250,7 @@ fn default_enabled() -> bool {
 }
 
 /// Keys that only one stream type takes.
-pub(super) const WEBHOOK_KEYS: [&str; 4] = ["url", "auth", "headers", "signing_secrets"];
+pub(super) const WEBHOOK_KEYS: [&str; 5] = ["url", "auth", "headers", "signing_secrets", "tls"];
 pub(super) const AMPLITUDE_KEYS: [&str; 6] = [
     "api_key",
     "region",
@@ -169,6 +268,7 @@ impl StreamFile {
             self.auth.is_some(),
             self.headers.is_some(),
             self.signing_secrets.is_some(),
+            self.tls.is_some(),
             self.api_key.is_some(),
             self.region.is_some(),
             self.endpoint.is_some(),
@@ -235,6 +335,7 @@ impl TryFrom<StreamFile> for StreamConfig {
                 auth: file.auth.unwrap_or_default(),
                 headers: file.headers.unwrap_or_default(),
                 signing_secrets,
+                tls: file.tls,
             }),
             StreamType::Amplitude => SinkConfig::Amplitude(AmplitudeConfig {
                 api_key: file.api_key.ok_or(BadStream::Missing {
@@ -256,6 +357,7 @@ impl TryFrom<StreamFile> for StreamConfig {
             batch_size: file.batch_size,
             timeout_seconds: file.timeout_seconds,
             enabled: file.enabled,
+            max_requests_per_second: file.max_requests_per_second,
             sink,
         })
     }
@@ -272,10 +374,12 @@ impl From<StreamConfig> for StreamFile {
             batch_size: stream.batch_size,
             timeout_seconds: stream.timeout_seconds,
             enabled: stream.enabled,
+            max_requests_per_second: stream.max_requests_per_second,
             url: None,
             auth: None,
             headers: None,
             signing_secrets: None,
+            tls: None,
             api_key: None,
             region: None,
             endpoint: None,
@@ -289,6 +393,7 @@ impl From<StreamConfig> for StreamFile {
                 file.auth = Some(w.auth);
                 file.headers = Some(w.headers);
                 file.signing_secrets = Some(w.signing_secrets);
+                file.tls = w.tls;
             }
             SinkConfig::Amplitude(a) => {
                 file.api_key = Some(a.api_key);

@@ -35,6 +35,8 @@ pub enum FailureKind {
     Connection,
     /// Not sent: the stream's circuit breaker is open.
     CircuitOpen,
+    /// Not sent: no OAuth 2.0 token could be had from the token endpoint.
+    TokenEndpoint,
     /// Anything else, and every attempt read back from a queue or store.
     #[default]
     Other,
@@ -47,6 +49,7 @@ impl FailureKind {
             Self::RefusedDestination => "refused_destination",
             Self::Timeout => "timeout",
             Self::CircuitOpen => "circuit_open",
+            Self::TokenEndpoint => "token_endpoint",
             Self::Connection => "connection",
             Self::Answered | Self::Other => "error",
         }

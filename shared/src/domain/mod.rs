@@ -10,6 +10,7 @@ pub mod profile;
 pub mod replay;
 pub mod segment;
 pub mod staged;
+pub mod stream_state;
 pub mod time;
 pub mod version;
 
@@ -23,4 +24,5 @@ pub use segment::{
     Member, MembershipAction, MembershipChange, MembershipOutcome, Segment, SegmentSource,
 };
 pub use staged::{StagedChanges, StagedSync, StagedUser};
+pub use stream_state::{Disabled, Hold, StateChange, StreamState};
 pub use version::{Arrival, MembershipState, Version};

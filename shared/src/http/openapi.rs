@@ -60,6 +60,11 @@ fn bodies(route: Route, g: &mut SchemaGenerator) -> (Option<Value>, Value, &'sta
             schema(g.subschema_for::<Report>()),
             "mParticle Events-API batches",
         ),
+        Route::MparticleBulkEvents => (
+            Some(json!({"type": "array", "maxItems": 100, "items": object("an Events-API batch")})),
+            schema(g.subschema_for::<Report>()),
+            "mParticle Events-API batches, as mParticle's server-side SDKs bulk-upload them",
+        ),
         Route::UserGet => (None, schema(g.subschema_for::<User>()), "A user profile"),
         Route::CustomerioReporting => (
             Some(object("a Customer.io reporting webhook")),

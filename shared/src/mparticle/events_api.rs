@@ -19,6 +19,18 @@ pub const MAX_BATCHES: usize = 100;
 
 /// Reads a request body: one batch or an array of at most [`MAX_BATCHES`].
 pub fn read_request(body: &Value) -> Result<Vec<SourceBatch>, Invalid> {
+    read_request_as(body, Form::OneOrMany)
+}
+
+/// What a request's body may be: `/events` takes one batch or an array,
+/// `/bulkevents` (mParticle's SDKs' bulk upload) an array only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    OneOrMany,
+    Array,
+}
+
+pub fn read_request_as(body: &Value, form: Form) -> Result<Vec<SourceBatch>, Invalid> {
     let root = Node::root(body);
     match body {
         Value::Array(batches) if batches.len() > MAX_BATCHES => Err(root.invalid(format!(
@@ -26,7 +38,8 @@ pub fn read_request(body: &Value) -> Result<Vec<SourceBatch>, Invalid> {
             batches.len()
         ))),
         Value::Array(_) => root.items()?.map(|batch| read_batch(&batch)).collect(),
-        Value::Object(_) => Ok(vec![read_batch(&root)?]),
+        Value::Object(_) if form == Form::OneOrMany => Ok(vec![read_batch(&root)?]),
+        _ if form == Form::Array => Err(root.invalid("expected an array of batches")),
         _ => Err(root.invalid("expected a batch object or an array of batches")),
     }
 }
@@ -89,13 +102,13 @@ fn read_identities(node: &Node) -> Result<Vec<(String, String)>, Invalid> {
         for item in node.items()? {
             let kind = item.required_text("identity_type")?;
             if let Some(value) = item.opt_text("identity")?.filter(|v| !v.is_empty()) {
-                out.push((kind, value));
+                out.push((rules::identity_type(&kind).to_owned(), value));
             }
         }
     } else {
         for (kind, _) in node.object()? {
             if let Some(value) = node.opt_text(kind)?.filter(|v| !v.is_empty()) {
-                out.push((kind.clone(), value));
+                out.push((rules::identity_type(kind).to_owned(), value));
             }
         }
     }
@@ -222,10 +235,11 @@ fn read_event(
 fn identity_change(data: &Node) -> Result<Vec<Change>, Invalid> {
     let mut changes = Vec::new();
     if let Some(old) = data.get("old") {
-        changes.push(Change::Remove(old.required_text("identity_type")?));
+        let kind = old.required_text("identity_type")?;
+        changes.push(Change::Remove(rules::identity_type(&kind).to_owned()));
     }
     if let Some(new) = data.get("new") {
-        let kind = new.required_text("identity_type")?;
+        let kind = rules::identity_type(&new.required_text("identity_type")?).to_owned();
         match new.opt_text("identity")?.filter(|v| !v.is_empty()) {
             Some(value) => changes.push(Change::Set(kind, Value::String(value))),
             None => changes.push(Change::Remove(kind)),

@@ -20,9 +20,10 @@ pub async fn receive_events(
     services: &Services,
     ws: &WorkspaceConfig,
     body: &[u8],
+    form: events_api::Form,
 ) -> RequestResult<Report> {
     let body: Value = parse_json(body)?;
-    let batches = events_api::read_request(&body)?;
+    let batches = events_api::read_request_as(&body, form)?;
     limits::check(&batches)?;
     ingest::ingest(services, ws, batches).await
 }

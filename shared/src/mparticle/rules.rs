@@ -44,6 +44,21 @@ pub fn identity_attribute(identity_type: &str) -> Option<&'static str> {
         .map(|(_, attr)| *attr)
 }
 
+// Events-API identity keys that mean another one: mParticle's published
+// schema spells the customer id `customer_id`, its own server SDKs (Python
+// `mparticle`, Node `mparticle-node-sdk`: models/UserIdentities) send
+// `customerid` (docs/rules/mparticle-mapping.md "Identity and profile").
+// Every other key is spelled alike in both.
+pub const IDENTITY_TYPE_ALIASES: &[(&str, &str)] = &[("customerid", "customer_id")];
+
+/// An Events-API identity type under the name the rules use.
+pub fn identity_type(name: &str) -> &str {
+    IDENTITY_TYPE_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, canonical)| canonical)
+}
+
 // Firehose user identity types (UserIdentity.Type, lower-cased) that differ
 // from the Events API's (docs/rules/mparticle-mapping.md "Identity and profile").
 pub const FIREHOSE_IDENTITY_TYPES: &[(&str, &str)] = &[

@@ -19,6 +19,8 @@ pub const DELIVERY_DURATION: &str = "engage_bridge_delivery_duration_seconds";
 pub const QUEUE_DEPTH: &str = "engage_bridge_queue_depth";
 pub const DEAD_LETTER_DEPTH: &str = "engage_bridge_dead_letter_depth";
 pub const PRIVACY_REQUESTS: &str = "engage_bridge_privacy_requests_total";
+pub const DELIVERY_LOG_FAILURES: &str = "engage_bridge_delivery_log_failures_total";
+pub const STREAMS_DISABLED: &str = "engage_bridge_streams_disabled_total";
 
 /// The CloudWatch namespace of the EMF lines.
 pub const NAMESPACE: &str = "EngageBridge";
@@ -48,6 +50,10 @@ fn describe() {
         QUEUE_DEPTH,
         "messages on a queue (visible, in flight and delayed)"
     );
+    describe_counter!(
+        STREAMS_DISABLED,
+        "streams disabled because their endpoint answered 410 Gone"
+    );
     describe_gauge!(
         DEAD_LETTER_DEPTH,
         "dead letters kept, by workspace and stream"
@@ -55,6 +61,10 @@ fn describe() {
     describe_counter!(
         PRIVACY_REQUESTS,
         "privacy requests entering a status, by kind (erasure, access)"
+    );
+    describe_counter!(
+        DELIVERY_LOG_FAILURES,
+        "delivery-log writes lost (buffer full or the log failing); deliveries are unaffected"
     );
 }
 
@@ -125,6 +135,11 @@ pub fn attempt_failed(workspace_id: &str, stream: &str, status: &str) {
     .increment(1);
 }
 
+pub fn stream_disabled(workspace_id: &str, stream: &str) {
+    counter!(STREAMS_DISABLED, "workspace_id" => workspace_id.to_owned(), "stream" => stream.to_owned())
+        .increment(1);
+}
+
 pub fn dead_letter(workspace_id: &str, stream: &str) {
     counter!(DEAD_LETTERS, "workspace_id" => workspace_id.to_owned(), "stream" => stream.to_owned())
         .increment(1);
@@ -173,4 +188,9 @@ pub fn privacy_request(workspace_id: &str, kind: &'static str, status: &'static 
     counter!(PRIVACY_REQUESTS, "workspace_id" => workspace_id.to_owned(),
         "kind" => kind, "status" => status)
     .increment(1);
+}
+
+/// Delivery-log records lost (the delivery itself went on).
+pub fn delivery_log_failure(workspace_id: &str) {
+    counter!(DELIVERY_LOG_FAILURES, "workspace_id" => workspace_id.to_owned()).increment(1);
 }

@@ -12,8 +12,11 @@ use reqwest::redirect::Policy;
 use super::destination::{
     GuardedResolver, LookupError, Resolver, SystemResolver, refusal_in, resolve_checked,
 };
-use crate::config::PrivateDestinations;
+use super::oauth2::Tokens;
+use super::pace::{Pacer, Pacers};
+use super::tls::TlsClients;
 use crate::config::destinations::Refused;
+use crate::config::{PrivateDestinations, TlsConfig, TlsError};
 use crate::domain::FailureKind;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -24,6 +27,9 @@ pub struct HttpClient {
     client: reqwest::Client,
     policy: PrivateDestinations,
     resolver: Arc<dyn Resolver>,
+    tokens: Arc<Tokens>,
+    pacers: Arc<Pacers>,
+    tls: Arc<TlsClients>,
 }
 
 /// Why a destination cannot be used, found before sending.
@@ -52,7 +58,7 @@ pub enum SendError {
 }
 
 impl SendError {
-    fn of(error: reqwest::Error) -> Self {
+    pub fn of(error: reqwest::Error) -> Self {
         if let Some(refused) = refusal_in(&error) {
             Self::Refused(refused.clone())
         } else if error.is_timeout() {
@@ -83,26 +89,37 @@ impl HttpClient {
 
     /// The client resolving names with `resolver` (tests stand in for DNS).
     pub fn with_resolver(policy: PrivateDestinations, resolver: Arc<dyn Resolver>) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(60))
-            // A redirect could lead anywhere, past the destination check:
-            // a 3xx answer is a failure (`crate::streams::deliver`).
-            .redirect(Policy::none())
-            // Through a proxy the address connected to would be the proxy's.
-            .no_proxy()
-            .dns_resolver(GuardedResolver {
-                policy,
-                resolver: resolver.clone(),
-            })
-            .user_agent(concat!("engage-bridge/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client configuration is valid");
+        let client = build(policy, &resolver, None);
         Self {
             client,
             policy,
             resolver,
+            tokens: Arc::default(),
+            pacers: Arc::default(),
+            tls: Arc::default(),
         }
+    }
+
+    /// This client presenting `tls`'s certificate (and trusting its CA), a
+    /// client built once per identity, with the same settings otherwise.
+    pub fn with_tls(&self, tls: &TlsConfig) -> Result<HttpClient, TlsError> {
+        let client = self.tls.get_or_build(tls, |identity, ca| {
+            build(self.policy, &self.resolver, Some((identity, ca)))
+        })?;
+        Ok(Self {
+            client,
+            ..self.clone()
+        })
+    }
+
+    /// The OAuth 2.0 tokens of this process's streams.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// The pacing of a stream sent at most `per_second` requests a second.
+    pub fn pacer(&self, workspace: &str, stream: &str, per_second: f64) -> Arc<Pacer> {
+        self.pacers.pacer(workspace, stream, per_second)
     }
 
     pub fn policy(&self) -> PrivateDestinations {
@@ -121,6 +138,12 @@ impl HttpClient {
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, SendError> {
         let request = request.build().map_err(SendError::of)?;
+        self.execute(request).await
+    }
+
+    /// Sends a request built already (so its headers and body can be
+    /// read first: the delivery log).
+    pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response, SendError> {
         self.policy.check_url(request.url())?;
         self.client.execute(request).await.map_err(SendError::of)
     }
@@ -138,4 +161,32 @@ impl HttpClient {
             _ => Ok(()),
         }
     }
+}
+
+/// The stream client: every option of the module's doc, and a client
+/// certificate (with extra trusted CAs) when given.
+fn build(
+    policy: PrivateDestinations,
+    resolver: &Arc<dyn Resolver>,
+    tls: Option<(reqwest::Identity, Vec<reqwest::Certificate>)>,
+) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(60))
+        // A redirect could lead anywhere, past the destination check:
+        // a 3xx answer is a failure (`crate::streams::deliver`).
+        .redirect(Policy::none())
+        // Through a proxy the address connected to would be the proxy's.
+        .no_proxy()
+        .dns_resolver(GuardedResolver {
+            policy,
+            resolver: resolver.clone(),
+        })
+        .user_agent(concat!("engage-bridge/", env!("CARGO_PKG_VERSION")));
+    if let Some((identity, ca)) = tls {
+        builder = builder.identity(identity).tls_certs_merge(ca);
+    }
+    builder
+        .build()
+        .expect("the HTTP client configuration is valid")
 }

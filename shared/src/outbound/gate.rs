@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use crate::domain::Hold;
+
 /// Requests in flight per stream. Below the consumer's capacity (the
 /// embedded consumer handles up to 40 messages at once), so one stream can
 /// never hold every slot.
@@ -23,6 +25,9 @@ pub const FAILURES_TO_OPEN: u32 = 5;
 pub const OPEN_FOR: Duration = Duration::from_secs(30);
 /// When a parked batch is tried again, by why it was parked.
 pub const BUSY_WAIT: Duration = Duration::from_secs(5);
+/// A waiting stream's batch is looked at again this often: where the queue
+/// cannot be woken by a resume (SQS), the longest a resumed stream's batch
+/// waits (docs/interface/streams.md "Pause, resume and 410 Gone").
 pub const PAUSED_WAIT: Duration = Duration::from_secs(60);
 
 /// Why a batch was not let through.
@@ -32,8 +37,12 @@ pub enum Parked {
     Busy,
     /// The breaker is open: the receiver failed `FAILURES_TO_OPEN` times in a row.
     CircuitOpen { retry_in: Duration },
-    /// The stream is configured `enabled = false`.
-    Paused,
+    /// The stream waits: configured `enabled = false`, paused by an
+    /// operator, or disabled after a `410 Gone`.
+    Paused(Hold),
+    /// The stream's next request slot (`max_requests_per_second`) is this
+    /// far off (`crate::outbound::pace`).
+    Paced { retry_in: Duration },
 }
 
 impl Parked {
@@ -42,7 +51,8 @@ impl Parked {
         match self {
             Self::Busy => BUSY_WAIT,
             Self::CircuitOpen { retry_in } => retry_in.max(Duration::from_secs(1)),
-            Self::Paused => PAUSED_WAIT,
+            Self::Paused(_) => PAUSED_WAIT,
+            Self::Paced { retry_in } => retry_in.max(Duration::from_secs(1)),
         }
     }
 
@@ -51,7 +61,8 @@ impl Parked {
         match self {
             Self::Busy => "busy",
             Self::CircuitOpen { .. } => "circuit_open",
-            Self::Paused => "paused",
+            Self::Paused(hold) => hold.as_str(),
+            Self::Paced { .. } => "rate_limited",
         }
     }
 }
@@ -83,6 +94,15 @@ pub struct Permit {
 }
 
 impl Gates {
+    /// Whether the stream's breaker is open now (this process's view).
+    pub fn is_open(&self, workspace: &str, stream: &str) -> bool {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams
+            .get(&(workspace.to_owned(), stream.to_owned()))
+            .and_then(|s| s.open_until)
+            .is_some_and(|until| Instant::now() < until)
+    }
+
     /// Lets one request of `stream` through, or says why not.
     pub fn enter(self: &Arc<Self>, workspace: &str, stream: &str) -> Result<Permit, Parked> {
         self.enter_at(workspace, stream, Instant::now())

@@ -6,5 +6,8 @@
 pub mod client;
 pub mod destination;
 pub mod gate;
+pub mod oauth2;
+pub mod pace;
+pub mod tls;
 
 pub use client::{CONNECT_TIMEOUT, HttpClient, SendError};

@@ -2,6 +2,10 @@
 //! embedded (SQLite) and an AWS (DynamoDB / SQS) adapter under `store/`, and
 //! one contract test suite run against both (tests/contract).
 
+mod delivery_log;
+
+pub use delivery_log::DeliveryLog;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -10,7 +14,7 @@ use async_trait::async_trait;
 use crate::config::WorkspaceConfig;
 use crate::domain::{
     Arrival, Attempt, DeadLetter, Member, MembershipChange, MembershipOutcome, Page, PageRequest,
-    Profile, ProfileKey, ProfileUpdate, Segment,
+    Profile, ProfileKey, ProfileUpdate, Segment, StateChange, StreamState,
 };
 
 mod error;
@@ -163,6 +167,25 @@ pub trait DeadLetterStore: Send + Sync {
     async fn remove_dead_letters(&self, ids: &[String]) -> StoreResult<()>;
 }
 
+/// Streams' operator states (paused, disabled after a 410), apart from the
+/// workspace configuration so they survive restarts and `workspaces apply`
+/// (docs/interface/streams.md "Pause, resume and 410 Gone"). A stream in
+/// the default state has no record.
+#[async_trait]
+pub trait StreamStateStore: Send + Sync {
+    /// The states of a workspace's streams that are not the default, by
+    /// stream name (a strongly consistent read).
+    async fn stream_states(&self, workspace: &str) -> StoreResult<HashMap<String, StreamState>>;
+    /// Applies `change` atomically ([`StreamState::apply`]) and returns the
+    /// state before it.
+    async fn change_stream_state(
+        &self,
+        workspace: &str,
+        stream: &str,
+        change: &StateChange,
+    ) -> StoreResult<StreamState>;
+}
+
 /// How long an attempt log outlives its last write (then expires).
 pub const ATTEMPT_LOG_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
 
@@ -252,6 +275,24 @@ pub trait Queue: Send + Sync {
         receipt_handle: &str,
         visibility: Duration,
     ) -> StoreResult<()>;
+    /// Sends messages that wait for a stream (its `hold` key,
+    /// `domain::stream_state::hold_key`), so that [`Queue::wake`] can make
+    /// them due when it resumes. Where the queue cannot wake, a plain send.
+    async fn send_held(&self, hold: &str, messages: &[OutgoingMessage]) -> StoreResult<()> {
+        let _ = hold;
+        self.send(messages).await
+    }
+    /// Whether [`Queue::wake`] does anything (the embedded queue; SQS cannot
+    /// re-time a message it has not handed out).
+    fn can_wake(&self) -> bool {
+        false
+    }
+    /// Makes the messages sent with `hold` that are waiting (not received
+    /// since) visible now; returns how many.
+    async fn wake(&self, hold: &str) -> StoreResult<u64> {
+        let _ = hold;
+        Ok(0)
+    }
     /// Approximate number of messages (visible + in flight + delayed).
     async fn approximate_len(&self) -> StoreResult<u64>;
     /// An ARN-like name for SQS events built from this queue.

@@ -109,6 +109,28 @@ impl<M: QueueMessage> TypedQueue<M> {
     }
 }
 
+impl<M: QueueMessage> TypedQueue<M> {
+    /// Sends messages that wait for a stream's resume ([`Queue::send_held`]),
+    /// each visible after its delay.
+    pub async fn send_held(
+        &self,
+        hold: &str,
+        messages: impl IntoIterator<Item = (Encoded<M>, Duration)>,
+    ) -> StoreResult<()> {
+        let outgoing = messages
+            .into_iter()
+            .map(|(m, delay)| OutgoingMessage {
+                body: m.into_string(),
+                delay,
+            })
+            .collect::<Vec<_>>();
+        if outgoing.is_empty() {
+            return Ok(());
+        }
+        self.raw.send_held(hold, &outgoing).await
+    }
+}
+
 /// The queues, each typed by what it carries.
 #[derive(Clone)]
 pub struct Queues {

@@ -4,6 +4,7 @@
 #[cfg(feature = "aws")]
 pub mod environment;
 pub mod services;
+pub mod stream_states;
 
 #[cfg(feature = "aws")]
 pub use environment::{AwsEnvironment, EnvError};

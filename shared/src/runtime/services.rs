@@ -6,9 +6,11 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::config::{PrivateDestinations, RetrySchedule};
+use crate::delivery_log::{DEFAULT_DAYS, DeliveryLogHandle};
 use crate::outbound::HttpClient;
 use crate::ports::{
-    AttemptLog, DeadLetterStore, IdempotencyStore, ProfileStore, RateLimiter, SegmentStore,
+    AttemptLog, DeadLetterStore, DeliveryLog, IdempotencyStore, ProfileStore, RateLimiter,
+    SegmentStore, StreamStateStore,
 };
 use crate::privacy::PrivacyServices;
 use crate::privacy::ports::{PrivacyRequestStore, SuppressionStore, UserDataStore};
@@ -27,6 +29,10 @@ pub struct Services {
     pub dead_letters: Arc<dyn DeadLetterStore>,
     /// Erasure, suppression, access, OpenDSR (docs/interface/privacy.md).
     pub privacy: PrivacyServices,
+    /// Every delivery attempt, for the console (docs/interface/console.md).
+    pub delivery_log: DeliveryLogHandle,
+    /// Streams' operator states (paused, disabled after a 410).
+    pub stream_states: Arc<dyn StreamStateStore>,
     pub queues: Queues,
     /// Delays before retries 1..n, then dead letter (docs/rules/retry.md).
     pub retry_schedule: RetrySchedule,
@@ -40,6 +46,7 @@ pub struct Services {
     destinations: PrivateDestinations,
     /// Per-stream concurrency and circuit breakers (this process's).
     pub gates: Arc<crate::outbound::gate::Gates>,
+    pub(super) stream_state_cache: Arc<super::stream_states::StreamStateCache>,
     /// DynamoDB and SQS request counters (AWS backend), for benchmarks.
     #[cfg(feature = "test-support")]
     aws_requests: Option<(
@@ -57,8 +64,10 @@ impl Services {
     ) -> crate::ports::StoreResult<Self> {
         use crate::ports::Queue;
         let store = crate::store::sqlite::SqliteStore::open(path)?;
+        let log = crate::store::sqlite::SqliteDeliveryLog::open_beside(path)?;
         Ok(Self::assemble(
             Arc::new(store.clone()),
+            Arc::new(log),
             Queues::open(|name| Arc::new(store.queue(name.as_str())) as Arc<dyn Queue>),
             retry_schedule,
             std::time::Duration::from_secs(2),
@@ -99,9 +108,11 @@ impl Services {
             &resources.state_table,
         )
         .with_dead_letter_days(dead_letter_days);
+        let store = Arc::new(store);
         #[allow(unused_mut)]
         let mut services = Self::assemble(
-            Arc::new(store),
+            store.clone(),
+            store,
             Queues::open(|name| {
                 Arc::new(SqsQueue::new(
                     clients.sqs.clone(),
@@ -131,6 +142,7 @@ impl Services {
             environment.dead_letter_days,
         )
         .with_private_destinations(environment.private_destinations)
+        .with_delivery_log_days(environment.delivery_log_days)
     }
 
     /// The privacy settings (`[privacy]`, `[server] public_url`).
@@ -156,6 +168,12 @@ impl Services {
         self
     }
 
+    /// Delivery attempts are kept `days` (`[console] delivery_log_days`).
+    pub fn with_delivery_log_days(mut self, days: u32) -> Self {
+        self.delivery_log = DeliveryLogHandle::new(self.delivery_log.store.clone(), days);
+        self
+    }
+
     /// Stream requests through `http` (tests stand in for DNS with it).
     #[cfg(feature = "test-support")]
     pub fn with_http(mut self, http: HttpClient) -> Self {
@@ -166,6 +184,7 @@ impl Services {
     #[cfg(any(feature = "sqlite", feature = "aws"))]
     fn assemble<S>(
         store: Arc<S>,
+        delivery_log: Arc<dyn DeliveryLog>,
         queues: Queues,
         retry_schedule: RetrySchedule,
         cache_ttl: std::time::Duration,
@@ -182,6 +201,7 @@ impl Services {
             + SuppressionStore
             + PrivacyRequestStore
             + UserDataStore
+            + StreamStateStore
             + 'static,
     {
         Self {
@@ -192,12 +212,15 @@ impl Services {
             idempotency: store.clone(),
             rate_limiter: store.clone(),
             attempts: store.clone(),
+            stream_states: store.clone(),
             dead_letters: store,
+            delivery_log: DeliveryLogHandle::new(delivery_log, DEFAULT_DAYS),
             queues,
             retry_schedule,
             http: Arc::default(),
             destinations,
             gates: Arc::default(),
+            stream_state_cache: Arc::new(super::stream_states::StreamStateCache::new(cache_ttl)),
             #[cfg(feature = "test-support")]
             aws_requests: None,
         }

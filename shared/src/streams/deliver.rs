@@ -14,12 +14,19 @@ use super::sink::webhook::WebhookSink;
 use super::sink::{Answer, Sink};
 use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
 use crate::dead_letters::Reason;
+use crate::delivery_log::model::EventSummary;
+use crate::delivery_log::trace::{self, Trace};
+use crate::domain::Hold;
 use crate::domain::batching::{Limits, group_by_size};
 use crate::domain::ids::derived_uuid;
+use crate::domain::time::now_ms;
 use crate::domain::{Attempt, Event, FailureKind};
 use crate::observability::metrics;
 use crate::outbound::HttpClient;
 use crate::privacy::erasure::is_user_deleted;
+use crate::outbound::client::SendError;
+use crate::outbound::gate::Parked;
+use crate::outbound::pace::{PATIENCE, Pacer};
 
 /// Events to try again later, as a request of their own.
 #[derive(Debug)]
@@ -40,12 +47,27 @@ pub struct Undeliverable {
     pub attempt: Attempt,
 }
 
+/// Events not sent, without an attempt: parked on the retry queue (the
+/// stream's request rate, a `410 Gone`).
+#[derive(Debug)]
+pub struct ParkedBatch {
+    pub request_id: String,
+    pub events: Vec<Event>,
+    pub why: Parked,
+}
+
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub delivered: usize,
     pub dropped: usize,
     pub retry: Vec<RetryBatch>,
     pub dead: Vec<Undeliverable>,
+    /// Each request sent, for the delivery log (`super::record`).
+    pub traces: Vec<Trace>,
+    pub parked: Vec<ParkedBatch>,
+    /// The endpoint answered `410 Gone` (this attempt): the stream is to be
+    /// disabled.
+    pub gone: Option<Attempt>,
 }
 
 impl Outcome {
@@ -70,7 +92,8 @@ impl Outcome {
                 if only.events.len() == sent
                     && self.delivered == 0
                     && self.dropped == 0
-                    && self.dead.is_empty() =>
+                    && self.dead.is_empty()
+                    && self.parked.is_empty() =>
             {
                 Some(only)
             }
@@ -90,11 +113,29 @@ pub fn part_id(base: &str, events: &[&Event]) -> String {
 /// Bound on partial resends within one delivery (Amplitude 400/429/413).
 const MAX_ROUNDS: usize = 16;
 
-/// Whose delivery this is, for the metrics.
+/// Whose delivery this is, for the metrics, and its request pacing.
 #[derive(Clone, Copy)]
 pub struct Labels<'a> {
     pub workspace_id: &'a str,
     pub stream: &'a str,
+    /// `max_requests_per_second`'s pacer, when the stream sets it.
+    pub pace: Option<&'a Pacer>,
+}
+
+/// Why a delivery sends no more requests: the rest waits (parked) or
+/// fails with the same attempt (the credentials could not be had).
+#[derive(Clone)]
+enum Stop {
+    Park(Parked),
+    Fail(Attempt),
+}
+
+/// What one delivery carries from request to request.
+struct Run<'a> {
+    labels: Labels<'a>,
+    /// The credentials were renewed once after a `401` already.
+    renewed: bool,
+    stop: Option<Stop>,
 }
 
 /// One prepared event: its position in the delivery's events.
@@ -129,6 +170,11 @@ pub async fn deliver<S: Sink>(
     };
     let groups = group_by_size(prepared.iter().map(|p| sink.encoded_len(&p.item)), limits);
     let single = groups.len() == 1;
+    let mut run = Run {
+        labels,
+        renewed: false,
+        stop: None,
+    };
     let mut prepared = prepared.into_iter();
     for group in groups {
         let group: Vec<Prepared<S::Item>> = prepared.by_ref().take(group.len()).collect();
@@ -138,6 +184,15 @@ pub async fn deliver<S: Sink>(
         } else {
             part_id(request_id, &group_events)
         };
+        if let Some(stop) = &run.stop {
+            stopped(
+                stop,
+                id,
+                group_events.into_iter().cloned().collect(),
+                &mut outcome,
+            );
+            continue;
+        }
         if let [one] = group.as_slice()
             && !limits.fits(sink.encoded_len(&one.item))
         {
@@ -152,9 +207,26 @@ pub async fn deliver<S: Sink>(
             });
             continue;
         }
-        send_request(sink, client, labels, &id, events, group, &mut outcome).await;
+        send_request(sink, client, &mut run, &id, events, group, &mut outcome).await;
     }
     outcome
+}
+
+/// Events a stopped delivery does not send.
+fn stopped(stop: &Stop, request_id: String, events: Vec<Event>, outcome: &mut Outcome) {
+    match stop {
+        Stop::Park(why) => outcome.parked.push(ParkedBatch {
+            request_id,
+            events,
+            why: *why,
+        }),
+        Stop::Fail(attempt) => outcome.retry.push(RetryBatch {
+            request_id,
+            events,
+            attempt: attempt.clone(),
+            wait_at_least: Duration::ZERO,
+        }),
+    }
 }
 
 /// Sends one request, acting on partial answers (resend the rest at once,
@@ -162,7 +234,7 @@ pub async fn deliver<S: Sink>(
 async fn send_request<S: Sink>(
     sink: &S,
     client: &HttpClient,
-    labels: Labels<'_>,
+    run: &mut Run<'_>,
     request_id: &str,
     events: &[Event],
     request: Vec<Prepared<S::Item>>,
@@ -201,16 +273,37 @@ async fn send_request<S: Sink>(
             });
             break;
         }
+        if let Some(stop) = before_request(sink, client, run).await {
+            // This request and the rest of the delivery are not sent.
+            let mut rest = group;
+            rest.extend(pending.drain(..).flatten());
+            stopped(&stop, id_of(&rest), owned(&rest), outcome);
+            run.stop = Some(stop);
+            break;
+        }
+        let labels = run.labels;
         let items: Vec<&S::Item> = group.iter().map(|p| &p.item).collect();
         let started = std::time::Instant::now();
-        let request = sink.request(client.builder(), request_id, &items);
-        let sent = client.send(request).await;
+        let mut trace = Trace {
+            request_id: id_of(&group),
+            at_ms: now_ms(),
+            ..Trace::default()
+        };
+        let sent = match sink.request(client.builder(), request_id, &items).build() {
+            Ok(request) => {
+                let (sent, body) = trace::request(&request);
+                (trace.request, trace.body) = (Some(sent), body);
+                client.execute(request).await
+            }
+            Err(e) => Err(SendError::of(e)),
+        };
         metrics::delivery_duration(labels.workspace_id, labels.stream, started.elapsed());
         let answer = match sent {
             // Redirects are not followed: they could lead past the
             // destination check (docs/interface/streams.md "Destinations").
             Ok(response) if response.status().is_redirection() => {
                 let status = response.status().as_u16();
+                trace.response = Some(trace::response(status, response.headers(), ""));
                 Answer::Failed {
                     attempt: Attempt::answered(
                         status,
@@ -224,7 +317,9 @@ async fn send_request<S: Sink>(
             Ok(response) => {
                 let status = response.status().as_u16();
                 let retry_after = retry_after(&response);
+                let headers = response.headers().clone();
                 let body = response.text().await.unwrap_or_default();
+                trace.response = Some(trace::response(status, &headers, &body));
                 sink.classify(status, retry_after, &body, &items)
             }
             Err(e) => Answer::Failed {
@@ -232,6 +327,29 @@ async fn send_request<S: Sink>(
                 wait: Duration::ZERO,
             },
         };
+        trace.latency_ms = started.elapsed().as_millis() as u64;
+        trace.events =
+            EventSummary::of(&group.iter().map(|p| &events[p.index]).collect::<Vec<_>>());
+        trace.status = trace.response.as_ref().map(|r| r.status);
+        trace.accepted = answer == Answer::Accepted;
+        trace.error = match &answer {
+            Answer::Accepted => None,
+            Answer::Failed { attempt, .. }
+            | Answer::Throttled { attempt, .. }
+            | Answer::Unauthorized(attempt)
+            | Answer::Gone(attempt) => {
+                trace.refused = attempt.kind == FailureKind::RefusedDestination;
+                Some(attempt.error.clone())
+            }
+            Answer::Rejected(bad) => Some(format!(
+                "{} of {} events rejected: {}",
+                bad.len(),
+                group.len(),
+                bad.first().map(|(_, why)| why.as_str()).unwrap_or_default()
+            )),
+            Answer::TooLarge => Some("HTTP 413: too large, split and sent again".into()),
+        };
+        outcome.traces.push(trace);
         match answer {
             Answer::Accepted => outcome.delivered += group.len(),
             Answer::Failed { attempt, wait } => outcome.retry.push(RetryBatch {
@@ -290,8 +408,56 @@ async fn send_request<S: Sink>(
                 reason: Reason::ReceiverTooLarge,
                 attempt: Attempt::answered(413, "HTTP 413"),
             }),
+            Answer::Unauthorized(refused) => {
+                if run.renewed {
+                    outcome.retry.push(RetryBatch {
+                        request_id: id_of(&group),
+                        events: owned(&group),
+                        attempt: refused,
+                        wait_at_least: Duration::ZERO,
+                    });
+                    continue;
+                }
+                run.renewed = true;
+                match sink.authorize(client, true).await {
+                    Ok(()) => pending.push_front(group),
+                    Err(failed) => {
+                        let mut rest = group;
+                        rest.extend(pending.drain(..).flatten());
+                        stopped(
+                            &Stop::Fail(failed.clone()),
+                            id_of(&rest),
+                            owned(&rest),
+                            outcome,
+                        );
+                        run.stop = Some(Stop::Fail(failed));
+                        break;
+                    }
+                }
+            }
+            Answer::Gone(answer) => {
+                let mut rest = group;
+                rest.extend(pending.drain(..).flatten());
+                let stop = Stop::Park(Parked::Paused(Hold::Gone));
+                stopped(&stop, id_of(&rest), owned(&rest), outcome);
+                outcome.gone = Some(answer);
+                run.stop = Some(stop);
+                break;
+            }
         }
     }
+}
+
+/// Before each request: the stream's request slot (waiting for it at most
+/// `pace::PATIENCE`) and the credentials fetched at send time. `Some`: the
+/// delivery stops here.
+async fn before_request<S: Sink>(sink: &S, client: &HttpClient, run: &Run<'_>) -> Option<Stop> {
+    if let Some(pacer) = run.labels.pace
+        && let Err(retry_in) = pacer.turn(PATIENCE).await
+    {
+        return Some(Stop::Park(Parked::Paced { retry_in }));
+    }
+    sink.authorize(client, false).await.err().map(Stop::Fail)
 }
 
 fn retry_after(response: &reqwest::Response) -> Duration {
@@ -316,17 +482,31 @@ pub async fn deliver_to_stream(
     request_id: &str,
     events: &[Event],
 ) -> Outcome {
+    let pacer = stream
+        .max_requests_per_second
+        .map(|rate| client.pacer(&workspace.id, &stream.name, rate));
     let labels = Labels {
         workspace_id: &workspace.id,
         stream: &stream.name,
+        pace: pacer.as_deref(),
     };
     match &stream.sink {
         SinkConfig::Webhook(config) => {
-            let sink = WebhookSink {
-                stream,
-                config,
-                app_name: &workspace.app_name,
+            let tls_client;
+            let client = match &config.tls {
+                None => client,
+                Some(tls) => match client.with_tls(tls) {
+                    Ok(with_tls) => {
+                        tls_client = with_tls;
+                        &tls_client
+                    }
+                    Err(e) => {
+                        let failed = Attempt::unanswered(FailureKind::Other, format!("tls: {e}"));
+                        return Outcome::failed(request_id, events, failed, Duration::ZERO);
+                    }
+                },
             };
+            let sink = WebhookSink::new(stream, config, &workspace.app_name);
             deliver(&sink, client, labels, request_id, events, profiles).await
         }
         SinkConfig::Amplitude(config) => {

@@ -7,10 +7,11 @@ use std::borrow::Cow;
 
 use futures::future::join_all;
 
+use super::control;
 use super::enrich::Profiles;
 use super::follow_up::{self, FollowUp, FollowUps};
 use super::send::{Sender, request_id};
-use super::{report, selection};
+use super::{record, report, selection};
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::dead_letters::{self, Owner, Reason};
 use crate::domain::{Event, EventsMessage};
@@ -60,16 +61,28 @@ async fn dispatch_stream(
         .await
     {
         Ok(outcome) => {
+            control::on_gone(services, workspace, stream, &outcome).await;
             report::delivered(&workspace.id, &stream.name, &outcome);
+            record::attempt(services, &workspace.id, stream, &outcome, 1);
             report.delivered = outcome.delivered;
             report.dropped = outcome.dropped;
             report.retried = outcome.retry.iter().map(|r| r.events.len()).sum();
             report.dead = outcome.dead.iter().map(|d| d.events.len()).sum();
+            report.parked = outcome.parked.iter().map(|p| p.events.len()).sum();
             let next = follow_up::after(owner, &[], outcome, &services.retry_schedule);
             (report, next)
         }
         Err(why) => {
             report.parked = selected.len();
+            let held = record::Held {
+                owner,
+                request_id: &id,
+                events: &selected,
+                why,
+                attempts_made: 0,
+                first: true,
+            };
+            record::waiting(services, held);
             let parked = follow_up::park(owner, id, selected.into_owned(), Vec::new(), why);
             (report, vec![parked])
         }
@@ -98,41 +111,46 @@ pub async fn dispatch(
         dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
         return Ok(Vec::new());
     };
+    // Events of users erased since they were queued are not delivered, nor
+    // shown on the console's live tail (docs/interface/privacy.md "Suppression").
+    let events =
+        crate::privacy::suppression::deliverable(services, &workspace.id, &message.events).await?;
     let streams: Vec<&StreamConfig> = workspace
         .streams
         .iter()
-        .filter(|s| message.events.iter().any(|e| selection::selects(s, e)))
+        .filter(|s| events.iter().any(|e| selection::selects(s, e)))
         .collect();
+    record::dispatched(services, &workspace, &events, &streams);
     if streams.is_empty() {
         return Ok(Vec::new());
     }
-    // Events of users erased since they were queued are not delivered
-    // (docs/interface/privacy.md "Suppression").
-    let events =
-        crate::privacy::suppression::deliverable(services, &workspace.id, &message.events).await?;
+    // Read once for every stream (a failure redelivers the message).
+    let states = services.cached_stream_states(&workspace.id).await?;
     let profiles = Profiles::load(services, &workspace.id, &events).await?;
     let sender = Sender {
         gates: &services.gates,
         http: services.http(),
+        states: &states,
     };
-    let results =
-        join_all(streams.iter().map(|stream| {
-            dispatch_stream(sender, services, &workspace, &profiles, stream, &events)
-        }))
-        .await;
-    let mut reports = Vec::with_capacity(results.len());
-    let mut follow_ups = FollowUps::default();
-    for (report, next) in results {
+    // Each stream's follow-ups are carried out as soon as that stream is
+    // done: a stream waiting on a slow receiver never holds back another's
+    // retries or parked batches (docs/architecture.md "Streams").
+    let results = join_all(streams.iter().map(|stream| async {
+        let (report, next) =
+            dispatch_stream(sender, services, &workspace, &profiles, stream, &events).await;
         tracing::info!(
             workspace_id = %workspace.id, stream = %report.stream, delivered = report.delivered,
             dropped = report.dropped, retried = report.retried, dead = report.dead,
             parked = report.parked, "dispatched"
         );
-        follow_ups.0.extend(next);
+        let carried = control::carry_out(services, FollowUps(next)).await;
+        (report, carried)
+    }))
+    .await;
+    let mut reports = Vec::with_capacity(results.len());
+    for (report, carried) in results {
+        carried?;
         reports.push(report);
     }
-    follow_ups
-        .carry_out(&services.queues.retry, services.dead_letters.as_ref())
-        .await?;
     Ok(reports)
 }

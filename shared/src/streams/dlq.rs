@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::dead_letters::{self, Owner, Reason};
 use crate::domain::page::{MAX_LIMIT, PageRequest};
-use crate::domain::{Attempt, DeadLetter, RetryMessage};
+use crate::domain::{Attempt, DeadLetter, Hold, RetryMessage};
 use crate::ports::{KeptDeadLetter, OutgoingMessage, StoreResult};
 use crate::queue::Queues;
 use crate::runtime::Services;
@@ -103,8 +103,11 @@ async fn kept_where(
     }
 }
 
-/// Every kept dead letter that `filter` selects, oldest first.
-async fn selected(services: &Services, filter: &Filter) -> StoreResult<Vec<(Listing, DeadLetter)>> {
+/// Every kept dead letter that `filter` selects, oldest first, with the letter.
+pub async fn selected(
+    services: &Services,
+    filter: &Filter,
+) -> StoreResult<Vec<(Listing, DeadLetter)>> {
     let kept = kept_where(services, |kept| filter.matches(&Listing::of(kept))).await?;
     Ok(kept
         .into_iter()
@@ -206,7 +209,7 @@ pub async fn replay(
     services: &Services,
     filter: &Filter,
     dry_run: bool,
-    progress: &dyn Fn(usize, usize),
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> StoreResult<Vec<Listing>> {
     if !dry_run {
         take_in_redriven(services).await?;
@@ -257,13 +260,14 @@ pub async fn replay(
     Ok(replayed)
 }
 
-/// The streams that are paused (`enabled = false`) among those `filter`
-/// selects, as (workspace, stream): their batches wait on the retry queue,
-/// so `dlq list` names them instead of listing them.
+/// The streams that wait (paused in the configuration or by an operator,
+/// or disabled after a 410) among those `filter` selects, as (workspace,
+/// stream, why): their batches wait on the retry queue, so `dlq list`
+/// names them instead of listing them.
 pub async fn paused_streams(
     services: &Services,
     filter: &Filter,
-) -> StoreResult<Vec<(String, String)>> {
+) -> StoreResult<Vec<(String, String, Hold)>> {
     let mut paused = Vec::new();
     for id in services.workspaces.list_workspace_ids().await? {
         if filter.workspace.as_ref().is_some_and(|w| *w != id) {
@@ -272,9 +276,9 @@ pub async fn paused_streams(
         let Some(workspace) = services.workspaces.get_workspace(&id).await? else {
             continue;
         };
-        for stream in workspace.streams.iter().filter(|s| !s.enabled) {
-            if filter.stream.as_ref().is_none_or(|s| *s == stream.name) {
-                paused.push((id.clone(), stream.name.clone()));
+        for (stream, hold) in super::control::held_streams(services, &workspace).await? {
+            if filter.stream.as_ref().is_none_or(|s| *s == stream) {
+                paused.push((id.clone(), stream, hold));
             }
         }
     }

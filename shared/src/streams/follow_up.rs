@@ -5,12 +5,14 @@
 //! without an attempt. Dispatch and retry decide with these functions and
 //! carry the decisions out with [`FollowUps::carry_out`].
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::deliver::{Outcome, RetryBatch};
 use super::report::{self, Numbered};
 use crate::config::RetrySchedule;
 use crate::dead_letters::{self, Owner, Reason};
+use crate::domain::stream_state::hold_key;
 use crate::domain::{Attempt, DeadLetter, Encoded, Event, RetryMessage};
 use crate::observability::metrics;
 use crate::outbound::gate::Parked;
@@ -95,6 +97,16 @@ pub fn after(
         history
     };
     let mut follow_ups = Vec::with_capacity(outcome.retry.len() + outcome.dead.len());
+    // Not sent (the stream's rate, a 410): back without an attempt.
+    for batch in outcome.parked {
+        follow_ups.push(park(
+            owner,
+            batch.request_id,
+            batch.events,
+            previous.to_vec(),
+            batch.why,
+        ));
+    }
     for RetryBatch {
         request_id,
         events,
@@ -201,8 +213,27 @@ impl FollowUp {
 pub struct FollowUps(pub Vec<FollowUp>);
 
 impl FollowUps {
+    /// The (workspace, stream)s of the batches held for a waiting stream.
+    pub fn held_streams(&self) -> Vec<(String, String)> {
+        let mut held: Vec<(String, String)> = self
+            .0
+            .iter()
+            .filter_map(|f| match f {
+                FollowUp::Park {
+                    message,
+                    why: Parked::Paused(_),
+                } => Some((message.workspace_id.clone(), message.stream.clone())),
+                _ => None,
+            })
+            .collect();
+        held.sort();
+        held.dedup();
+        held
+    }
+
     /// Reports each decision and carries them out: retry-queue messages
-    /// first, then dead letters. An error means not all are durable: the
+    /// first (a waiting stream's under its hold key, so a resume can wake
+    /// them), then dead letters. An error means not all are durable: the
     /// caller must let its own message be delivered again.
     pub async fn carry_out(
         self,
@@ -210,16 +241,27 @@ impl FollowUps {
         dead_letters: &dyn DeadLetterStore,
     ) -> StoreResult<()> {
         let mut later = Vec::new();
+        let mut held: BTreeMap<String, Vec<_>> = BTreeMap::new();
         let mut dead = Vec::new();
         for follow_up in self.0 {
             follow_up.report();
             match follow_up {
                 FollowUp::Retry { message, delay, .. } => later.push((encode(&message)?, delay)),
+                FollowUp::Park {
+                    message,
+                    why: why @ Parked::Paused(_),
+                } => held
+                    .entry(hold_key(&message.workspace_id, &message.stream))
+                    .or_default()
+                    .push((encode(&message)?, why.wait())),
                 FollowUp::Park { message, why } => later.push((encode(&message)?, why.wait())),
                 FollowUp::Dead { letter, .. } => dead.push(letter),
             }
         }
         retry_queue.send_later(later).await?;
+        for (key, messages) in held {
+            retry_queue.send_held(&key, messages).await?;
+        }
         dead_letters::keep(dead_letters, &dead).await
     }
 }

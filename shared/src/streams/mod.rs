@@ -3,16 +3,19 @@
 //! letters (docs/interface/streams.md, docs/architecture.md "Streams").
 
 pub mod catalogue;
+pub mod control;
 pub mod deliver;
 pub mod dispatch;
 pub mod dlq;
 pub mod enrich;
 pub mod follow_up;
+pub mod record;
 pub mod report;
 pub mod retry;
 pub mod selection;
 pub mod send;
 pub mod sink;
+pub mod test_event;
 
 use crate::domain::{EventsMessage, RetryMessage};
 use crate::ports::Received;
@@ -38,7 +41,7 @@ pub async fn retry_message(services: &Services, message: RetryMessage) -> Handle
     }
 }
 
-/// Loads each workspace of a batch once, so the concurrent dispatches of
+/// Loads each workspace of a batch (and its streams' states) once, so the concurrent dispatches of
 /// its messages share one read instead of racing a cold cache.
 pub async fn warm_workspace_cache(services: &Services, records: &[Received]) {
     #[derive(serde::Deserialize)]
@@ -55,5 +58,6 @@ pub async fn warm_workspace_cache(services: &Services, records: &[Received]) {
     for id in ids {
         // A failure here is retried (and reported) by the dispatch itself.
         let _ = services.workspaces.get(&id).await;
+        let _ = services.cached_stream_states(&id).await;
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::deliver::Outcome;
-use crate::domain::{Attempt, RetryMessage};
+use crate::domain::{Attempt, Hold, RetryMessage};
 use crate::observability::metrics;
 use crate::outbound::gate::Parked;
 
@@ -50,9 +50,14 @@ pub fn parked(message: &RetryMessage, why: Parked) {
     let (workspace_id, stream) = (&message.workspace_id, &message.stream);
     let (moe_request_id, events) = (&message.moe_request_id, message.events.len());
     let wait_seconds = why.wait().as_secs();
-    if why == Parked::Paused {
+    if let Parked::Paused(hold) = why {
+        let message = match hold {
+            Hold::Config => "batch waits: the stream is paused (enabled = false)",
+            Hold::Operator => "batch waits: the stream is paused by an operator",
+            Hold::Gone => "batch waits: the stream is disabled (its endpoint answered 410 Gone)",
+        };
         tracing::info!(%workspace_id, %stream, %moe_request_id, events, wait_seconds,
-            reason = why.as_str(), "batch waits: the stream is paused (enabled = false)");
+            reason = why.as_str(), "{message}");
     } else {
         tracing::debug!(%workspace_id, %stream, %moe_request_id, events, wait_seconds,
             reason = why.as_str(), "batch parked");

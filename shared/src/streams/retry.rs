@@ -11,8 +11,8 @@ use std::borrow::Cow;
 
 use super::enrich::Profiles;
 use super::follow_up::{self, FollowUp, FollowUps};
-use super::report;
 use super::send::Sender;
+use super::{record, report};
 use crate::dead_letters::{self, Owner, Reason};
 use crate::domain::RetryMessage;
 use crate::ports::StoreResult;
@@ -28,6 +28,8 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
         workspace_id: ws_id,
         stream: &message.stream,
     };
+    // A held batch comes back after a resume: see it with fresh eyes.
+    super::control::refresh_if_held(services, ws_id, &message.stream).await?;
     let workspace = services.workspaces.get(ws_id).await?;
     let stream = workspace
         .as_ref()
@@ -73,16 +75,30 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     history.extend(logged.iter().cloned());
 
     let profiles = Profiles::load(services, ws_id, &message.events).await?;
+    let states = services.cached_stream_states(ws_id).await?;
     let sender = Sender {
         gates: &services.gates,
         http: services.http(),
+        states: &states,
     };
     let sent = sender
         .send(workspace, stream, &profiles, request_id, &message.events)
         .await;
     let outcome = match sent {
-        Ok(outcome) => outcome,
+        Ok(outcome) => {
+            super::control::on_gone(services, workspace, stream, &outcome).await;
+            outcome
+        }
         Err(why) => {
+            let held = record::Held {
+                owner,
+                request_id,
+                events: &message.events,
+                why,
+                attempts_made: history.len(),
+                first: false,
+            };
+            record::waiting(services, held);
             let parked = follow_up::park(
                 owner,
                 request_id.clone(),
@@ -90,13 +106,12 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
                 message.attempts.clone(),
                 why,
             );
-            FollowUps(vec![parked])
-                .carry_out(&services.queues.retry, services.dead_letters.as_ref())
-                .await?;
+            super::control::carry_out(services, FollowUps(vec![parked])).await?;
             return Ok(Handled::Done);
         }
     };
     report::delivered(ws_id, &message.stream, &outcome);
+    record::attempt(services, ws_id, stream, &outcome, history.len() + 1);
     let schedule = &services.retry_schedule;
     if let Some(failure) = outcome.whole_failure(message.events.len()) {
         // Another delivery of this same message may have counted this retry.
@@ -121,9 +136,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
             next.report();
             return Ok(Handled::RetryIn(*delay));
         }
-        FollowUps(vec![next])
-            .carry_out(&services.queues.retry, services.dead_letters.as_ref())
-            .await?;
+        super::control::carry_out(services, FollowUps(vec![next])).await?;
         services.attempts.clear_attempts(ws_id, request_id).await?;
         return Ok(Handled::Done);
     }
@@ -131,9 +144,8 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     // Delivered, or partly (Amplitude): parts still failing continue as
     // requests of their own, carrying this request's attempt history; once
     // the schedule is exhausted they are dead.
-    FollowUps(follow_up::after(owner, &history, outcome, schedule))
-        .carry_out(&services.queues.retry, services.dead_letters.as_ref())
-        .await?;
+    let next = follow_up::after(owner, &history, outcome, schedule);
+    super::control::carry_out(services, FollowUps(next)).await?;
     services.attempts.clear_attempts(ws_id, request_id).await?;
     Ok(Handled::Done)
 }

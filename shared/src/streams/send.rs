@@ -3,13 +3,14 @@
 //! delivery through its sink, and what came of it. What happens next is
 //! [`super::follow_up`]'s to decide.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::deliver::{Outcome, deliver_to_stream};
 use super::enrich::Profiles;
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::domain::ids::derived_uuid;
-use crate::domain::{Attempt, Event, FailureKind};
+use crate::domain::{Attempt, Event, FailureKind, Hold, StreamState};
 use crate::outbound::HttpClient;
 use crate::outbound::gate::{Gates, Parked};
 
@@ -28,11 +29,13 @@ pub fn request_id(workspace: &str, stream: &str, events: &[Event]) -> String {
     derived_uuid(&[workspace, stream, &uuids.join(",")])
 }
 
-/// What a stream needs to send: its process-wide gates and the client.
+/// What a stream needs to send: its process-wide gates, the client, and
+/// the workspace's stream states as this process last read them.
 #[derive(Clone, Copy)]
 pub struct Sender<'a> {
     pub gates: &'a std::sync::Arc<Gates>,
     pub http: &'a HttpClient,
+    pub states: &'a HashMap<String, StreamState>,
 }
 
 impl Sender<'_> {
@@ -49,8 +52,8 @@ impl Sender<'_> {
         request_id: &str,
         events: &[Event],
     ) -> Result<Outcome, Parked> {
-        if !stream.enabled {
-            return Err(Parked::Paused);
+        if let Some(hold) = Hold::of(stream.enabled, self.states.get(&stream.name)) {
+            return Err(Parked::Paused(hold));
         }
         let entered = self
             .gates

@@ -30,6 +30,10 @@ pub struct WorkspacePlan {
     pub removed: Vec<String>,
     /// In the store but not in the file, and kept (no `--prune`).
     pub kept: Vec<String>,
+    /// (workspace, stream) configured `enabled = false` before and enabled
+    /// now: their waiting batches are due (`crate::streams::control::wake`).
+    #[serde(skip)]
+    pub enabled_streams: Vec<(String, String)>,
 }
 
 impl Workspaces {
@@ -54,7 +58,10 @@ impl Workspaces {
             let list = match stored {
                 None => &mut plan.added,
                 Some(stored) if stored == wanted => &mut plan.unchanged,
-                Some(_) => &mut plan.updated,
+                Some(stored) => {
+                    plan.enabled_streams.extend(newly_enabled(&stored, &wanted));
+                    &mut plan.updated
+                }
             };
             list.push(workspace.id.clone());
         }
@@ -79,4 +86,20 @@ impl Workspaces {
         }
         Ok(plan)
     }
+}
+
+/// The streams `stored` has with `enabled = false` and `wanted` enabled.
+fn newly_enabled(stored: &WorkspaceConfig, wanted: &WorkspaceConfig) -> Vec<(String, String)> {
+    wanted
+        .streams
+        .iter()
+        .filter(|s| s.enabled)
+        .filter(|s| {
+            stored
+                .streams
+                .iter()
+                .any(|old| old.name == s.name && !old.enabled)
+        })
+        .map(|s| (wanted.id.clone(), s.name.clone()))
+        .collect()
 }

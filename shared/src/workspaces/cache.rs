@@ -34,6 +34,12 @@ impl Cache {
         }
     }
 
+    pub(super) fn forget(&self, id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(id);
+        }
+    }
+
     pub(super) fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.clear();

@@ -47,6 +47,13 @@ impl Workspaces {
     }
 }
 
+impl Workspaces {
+    /// Drops this process's cached copy of a workspace's configuration.
+    pub fn forget(&self, id: &str) {
+        self.cache.forget(id);
+    }
+}
+
 impl std::ops::Deref for Workspaces {
     type Target = dyn WorkspaceStore;
     fn deref(&self) -> &Self::Target {

@@ -26,6 +26,7 @@ pub fn endpoint(route: Route) -> MethodRouter<Services> {
         Route::SegmentMembers => get(segments::members),
         Route::MparticleFirehose => post(mparticle::firehose),
         Route::MparticleEvents => post(mparticle::events),
+        Route::MparticleBulkEvents => post(mparticle::bulk_events),
         Route::UserGet => get(users::get),
         Route::CustomerioReporting => post(customerio::reporting),
         Route::UserDelete => delete(privacy::erase),

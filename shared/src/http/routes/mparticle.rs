@@ -8,6 +8,7 @@ use crate::error::RequestError;
 use crate::http::{RequestBody, Success, Workspace, credentials, json_response};
 use crate::input::parse_json;
 use crate::mparticle;
+use crate::mparticle::events_api::Form;
 use crate::mparticle::mapper::Report;
 use crate::runtime::Services;
 
@@ -16,7 +17,20 @@ pub async fn events(
     Workspace(ws): Workspace,
     body: RequestBody,
 ) -> Result<Success<Report>, RequestError> {
-    mparticle::receive_events(&services, &ws, &body)
+    mparticle::receive_events(&services, &ws, &body, Form::OneOrMany)
+        .await
+        .map(Success)
+}
+
+/// `POST /v1/mparticle/bulkevents`: mParticle's server-side SDKs' bulk
+/// upload (an array of batches), so they work with their host set to
+/// engage-bridge (docs/interface/http.md "mParticle").
+pub async fn bulk_events(
+    State(services): State<Services>,
+    Workspace(ws): Workspace,
+    body: RequestBody,
+) -> Result<Success<Report>, RequestError> {
+    mparticle::receive_events(&services, &ws, &body, Form::Array)
         .await
         .map(Success)
 }

@@ -17,6 +17,7 @@
 //! | suppression | `W#<ws>#SUP` | `<keyed hash>` |
 //! | privacy request | `W#<ws>#PR#<request id>` | `REQUEST` |
 //! | access subject | `W#<ws>#ACCESS` | `<request id>` |
+//! | stream state (paused, disabled) | `W#<ws>#STREAMS` | `<stream name>` |
 //!
 //! Stores written before 2026-12 also hold a reverse membership item per
 //! member (`W#<ws>#P#<moengage_user_id>`, `S#<segment id>`); nothing reads
@@ -26,6 +27,7 @@ mod attempts;
 mod batch;
 mod clients;
 mod dead_letters;
+mod delivery_log;
 mod errors;
 mod idempotency;
 mod memberships;
@@ -35,6 +37,7 @@ mod profiles;
 pub mod provision;
 mod segments;
 mod sqs;
+mod stream_states;
 mod workspaces;
 
 #[cfg(feature = "test-support")]
@@ -175,6 +178,9 @@ pub(crate) mod keys {
         format!("W#{ws}#R#{request_id}")
     }
     pub const ATTEMPTS_SK: &str = "ATTEMPTS";
+    pub fn streams(ws: &str) -> String {
+        format!("W#{ws}#STREAMS")
+    }
     /// The partition of every dead letter (sort key: `<epoch ms>.<µs>#<uuid>`).
     pub const DEAD_LETTERS: &str = "DEADLETTERS";
     pub fn workspace(id: &str) -> String {

@@ -30,6 +30,35 @@ impl SqliteQueue {
         }
     }
 
+    /// Sends `messages`, held under `hold` when given ([`Queue::send_held`]).
+    async fn insert(&self, hold: Option<String>, messages: &[OutgoingMessage]) -> StoreResult<()> {
+        for m in messages {
+            check_delay(m.delay)?;
+        }
+        let queue = self.name.clone();
+        let messages = messages.to_vec();
+        self.store
+            .run(move |conn| {
+                let now = now_ms();
+                let tx = conn.transaction()?;
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO queue_messages (id, queue, visible_at_ms, sent_at_ms, hold_key)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?;
+                    let mut insert_body =
+                        tx.prepare_cached("INSERT INTO queue_bodies (seq, body) VALUES (?1, ?2)")?;
+                    for m in &messages {
+                        let visible_at = now + m.delay.as_millis() as i64;
+                        insert.execute(params![random_id(), queue, visible_at, now, hold])?;
+                        insert_body.execute(params![tx.last_insert_rowid(), m.body])?;
+                    }
+                }
+                tx.commit()
+            })
+            .await
+    }
+
     async fn receive_now(&self, max: usize, visibility: Duration) -> StoreResult<Vec<Received>> {
         let queue = self.name.clone();
         let max = max.clamp(1, 10);
@@ -84,31 +113,34 @@ impl SqliteQueue {
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, messages: &[OutgoingMessage]) -> StoreResult<()> {
-        for m in messages {
-            check_delay(m.delay)?;
-        }
-        let queue = self.name.clone();
-        let messages = messages.to_vec();
-        self.store
+        self.insert(None, messages).await
+    }
+
+    async fn send_held(&self, hold: &str, messages: &[OutgoingMessage]) -> StoreResult<()> {
+        self.insert(Some(hold.to_owned()), messages).await
+    }
+
+    fn can_wake(&self) -> bool {
+        true
+    }
+
+    async fn wake(&self, hold: &str) -> StoreResult<u64> {
+        let (queue, hold) = (self.name.clone(), hold.to_owned());
+        // Only messages nobody has received since they were sent: one in
+        // flight (received, being handled) keeps its visibility timeout.
+        let woken = self
+            .store
             .run(move |conn| {
                 let now = now_ms();
-                let tx = conn.transaction()?;
-                {
-                    let mut insert = tx.prepare_cached(
-                        "INSERT INTO queue_messages (id, queue, visible_at_ms, sent_at_ms)
-                         VALUES (?1, ?2, ?3, ?4)",
-                    )?;
-                    let mut insert_body =
-                        tx.prepare_cached("INSERT INTO queue_bodies (seq, body) VALUES (?1, ?2)")?;
-                    for m in &messages {
-                        let visible_at = now + m.delay.as_millis() as i64;
-                        insert.execute(params![random_id(), queue, visible_at, now])?;
-                        insert_body.execute(params![tx.last_insert_rowid(), m.body])?;
-                    }
-                }
-                tx.commit()
+                conn.prepare_cached(
+                    "UPDATE queue_messages SET visible_at_ms = ?3
+                     WHERE queue = ?1 AND hold_key = ?2 AND receive_count = 0
+                       AND visible_at_ms > ?3",
+                )?
+                .execute(params![queue, hold, now])
             })
-            .await
+            .await?;
+        Ok(woken as u64)
     }
 
     async fn receive(

@@ -109,6 +109,18 @@ CREATE TABLE queue_bodies (
 INSERT INTO queue_bodies (seq, body) SELECT seq, body FROM queue_messages;
 ALTER TABLE queue_messages DROP COLUMN body;
 "#,
+    // Streams' operator states, and the key a held (paused) batch waits
+    // under, so a resume can make it due at once
+    // (docs/interface/streams.md "Pause, resume and 410 Gone").
+    r#"
+CREATE TABLE stream_states (
+    workspace TEXT NOT NULL,
+    stream    TEXT NOT NULL,
+    doc       TEXT NOT NULL,
+    PRIMARY KEY (workspace, stream)
+);
+ALTER TABLE queue_messages ADD COLUMN hold_key TEXT;
+CREATE INDEX queue_messages_held ON queue_messages (queue, hold_key) WHERE hold_key IS NOT NULL;
     // Privacy (docs/interface/privacy.md): each workspace's hash key, the
     // suppression list, requests and access subjects; expiring idempotency
     // keys are swept by expiry; `scrub` is where an erasure overwrites the
@@ -146,8 +158,14 @@ CREATE TABLE scrub (zeros BLOB);
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    run(conn, MIGRATIONS)
+}
+
+/// Runs the `migrations` the database has not run yet, each in a
+/// transaction (the delivery log's file has its own list).
+pub fn run(conn: &Connection, migrations: &[&str]) -> rusqlite::Result<()> {
     let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+    for (i, sql) in migrations.iter().enumerate().skip(version) {
         let tx = conn.unchecked_transaction()?;
         // Re-check under the write lock: another process may have migrated.
         let current: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -10,6 +10,7 @@ pub mod webhook;
 use std::time::Duration;
 
 use crate::domain::{Attempt, Event, Profile};
+use crate::outbound::HttpClient;
 
 /// What an answer means for the items of one request.
 #[derive(Debug, PartialEq)]
@@ -31,6 +32,12 @@ pub enum Answer {
     },
     /// Too large: split it and resend the halves.
     TooLarge,
+    /// The credentials were refused (`401` to an OAuth 2.0 stream): renew
+    /// them once and resend; a second refusal is a failure.
+    Unauthorized(Attempt),
+    /// `410 Gone`: the endpoint is gone; the stream is disabled and its
+    /// batches wait (docs/interface/streams.md "Pause, resume and 410 Gone").
+    Gone(Attempt),
 }
 
 /// One kind of stream destination.
@@ -56,6 +63,18 @@ pub trait Sink {
         request_id: &str,
         items: &[&Self::Item],
     ) -> reqwest::RequestBuilder;
+
+    /// Gets the credentials fetched at send time ready (OAuth 2.0 tokens;
+    /// anew when `renew`, after a `401`); a failure fails the request with
+    /// that attempt. Sinks without such credentials need nothing.
+    fn authorize(
+        &self,
+        client: &HttpClient,
+        renew: bool,
+    ) -> impl Future<Output = Result<(), Attempt>> + Send {
+        let _ = (client, renew);
+        async { Ok(()) }
+    }
 
     /// What the receiver's answer means for `items`.
     fn classify(

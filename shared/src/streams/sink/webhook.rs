@@ -3,6 +3,7 @@
 //! the configured headers and auth, signed when the stream has
 //! `signing_secrets`. Any non-2xx fails the whole request.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,6 +14,8 @@ use crate::domain::Attempt;
 use crate::domain::batching::join_json;
 use crate::domain::time::now_s;
 use crate::domain::{Event, Profile};
+use crate::outbound::HttpClient;
+use crate::outbound::oauth2::AccessToken;
 use crate::streams::enrich;
 use crate::streams::sink::signing;
 
@@ -24,6 +27,23 @@ pub struct WebhookSink<'a> {
     pub stream: &'a StreamConfig,
     pub config: &'a WebhookConfig,
     pub app_name: &'a str,
+    /// The OAuth 2.0 token of this delivery's requests (`authorize`).
+    pub bearer: Mutex<Option<AccessToken>>,
+}
+
+impl<'a> WebhookSink<'a> {
+    pub fn new(stream: &'a StreamConfig, config: &'a WebhookConfig, app_name: &'a str) -> Self {
+        Self {
+            stream,
+            config,
+            app_name,
+            bearer: Mutex::new(None),
+        }
+    }
+
+    fn bearer(&self) -> std::sync::MutexGuard<'_, Option<AccessToken>> {
+        self.bearer.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl WebhookSink<'_> {
@@ -102,12 +122,39 @@ impl Sink for WebhookSink<'_> {
                 request.basic_auth(username, Some(password.expose()))
             }
             StreamAuth::Header { name, value } => request.header(name, value.expose()),
+            StreamAuth::OAuth2(_) => match self.bearer().as_ref() {
+                Some(token) => request.bearer_auth(token.expose()),
+                None => request,
+            },
+        }
+    }
+
+    async fn authorize(&self, client: &HttpClient, renew: bool) -> Result<(), Attempt> {
+        let StreamAuth::OAuth2(oauth2) = &self.config.auth else {
+            return Ok(());
+        };
+        let stale = if renew { self.bearer().clone() } else { None };
+        let timeout = Duration::from_secs(u64::from(self.stream.timeout_seconds));
+        match client
+            .tokens()
+            .token(client, oauth2, timeout, stale.as_ref())
+            .await
+        {
+            Ok(token) => {
+                *self.bearer() = Some(token);
+                Ok(())
+            }
+            Err(e) => Err(Attempt::unanswered(e.kind(), e.to_string())),
         }
     }
 
     fn classify(&self, status: u16, retry_after: Duration, _: &str, _: &[&String]) -> Answer {
         if (200..300).contains(&status) {
             Answer::Accepted
+        } else if status == 410 {
+            Answer::Gone(Attempt::answered(status, "HTTP 410 Gone"))
+        } else if status == 401 && matches!(self.config.auth, StreamAuth::OAuth2(_)) {
+            Answer::Unauthorized(Attempt::answered(status, "HTTP 401"))
         } else {
             Answer::Failed {
                 attempt: Attempt::answered(status, format!("HTTP {status}")),
