@@ -433,13 +433,19 @@ async fn an_erased_user_is_gone_everywhere_and_stays_out_until_lifted(b: &Backen
         "{}: the profile update and its events: {dropped}",
         b.kind
     );
+    let profiles: Vec<Value> = [UID, KEEP]
+        .iter()
+        .map(|uid| {
+            json!({
+                "user_identities": [{"type": "customer", "value": uid}],
+                "audiences": [{"audience_id": 99, "audience_name": "VIP", "action": "add"}]
+            })
+        })
+        .collect();
     let audience = json!({
         "type": "audience_membership_change_request", "id": "r-1", "timestamp_ms": 1_795_341_950_000i64,
         "account": {"account_settings": {"workspace_id": ws, "secret_key": SECRET}},
-        "user_profiles": [UID, KEEP].iter().map(|uid| json!({
-            "user_identities": [{"type": "customer", "value": uid}],
-            "audiences": [{"audience_id": 99, "audience_name": "VIP", "action": "add"}]
-        })).collect::<Vec<_>>()
+        "user_profiles": profiles
     });
     let reply = call(
         b,
