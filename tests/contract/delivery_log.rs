@@ -372,6 +372,12 @@ async fn erasing_a_user_removes_their_entries_and_bodies(b: &Backend) {
         "{}",
         b.kind
     );
+    assert_eq!(
+        b.delivery_log.erase_user("ws", "jane").await.unwrap(),
+        0,
+        "{}: a repeated erasure finds nothing more",
+        b.kind
+    );
     let left: Vec<String> = all(b, "ws", query(50))
         .await
         .into_iter()

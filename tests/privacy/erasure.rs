@@ -42,40 +42,6 @@ fn dead_batch(ws: &str, events: Vec<Event>) -> DeadLetter {
     })
 }
 
-/// Every byte of the store's own files: the SQLite database and its WAL,
-/// or every item of the DynamoDB state table.
-async fn store_text(b: &Backend) -> String {
-    match &b.path {
-        Some(path) => {
-            let mut bytes = std::fs::read(path).unwrap();
-            let wal = path.with_extension("db-wal");
-            bytes.extend(std::fs::read(&wal).unwrap_or_default());
-            String::from_utf8_lossy(&bytes).into_owned()
-        }
-        None => {
-            let sdk = engage_bridge_tests::moto_sdk_config().await;
-            let client = aws_sdk_dynamodb::Client::new(&sdk);
-            let table = &b.resources.as_ref().unwrap().state_table;
-            let mut text = String::new();
-            let mut start = None;
-            loop {
-                let out = client
-                    .scan()
-                    .table_name(table)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .unwrap();
-                text.push_str(&format!("{:?}", out.items));
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    return text;
-                }
-            }
-        }
-    }
-}
-
 async fn member_count(b: &Backend, ws: &str, segment: &str) -> i64 {
     let reply = as_ws(b, ws, "GET", &format!("/v1/segments/{segment}"), None).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -138,6 +104,12 @@ async fn an_erased_user_is_gone_everywhere_and_stays_out_until_lifted(b: &Backen
     assert_eq!(export.body["identities"]["email"], EMAIL);
     assert_eq!(export.body["identities"]["anonymous_ids"], json!([ANON]));
     assert_eq!(export.body["segments"][0]["id"], "amplitude-c77");
+    b.delivery_log.flush(Duration::from_secs(10)).await;
+    assert!(
+        !deliveries_of(b, &ws, UID).await.is_empty(),
+        "{}: the delivery log names the user",
+        b.kind
+    );
 
     // Kept and queued data of the user: dead letters, the events and retry queues.
     b.dead_letters
@@ -282,6 +254,17 @@ async fn an_erased_user_is_gone_everywhere_and_stays_out_until_lifted(b: &Backen
         "{}",
         b.kind
     );
+    // The delivery log keeps only the User Deleted event's own records.
+    b.delivery_log.flush(Duration::from_secs(10)).await;
+    let logged = deliveries_of(b, &ws, UID).await;
+    assert!(!logged.is_empty(), "{}", b.kind);
+    assert!(
+        logged
+            .iter()
+            .all(|e| e.events.names == ["User Deleted", "EB_USER_DELETED"]),
+        "{}: {logged:?}",
+        b.kind
+    );
     let uuids: Vec<&str> = delivered
         .iter()
         .filter_map(|e| e["event_uuid"].as_str())
@@ -327,7 +310,7 @@ async fn an_erased_user_is_gone_everywhere_and_stays_out_until_lifted(b: &Backen
         .sweep(shared::domain::time::now_ms())
         .await
         .unwrap();
-    let text = store_text(b).await;
+    let text = store_text(b, Files::Store).await;
     for gone in [UID, EMAIL, ANON] {
         assert!(
             !text.contains(gone),

@@ -3,6 +3,7 @@
 //! its signatures checked by an independent library, Amplitude deletions,
 //! retention.
 
+mod delivery_log;
 mod erasure;
 mod forward;
 mod opendsr;

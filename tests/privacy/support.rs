@@ -6,6 +6,7 @@ use engage_bridge_tests::{Backend, basic, run_queued, unique};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use shared::config;
+use shared::delivery_log::model::{LogEntry, LogQuery};
 use shared::topology::QueueName;
 
 pub const SECRET: &str = "privacy-secret";
@@ -111,4 +112,81 @@ pub fn metric(name: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .filter_map(|(_, value)| value.parse::<f64>().ok())
         .sum()
+}
+
+/// Which of a SQLite backend's files [`store_text`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    /// The store's database and its WAL.
+    Store,
+    /// Those and the delivery log's database and WAL, beside it.
+    StoreAndDeliveryLog,
+}
+
+/// Every byte of the store: SQLite's `files`, or every item of the
+/// DynamoDB state table (the delivery log's included) but the delivery
+/// records of `User Deleted` events, the one place an erased uid stays
+/// until retention (docs/interface/privacy.md "Erasure").
+pub async fn store_text(b: &Backend, files: Files) -> String {
+    match &b.path {
+        Some(path) => {
+            let mut paths = vec![path.clone()];
+            if files == Files::StoreAndDeliveryLog {
+                paths.push(path.with_file_name("store-delivery-log.db"));
+            }
+            let mut bytes = Vec::new();
+            for db in paths {
+                bytes.extend(std::fs::read(&db).unwrap());
+                bytes.extend(std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        None => {
+            let sdk = engage_bridge_tests::moto_sdk_config().await;
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            let table = &b.resources.as_ref().unwrap().state_table;
+            let mut text = String::new();
+            let mut start = None;
+            loop {
+                let out = client
+                    .scan()
+                    .table_name(table)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .unwrap();
+                for item in out.items() {
+                    let item_text = format!("{item:?}");
+                    let pk = item.get("pk").and_then(|pk| pk.as_s().ok());
+                    let user_deleted_record = pk.is_some_and(|pk| pk.contains("#DL"))
+                        && item_text.contains("EB_USER_DELETED");
+                    if !user_deleted_record {
+                        text.push_str(&item_text);
+                    }
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    return text;
+                }
+            }
+        }
+    }
+}
+
+/// The delivery log's entries naming `uid` within the retention, newest first.
+pub async fn deliveries_of(b: &Backend, ws: &str, uid: &str) -> Vec<LogEntry> {
+    let mut query = LogQuery {
+        uid: Some(uid.to_owned()),
+        limit: 100,
+        ..LogQuery::default()
+    };
+    let mut entries = Vec::new();
+    loop {
+        let page = b.delivery_log.list(ws, &query).await.unwrap();
+        entries.extend(page.entries);
+        match page.next_before {
+            Some(before) => query.before = Some(before),
+            None => return entries,
+        }
+    }
 }

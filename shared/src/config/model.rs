@@ -23,6 +23,7 @@ pub struct ConfigFile {
     pub retry: RetryConfig,
     #[serde(default)]
     pub privacy: PrivacyConfig,
+    #[serde(default)]
     pub console: ConsoleConfig,
     #[serde(default)]
     pub workspaces: Vec<WorkspaceConfig>,

@@ -43,8 +43,9 @@ pub trait DeliveryLog: Send + Sync {
     async fn health(&self, workspace: &str) -> StoreResult<Vec<StreamHealth>>;
 
     /// Removes every entry naming `uid` (those from `since_ms` on: the
-    /// retention's start) and the bodies of their requests; returns how
-    /// many entries went.
+    /// retention's start) and the bodies of their requests, beyond recovery
+    /// from the store's files (privacy erasure); returns how many entries
+    /// went.
     async fn erase_user(&self, workspace: &str, uid: &str, since_ms: i64) -> StoreResult<u64>;
 
     /// Removes what is older than `before_ms`; returns how many entries

@@ -7,9 +7,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::erasure::resolve;
+use super::erasure::{USER_DELETED_CODE, USER_DELETED_NAME, resolve};
 use super::request::{AccessSubject, Identity, PrivacyRequest, Target};
 use super::{scrub, suppression};
+use crate::delivery_log::model::LogQuery;
 use crate::domain::ids::moengage_user_id;
 use crate::domain::page::{MAX_LIMIT, PageRequest};
 use crate::domain::time::{now_ms, rfc3339_ms};
@@ -28,8 +29,8 @@ pub struct Export {
     pub profile: Option<ExportProfile>,
     pub identities: Identities,
     pub segments: Vec<ExportSegment>,
-    /// The delivery log's entries of the user (where the console's log is wired).
-    pub deliveries: Vec<Value>,
+    /// The delivery log's attempts that carried events of the user.
+    pub deliveries: Vec<ExportDelivery>,
     pub dead_letters: Vec<ExportDeadLetter>,
     /// When the uid was suppressed (erased), if it is.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +60,26 @@ pub struct ExportSegment {
     pub name: Option<String>,
     pub source: Option<&'static str>,
 }
+
+/// One delivery attempt, as far as it is the user's: the request's other
+/// users and bodies are not theirs to see.
+#[derive(Debug, Serialize)]
+pub struct ExportDelivery {
+    pub id: String,
+    pub at: String,
+    pub stream: String,
+    pub moe_request_id: String,
+    pub outcome: &'static str,
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Event names and codes of the request.
+    pub events: Vec<String>,
+}
+
+/// The most deliveries an export lists (the newest; the log keeps
+/// `[console] delivery_log_days` of them).
+pub const MAX_DELIVERIES: usize = 10_000;
 
 #[derive(Debug, Serialize)]
 pub struct ExportDeadLetter {
@@ -109,7 +130,10 @@ pub async fn export_target(
     }
     let erased = scrub::Erased::new(workspace, std::slice::from_ref(target), profile.as_slice());
     let dead_letters = dead_letters_of(services, &erased).await?;
-    let deliveries: Vec<Value> = Vec::new();
+    let deliveries = match &target.uid {
+        Some(uid) => deliveries_of(services, workspace, uid).await?,
+        None => Vec::new(),
+    };
     if profile.is_none() && dead_letters.is_empty() && deliveries.is_empty() {
         return Ok(None);
     }
@@ -145,6 +169,47 @@ pub async fn export_target(
         dead_letters,
         suppressed_since,
     }))
+}
+
+/// The delivery log's entries naming `uid`, newest first.
+async fn deliveries_of(
+    services: &Services,
+    workspace: &str,
+    uid: &str,
+) -> StoreResult<Vec<ExportDelivery>> {
+    let mut query = LogQuery {
+        uid: Some(uid.to_owned()),
+        limit: 500,
+        ..LogQuery::default()
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = services.delivery_log.list(workspace, &query).await?;
+        // The `User Deleted` event's own records are the erasure's, kept
+        // for its receivers (docs/interface/privacy.md "Access").
+        let of_the_user = page.entries.into_iter().filter(|e| {
+            !e.events
+                .names
+                .iter()
+                .all(|n| n == USER_DELETED_NAME || n == USER_DELETED_CODE)
+        });
+        out.extend(of_the_user.map(|e| ExportDelivery {
+            at: rfc3339_ms(e.at_ms),
+            outcome: e.outcome.as_str(),
+            id: e.id,
+            stream: e.stream,
+            moe_request_id: e.moe_request_id,
+            attempt: e.attempt,
+            status: e.status,
+            events: e.events.names,
+        }));
+        match page.next_before {
+            Some(before) if out.len() < MAX_DELIVERIES => query.before = Some(before),
+            _ => break,
+        }
+    }
+    out.truncate(MAX_DELIVERIES);
+    Ok(out)
 }
 
 async fn dead_letters_of(

@@ -23,6 +23,8 @@ use crate::topology::QueueName;
 
 pub const USER_DELETED_NAME: &str = "User Deleted";
 pub const USER_DELETED_CODE: &str = "EB_USER_DELETED";
+/// How long the erasure waits for the delivery log's pending records.
+const LOG_FLUSH: Duration = Duration::from_secs(5);
 
 /// One step of an erasure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +35,9 @@ pub enum Step {
     Memberships,
     /// The user's events inside dead letters (a dead letter left empty goes).
     DeadLetters,
+    /// The delivery log's entries naming the user, and their requests'
+    /// bodies (the console's Deliveries and Users pages read them).
+    DeliveryLog,
     /// The user's events still on the events, retry and cohort queues
     /// (SQLite; on SQS dispatch drops them, being suppressed).
     Queued,
@@ -47,12 +52,13 @@ pub enum Step {
     Compact,
 }
 
-/// The erasure, in order. The delivery log's entries (docs/interface/privacy.md)
-/// are one more step, after `DeadLetters`, where the console's log is wired.
-pub const STEPS: [Step; 8] = [
+/// The erasure, in order. The delivery log goes before `Announce`: the
+/// `User Deleted` event's own delivery records stay (until retention).
+pub const STEPS: [Step; 9] = [
     Step::Suppress,
     Step::Memberships,
     Step::DeadLetters,
+    Step::DeliveryLog,
     Step::Queued,
     Step::AccessResults,
     Step::Announce,
@@ -182,6 +188,19 @@ impl Erasure<'_> {
                 }
             }
             Step::DeadLetters => scrub::dead_letters(services, &self.erased).await?,
+            Step::DeliveryLog => {
+                // What this process recorded before the suppression is
+                // written first, so that it goes too.
+                services.delivery_log.flush(LOG_FLUSH).await;
+                let mut entries = 0;
+                for uid in self.uids() {
+                    entries += services.delivery_log.erase_user(ws, uid).await?;
+                }
+                if entries > 0 {
+                    tracing::info!(workspace_id = %ws, privacy_request_id = %self.request.id,
+                        entries, "delivery-log entries erased");
+                }
+            }
             Step::Queued => {
                 for queue in [QueueName::Events, QueueName::Retry, QueueName::Cohort] {
                     let erased = &self.erased;

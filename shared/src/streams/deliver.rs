@@ -23,10 +23,10 @@ use crate::domain::time::now_ms;
 use crate::domain::{Attempt, Event, FailureKind};
 use crate::observability::metrics;
 use crate::outbound::HttpClient;
-use crate::privacy::erasure::is_user_deleted;
 use crate::outbound::client::SendError;
 use crate::outbound::gate::Parked;
 use crate::outbound::pace::{PATIENCE, Pacer};
+use crate::privacy::erasure::is_user_deleted;
 
 /// Events to try again later, as a request of their own.
 #[derive(Debug)]

@@ -18,7 +18,8 @@ use crate::delivery_log::model::{
 };
 use crate::ports::{DeliveryLog, StoreResult};
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE log_entries (
     seq            INTEGER PRIMARY KEY AUTOINCREMENT,
     id             TEXT NOT NULL UNIQUE,
@@ -79,7 +80,12 @@ CREATE TABLE log_syncs (
     PRIMARY KEY (workspace, segment, id)
 ) WITHOUT ROWID;
 CREATE INDEX log_syncs_by_id ON log_syncs (id);
-"#];
+"#,
+    // Where an erasure overwrites the free pages (`super::scrub`).
+    r#"
+CREATE TABLE scrub (zeros BLOB);
+"#,
+];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     super::schema::run(conn, MIGRATIONS)
@@ -486,6 +492,10 @@ impl DeliveryLog for SqliteDeliveryLog {
                     )?;
                 }
                 tx.commit()?;
+                // Nothing of the entries stays in the free pages or the
+                // WAL (docs/interface/privacy.md "Erasure"); also when none
+                // was found: a run cut short after the delete resumes here.
+                super::scrub::compact(conn)?;
                 Ok(found.len() as u64)
             })
             .await

@@ -15,6 +15,7 @@ mod profiles;
 mod queue;
 mod rate_limit;
 mod schema;
+mod scrub;
 mod segments;
 mod stream_states;
 mod workspaces;

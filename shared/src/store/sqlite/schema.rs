@@ -121,10 +121,11 @@ CREATE TABLE stream_states (
 );
 ALTER TABLE queue_messages ADD COLUMN hold_key TEXT;
 CREATE INDEX queue_messages_held ON queue_messages (queue, hold_key) WHERE hold_key IS NOT NULL;
+"#,
     // Privacy (docs/interface/privacy.md): each workspace's hash key, the
     // suppression list, requests and access subjects; expiring idempotency
     // keys are swept by expiry; `scrub` is where an erasure overwrites the
-    // free pages (store/sqlite/privacy.rs).
+    // free pages (store/sqlite/scrub.rs).
     r#"
 CREATE TABLE privacy_keys (
     workspace TEXT PRIMARY KEY,

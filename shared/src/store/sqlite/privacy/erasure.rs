@@ -1,53 +1,22 @@
 //! Erasing a user's rows, rewriting queued bodies, and compaction.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::domain::DeadLetter;
 use crate::ports::{StoreError, StoreResult};
 use crate::privacy::ports::{Rewrite, UserDataStore};
 use crate::privacy::request::{RequestKind, RequestStatus};
+use crate::store::sqlite::scrub::compact;
 use crate::store::sqlite::{SqliteStore, from_json};
 use crate::topology::QueueName;
 
 /// Queued bodies read per round when rewriting a queue: memory stays
 /// bounded however long the queue.
 const REWRITE_PAGE: i64 = 200;
-/// Zeros written per row when overwriting free pages (a blob is ≤ 1 GB).
-const SCRUB_BYTES: i64 = 64 * 1024 * 1024;
 /// How long after an erasure the sweep keeps compacting: the erasure's own
 /// messages (its job, its `User Deleted` event) go after it completes.
 const COMPACT_AFTER_ERASURE_MS: i64 = 120_000;
-/// Overwrites every free page with zeros (a blob as large as the free list
-/// takes its pages, then gives them back zeroed), then checkpoints the WAL
-/// into the file and truncates it: no deleted row survives in either file.
-fn compact(conn: &mut Connection) -> rusqlite::Result<()> {
-    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    if free > 0 {
-        let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        // An overflow page carries page_size - 4 bytes of a blob.
-        let mut left = free * (page - 4);
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        while left > 0 {
-            let bytes = left.min(SCRUB_BYTES);
-            tx.execute("INSERT INTO scrub (zeros) VALUES (zeroblob(?1))", [bytes])?;
-            left -= bytes;
-        }
-        tx.execute("DELETE FROM scrub", [])?;
-        tx.commit()?;
-    }
-    // A reader holding an old snapshot makes the truncation wait or fail:
-    // then the next compaction does it.
-    for _ in 0..3 {
-        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-        if busy == 0 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl UserDataStore for SqliteStore {
     async fn find_by_email(
