@@ -20,6 +20,7 @@ pub const ITEMS_SKIPPED: &str = "engage_bridge_items_skipped_total";
 pub const DELIVERY_DURATION: &str = "engage_bridge_delivery_duration_seconds";
 pub const QUEUE_DEPTH: &str = "engage_bridge_queue_depth";
 pub const DEAD_LETTER_DEPTH: &str = "engage_bridge_dead_letter_depth";
+pub const AWS_RETRIES: &str = "engage_bridge_aws_retries_total";
 
 /// The CloudWatch namespace of the EMF lines.
 pub const NAMESPACE: &str = "EngageBridge";
@@ -46,6 +47,10 @@ fn describe() {
     describe_gauge!(
         QUEUE_DEPTH,
         "messages on a queue (visible, in flight and delayed)"
+    );
+    describe_counter!(
+        AWS_RETRIES,
+        "AWS calls retried (SDK retries and partial batch results), by service and operation"
     );
     describe_gauge!(
         DEAD_LETTER_DEPTH,
@@ -156,4 +161,11 @@ pub fn queue_depth(queue: &str, depth: u64) {
 pub fn dead_letter_depth(workspace_id: &str, stream: &str, depth: u64) {
     gauge!(DEAD_LETTER_DEPTH, "workspace_id" => workspace_id.to_owned(), "stream" => stream.to_owned())
         .set(depth as f64);
+}
+
+/// One more attempt of an AWS call: the SDK's retry of a failed attempt,
+/// or another round for what a batch call left undone.
+pub fn aws_retry(service: &str, operation: &str) {
+    counter!(AWS_RETRIES, "service" => service.to_owned(), "operation" => operation.to_owned())
+        .increment(1);
 }

@@ -10,7 +10,7 @@
 use super::dispatch::{FollowUps, dead_batch, deliver_gated, gave_up};
 use super::enrich::Profiles;
 use super::report;
-use crate::domain::RetryMessage;
+use crate::domain::{Attempt, RetryMessage};
 use crate::ports::StoreResult;
 use crate::queue::batch::Handled;
 use crate::runtime::Services;
@@ -42,6 +42,12 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     let logged = services.attempts.attempts(ws_id, request_id).await?;
     let mut history = message.attempts.clone();
     history.extend(logged.iter().cloned());
+    let schedule = &services.retry_schedule;
+    if history.len() > schedule.retries() {
+        // The last retry failed and was logged, but keeping its dead letter
+        // did not finish: keep it now, without another attempt.
+        return dead_letter(services, message, history).await;
+    }
 
     let profiles = Profiles::load(services, ws_id, &message.events).await?;
     let outcome = match deliver_gated(
@@ -78,14 +84,20 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
             return Ok(Handled::Done);
         }
     };
-    let schedule = &services.retry_schedule;
     if let Some(failure) = outcome.whole_failure(message.events.len()) {
-        // Another delivery of this same message may have counted this retry.
+        // Another delivery of this same message counted an attempt since
+        // we read the log: that copy carries the schedule on.
         if !services
             .attempts
             .append_attempt(ws_id, request_id, logged.len(), &failure.attempt)
             .await?
         {
+            tracing::info!(
+                workspace_id = %ws_id,
+                stream = %message.stream,
+                moe_request_id = %request_id,
+                "retry superseded: another copy of this message logged the attempt; this copy is deleted"
+            );
             return Ok(Handled::Done);
         }
         history.push(failure.attempt.clone());
@@ -105,18 +117,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
         if let Some(delay) = next {
             return Ok(Handled::RetryIn(delay));
         }
-        let reason = gave_up(schedule.retries(), &failure.attempt.error);
-        let letter = dead_batch(
-            ws_id,
-            &message.stream,
-            request_id.clone(),
-            message.events.clone(),
-            history,
-            reason,
-        );
-        crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
-        services.attempts.clear_attempts(ws_id, request_id).await?;
-        return Ok(Handled::Done);
+        return dead_letter(services, message, history).await;
     }
 
     // Delivered, or partly (Amplitude): parts still failing continue as
@@ -126,5 +127,34 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     follow_ups.add(ws_id, &message.stream, &history, outcome, schedule)?;
     follow_ups.send(services).await?;
     services.attempts.clear_attempts(ws_id, request_id).await?;
+    Ok(Handled::Done)
+}
+
+/// Keeps the batch as a dead letter with its whole `history` (the schedule
+/// is spent), then clears its attempt log. A log that cannot be cleared
+/// expires on its own (`dlq replay` clears it first), so the message is
+/// done either way: failing it would keep the dead letter twice.
+async fn dead_letter(
+    services: &Services,
+    message: &RetryMessage,
+    history: Vec<Attempt>,
+) -> StoreResult<Handled> {
+    let (ws_id, request_id) = (&message.workspace_id, &message.moe_request_id);
+    let last_error = history.last().map_or("", |a| a.error.as_str());
+    let reason = gave_up(services.retry_schedule.retries(), last_error);
+    let letter = dead_batch(
+        ws_id,
+        &message.stream,
+        request_id.clone(),
+        message.events.clone(),
+        history,
+        reason,
+    );
+    crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
+    if let Err(e) = services.attempts.clear_attempts(ws_id, request_id).await {
+        tracing::warn!(workspace_id = %ws_id, stream = %message.stream,
+            moe_request_id = %request_id, error = %e,
+            "dead-lettered, but could not clear the attempt log; it expires on its own");
+    }
     Ok(Handled::Done)
 }

@@ -19,10 +19,18 @@ pub enum Service {
 }
 
 impl Service {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::DynamoDb => "DynamoDB",
             Self::Sqs => "SQS",
+        }
+    }
+
+    /// The `service` label of the metrics and logs.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::DynamoDb => "dynamodb",
+            Self::Sqs => "sqs",
         }
     }
 

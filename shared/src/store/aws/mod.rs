@@ -20,16 +20,21 @@
 
 mod attempts;
 mod batch;
+mod counts;
 mod dead_letters;
 mod errors;
 mod idempotency;
 mod memberships;
+mod observe;
 mod profiles;
 pub mod provision;
+mod rounds;
 mod segments;
+pub mod settings;
 mod sqs;
 mod workspaces;
 
+pub use settings::sdk_config;
 pub use sqs::SqsQueue;
 
 use std::sync::Arc;
@@ -150,7 +155,9 @@ impl DynamoStore {
     pub fn new(sdk: &aws_config::SdkConfig, config_table: &str, state_table: &str) -> Self {
         let requests = RequestCounter::default();
         let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(settings::timeouts(sdk))
             .interceptor(requests.clone())
+            .interceptor(observe::Observer)
             .build();
         Self {
             client: aws_sdk_dynamodb::Client::from_conf(conf),
@@ -173,14 +180,6 @@ impl DynamoStore {
     pub fn requests(&self) -> RequestCounter {
         self.requests.clone()
     }
-}
-
-/// The shared SDK configuration from the standard AWS environment
-/// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for local emulators).
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
 }
 
 /// A failed DynamoDB call as one line (see errors.rs).
