@@ -5,3 +5,7 @@
 //! 20–30 % faults and check that nothing acknowledged is lost.
 
 mod findings;
+mod ingest;
+mod partners;
+mod receiver;
+mod streams;

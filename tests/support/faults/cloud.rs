@@ -33,15 +33,21 @@ pub struct Cloud {
     sdk: aws_config::SdkConfig,
 }
 
-/// SDK settings for clients that reach moto through `endpoint`.
-pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+/// SDK settings for clients that reach moto through `endpoint`: the
+/// production retries (`attempts` per call if given: fewer, as when the
+/// SDK's retry quota runs low in a long incident), shorter timeouts.
+pub async fn sdk_config(endpoint: &str, attempts: Option<u32>) -> aws_config::SdkConfig {
+    let mut retry = shared::store::aws::settings::retry_config();
+    if let Some(attempts) = attempts {
+        retry = retry.with_max_attempts(attempts);
+    }
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
             "testing", "testing", None, None, "tests",
         ))
-        .retry_config(shared::store::aws::settings::retry_config())
+        .retry_config(retry)
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(1))
@@ -54,17 +60,32 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 impl Cloud {
+    /// The functions' calls get production's retries.
     pub async fn start(plan: Plan) -> Self {
+        Self::with_attempts(plan, None).await
+    }
+
+    /// The functions' calls get `attempts` each, if given.
+    pub async fn with_attempts(plan: Plan, attempts: Option<u32>) -> Self {
         let direct = crate::aws().await;
         let resources = direct.resources.clone().expect("moto resources");
         let proxy = FaultProxy::start(&moto_url(), plan).await;
-        let sdk = sdk_config(proxy.url()).await;
+        let sdk = sdk_config(proxy.url(), attempts).await;
         Self {
             proxy,
             direct,
             resources,
             sdk,
         }
+    }
+
+    /// Stores the workspaces of a config file's text (directly on moto).
+    pub async fn apply_config(&self, text: &str) {
+        let config = shared::config::parse(text).expect("a valid test config");
+        self.direct
+            .apply_workspaces(&config.workspaces)
+            .await
+            .expect("workspaces stored");
     }
 
     /// A new function instance's services, through the faults.

@@ -2,7 +2,7 @@
 //! check a failure is visible (docs/interface/observability.md "Logs").
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 use tracing_subscriber::fmt::MakeWriter;
@@ -51,14 +51,23 @@ impl<'a> MakeWriter<'a> for Captured {
     }
 }
 
-/// Captures this thread's log records (INFO and above) while the guard
-/// lives: use it on a current-thread runtime.
-pub fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(captured.clone())
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
+/// Captures every log record of the test binary (INFO and above) from
+/// now on: one global subscriber, since tests run in parallel on other
+/// threads, and a scoped one misses records when they race it. Find a
+/// test's own records by what only they carry.
+pub fn capture() -> Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(captured.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in the fault suite");
+            captured
+        })
+        .clone()
 }

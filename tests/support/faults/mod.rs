@@ -143,7 +143,8 @@ pub struct Plan {
     pub seed: u64,
     /// Share of the calls answered with a fault, 0.0..=1.0.
     pub rate: f64,
-    /// The faults drawn from (uniformly among those a call can have).
+    /// The faults drawn from, uniformly among those a call can have; a
+    /// batch call's faults are half partial results.
     pub faults: Vec<Fault>,
     /// How long a [`Fault::Slow`] answer waits: past the attempt timeout.
     pub slow: Duration,
@@ -199,6 +200,11 @@ impl Figures {
         self.faults.values().sum()
     }
 
+    /// Faults injected per call.
+    pub fn share(&self) -> f64 {
+        self.total_faults() as f64 / self.total_calls().max(1) as f64
+    }
+
     pub fn calls_of(&self, operation: &str) -> u64 {
         self.calls
             .iter()
@@ -218,13 +224,8 @@ impl Figures {
 
 impl fmt::Display for Figures {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let total = self.total_calls();
-        let faults = self.total_faults();
-        let share = if total == 0 {
-            0.0
-        } else {
-            100.0 * faults as f64 / total as f64
-        };
+        let (total, faults) = (self.total_calls(), self.total_faults());
+        let share = 100.0 * self.share();
         write!(f, "AWS calls {total}, faults {faults} ({share:.1} %):")?;
         for (fault, n) in &self.faults {
             write!(f, " {fault} {n}")?;

@@ -11,6 +11,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -48,12 +49,23 @@ struct Scripted {
 
 pub(super) struct State {
     upstream: String,
+    /// moto's TransactWriteItems is not isolated: one that fails restores
+    /// the whole table as it was when it began, undoing (or tearing) every
+    /// write made meanwhile — DynamoDB does no such thing. So a transaction
+    /// runs alone: it takes this exclusively, other DynamoDB calls shared.
+    transactions: tokio::sync::RwLock<()>,
     scripted: Mutex<Vec<Scripted>>,
     client: reqwest::Client,
     plan: Mutex<Plan>,
     rng: Mutex<StdRng>,
+    /// Which of the next calls fault: dealt in decks of [`DECK`] with the
+    /// plan's share of faults each, shuffled, so the share holds closely in
+    /// any run, not only on average.
+    deck: Mutex<Vec<bool>>,
     figures: Mutex<Figures>,
     holds: Mutex<Vec<Hold>>,
+    /// The request ids of the error answers the proxy made up.
+    answered: Mutex<Vec<String>>,
 }
 
 /// The running proxy; stops when dropped.
@@ -80,9 +92,12 @@ impl FaultProxy {
                 .expect("an HTTP client"),
             rng: Mutex::new(StdRng::seed_from_u64(plan.seed)),
             plan: Mutex::new(plan),
+            deck: Mutex::default(),
             figures: Mutex::default(),
             holds: Mutex::default(),
             scripted: Mutex::default(),
+            answered: Mutex::default(),
+            transactions: tokio::sync::RwLock::new(()),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -117,6 +132,12 @@ impl FaultProxy {
     /// Changes the share of faulted calls from now on.
     pub fn set_rate(&self, rate: f64) {
         self.state.plan.lock().unwrap().rate = rate;
+    }
+
+    /// The request ids (`x-amzn-requestid`) of the answers the proxy made
+    /// up rather than forwarded.
+    pub fn answered_request_ids(&self) -> Vec<String> {
+        self.state.answered.lock().unwrap().clone()
     }
 
     pub fn figures(&self) -> Figures {
@@ -161,6 +182,9 @@ impl FaultProxy {
 
 type Answer = Result<Response<Full<Bytes>>, Dropped>;
 
+/// Calls per deck of faults (see `State::deck`).
+const DECK: usize = 20;
+
 impl State {
     fn decide(&self, call: &Call) -> Option<Fault> {
         let mut scripted = self.scripted.lock().unwrap();
@@ -181,15 +205,30 @@ impl State {
             return None;
         }
         let mut rng = self.rng.lock().unwrap();
-        if rng.random::<f64>() >= plan.rate {
+        let mut deck = self.deck.lock().unwrap();
+        if deck.is_empty() {
+            let faults = (plan.rate * DECK as f64).round() as usize;
+            deck.extend((0..DECK).map(|i| i < faults));
+            deck.shuffle(&mut *rng);
+        }
+        if !deck.pop().unwrap_or(false) {
             return None;
         }
-        let eligible: Vec<Fault> = plan
+        let mut eligible: Vec<Fault> = plan
             .faults
             .iter()
             .copied()
             .filter(|f| f.applies_to(call))
             .collect();
+        // Half the faults of a batch call are partial results: the case
+        // only batch calls have, and the one most easily mishandled.
+        if eligible.contains(&Fault::Partial) {
+            let others = eligible.len() - 1;
+            eligible.extend(std::iter::repeat_n(
+                Fault::Partial,
+                others.saturating_sub(1),
+            ));
+        }
         if eligible.is_empty() {
             return None;
         }
@@ -252,10 +291,25 @@ impl State {
                 request = request.header(name, value);
             }
         }
-        let response = request.body(body).send().await.map_err(|_| Dropped)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|_| Dropped)?;
+        let (status, headers, body) = {
+            let _alone = match operation {
+                Some(op) if op.name == "TransactWriteItems" => {
+                    (None, Some(self.transactions.write().await))
+                }
+                Some(op) if op.service == super::Service::DynamoDb => {
+                    (Some(self.transactions.read().await), None)
+                }
+                _ => (None, None),
+            };
+            let response = request.body(body).send().await.map_err(|_| Dropped)?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            (
+                status,
+                headers,
+                response.bytes().await.map_err(|_| Dropped)?,
+            )
+        };
         if let Some(operation) = operation {
             self.maybe_hold(operation).await;
         }
@@ -321,6 +375,29 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
     state.count(&call.operation, fault);
     let operation = &call.operation;
     let forward = |body: Bytes| state.forward(&parts.headers, &path, Some(operation), body);
+    let answer = faulted(&state, fault, operation, forward, body).await;
+    if let Ok(response) = &answer
+        && fault.is_some()
+        && let Some(id) = response.headers().get("x-amzn-requestid")
+    {
+        let id = id.to_str().unwrap_or_default().to_owned();
+        state.answered.lock().unwrap().push(id);
+    }
+    answer
+}
+
+/// The answer to a call with `fault` (none: moto's).
+async fn faulted<F, Fut>(
+    state: &State,
+    fault: Option<Fault>,
+    operation: &Operation,
+    forward: F,
+    body: Bytes,
+) -> Answer
+where
+    F: Fn(Bytes) -> Fut,
+    Fut: std::future::Future<Output = Result<(StatusCode, HeaderMap, Bytes), Dropped>>,
+{
     match fault {
         None => {
             let (status, headers, body) = forward(body).await?;
@@ -336,7 +413,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
             respond(answer.0, &answer.1, answer.2)
         }
         Some(Fault::Partial) => {
-            let (forwarded, withheld) = answers::split_request(&state, operation, &body);
+            let (forwarded, withheld) = answers::split_request(state, operation, &body);
             let (status, headers, answer) = forward(forwarded).await?;
             if status != StatusCode::OK {
                 return respond(status, &headers, answer);
