@@ -29,12 +29,13 @@ async fn call(
 
 async fn two_workspaces() -> Backend {
     let b = sqlite();
-    b.apply_workspaces(&[
-        workspace("alpha", "alpha-secret"),
-        workspace("beta", "beta-secret"),
-    ])
-    .await
-    .unwrap();
+    b.workspaces
+        .apply(&[
+            workspace("alpha", "alpha-secret"),
+            workspace("beta", "beta-secret"),
+        ])
+        .await
+        .unwrap();
     b
 }
 
@@ -236,7 +237,7 @@ async fn every_credential_form_and_both_rotating_secrets_authenticate() {
     let b = sqlite();
     let text = "[[workspaces]]\nid = \"acme\"\nsecret = [\"old-secret\", \"new-secret\"]\napp_name = \"A\"\n";
     let config = shared::config::parse(text).unwrap();
-    b.apply_workspaces(&config.workspaces).await.unwrap();
+    b.workspaces.apply(&config.workspaces).await.unwrap();
     let basic_key = |key: &str| {
         format!(
             "Basic {}",

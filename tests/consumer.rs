@@ -4,13 +4,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use engage_bridge_tests::receiver::wait_for;
 use engage_bridge_tests::{Backend, contract_tests};
+use shared::queue::batch::BatchOutcome;
 use std::collections::HashMap;
 
 use shared::domain::{Profile, ProfileUpdate};
-use shared::ports::{OutgoingMessage, ProfileStore, StoreError, StoreResult};
+use shared::ports::{OutgoingMessage, ProfileStore, Received, StoreError, StoreResult};
 use shared::queue::consumer::{self, ConsumerOptions};
 use shared::runtime::Services;
 use shared::topology::{CONSUMERS, QueueName};
@@ -29,21 +29,26 @@ fn start(
     let queue = b.queues.events.raw().clone();
     let record = seen.clone();
     tokio::spawn(async move {
-        consumer::run("test", queue, options, stopped, move |event: SqsEvent| {
-            let record = record.clone();
-            async move {
-                let mut response = SqsBatchResponse::default();
-                for m in &event.records {
-                    let body = m.body.clone().unwrap();
-                    record.lock().unwrap().push(body.clone());
-                    if body == fail {
-                        response.add_failure(m.message_id.clone().unwrap());
+        consumer::run(
+            "test",
+            queue,
+            options,
+            stopped,
+            move |records: Vec<Received>| {
+                let record = record.clone();
+                async move {
+                    let mut outcome = BatchOutcome::default();
+                    for m in &records {
+                        record.lock().unwrap().push(m.body.clone());
+                        if m.body == fail {
+                            outcome.redeliver.push(m.message_id.clone());
+                        }
                     }
+                    tokio::time::sleep(hold).await;
+                    outcome
                 }
-                tokio::time::sleep(hold).await;
-                response
-            }
-        })
+            },
+        )
         .await
     });
     (seen, stop)
@@ -122,9 +127,8 @@ async fn one_receive(services: &Services, handle: bool) -> bool {
     if !handle {
         return false;
     }
-    let event = shared::queue::consumer::sqs_event(&received, &queue.source_arn());
-    let response = engage_bridge_tests::consume(services, QueueName::Cohort, event).await;
-    let done = response.batch_item_failures.is_empty();
+    let outcome = engage_bridge_tests::consume(services, QueueName::Cohort, &received).await;
+    let done = outcome.redeliver.is_empty();
     if done {
         queue
             .delete(&[received[0].receipt_handle.clone()])
@@ -137,7 +141,8 @@ async fn one_receive(services: &Services, handle: bool) -> bool {
 /// `b`'s services with the profile store down: a staged cohort message for
 /// an existing workspace then fails on every receive.
 async fn with_a_failing_cohort_message(b: &Backend) -> Services {
-    b.apply_workspaces(&[engage_bridge_tests::workspace("acme", "s")])
+    b.workspaces
+        .apply(&[engage_bridge_tests::workspace("acme", "s")])
         .await
         .unwrap();
     let staged = serde_json::json!({
@@ -158,7 +163,11 @@ async fn with_a_failing_cohort_message(b: &Backend) -> Services {
 struct ProfilesDown;
 
 fn down<T>() -> StoreResult<T> {
-    Err(StoreError::Backend("injected: profiles unavailable".into()))
+    Err(StoreError::unavailable(
+        shared::ports::Unavailability::Failed,
+        "injected: profiles unavailable",
+        None,
+    ))
 }
 
 #[async_trait::async_trait]

@@ -15,7 +15,8 @@ fn sample(path: &str) -> Value {
 #[tokio::test]
 async fn api_gateway_requests_reach_the_router() {
     let b = sqlite();
-    b.apply_workspaces(&[workspace("demo", "change-me")])
+    b.workspaces
+        .apply(&[workspace("demo", "change-me")])
         .await
         .unwrap();
     let out = invoke(
@@ -44,7 +45,8 @@ async fn api_gateway_requests_reach_the_router() {
 #[tokio::test]
 async fn each_function_mounts_only_its_own_routes() {
     let b = sqlite();
-    b.apply_workspaces(&[workspace("demo", "change-me")])
+    b.workspaces
+        .apply(&[workspace("demo", "change-me")])
         .await
         .unwrap();
     // The segments route belongs to cohort-ingest, not to mparticle-ingest.

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use shared::config::{self, ConfigFile, StorageBackend};
-use shared::runtime::Services;
+use shared::runtime::{AwsEnvironment, Services};
 
 use crate::Failure;
 
@@ -43,9 +43,8 @@ pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
                 .map_err(Failure::Runtime)?
         }
         StorageBackend::Aws => {
-            let mut services = Services::aws_from_env()
-                .await
-                .map_err(|e| Failure::Usage(e.into()))?;
+            let environment = AwsEnvironment::from_env().map_err(|e| Failure::Usage(e.into()))?;
+            let mut services = Services::aws_from(&environment).await;
             // The config file's schedule wins over the environment's.
             services.retry_schedule = schedule;
             services

@@ -231,14 +231,29 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// An error and its causes on one line, down to the first store error:
+/// its message already names the root cause an operator can act on
+/// (docs/interface/observability.md "Errors"), and the SDK's own chain
+/// below it is noise.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in error.chain() {
+        parts.push(cause.to_string());
+        if cause.is::<shared::ports::StoreError>() {
+            break;
+        }
+    }
+    parts.join(": ")
 }
 
 /// Logs on stderr as the config's `[logging]` says (`RUST_LOG` overrides

@@ -10,8 +10,8 @@ use shared::domain::time::now_s;
 use shared::domain::{Event, EventSource, EventType};
 use shared::outbound::HttpClient;
 use shared::streams::deliver::deliver_to_stream;
-use shared::streams::dispatch::request_id;
 use shared::streams::enrich::Profiles;
+use shared::streams::send::request_id;
 use shared::streams::sink::amplitude::endpoint;
 
 use crate::{CliResult, Failure, backend};
@@ -93,7 +93,7 @@ pub async fn test(config_path: &Path, workspace_id: &str, stream_name: &str) -> 
         .retry
         .first()
         .map(|r| r.attempt.error.clone())
-        .or_else(|| outcome.dead.first().map(|d| d.reason.clone()))
+        .or_else(|| outcome.dead.first().map(|d| d.reason.to_string()))
         .unwrap_or_else(|| "the event was not sent (no user_id or device_id for Amplitude)".into());
     Err(Failure::Runtime(anyhow!(
         "stream {stream_name:?} refused the test event: {why}"

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use shared::config::StorageBackend;
-use shared::runtime::{Apply, Prune, WorkspacePlan};
+use shared::workspaces::{Apply, Prune, WorkspacePlan};
 
 use crate::{CliResult, backend};
 
@@ -23,7 +23,8 @@ pub async fn apply(config_path: &Path, dry_run: bool, prune: bool) -> CliResult 
         let services = backend::open(&config).await?;
         let apply = if dry_run { Apply::DryRun } else { Apply::Yes };
         services
-            .sync_workspaces(&config.workspaces, prune, apply)
+            .workspaces
+            .sync(&config.workspaces, prune, apply)
             .await?
     };
     if !plan.kept.is_empty() {

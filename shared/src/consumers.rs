@@ -2,10 +2,10 @@
 //! event sources, on Lambda and in `serve` alike (docs/architecture.md
 //! "Queues").
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use futures::future::BoxFuture;
 
-use crate::queue::batch;
+use crate::ports::Received;
+use crate::queue::batch::{self, BatchOutcome};
 use crate::runtime::Services;
 use crate::topology::{Consumer, QueueName};
 
@@ -18,26 +18,26 @@ const DISPATCH_CONCURRENCY: usize = 10;
 pub fn handler(
     services: Services,
     consumer: Consumer,
-) -> impl Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync + 'static {
-    move |event| {
+) -> impl Fn(Vec<Received>) -> BoxFuture<'static, BatchOutcome> + Send + Sync + 'static {
+    move |records| {
         let services = services.clone();
-        Box::pin(async move { handle(&services, consumer, event).await })
+        Box::pin(async move { handle(&services, consumer, &records).await })
     }
 }
 
-/// Handles one SQS batch of `consumer`'s queue.
-pub async fn handle(services: &Services, consumer: Consumer, event: SqsEvent) -> SqsBatchResponse {
+/// Handles one batch of `consumer`'s queue.
+pub async fn handle(services: &Services, consumer: Consumer, records: &[Received]) -> BatchOutcome {
     let queues = &services.queues;
     let dead_letters = services.dead_letters.as_ref();
     match consumer.queue {
         QueueName::Events => {
-            crate::streams::warm_workspace_cache(services, &event.records).await;
+            crate::streams::warm_workspace_cache(services, records).await;
             batch::handle(
                 queues,
                 dead_letters,
                 consumer,
                 DISPATCH_CONCURRENCY,
-                event,
+                records,
                 |m| crate::streams::dispatch_message(services, m),
             )
             .await
@@ -48,7 +48,7 @@ pub async fn handle(services: &Services, consumer: Consumer, event: SqsEvent) ->
                 dead_letters,
                 consumer,
                 DISPATCH_CONCURRENCY,
-                event,
+                records,
                 |m| crate::streams::retry_message(services, m),
             )
             .await
@@ -59,7 +59,7 @@ pub async fn handle(services: &Services, consumer: Consumer, event: SqsEvent) ->
                 dead_letters,
                 consumer,
                 crate::cohort::apply::MESSAGE_CONCURRENCY,
-                event,
+                records,
                 |m| crate::cohort::apply_staged(services, m),
             )
             .await
@@ -67,11 +67,7 @@ pub async fn handle(services: &Services, consumer: Consumer, event: SqsEvent) ->
         QueueName::DeadLetter => {
             // Nothing consumes the redrive queue: `engage-bridge dlq` takes it in.
             tracing::error!("a batch of the redrive queue was handed to a consumer; leaving it");
-            let mut response = SqsBatchResponse::default();
-            for record in &event.records {
-                response.add_failure(record.message_id.clone().unwrap_or_default());
-            }
-            response
+            BatchOutcome::all(records)
         }
     }
 }

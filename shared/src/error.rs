@@ -27,9 +27,13 @@ pub enum RequestError {
         window: &'static str,
         retry_after_secs: u64,
     },
-    /// A backend failure: logged with its detail, answered without it.
+    /// The store failed: answered 500 without its detail (logged at
+    /// ERROR), so the partner sends the request again.
     #[error("internal error")]
-    Internal(String),
+    Store(#[from] StoreError),
+    /// A fault of engage-bridge's own (a bug), named for the log.
+    #[error("internal error")]
+    Internal(&'static str),
 }
 
 impl RequestError {
@@ -46,19 +50,17 @@ impl RequestError {
             Self::NotFound(_) => 404,
             Self::PayloadTooLarge { .. } => 413,
             Self::RateLimited { .. } => 429,
-            Self::Internal(_) => 500,
+            Self::Store(_) | Self::Internal(_) => 500,
         }
     }
 
-    /// Whether the sender should try again later (the request itself is fine).
-    pub fn is_retriable(&self) -> bool {
-        matches!(self, Self::RateLimited { .. } | Self::Internal(_))
-    }
-}
-
-impl From<StoreError> for RequestError {
-    fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
+    /// What a 5xx answer leaves out of its body, for the ERROR line.
+    pub fn internal_detail(&self) -> Option<String> {
+        match self {
+            Self::Store(e) => Some(e.to_string()),
+            Self::Internal(what) => Some((*what).to_owned()),
+            _ => None,
+        }
     }
 }
 

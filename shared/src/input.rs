@@ -28,25 +28,41 @@ pub mod limits {
     pub const PROFILE_ATTRIBUTE_BYTES: usize = 64 * 1024;
 }
 
-/// Checks a name or id against its limit; the message names the field, not
-/// the value (a huge input never makes a huge answer).
-pub fn check_len(field: &str, value: &str, max_bytes: usize) -> Result<(), String> {
+/// A name or id beyond its limit; the message names the field, not the
+/// value (a huge input never makes a huge answer).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field} is {len} {unit} long; at most {max} are accepted")]
+pub struct TooLong {
+    pub field: String,
+    pub len: usize,
+    pub max: usize,
+    /// `bytes` or `characters`.
+    pub unit: &'static str,
+}
+
+/// Checks a name or id against its limit in bytes.
+pub fn check_len(field: &str, value: &str, max_bytes: usize) -> Result<(), TooLong> {
     if value.len() > max_bytes {
-        return Err(format!(
-            "{field} is {} bytes long; at most {max_bytes} are accepted",
-            value.len()
-        ));
+        return Err(TooLong {
+            field: field.to_owned(),
+            len: value.len(),
+            max: max_bytes,
+            unit: "bytes",
+        });
     }
     Ok(())
 }
 
 /// [`check_len`] counting characters (names are cut by characters elsewhere).
-pub fn check_chars(field: &str, value: &str, max_chars: usize) -> Result<(), String> {
+pub fn check_chars(field: &str, value: &str, max_chars: usize) -> Result<(), TooLong> {
     let chars = value.chars().count();
     if chars > max_chars {
-        return Err(format!(
-            "{field} is {chars} characters long; at most {max_chars} are accepted"
-        ));
+        return Err(TooLong {
+            field: field.to_owned(),
+            len: chars,
+            max: max_chars,
+            unit: "characters",
+        });
     }
     Ok(())
 }
@@ -95,7 +111,7 @@ mod tests {
         let huge = "x".repeat(1 << 20);
         let e = check_len("cohort_id", &huge, limits::KEY_BYTES).unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             "cohort_id is 1048576 bytes long; at most 256 are accepted"
         );
         assert!(check_chars("name", "héllo", 5).is_ok());

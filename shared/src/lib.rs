@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod store;
 pub mod streams;
 pub mod topology;
+pub mod workspaces;
 
 /// Every binary that links this crate (the Lambda functions, `serve`, the
 /// tests and benchmarks) allocates with mimalloc: ingest and dispatch are

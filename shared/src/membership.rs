@@ -89,7 +89,8 @@ pub async fn apply_and_announce(
         .chain(&outcome.already_current)
         .map(|change| partner_sync_event(workspace_id, segment, change))
         .collect();
-    let messages = EventsMessage::pack(workspace_id, &events).map_err(StoreError::backend)?;
+    let messages = EventsMessage::pack(workspace_id, &events)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
     services.queues.events.send_encoded(messages).await?;
     crate::observability::metrics::events_ingested(workspace_id, &events);
     Ok(AnnounceReport {

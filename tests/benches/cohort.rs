@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use shared::config::UnknownCohortUsers;
 use shared::domain::{ProfileKey, ProfileUpdate};
 use shared::ports::Queue;
-use shared::queue::consumer::sqs_event;
 use shared::runtime::Services;
 use shared::store::aws::{SqsQueue, provision};
 
@@ -126,16 +125,10 @@ async fn ingest_and_apply(
         if batch.is_empty() {
             break;
         }
-        let result = engage_bridge_tests::consume(
-            services,
-            shared::topology::QueueName::Cohort,
-            sqs_event(&batch, &trigger.source_arn()),
-        )
-        .await;
-        assert!(
-            result.batch_item_failures.is_empty(),
-            "a staged message failed"
-        );
+        let result =
+            engage_bridge_tests::consume(services, shared::topology::QueueName::Cohort, &batch)
+                .await;
+        assert!(result.redeliver.is_empty(), "a staged message failed");
         let handles: Vec<String> = batch.iter().map(|m| m.receipt_handle.clone()).collect();
         trigger.delete(&handles).await.expect("delete");
         handler_calls += 1;
@@ -208,7 +201,7 @@ async fn sqlite(scenario: Scenario, n: usize) {
     if let Scenario::Create = scenario {
         ws.unknown_cohort_users = UnknownCohortUsers::Create;
     }
-    services.apply_workspaces(&[ws]).await.expect("workspace");
+    services.workspaces.apply(&[ws]).await.expect("workspace");
     if let Scenario::Known = scenario {
         create_profiles(&services, n).await;
     }
@@ -227,18 +220,14 @@ async fn moto(scenario: Scenario, n: usize) {
     if let Scenario::Create = scenario {
         ws.unknown_cohort_users = UnknownCohortUsers::Create;
     }
-    services.apply_workspaces(&[ws]).await.expect("workspace");
+    services.workspaces.apply(&[ws]).await.expect("workspace");
     if let Scenario::Known = scenario {
         create_profiles(&services, n).await;
     }
     // The emulated trigger and the checks use their own, uncounted client.
-    let (client, uncounted) = SqsQueue::client(&sdk);
-    let trigger = Arc::new(SqsQueue::new(
-        client.clone(),
-        &resources.cohort_queue_url,
-        uncounted.clone(),
-    ));
-    let events = SqsQueue::new(client, &resources.events_queue_url, uncounted);
+    let client = shared::store::aws::Clients::new(&sdk).sqs;
+    let trigger = Arc::new(SqsQueue::new(client.clone(), &resources.cohort_queue_url));
+    let events = SqsQueue::new(client, &resources.events_queue_url);
     let figures = ingest_and_apply(&services, trigger, Some(&services), n).await;
     check(&services, &events, n).await;
     report("DynamoDB + SQS (moto)", scenario, n, &figures);

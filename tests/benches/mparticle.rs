@@ -10,15 +10,13 @@
 //!    100-event request through the full API handler against moto.
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engage_bridge_tests::{MOTO_ENV, basic, moto_sdk_config, workspace};
+use engage_bridge_tests::{MOTO_ENV, basic, workspace};
 use serde_json::{Value, json};
 use shared::domain::EventsMessage;
 use shared::mparticle::{events_api, mapper};
 use shared::runtime::Services;
-use shared::store::aws::{DynamoStore, SqsQueue};
 
 const MEASURE: Duration = Duration::from_secs(3);
 
@@ -158,31 +156,16 @@ fn mapping_throughput() {
     );
 }
 
-/// Services on fresh moto resources whose DynamoDB store and events queue
-/// count their requests.
-async fn counted_services() -> (Services, Arc<DynamoStore>, Arc<SqsQueue>) {
+/// Services on fresh moto resources (their clients count requests).
+async fn counted_services() -> Services {
     let backend = engage_bridge_tests::aws().await;
-    let resources = backend.resources.clone().expect("aws resources");
-    let sdk = moto_sdk_config().await;
-    let store = Arc::new(DynamoStore::new(
-        &sdk,
-        &resources.config_table,
-        &resources.state_table,
-    ));
-    let (client, counter) = SqsQueue::client(&sdk);
-    let events = Arc::new(SqsQueue::new(client, &resources.events_queue_url, counter));
-    let mut services = backend.services.clone();
-    services.workspaces = store.clone();
-    services.profiles = store.clone();
-    services.segments = store.clone();
-    services.idempotency = store.clone();
-    services.rate_limiter = store.clone();
-    services.queues.events = shared::queue::TypedQueue::new(events.clone());
+    let services = backend.services.clone();
     services
-        .apply_workspaces(&[workspace("bench", "bench-secret")])
+        .workspaces
+        .apply(&[workspace("bench", "bench-secret")])
         .await
         .expect("workspace");
-    (services, store, events)
+    services
 }
 
 async fn post(services: &Services, body: &[u8]) {
@@ -197,7 +180,8 @@ async fn post(services: &Services, body: &[u8]) {
 }
 
 async fn store_requests() {
-    let (services, store, events) = counted_services().await;
+    let services = counted_services().await;
+    let counts = || services.aws_request_counts().expect("aws backend");
     println!("Store requests per 100-event request (full API handler, moto):\n");
     println!("| request | DynamoDB requests | SQS requests | wall time (moto) |");
     println!("|---|---:|---:|---:|");
@@ -209,16 +193,17 @@ async fn store_requests() {
         let body = request(users, per_user);
         post(&services, &body).await; // warms the workspace cache
         let rounds = 5;
-        let (dynamo, sqs) = (store.request_count(), events.request_count());
+        let (dynamo, sqs) = counts();
         let start = Instant::now();
         for _ in 0..rounds {
             post(&services, &body).await;
         }
         let elapsed = start.elapsed() / rounds;
+        let (dynamo_after, sqs_after) = counts();
         println!(
             "| {label} | {} | {} | {:.0} ms |",
-            (store.request_count() - dynamo) / u64::from(rounds),
-            (events.request_count() - sqs) / u64::from(rounds),
+            (dynamo_after - dynamo) / u64::from(rounds),
+            (sqs_after - sqs) / u64::from(rounds),
             elapsed.as_secs_f64() * 1000.0
         );
     }

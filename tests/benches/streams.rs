@@ -14,7 +14,7 @@ use serde_json::json;
 use shared::config;
 use shared::domain::Event;
 use shared::domain::EventsMessage;
-use shared::queue::consumer::{self, ConsumerOptions, sqs_event};
+use shared::queue::consumer::{self, ConsumerOptions};
 use shared::topology::QueueName;
 use tokio::sync::watch;
 
@@ -38,7 +38,8 @@ async fn setup(b: &Backend, url: &str) {
         "[[workspaces]]\nid = \"ws\"\nsecret = \"s\"\napp_name = \"Bench\"\n\
          [[workspaces.streams]]\nname = \"w\"\ntype = \"webhook\"\nurl = \"{url}\"\n"
     );
-    b.apply_workspaces(&config::parse(&text).unwrap().workspaces)
+    b.workspaces
+        .apply(&config::parse(&text).unwrap().workspaces)
         .await
         .unwrap();
 }
@@ -150,9 +151,8 @@ async fn aws_requests_per_1000() {
         if received.is_empty() {
             break;
         }
-        let event = sqs_event(&received, &b.queues.events.source_arn());
-        let response = engage_bridge_tests::consume(&b, QueueName::Events, event).await;
-        assert!(response.batch_item_failures.is_empty());
+        let outcome = engage_bridge_tests::consume(&b, QueueName::Events, &received).await;
+        assert!(outcome.redeliver.is_empty());
         let handles: Vec<String> = received.into_iter().map(|m| m.receipt_handle).collect();
         b.queues.events.delete(&handles).await.unwrap();
     }

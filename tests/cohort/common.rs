@@ -11,7 +11,6 @@ use shared::config::WorkspaceConfig;
 use shared::domain::ids::{derived_uuid, moengage_user_id};
 use shared::domain::{Event, EventsMessage, ProfileKey, ProfileUpdate};
 use shared::ports::Queue;
-use shared::queue::consumer::sqs_event;
 use shared::runtime::Services;
 
 pub const WS: &str = "acme";
@@ -26,7 +25,7 @@ pub struct Response {
 /// Applies `ws` (or the default workspace) and returns its Basic auth.
 pub async fn setup(b: &Backend, ws: Option<WorkspaceConfig>) -> String {
     let ws = ws.unwrap_or_else(|| workspace(WS, SECRET));
-    b.apply_workspaces(&[ws]).await.unwrap();
+    b.workspaces.apply(&[ws]).await.unwrap();
     basic(WS, SECRET)
 }
 
@@ -96,10 +95,7 @@ pub async fn send_webhook(b: &Backend, auth: &str, body: &Value) -> Value {
 }
 
 /// Everything currently visible on `queue` (received, not deleted).
-pub async fn receive_all(
-    queue: &dyn Queue,
-    visibility: Duration,
-) -> Vec<shared::ports::ReceivedMessage> {
+pub async fn receive_all(queue: &dyn Queue, visibility: Duration) -> Vec<shared::ports::Received> {
     let mut out = Vec::new();
     loop {
         let batch = queue.receive(10, visibility, Duration::ZERO).await.unwrap();
@@ -124,20 +120,13 @@ pub async fn apply_staged(services: &Services) -> (usize, usize) {
         if batch.is_empty() {
             return (handled, failed);
         }
-        let response = engage_bridge_tests::consume(
-            services,
-            shared::topology::QueueName::Cohort,
-            sqs_event(&batch, &queue.source_arn()),
-        )
-        .await;
-        let failures: Vec<&str> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
+        let response =
+            engage_bridge_tests::consume(services, shared::topology::QueueName::Cohort, &batch)
+                .await;
+        let failures = response.redeliver;
         let done: Vec<String> = batch
             .iter()
-            .filter(|m| !failures.contains(&m.message_id.as_str()))
+            .filter(|m| !failures.contains(&m.message_id))
             .map(|m| m.receipt_handle.clone())
             .collect();
         queue.delete(&done).await.unwrap();

@@ -12,9 +12,8 @@ use engage_bridge_tests::{Backend, contract_tests};
 use serde_json::json;
 use shared::config::UnknownCohortUsers;
 use shared::domain::EventsMessage;
-use shared::ports::{OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult};
+use shared::ports::{OutgoingMessage, Queue, Received, StoreError, StoreResult};
 use shared::queue::TypedQueue;
-use shared::queue::consumer::sqs_event;
 use shared::runtime::Services;
 use shared::topology::QueueName;
 
@@ -35,8 +34,10 @@ impl Queue for FailingSends {
     async fn send(&self, messages: &[OutgoingMessage]) -> StoreResult<()> {
         let mut attempted = self.attempted.lock().unwrap();
         attempted.extend(messages.iter().map(|m| m.body.clone()));
-        Err(StoreError::Backend(
-            "injected: events queue unavailable".into(),
+        Err(StoreError::unavailable(
+            shared::ports::Unavailability::Failed,
+            "injected: events queue unavailable",
+            None,
         ))
     }
     async fn receive(
@@ -44,7 +45,7 @@ impl Queue for FailingSends {
         max: usize,
         visibility: Duration,
         wait: Duration,
-    ) -> StoreResult<Vec<ReceivedMessage>> {
+    ) -> StoreResult<Vec<Received>> {
         self.inner.receive(max, visibility, wait).await
     }
     async fn delete(&self, receipt_handles: &[String]) -> StoreResult<()> {
@@ -73,17 +74,10 @@ async fn consume_once(services: &Services) -> (usize, usize) {
     let batch = receive_all(queue.as_ref(), VISIBILITY).await;
     let mut failed = 0;
     for chunk in batch.chunks(10) {
-        let response = engage_bridge_tests::consume(
-            services,
-            shared::topology::QueueName::Cohort,
-            sqs_event(chunk, &queue.source_arn()),
-        )
-        .await;
-        let failures: BTreeSet<&str> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
+        let response =
+            engage_bridge_tests::consume(services, shared::topology::QueueName::Cohort, chunk)
+                .await;
+        let failures: BTreeSet<&str> = response.redeliver.iter().map(String::as_str).collect();
         failed += failures.len();
         let done: Vec<String> = chunk
             .iter()

@@ -27,7 +27,7 @@ async fn http(b: &Backend, name: &str) -> Value {
 async fn samples_run_through_the_cohort_ingest_function(b: &Backend) {
     let mut demo = workspace("demo", "change-me");
     demo.unknown_cohort_users = UnknownCohortUsers::Create;
-    b.apply_workspaces(&[demo]).await.unwrap();
+    b.workspaces.apply(&[demo]).await.unwrap();
 
     let created = http(b, "amplitude-list-create.json").await;
     assert_eq!(created["listId"], "amplitude-7khm89cz");

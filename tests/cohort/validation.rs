@@ -114,7 +114,8 @@ async fn malformed_bodies_are_400_naming_the_problem(b: &Backend) {
 }
 
 async fn missing_or_wrong_credentials_are_401(b: &Backend) {
-    b.apply_workspaces(&[workspace(WS, SECRET), workspace("other", "other-secret")])
+    b.workspaces
+        .apply(&[workspace(WS, SECRET), workspace("other", "other-secret")])
         .await
         .unwrap();
     let body = webhook("7khm89cz", true, 100, "m-1", users(&["u1"])).to_string();

@@ -4,8 +4,7 @@ use shared::domain::Attempt;
 fn attempt(status: u16) -> Attempt {
     Attempt {
         at: "2026-11-22T10:00:00.000Z".into(),
-        status: Some(status),
-        error: format!("HTTP {status}"),
+        ..Attempt::answered(status, format!("HTTP {status}"))
     }
 }
 

@@ -14,14 +14,15 @@ async fn stores_workspaces_with_hashed_secrets(b: &Backend) {
 }
 
 async fn applying_replaces_the_workspace_set(b: &Backend) {
-    b.apply_workspaces(&[workspace("a", "x"), workspace("b", "y")])
+    b.workspaces
+        .apply(&[workspace("a", "x"), workspace("b", "y")])
         .await
         .unwrap();
     assert_eq!(
         b.workspaces.list_workspace_ids().await.unwrap(),
         vec!["a", "b"]
     );
-    b.apply_workspaces(&[workspace("b", "z")]).await.unwrap();
+    b.workspaces.apply(&[workspace("b", "z")]).await.unwrap();
     assert_eq!(b.workspaces.list_workspace_ids().await.unwrap(), vec!["b"]);
     assert!(b.workspaces.get_workspace("a").await.unwrap().is_none());
 }

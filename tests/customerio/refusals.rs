@@ -92,7 +92,7 @@ async fn workspace_credentials_are_accepted_for_their_own_workspace_only() {
     other.customerio = None;
     let mut all = vec![other];
     all.extend(b.workspaces.get_workspace(WS).await.unwrap());
-    b.apply_workspaces(&all).await.unwrap();
+    b.workspaces.apply(&all).await.unwrap();
     let body = fixture("push-sent.json");
     let ok = [basic(WS, SECRET), format!("Bearer {WS}.{SECRET}")];
     for auth in &ok {
@@ -113,7 +113,8 @@ async fn workspace_credentials_are_accepted_for_their_own_workspace_only() {
 #[tokio::test]
 async fn a_workspace_without_customerio_is_404() {
     let b = sqlite();
-    b.apply_workspaces(&[engage_bridge_tests::workspace("plain", "s")])
+    b.workspaces
+        .apply(&[engage_bridge_tests::workspace("plain", "s")])
         .await
         .unwrap();
     let body = fixture("email-sent.json");
@@ -168,7 +169,8 @@ async fn webhooks_are_rate_limited_per_workspace_per_minute() {
         "[[workspaces]]\nid = \"{WS}\"\nsecret = \"{SECRET}\"\napp_name = \"Acme\"\nmparticle_requests_per_minute = 2\n\
          customerio = {{ signing_key = \"{SIGNING_KEY}\" }}\n"
     );
-    b.apply_workspaces(&shared::config::parse(&text).unwrap().workspaces)
+    b.workspaces
+        .apply(&shared::config::parse(&text).unwrap().workspaces)
         .await
         .unwrap();
     let into_minute = shared::domain::time::now_ms().rem_euclid(60_000);

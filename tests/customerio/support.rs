@@ -20,7 +20,7 @@ pub async fn setup(b: &Backend, customerio_extra: &str, streams: &str) {
          customerio = {{ signing_key = \"{SIGNING_KEY}\"{customerio_extra} }}\n\n{streams}"
     );
     let config = config::parse(&text).expect("valid test config");
-    b.apply_workspaces(&config.workspaces).await.unwrap();
+    b.workspaces.apply(&config.workspaces).await.unwrap();
 }
 
 /// A fixture from tests/fixtures/customerio/, as its exact bytes.
@@ -76,5 +76,5 @@ pub async fn drain_events(b: &Backend) -> Vec<Value> {
 /// Runs stream-dispatch on everything queued, as the SQS event source does.
 pub async fn dispatch_queued(b: &Backend) {
     let answer = engage_bridge_tests::dispatch_queued(b).await;
-    assert!(answer.batch_item_failures.is_empty());
+    assert!(answer.redeliver.is_empty());
 }

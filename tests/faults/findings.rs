@@ -23,7 +23,7 @@ async fn cloud() -> Cloud {
 }
 
 fn failed_attempt() -> Attempt {
-    shared::streams::sink::attempt(Some(503), "HTTP 503")
+    Attempt::answered(503, "HTTP 503")
 }
 
 #[tokio::test]

@@ -71,7 +71,8 @@ async fn module_registration_needs_no_credentials(b: &Backend) {
 /// settings, mapped like the Events API (same device → same
 /// `moengage_device_id`).
 async fn event_processing_sample_via_direct_invocation(b: &Backend) {
-    b.apply_workspaces(&[workspace("demo", "change-me")])
+    b.workspaces
+        .apply(&[workspace("demo", "change-me")])
         .await
         .unwrap();
     let request = sample("mparticle-ingest/firehose-event-processing.json");

@@ -14,7 +14,7 @@ pub const SECRET: &str = "acme-secret";
 pub async fn setup(b: &Backend, configure: impl FnOnce(&mut WorkspaceConfig)) {
     let mut ws = workspace(WS, SECRET);
     configure(&mut ws);
-    b.apply_workspaces(&[ws]).await.unwrap();
+    b.workspaces.apply(&[ws]).await.unwrap();
 }
 
 pub fn auth() -> String {

@@ -13,8 +13,7 @@ use proptest::test_runner::{Config, TestCaseError};
 use serde_json::{Value, json};
 use shared::config::WorkspaceConfig;
 use shared::error::RequestError as ApiError;
-use shared::ports::{Queue, ReceivedMessage};
-use shared::queue::consumer::sqs_event;
+use shared::ports::{Queue, Received};
 use shared::runtime::Services;
 use shared::topology::QueueName;
 
@@ -242,7 +241,7 @@ impl Env {
         let backend = sqlite();
         let mut ws = workspace(WS, SECRET);
         configure(&mut ws);
-        backend.apply_workspaces(&[ws]).await.expect("workspace");
+        backend.workspaces.apply(&[ws]).await.expect("workspace");
         Self {
             backend,
             auth: basic(WS, SECRET),
@@ -397,13 +396,9 @@ impl Env {
         let queue = self.backend.queues.cohort.clone();
         let messages = take_all(queue.as_ref()).await;
         for batch in messages.chunks(10) {
-            let event = sqs_event(batch, &queue.source_arn());
-            let response =
-                engage_bridge_tests::consume(self.services(), QueueName::Cohort, event).await;
-            assert!(
-                response.batch_item_failures.is_empty(),
-                "staged apply failed"
-            );
+            let outcome =
+                engage_bridge_tests::consume(self.services(), QueueName::Cohort, batch).await;
+            assert!(outcome.redeliver.is_empty(), "staged apply failed");
         }
         messages.len()
     }
@@ -422,7 +417,7 @@ impl Env {
 }
 
 /// Every message on `queue`, removed from it.
-async fn take_all(queue: &dyn Queue) -> Vec<ReceivedMessage> {
+async fn take_all(queue: &dyn Queue) -> Vec<Received> {
     let mut out = Vec::new();
     loop {
         let batch = queue
@@ -432,7 +427,7 @@ async fn take_all(queue: &dyn Queue) -> Vec<ReceivedMessage> {
         if batch.is_empty() {
             let handles: Vec<String> = out
                 .iter()
-                .map(|m: &ReceivedMessage| m.receipt_handle.clone())
+                .map(|m: &Received| m.receipt_handle.clone())
                 .collect();
             queue.delete(&handles).await.expect("delete");
             return out;

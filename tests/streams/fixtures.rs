@@ -5,7 +5,7 @@ use engage_bridge_tests::Backend;
 use serde_json::{Value, json};
 use shared::config;
 use shared::domain::{Event, ProfileKey, ProfileUpdate};
-use shared::ports::ReceivedMessage;
+use shared::ports::Received;
 use shared::topology::QueueName;
 
 /// Applies a workspace `ws` (secret "s") with the given `[[workspaces.streams]]` TOML.
@@ -14,7 +14,7 @@ pub async fn workspace_with_streams(b: &Backend, streams_toml: &str) {
         "[[workspaces]]\nid = \"ws\"\nsecret = \"s\"\napp_name = \"Demo App\"\n\n{streams_toml}"
     );
     let config = config::parse(&text).expect("valid test config");
-    b.apply_workspaces(&config.workspaces).await.unwrap();
+    b.workspaces.apply(&config.workspaces).await.unwrap();
 }
 
 pub fn webhook_stream(name: &str, url: &str, extra: &str) -> String {
@@ -54,7 +54,7 @@ pub async fn profile(b: &Backend, uid: &str, attributes: Value) -> String {
 }
 
 /// Queues the events (as `events send` does) and runs stream-dispatch on them.
-pub async fn dispatch(b: &Backend, events: Vec<Event>) -> aws_lambda_events::sqs::SqsBatchResponse {
+pub async fn dispatch(b: &Backend, events: Vec<Event>) -> shared::queue::batch::BatchOutcome {
     let messages = shared::domain::EventsMessage::pack("ws", &events).unwrap();
     b.queues.events.send_encoded(messages).await.unwrap();
     engage_bridge_tests::dispatch_queued(b).await
@@ -65,8 +65,8 @@ pub async fn dispatch(b: &Backend, events: Vec<Event>) -> aws_lambda_events::sqs
 pub async fn run_handler(
     b: &Backend,
     queue: QueueName,
-    received: Vec<ReceivedMessage>,
-) -> aws_lambda_events::sqs::SqsBatchResponse {
+    received: Vec<Received>,
+) -> shared::queue::batch::BatchOutcome {
     engage_bridge_tests::run_handler(b, queue, received).await
 }
 

@@ -11,6 +11,8 @@ pub mod runtime_api;
 use std::path::PathBuf;
 
 use shared::config::{self, RetrySchedule, WorkspaceConfig};
+use shared::ports::Received;
+use shared::queue::batch::BatchOutcome;
 use shared::runtime::Services;
 use shared::store::aws::{AwsResources, provision};
 
@@ -131,7 +133,7 @@ pub fn fixture(path: &str) -> serde_json::Value {
 }
 
 /// The events of events-queue messages, in order.
-pub fn queued_events(messages: &[shared::ports::ReceivedMessage]) -> Vec<shared::domain::Event> {
+pub fn queued_events(messages: &[shared::ports::Received]) -> Vec<shared::domain::Event> {
     messages
         .iter()
         .flat_map(|m| {
@@ -161,12 +163,8 @@ pub async fn call(services: &Services, request: http::Request<Vec<u8>>) -> http:
 pub fn consumer_handler(
     services: &Services,
     queue: shared::topology::QueueName,
-) -> impl Fn(
-    aws_lambda_events::sqs::SqsEvent,
-) -> futures::future::BoxFuture<'static, aws_lambda_events::sqs::SqsBatchResponse>
-+ Send
-+ Sync
-+ 'static {
+) -> impl Fn(Vec<Received>) -> futures::future::BoxFuture<'static, BatchOutcome> + Send + Sync + 'static
+{
     let consumer = shared::topology::CONSUMERS
         .into_iter()
         .find(|c| c.queue == queue)
@@ -174,17 +172,17 @@ pub fn consumer_handler(
     shared::consumers::handler(services.clone(), consumer)
 }
 
-/// Handles one SQS batch of `queue` as its consumer (Lambda or `serve`) does.
+/// Handles one batch of `queue` as its consumer (Lambda or `serve`) does.
 pub async fn consume(
     services: &Services,
     queue: shared::topology::QueueName,
-    event: aws_lambda_events::sqs::SqsEvent,
-) -> aws_lambda_events::sqs::SqsBatchResponse {
+    records: &[Received],
+) -> BatchOutcome {
     let consumer = shared::topology::CONSUMERS
         .into_iter()
         .find(|c| c.queue == queue)
         .expect("the queue has a consumer");
-    shared::consumers::handle(services, consumer, event).await
+    shared::consumers::handle(services, consumer, records).await
 }
 
 /// Invokes `function` with a raw payload, as the Lambda runtime does.
@@ -263,44 +261,27 @@ pub async fn drain_events(services: &Services) -> Vec<serde_json::Value> {
     }
 }
 
-/// Calls the queue's handler with an SQS event of `received` and deletes
-/// the successes, like the event-source mapping.
+/// Calls the queue's handler with `received` and deletes the successes,
+/// like the event-source mapping.
 pub async fn run_handler(
     services: &Services,
     name: shared::topology::QueueName,
-    received: Vec<shared::ports::ReceivedMessage>,
-) -> aws_lambda_events::sqs::SqsBatchResponse {
+    received: Vec<Received>,
+) -> BatchOutcome {
     let queue = services.queues.raw(name);
-    let event = shared::queue::consumer::sqs_event(&received, &queue.source_arn());
-    let response = consume(services, name, event).await;
-    queue
-        .delete(&done_handles(&received, &response))
-        .await
-        .unwrap();
-    response
-}
-
-/// The receipt handles of the messages a batch response did not report
-/// failed: what the event-source mapping deletes.
-pub fn done_handles(
-    received: &[shared::ports::ReceivedMessage],
-    response: &aws_lambda_events::sqs::SqsBatchResponse,
-) -> Vec<String> {
-    let failed: Vec<&str> = response
-        .batch_item_failures
+    let outcome = consume(services, name, &received).await;
+    let done: Vec<String> = received
         .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    received
-        .iter()
-        .filter(|m| !failed.contains(&m.message_id.as_str()))
+        .filter(|m| !outcome.redeliver.contains(&m.message_id))
         .map(|m| m.receipt_handle.clone())
-        .collect()
+        .collect();
+    queue.delete(&done).await.unwrap();
+    outcome
 }
 
 /// Every message visible on `queue`, received (hidden for 60 s) until
 /// none is left.
-pub async fn take_all(queue: &dyn shared::ports::Queue) -> Vec<shared::ports::ReceivedMessage> {
+pub async fn take_all(queue: &dyn shared::ports::Queue) -> Vec<Received> {
     let mut all = Vec::new();
     loop {
         let got = queue
@@ -320,7 +301,7 @@ pub async fn take_all(queue: &dyn shared::ports::Queue) -> Vec<shared::ports::Re
 
 /// Runs stream-dispatch on everything on the events queue until it is
 /// empty; the last answer.
-pub async fn dispatch_queued(services: &Services) -> aws_lambda_events::sqs::SqsBatchResponse {
+pub async fn dispatch_queued(services: &Services) -> BatchOutcome {
     let name = shared::topology::QueueName::Events;
     let mut last = Default::default();
     loop {

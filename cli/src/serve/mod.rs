@@ -36,7 +36,8 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     let services = backend::open(&config).await?;
     // The config's workspaces are the source of truth (`workspaces apply --prune`).
     let plan = services
-        .apply_workspaces(&config.workspaces)
+        .workspaces
+        .apply(&config.workspaces)
         .await
         .context("cannot load the workspaces into the store")?;
     for id in &plan.removed {

@@ -21,7 +21,7 @@ pub const MESSAGE_CONCURRENCY: usize = 4;
 /// Applies one staged message.
 pub async fn apply_staged(services: &Services, staged: StagedChanges) -> Handled {
     let sync = &staged.sync;
-    let ws = match services.workspace(&sync.workspace_id).await {
+    let ws = match services.workspaces.get(&sync.workspace_id).await {
         Ok(Some(ws)) => ws,
         // Staged for a workspace removed since: nothing can apply it.
         Ok(None) => {

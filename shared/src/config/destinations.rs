@@ -158,9 +158,9 @@ impl std::fmt::Display for Refused {
 
 /// [`PrivateDestinations::check_url`] for a URL as written in a config
 /// (unparsable URLs are reported by the URL check itself).
-pub fn check_configured(policy: PrivateDestinations, url: &str) -> Result<(), String> {
+pub fn check_configured(policy: PrivateDestinations, url: &str) -> Result<(), Refused> {
     match Url::parse(url) {
-        Ok(url) => policy.check_url(&url).map_err(|e| e.to_string()),
+        Ok(url) => policy.check_url(&url),
         Err(_) => Ok(()),
     }
 }

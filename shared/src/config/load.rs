@@ -27,11 +27,11 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
+    fn invalid(path: impl Into<String>, message: impl std::fmt::Display) -> Self {
         Self::Invalid {
             path: path.into(),
             line: None,
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 }
@@ -73,7 +73,7 @@ pub fn parse_with(
     interpolate(root.get_mut(), env).map_err(|unresolved| ConfigError::Invalid {
         path: unresolved.path,
         line: at_line(unresolved.span.start),
-        message: unresolved.message,
+        message: unresolved.problem.to_string(),
     })?;
     let spans = root.clone();
     let located = |path: String, message: String| {
@@ -232,8 +232,7 @@ fn validate_workspace(
         }
         match &stream.sink {
             SinkConfig::Webhook(webhook) => {
-                check_http_url(&webhook.url)
-                    .and_then(|()| check_configured(destinations, &webhook.url))
+                check_destination(destinations, &webhook.url)
                     .map_err(|m| ConfigError::invalid(at("url"), m))?;
             }
             SinkConfig::Amplitude(amplitude) => {
@@ -241,8 +240,7 @@ fn validate_workspace(
                     return Err(ConfigError::invalid(at("api_key"), "must not be empty"));
                 }
                 if let Some(endpoint) = &amplitude.endpoint {
-                    check_http_url(endpoint)
-                        .and_then(|()| check_configured(destinations, endpoint))
+                    check_destination(destinations, endpoint)
                         .map_err(|m| ConfigError::invalid(at("endpoint"), m))?;
                 }
             }
@@ -251,14 +249,25 @@ fn validate_workspace(
     Ok(())
 }
 
-/// Only http(s) URLs with a host; the message shows the URL without the
-/// credentials or query it may carry.
-fn check_http_url(url: &str) -> Result<(), String> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(u) => Err(format!("{} is not an http(s) URL", display_url(&u))),
-        Err(e) => Err(format!("not a URL ({e})")),
+/// Why a configured destination URL is refused; the message shows the URL
+/// without the credentials or query it may carry.
+#[derive(Debug, thiserror::Error)]
+pub enum BadDestination {
+    #[error("not a URL ({0})")]
+    NotAUrl(#[from] url::ParseError),
+    #[error("{0} is not an http(s) URL")]
+    NotHttp(String),
+    #[error(transparent)]
+    Refused(#[from] super::destinations::Refused),
+}
+
+/// Only http(s) URLs with a host, to a destination the policy allows.
+fn check_destination(policy: PrivateDestinations, url: &str) -> Result<(), BadDestination> {
+    let parsed = reqwest::Url::parse(url)?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(BadDestination::NotHttp(display_url(&parsed)));
     }
+    Ok(check_configured(policy, url)?)
 }
 
 impl WorkspaceConfig {

@@ -19,13 +19,13 @@ impl RetrySchedule {
     pub const DEFAULT: [u32; 3] = [30, 60, 120];
 
     /// "30,60,120" (the template's `RetryScheduleSeconds`).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, BadSchedule> {
         let delays = text
             .split(',')
             .map(|part| {
                 part.trim()
                     .parse::<u32>()
-                    .map_err(|_| format!("{part:?} is not a number of seconds"))
+                    .map_err(|_| BadSchedule::NotSeconds(part.to_owned()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Self::try_from(delays)
@@ -66,19 +66,33 @@ impl Default for RetrySchedule {
     }
 }
 
+/// Why a schedule is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadSchedule {
+    #[error("{0:?} is not a number of seconds")]
+    NotSeconds(String),
+    #[error("must list at least one delay")]
+    Empty,
+    #[error("[{index}] = {delay} is outside 1..{max} seconds", max = MAX_RETRY_DELAY.as_secs())]
+    OutOfRange { index: usize, delay: u32 },
+}
+
 impl TryFrom<Vec<u32>> for RetrySchedule {
-    type Error = String;
-    fn try_from(delays: Vec<u32>) -> Result<Self, String> {
+    type Error = BadSchedule;
+    fn try_from(delays: Vec<u32>) -> Result<Self, BadSchedule> {
         if delays.is_empty() {
-            return Err("must list at least one delay".into());
+            return Err(BadSchedule::Empty);
         }
         let max = MAX_RETRY_DELAY.as_secs();
-        if let Some((i, d)) = delays
+        if let Some((index, delay)) = delays
             .iter()
             .enumerate()
             .find(|(_, d)| !(1..=max).contains(&u64::from(**d)))
         {
-            return Err(format!("[{i}] = {d} is outside 1..{max} seconds"));
+            return Err(BadSchedule::OutOfRange {
+                index,
+                delay: *delay,
+            });
         }
         Ok(Self(delays))
     }
@@ -115,7 +129,13 @@ mod tests {
             RetrySchedule::parse("30, 60,120").unwrap(),
             RetrySchedule::default()
         );
-        assert!(RetrySchedule::parse("30,901").unwrap_err().contains("901"));
+        assert_eq!(
+            RetrySchedule::parse("30,901").unwrap_err(),
+            BadSchedule::OutOfRange {
+                index: 1,
+                delay: 901
+            }
+        );
         assert!(RetrySchedule::parse("").is_err());
         assert!(RetrySchedule::parse("0").is_err());
         assert!(RetrySchedule::try_from(vec![]).is_err());

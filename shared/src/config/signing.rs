@@ -12,22 +12,32 @@ pub const PREFIX: &str = "whsec_";
 /// Key lengths the specification allows, in bytes.
 pub const KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
 
-/// The key bytes of a `whsec_…` secret; the message never quotes it.
-pub fn signing_key(secret: &Secret) -> Result<Vec<u8>, String> {
+/// Why a signing secret is unusable; the message never quotes it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadSigningSecret {
+    #[error("must start with \"whsec_\" (whsec_ followed by the base64 of the key)")]
+    NoPrefix,
+    #[error("is not \"whsec_\" followed by standard base64")]
+    NotBase64,
+    #[error(
+        "decodes to a {0}-byte key; Standard Webhooks keys are {min} to {max} bytes",
+        min = KEY_BYTES.start(),
+        max = KEY_BYTES.end()
+    )]
+    KeyLength(usize),
+}
+
+/// The key bytes of a `whsec_…` secret.
+pub fn signing_key(secret: &Secret) -> Result<Vec<u8>, BadSigningSecret> {
     let encoded = secret
         .expose()
         .strip_prefix(PREFIX)
-        .ok_or("must start with \"whsec_\" (whsec_ followed by the base64 of the key)")?;
+        .ok_or(BadSigningSecret::NoPrefix)?;
     let key = STANDARD
         .decode(encoded)
-        .map_err(|_| "is not \"whsec_\" followed by standard base64")?;
+        .map_err(|_| BadSigningSecret::NotBase64)?;
     if !KEY_BYTES.contains(&key.len()) {
-        return Err(format!(
-            "decodes to a {}-byte key; Standard Webhooks keys are {} to {} bytes",
-            key.len(),
-            KEY_BYTES.start(),
-            KEY_BYTES.end()
-        ));
+        return Err(BadSigningSecret::KeyLength(key.len()));
     }
     Ok(key)
 }
@@ -59,7 +69,7 @@ mod tests {
             ),
         ];
         for (secret, expected) in cases {
-            let e = signing_key(&Secret::new(secret)).unwrap_err();
+            let e = signing_key(&Secret::new(secret)).unwrap_err().to_string();
             assert!(e.contains(expected), "{secret}: {e}");
             assert!(!e.contains(&secret[secret.len().min(8)..]), "{e}");
         }

@@ -68,7 +68,7 @@ fn lookup<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t Spanned<DeVal
 /// An unresolvable `${NAME}`: the message, the span of the string naming
 /// it and the key path of that string.
 pub struct Unresolved {
-    pub message: String,
+    pub problem: Substitution,
     pub span: Range<usize>,
     pub path: String,
 }
@@ -107,8 +107,8 @@ fn interpolate_value<'i>(
     let span = value.span();
     match value.get_mut() {
         DeValue::String(text) if text.contains("${") => {
-            let resolved = substitute(text, env).map_err(|message| Unresolved {
-                message,
+            let resolved = substitute(text, env).map_err(|problem| Unresolved {
+                problem,
                 span,
                 path: path.to_owned(),
             })?;
@@ -125,23 +125,30 @@ fn interpolate_value<'i>(
     Ok(())
 }
 
-fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// Why a `${NAME}` reference could not be replaced.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Substitution {
+    #[error("an unclosed \"${{\" (write ${{NAME}} to read the environment variable NAME)")]
+    Unclosed,
+    #[error("\"${{{0}}}\" is not an environment variable reference")]
+    NotAReference(String),
+    #[error("environment variable {0} is not set")]
+    Unset(String),
+}
+
+fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Substitution> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or("an unclosed \"${\" (write ${NAME} to read the environment variable NAME)")?;
+        let end = after.find('}').ok_or(Substitution::Unclosed)?;
         let name = &after[..end];
         let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(format!(
-                "\"${{{name}}}\" is not an environment variable reference"
-            ));
+            return Err(Substitution::NotAReference(name.to_owned()));
         }
-        let value = env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
+        let value = env(name).ok_or_else(|| Substitution::Unset(name.to_owned()))?;
         out.push_str(&value);
         rest = &after[end + 1..];
     }
@@ -222,9 +229,13 @@ mod tests {
         assert_eq!(substitute("a-${KEY}-b", &env).unwrap(), "a-s3cr3t-b");
         assert_eq!(substitute("no refs $HOME", &env).unwrap(), "no refs $HOME");
         let e = substitute("${MISSING}", &env).unwrap_err();
-        assert_eq!(e, "environment variable MISSING is not set");
-        assert!(substitute("${KEY", &env).is_err());
-        assert!(substitute("${not a name}", &env).is_err());
+        assert_eq!(e, Substitution::Unset("MISSING".into()));
+        assert_eq!(e.to_string(), "environment variable MISSING is not set");
+        assert_eq!(substitute("${KEY", &env), Err(Substitution::Unclosed));
+        assert_eq!(
+            substitute("${not a name}", &env),
+            Err(Substitution::NotAReference("not a name".into()))
+        );
     }
 
     #[test]

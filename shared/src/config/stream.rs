@@ -162,38 +162,62 @@ impl StreamFile {
     }
 }
 
-impl TryFrom<StreamFile> for StreamConfig {
-    type Error = String;
+/// Why a stream table is refused (the loader adds its key path and line).
+#[derive(Debug, thiserror::Error)]
+pub enum BadStream {
+    #[error("unknown key `{key}` for a stream of type {type_name} (keys of this type: {})", own.join(", "))]
+    KeyOfAnotherType {
+        key: &'static str,
+        type_name: &'static str,
+        own: &'static [&'static str],
+    },
+    #[error("invalid key `signing_secrets`: secret [{index}] {problem}")]
+    SigningSecret {
+        index: usize,
+        problem: super::signing::BadSigningSecret,
+    },
+    #[error("missing key `{key}` (required for {type_name} streams)")]
+    Missing {
+        key: &'static str,
+        type_name: &'static str,
+    },
+}
 
-    fn try_from(file: StreamFile) -> Result<Self, String> {
+impl TryFrom<StreamFile> for StreamConfig {
+    type Error = BadStream;
+
+    fn try_from(file: StreamFile) -> Result<Self, BadStream> {
         let (own, type_name) = match file.stream_type {
             StreamType::Webhook => (&WEBHOOK_KEYS[..], "webhook"),
             StreamType::Amplitude => (&AMPLITUDE_KEYS[..], "amplitude"),
         };
         if let Some(key) = file.present().into_iter().find(|k| !own.contains(k)) {
-            return Err(format!(
-                "unknown key `{key}` for a stream of type {type_name} (keys of this type: {})",
-                own.join(", ")
-            ));
+            return Err(BadStream::KeyOfAnotherType {
+                key,
+                type_name,
+                own,
+            });
         }
         let signing_secrets = file.signing_secrets.unwrap_or_default();
-        for (i, secret) in signing_secrets.iter().enumerate() {
+        for (index, secret) in signing_secrets.iter().enumerate() {
             super::signing::signing_key(secret)
-                .map_err(|e| format!("invalid key `signing_secrets`: secret [{i}] {e}"))?;
+                .map_err(|problem| BadStream::SigningSecret { index, problem })?;
         }
         let sink = match file.stream_type {
             StreamType::Webhook => SinkConfig::Webhook(WebhookConfig {
-                url: file
-                    .url
-                    .ok_or("missing key `url` (required for webhook streams)")?,
+                url: file.url.ok_or(BadStream::Missing {
+                    key: "url",
+                    type_name,
+                })?,
                 auth: file.auth.unwrap_or_default(),
                 headers: file.headers.unwrap_or_default(),
                 signing_secrets,
             }),
             StreamType::Amplitude => SinkConfig::Amplitude(AmplitudeConfig {
-                api_key: file
-                    .api_key
-                    .ok_or("missing key `api_key` (required for amplitude streams)")?,
+                api_key: file.api_key.ok_or(BadStream::Missing {
+                    key: "api_key",
+                    type_name,
+                })?,
                 region: file.region.unwrap_or_default(),
                 endpoint: file.endpoint,
             }),

@@ -75,7 +75,7 @@ async fn authenticate(
         .credentials
         .as_ref()
         .ok_or(RequestError::Unauthorized)?;
-    let authenticated = services.authenticate(id, secret).await?;
+    let authenticated = services.workspaces.authenticate(id, secret).await?;
     if authenticated.id != ws.id {
         return Err(RequestError::Unauthorized);
     }
@@ -102,7 +102,8 @@ pub async fn receive(
         return Err(not_configured(workspace_id));
     }
     let ws = services
-        .workspace(workspace_id)
+        .workspaces
+        .get(workspace_id)
         .await?
         .filter(|ws| ws.customerio.is_some())
         .ok_or_else(|| not_configured(workspace_id))?;

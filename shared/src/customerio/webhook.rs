@@ -31,8 +31,8 @@ struct Body {
     data: Option<Map<String, Value>>,
 }
 
-fn bad(message: String) -> RequestError {
-    RequestError::bad_request(message)
+fn bad(problem: impl std::fmt::Display) -> RequestError {
+    RequestError::bad_request(problem.to_string())
 }
 
 /// `object_type` and `metric` become the event's name and code: lower-case
@@ -73,7 +73,7 @@ pub fn id_value(data: &Map<String, Value>, path: &[&str]) -> Result<Option<Strin
 pub fn read(body: &[u8]) -> Result<Webhook, RequestError> {
     let body: Body = parse_json(body)?;
     if body.event_id.trim().is_empty() {
-        return Err(bad("event_id must not be empty".into()));
+        return Err(bad("event_id must not be empty"));
     }
     check_len("event_id", &body.event_id, limits::KEY_BYTES).map_err(bad)?;
     check_word("object_type", &body.object_type)?;
@@ -86,7 +86,7 @@ pub fn read(body: &[u8]) -> Result<Webhook, RequestError> {
         && !identifiers.is_object()
         && !identifiers.is_null()
     {
-        return Err(bad("data.identifiers must be an object".into()));
+        return Err(bad("data.identifiers must be an object"));
     }
     Ok(Webhook {
         event_id: body.event_id,

@@ -7,14 +7,90 @@ use super::event::Event;
 use crate::topology::QueueName;
 
 /// One failed delivery attempt of a stream batch.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Attempt {
     /// RFC 3339 UTC.
     pub at: String,
     /// HTTP status, or null for timeouts and connection errors.
     pub status: Option<u16>,
     pub error: String,
+    /// What kind of failure it was, while the attempt is fresh (the metrics'
+    /// `status` label and the refused-destination log line decide on it).
+    /// Not part of the wire format: queued and kept attempts say it in
+    /// `error` (docs/interface/events.md).
+    #[serde(skip)]
+    pub kind: FailureKind,
 }
+
+/// The kinds of failed attempt (docs/interface/observability.md, the
+/// `status` label of `engage_bridge_delivery_attempts_failed_total`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The receiver answered with a status that fails the request.
+    Answered,
+    /// The destination guard refused the address.
+    RefusedDestination,
+    Timeout,
+    /// No connection could be made (refused, reset, DNS).
+    Connection,
+    /// Not sent: the stream's circuit breaker is open.
+    CircuitOpen,
+    /// Anything else, and every attempt read back from a queue or store.
+    #[default]
+    Other,
+}
+
+impl FailureKind {
+    /// The `status` label of an attempt without an HTTP status.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::RefusedDestination => "refused_destination",
+            Self::Timeout => "timeout",
+            Self::CircuitOpen => "circuit_open",
+            Self::Connection => "connection",
+            Self::Answered | Self::Other => "error",
+        }
+    }
+}
+
+impl Attempt {
+    /// The receiver answered `status`, which fails the request.
+    pub fn answered(status: u16, error: impl Into<String>) -> Self {
+        Self::stamped(Some(status), error.into(), FailureKind::Answered)
+    }
+
+    /// No answer (or none was asked for), of this kind.
+    pub fn unanswered(kind: FailureKind, error: impl Into<String>) -> Self {
+        Self::stamped(None, error.into(), kind)
+    }
+
+    fn stamped(status: Option<u16>, error: String, kind: FailureKind) -> Self {
+        Self {
+            at: super::time::rfc3339_ms(super::time::now_ms()),
+            status,
+            error,
+            kind,
+        }
+    }
+
+    /// The `status` label of the metrics: the HTTP status, or the kind.
+    pub fn status_label(&self) -> String {
+        match self.status {
+            Some(status) => status.to_string(),
+            None => self.kind.label().to_owned(),
+        }
+    }
+}
+
+/// Attempts are the same when their wire form is: `kind` is not part of it.
+impl PartialEq for Attempt {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at.as_str(), self.status, self.error.as_str())
+            == (other.at.as_str(), other.status, other.error.as_str())
+    }
+}
+
+impl Eq for Attempt {}
 
 /// A stream batch waiting for redelivery.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -7,12 +7,13 @@ pub mod event;
 pub mod ids;
 pub mod page;
 pub mod profile;
+pub mod replay;
 pub mod segment;
 pub mod staged;
 pub mod time;
 pub mod version;
 
-pub use delivery::{Attempt, DeadBatch, DeadLetter, DeadMessage, RetryMessage};
+pub use delivery::{Attempt, DeadBatch, DeadLetter, DeadMessage, FailureKind, RetryMessage};
 pub use encoded::Encoded;
 pub use event::{Event, EventSource, EventType, EventsMessage};
 pub use ids::ProfileKey;

@@ -116,15 +116,22 @@ impl From<Segment> for SegmentView {
     }
 }
 
+/// A stored segment whose type and source disagree.
+#[derive(Debug, thiserror::Error)]
+#[error("segment type {found:?} does not match source {source_name:?}")]
+pub struct MismatchedType {
+    pub found: String,
+    pub source_name: &'static str,
+}
+
 impl TryFrom<SegmentView> for Segment {
-    type Error = String;
-    fn try_from(v: SegmentView) -> Result<Self, String> {
+    type Error = MismatchedType;
+    fn try_from(v: SegmentView) -> Result<Self, MismatchedType> {
         if v.segment_type != v.source.segment_type() {
-            return Err(format!(
-                "segment type {:?} does not match source {:?}",
-                v.segment_type,
-                v.source.name()
-            ));
+            return Err(MismatchedType {
+                found: v.segment_type,
+                source_name: v.source.name(),
+            });
         }
         Ok(Self {
             id: v.id,

@@ -69,7 +69,7 @@ pub async fn require_workspace(
     next: Next,
 ) -> Result<Response, RequestError> {
     let (id, secret) = credentials(request.headers()).ok_or(RequestError::Unauthorized)?;
-    let workspace = services.authenticate(&id, &secret).await?;
+    let workspace = services.workspaces.authenticate(&id, &secret).await?;
     tracing::Span::current().record("workspace_id", workspace.id.as_str());
     request.extensions_mut().insert(Workspace(workspace));
     Ok(next.run(request).await)

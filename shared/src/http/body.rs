@@ -74,7 +74,7 @@ impl<S: Send + Sync> FromRequest<S> for RequestBody {
                     .acquire_owned()
                     .await
                     // Never closed: this cannot happen.
-                    .map_err(|e| RequestError::Internal(e.to_string()))?,
+                    .map_err(|_| RequestError::Internal("the request turns are closed"))?,
             }),
             Err(e) if is_length_limit(&e) => Err(too_large),
             Err(e) => Err(RequestError::bad_request(format!(

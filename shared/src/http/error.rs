@@ -22,7 +22,7 @@ pub fn error_response(status: StatusCode, message: &str) -> Response {
 
 impl IntoResponse for RequestError {
     fn into_response(self) -> Response {
-        if let RequestError::Internal(detail) = &self {
+        if let Some(detail) = self.internal_detail() {
             tracing::error!(error = %detail, "internal error answering a request");
         }
         let mut response = error_response(status(&self), &self.to_string());

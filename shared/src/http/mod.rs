@@ -156,7 +156,7 @@ impl<T: Serialize> IntoResponse for Success<T> {
                 json_response(StatusCode::OK, &fields)
             }
             Ok(_) | Err(_) => {
-                crate::error::RequestError::Internal("a success body is not a JSON object".into())
+                crate::error::RequestError::Internal("a success body is not a JSON object")
                     .into_response()
             }
         }

@@ -33,8 +33,10 @@ impl FunctionError {
             Self::Request(RequestError::Unauthorized | RequestError::Stale(_)) => "Unauthorized",
             Self::Request(RequestError::NotFound(_)) => "NotFound",
             Self::Request(RequestError::RateLimited { .. }) => "RateLimited",
-            Self::Request(RequestError::Internal(_)) => "StoreUnavailable",
-            Self::Encode(_) => "InternalError",
+            Self::Request(RequestError::Store(e)) if e.is_backend_failure() => "StoreUnavailable",
+            Self::Request(RequestError::Store(_) | RequestError::Internal(_)) | Self::Encode(_) => {
+                "InternalError"
+            }
         }
     }
 }
@@ -44,7 +46,8 @@ impl FunctionError {
 pub fn log(error: &FunctionError) {
     let error_type = error.error_type();
     match error {
-        FunctionError::Request(RequestError::Internal(_)) | FunctionError::Encode(_) => {
+        FunctionError::Request(RequestError::Store(_) | RequestError::Internal(_))
+        | FunctionError::Encode(_) => {
             tracing::error!(error_type, error = %error, "invocation failed")
         }
         _ => tracing::warn!(error_type, error = %error, "invocation refused"),

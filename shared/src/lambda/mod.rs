@@ -6,6 +6,7 @@
 
 mod errors;
 mod init_error;
+pub mod sqs;
 
 use axum::Router;
 use lambda_http::request::{LambdaRequest, RequestContext};
@@ -81,8 +82,9 @@ impl Handler {
             }
             Invocation::Sqs(batch) => {
                 let consumer = self.function.consumer().ok_or_else(|| unsupported("SQS"))?;
-                let response = crate::consumers::handle(&self.services, consumer, batch).await;
-                Ok(serde_json::to_value(response)?)
+                let records = sqs::records(batch);
+                let outcome = crate::consumers::handle(&self.services, consumer, &records).await;
+                Ok(serde_json::to_value(sqs::response(outcome))?)
             }
             Invocation::Direct(payload) if self.function.accepts_direct_invocations() => {
                 Ok(crate::mparticle::firehose_direct(&self.services, payload).await?)
@@ -112,8 +114,8 @@ async fn request_id_from_context(mut request: axum::extract::Request) -> axum::e
 pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
     observability::logging::init_lambda();
     let metrics = observability::metrics::emf();
-    let services = match Services::aws_from_env().await {
-        Ok(services) => services,
+    let services = match crate::runtime::AwsEnvironment::from_env() {
+        Ok(environment) => Services::aws_from(&environment).await,
         Err(e) => {
             let message = e.to_string();
             tracing::error!(error = %message, "cannot start");

@@ -94,10 +94,10 @@ impl<'a> Node<'a> {
         }
     }
 
-    pub fn invalid(&self, problem: impl Into<String>) -> Invalid {
+    pub fn invalid(&self, problem: impl std::fmt::Display) -> Invalid {
         Invalid {
             path: self.path.to_string(),
-            problem: problem.into(),
+            problem: problem.to_string(),
         }
     }
 

@@ -5,12 +5,12 @@
 
 use super::json::Invalid;
 use super::model::{Change, EventKind, SourceBatch};
-use crate::input::{check_chars, check_len, limits};
+use crate::input::{TooLong, check_chars, check_len, limits};
 
-fn invalid(batch: usize, problem: String) -> Invalid {
+fn invalid(batch: usize, problem: TooLong) -> Invalid {
     Invalid {
         path: format!("[{batch}]"),
-        problem,
+        problem: problem.to_string(),
     }
 }
 
@@ -22,7 +22,7 @@ pub fn check(batches: &[SourceBatch]) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn check_batch(batch: &SourceBatch) -> Result<(), String> {
+fn check_batch(batch: &SourceBatch) -> Result<(), TooLong> {
     for (kind, value) in &batch.identities {
         check_len("an identity type", kind, limits::ATTRIBUTE_NAME_BYTES)?;
         check_len(&format!("identity {kind}"), value, limits::USER_ID_BYTES)?;

@@ -34,7 +34,11 @@ pub async fn receive_events(
 /// mParticle drop the data without anyone noticing.
 pub async fn firehose_direct(services: &Services, payload: Value) -> RequestResult<Value> {
     let answered = firehose(services, &payload, None).await;
-    if let Err(RequestError::Internal(detail)) = &answered {
+    if let Some(detail) = answered
+        .as_ref()
+        .err()
+        .and_then(RequestError::internal_detail)
+    {
         tracing::error!(error = %detail, "internal error answering a Firehose invocation");
     }
     answered
@@ -61,7 +65,7 @@ pub async fn firehose(
         Some(credentials) => credentials,
         None => credentials.ok_or(RequestError::Unauthorized)?,
     };
-    let ws = services.authenticate(&id, &secret).await?;
+    let ws = services.workspaces.authenticate(&id, &secret).await?;
     RateLimit::Mparticle
         .enforce(services.rate_limiter.as_ref(), &ws)
         .await?;

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use reqwest::redirect::Policy;
 
-use super::destination::{GuardedResolver, Resolver, SystemResolver, refusal_in, resolve_checked};
+use super::destination::{
+    GuardedResolver, LookupError, Resolver, SystemResolver, refusal_in, resolve_checked,
+};
 use crate::config::PrivateDestinations;
 use crate::config::destinations::Refused;
+use crate::domain::FailureKind;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -23,14 +26,53 @@ pub struct HttpClient {
     resolver: Arc<dyn Resolver>,
 }
 
-/// Why a request got no answer.
+/// Why a destination cannot be used, found before sending.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreachable {
+    #[error("not a URL ({0})")]
+    NotAUrl(#[from] url::ParseError),
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+}
+
+/// Why a request got no answer. Messages never show the URL (which could
+/// carry credentials in its query string).
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     #[error(transparent)]
     Refused(#[from] Refused),
-    /// Described without the URL ([`describe`]).
+    #[error("timed out")]
+    Timeout,
+    #[error("connection failed")]
+    Connect,
     #[error("{0}")]
-    Transport(String),
+    Other(#[source] reqwest::Error),
+}
+
+impl SendError {
+    fn of(error: reqwest::Error) -> Self {
+        if let Some(refused) = refusal_in(&error) {
+            Self::Refused(refused.clone())
+        } else if error.is_timeout() {
+            Self::Timeout
+        } else if error.is_connect() {
+            Self::Connect
+        } else {
+            Self::Other(error.without_url())
+        }
+    }
+
+    /// The kind of failed attempt this makes.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Refused(_) => FailureKind::RefusedDestination,
+            Self::Timeout => FailureKind::Timeout,
+            Self::Connect => FailureKind::Connection,
+            Self::Other(_) => FailureKind::Other,
+        }
+    }
 }
 
 impl HttpClient {
@@ -78,44 +120,22 @@ impl HttpClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, SendError> {
-        let request = request
-            .build()
-            .map_err(|e| SendError::Transport(describe(e)))?;
+        let request = request.build().map_err(SendError::of)?;
         self.policy.check_url(request.url())?;
-        self.client
-            .execute(request)
-            .await
-            .map_err(|e| match refusal_in(&e) {
-                Some(refused) => SendError::Refused(refused.clone()),
-                None => SendError::Transport(describe(e)),
-            })
+        self.client.execute(request).await.map_err(SendError::of)
     }
 
     /// Checks a destination up front (config checks, `streams test`):
     /// its literal, else every address its name resolves to now.
-    pub async fn check(&self, url: &str) -> Result<(), String> {
-        let url = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
-        self.policy.check_url(&url).map_err(|e| e.to_string())?;
+    pub async fn check(&self, url: &str) -> Result<(), Unreachable> {
+        let url = reqwest::Url::parse(url)?;
+        self.policy.check_url(&url)?;
         match url.host() {
             Some(url::Host::Domain(name)) => {
-                resolve_checked(self.resolver.as_ref(), self.policy, name)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                resolve_checked(self.resolver.as_ref(), self.policy, name).await?;
+                Ok(())
             }
             _ => Ok(()),
         }
-    }
-}
-
-/// A short description of a transport error without the URL (which could
-/// carry credentials in its query string).
-pub fn describe(error: reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".into()
-    } else if error.is_connect() {
-        "connection failed".into()
-    } else {
-        error.without_url().to_string()
     }
 }

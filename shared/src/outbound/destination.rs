@@ -36,16 +36,34 @@ impl Resolver for SystemResolver {
     }
 }
 
+/// Why a name gave no address a stream may use.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("{host} cannot be resolved: {source}")]
+    Failed { host: String, source: io::Error },
+    #[error("{0} has no address")]
+    NoAddress(String),
+    #[error(transparent)]
+    Refused(#[from] Refused),
+}
+
 /// Resolves `host` and checks every address: one refused address refuses
 /// the destination (a name may not mix public and private answers).
 pub async fn resolve_checked(
     resolver: &dyn Resolver,
     policy: PrivateDestinations,
     host: &str,
-) -> Result<Vec<IpAddr>, Box<dyn std::error::Error + Send + Sync>> {
-    let addresses = resolver.lookup(host.to_owned()).await?;
+) -> Result<Vec<IpAddr>, LookupError> {
+    let addresses =
+        resolver
+            .lookup(host.to_owned())
+            .await
+            .map_err(|source| LookupError::Failed {
+                host: host.to_owned(),
+                source,
+            })?;
     if addresses.is_empty() {
-        return Err(format!("{host} has no address").into());
+        return Err(LookupError::NoAddress(host.to_owned()));
     }
     for address in &addresses {
         policy.check(host, *address)?;
@@ -65,7 +83,9 @@ impl Resolve for GuardedResolver {
         let (policy, resolver) = (self.policy, self.resolver.clone());
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addresses = resolve_checked(resolver.as_ref(), policy, &host).await?;
+            let addresses = resolve_checked(resolver.as_ref(), policy, &host)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             let addrs: Addrs = Box::new(addresses.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
@@ -78,6 +98,9 @@ pub fn refusal_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if let Some(refused) = e.downcast_ref::<Refused>() {
+            return Some(refused);
+        }
+        if let Some(LookupError::Refused(refused)) = e.downcast_ref::<LookupError>() {
             return Some(refused);
         }
         source = e.source();

@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 /// Requests in flight per stream. Below the consumer's capacity (the
 /// embedded consumer handles up to 40 messages at once), so one stream can
 /// never hold every slot.
@@ -61,6 +63,8 @@ struct StreamState {
     open_until: Option<Instant>,
     /// While half-open: the one probe is out.
     probing: bool,
+    /// Woken when a request finishes, for a batch waiting for a slot.
+    freed: Arc<Notify>,
 }
 
 /// The gates of every stream this process delivers to.
@@ -82,6 +86,37 @@ impl Gates {
     /// Lets one request of `stream` through, or says why not.
     pub fn enter(self: &Arc<Self>, workspace: &str, stream: &str) -> Result<Permit, Parked> {
         self.enter_at(workspace, stream, Instant::now())
+    }
+
+    /// [`Self::enter`], waiting up to `patience` for a slot while the
+    /// stream is busy (woken as soon as one of its requests finishes).
+    pub async fn enter_within(
+        self: &Arc<Self>,
+        workspace: &str,
+        stream: &str,
+        patience: Duration,
+    ) -> Result<Permit, Parked> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let freed = self.freed(workspace, stream);
+            // Registered before trying, so a slot freed in between still wakes it.
+            let notified = freed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.enter(workspace, stream) {
+                Err(Parked::Busy) => {}
+                entered => return entered,
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(Parked::Busy);
+            }
+        }
+    }
+
+    fn freed(&self, workspace: &str, stream: &str) -> Arc<Notify> {
+        let key = (workspace.to_owned(), stream.to_owned());
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams.entry(key).or_default().freed.clone()
     }
 
     fn enter_at(
@@ -127,6 +162,7 @@ impl Gates {
             return;
         };
         state.in_flight = state.in_flight.saturating_sub(1);
+        state.freed.notify_one();
         if probe {
             state.probing = false;
         }
@@ -190,6 +226,42 @@ mod tests {
         assert!(gates.enter("ws-2", "slow").is_ok());
         drop(permits);
         assert!(gates.enter("ws", "slow").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_batch_enters_as_soon_as_a_slot_is_freed() {
+        let gates = Arc::new(Gates::default());
+        let mut permits: Vec<Permit> = (0..MAX_IN_FLIGHT)
+            .map(|_| gates.enter("ws", "busy").unwrap())
+            .collect();
+        let patience = Duration::from_secs(3600);
+        let waiting = {
+            let gates = gates.clone();
+            tokio::spawn(async move { gates.enter_within("ws", "busy", patience).await.is_ok() })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "no slot yet");
+        permits.pop().unwrap().finish(true);
+        // An hour's patience, and it enters at once: woken, not polled.
+        let entered = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken when the slot was freed")
+            .unwrap();
+        assert!(entered);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_that_finds_no_slot_within_its_patience_is_busy() {
+        let gates = Arc::new(Gates::default());
+        let _permits: Vec<Permit> = (0..MAX_IN_FLIGHT)
+            .map(|_| gates.enter("ws", "busy").unwrap())
+            .collect();
+        let started = tokio::time::Instant::now();
+        let entered = gates
+            .enter_within("ws", "busy", Duration::from_millis(250))
+            .await;
+        assert_eq!(entered.err(), Some(Parked::Busy));
+        assert_eq!(started.elapsed(), Duration::from_millis(250));
     }
 
     #[test]

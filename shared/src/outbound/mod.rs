@@ -7,4 +7,4 @@ pub mod client;
 pub mod destination;
 pub mod gate;
 
-pub use client::{CONNECT_TIMEOUT, HttpClient, SendError, describe};
+pub use client::{CONNECT_TIMEOUT, HttpClient, SendError};

@@ -13,28 +13,8 @@ use crate::domain::{
     Profile, ProfileKey, ProfileUpdate, Segment,
 };
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The backend could not be reached or answered with an error.
-    #[error("storage backend error: {0}")]
-    Backend(String),
-    /// Stored data could not be decoded (a bug or a manual edit).
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    #[error("not found: {0}")]
-    NotFound(String),
-}
-
-impl StoreError {
-    pub fn backend(e: impl std::fmt::Display) -> Self {
-        Self::Backend(e.to_string())
-    }
-    pub fn corrupt(e: impl std::fmt::Display) -> Self {
-        Self::Corrupt(e.to_string())
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
+mod error;
+pub use error::{BoxError, StoreError, StoreResult, Unavailability};
 
 /// Workspace configurations, stored with the secret as a SHA-256 only.
 #[async_trait]
@@ -106,7 +86,7 @@ pub trait SegmentStore: Send + Sync {
     ) -> StoreResult<Arrival>;
     /// Applies the changes of one request (in arrival order) that are newer
     /// than the stored membership versions, each member's changes replayed
-    /// in order (`domain::version::replay`), updating `member_count`; reports,
+    /// in order (`domain::replay::replay`), updating `member_count`; reports,
     /// in input order, those applied and those that were already the stored
     /// state (a redelivery), so the caller can re-announce them idempotently.
     async fn apply_membership_changes(
@@ -223,7 +203,7 @@ impl OutgoingMessage {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReceivedMessage {
+pub struct Received {
     pub message_id: String,
     /// Valid for this receipt only; used to delete or re-time the message.
     pub receipt_handle: String,
@@ -241,7 +221,7 @@ pub use crate::config::MAX_RETRY_DELAY as MAX_DELAY;
 /// every adapter calls it, so both backends refuse the same messages.
 pub fn check_delay(delay: Duration) -> StoreResult<Duration> {
     if delay > MAX_DELAY {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::Invalid(format!(
             "a delay of {} s exceeds the queue maximum of {} s",
             delay.as_secs(),
             MAX_DELAY.as_secs()
@@ -263,7 +243,7 @@ pub trait Queue: Send + Sync {
         max: usize,
         visibility: Duration,
         wait: Duration,
-    ) -> StoreResult<Vec<ReceivedMessage>>;
+    ) -> StoreResult<Vec<Received>>;
     /// Deletes received messages by receipt handle. Stale handles are ignored.
     async fn delete(&self, receipt_handles: &[String]) -> StoreResult<()>;
     /// Makes a received message visible again after `visibility` from now.

@@ -6,12 +6,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 
 use super::{QueueMessage, Queues};
-use crate::domain::{DeadLetter, DeadMessage};
-use crate::ports::DeadLetterStore;
+use crate::dead_letters::{self, Reason};
+use crate::ports::{DeadLetterStore, Received};
 use crate::topology::Consumer;
 
 /// What a handler did with one message.
@@ -28,46 +27,39 @@ pub enum Handled {
     Unprocessable(String),
 }
 
-/// One SQS record, as the handler loop sees it.
-struct Record<'a> {
-    id: &'a str,
-    receipt: &'a str,
-    body: &'a str,
-    receive_count: u32,
+/// What became of a batch: the ids of the messages to deliver again (all
+/// others are done and may be deleted). Lambda's partial batch response
+/// says the same (`crate::lambda`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub redeliver: Vec<String>,
 }
 
-impl<'a> Record<'a> {
-    fn read(message: &'a SqsMessage) -> Self {
+impl BatchOutcome {
+    /// Every message of `records` is delivered again.
+    pub fn all(records: &[Received]) -> Self {
         Self {
-            id: message.message_id.as_deref().unwrap_or_default(),
-            receipt: message.receipt_handle.as_deref().unwrap_or_default(),
-            body: message.body.as_deref().unwrap_or_default(),
-            receive_count: message
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1),
+            redeliver: records.iter().map(|r| r.message_id.clone()).collect(),
         }
     }
 }
 
 /// Handles one batch of `consumer.queue` with `handler`, at most
-/// `concurrency` records at a time. Returns the records to redeliver.
+/// `concurrency` records at a time.
 pub async fn handle<M, H, F>(
     queues: &Queues,
     dead_letters: &dyn DeadLetterStore,
     consumer: Consumer,
     concurrency: usize,
-    event: SqsEvent,
+    records: &[Received],
     handler: H,
-) -> SqsBatchResponse
+) -> BatchOutcome
 where
     M: QueueMessage,
     H: Fn(M) -> F,
     F: Future<Output = Handled>,
 {
     debug_assert_eq!(M::QUEUE, consumer.queue);
-    let records: Vec<Record<'_>> = event.records.iter().map(Record::read).collect();
     // Futures are built up front and then polled: an async closure inside
     // the stream would trip the `Send` check of `serve`'s spawned consumers.
     let calls: Vec<_> = records
@@ -78,11 +70,9 @@ where
         .buffered(concurrency.max(1))
         .collect()
         .await;
-    let mut response = SqsBatchResponse::default();
-    for id in redeliver.into_iter().flatten() {
-        response.add_failure(id);
+    BatchOutcome {
+        redeliver: redeliver.into_iter().flatten().collect(),
     }
-    response
 }
 
 /// Handles one record; returns its id when it must be delivered again.
@@ -90,7 +80,7 @@ async fn handle_record<M, H, F>(
     queues: &Queues,
     dead_letters: &dyn DeadLetterStore,
     consumer: Consumer,
-    record: &Record<'_>,
+    record: &Received,
     handler: &H,
 ) -> Option<String>
 where
@@ -99,24 +89,23 @@ where
     F: Future<Output = Handled>,
 {
     let queue = consumer.queue;
-    let give_up = |reason: String| DeadMessage {
-        queue,
-        body: record.body.to_owned(),
-        reason,
-        receive_count: record.receive_count,
+    let give_up = |reason: Reason| {
+        dead_letters::message(queue, record.body.clone(), record.receive_count, reason)
     };
     if record.receive_count > consumer.max_receives {
         // Every earlier receive ended without an answer: a crash or a timeout.
-        let reason = format!(
-            "received {} times without completing (its handler crashed or timed out each time)",
-            record.receive_count
-        );
+        let reason = Reason::NeverCompleted {
+            receives: record.receive_count,
+        };
         return dead_letter(dead_letters, record, give_up(reason)).await;
     }
-    let message: M = match serde_json::from_str(record.body) {
+    let message: M = match serde_json::from_str(&record.body) {
         Ok(message) => message,
         Err(e) => {
-            let reason = format!("unreadable {queue} message: {e}");
+            let reason = Reason::Unreadable {
+                queue,
+                error: e.to_string(),
+            };
             return dead_letter(dead_letters, record, give_up(reason)).await;
         }
     };
@@ -125,27 +114,30 @@ where
         Handled::RetryIn(delay) => {
             if let Err(e) = queues
                 .raw(queue)
-                .change_visibility(record.receipt, delay)
+                .change_visibility(&record.receipt_handle, delay)
                 .await
             {
-                tracing::warn!(%queue, message_id = record.id, error = %e,
+                tracing::warn!(%queue, message_id = %record.message_id, error = %e,
                     "could not re-time a message; it returns after the queue's visibility timeout");
             }
-            Some(record.id.to_owned())
+            Some(record.message_id.clone())
         }
-        Handled::Unprocessable(reason) => dead_letter(dead_letters, record, give_up(reason)).await,
-        Handled::Failed(reason) if record.receive_count >= consumer.max_receives => {
-            let reason = format!(
-                "failed on each of {} receives; last error: {reason}",
-                record.receive_count
-            );
+        Handled::Unprocessable(reason) => {
+            let letter = give_up(Reason::Unprocessable(reason));
+            dead_letter(dead_letters, record, letter).await
+        }
+        Handled::Failed(last_error) if record.receive_count >= consumer.max_receives => {
+            let reason = Reason::FailedEveryReceive {
+                receives: record.receive_count,
+                last_error,
+            };
             dead_letter(dead_letters, record, give_up(reason)).await
         }
         Handled::Failed(reason) => {
-            tracing::warn!(%queue, message_id = record.id, receive_count = record.receive_count,
-                max_receives = consumer.max_receives, error = %reason,
-                "message failed; it will be delivered again");
-            Some(record.id.to_owned())
+            tracing::warn!(%queue, message_id = %record.message_id,
+                receive_count = record.receive_count, max_receives = consumer.max_receives,
+                error = %reason, "message failed; it will be delivered again");
+            Some(record.message_id.clone())
         }
     }
 }
@@ -154,15 +146,15 @@ where
 /// even that failed (so the message stays where it is).
 async fn dead_letter(
     dead_letters: &dyn DeadLetterStore,
-    record: &Record<'_>,
-    letter: DeadMessage,
+    record: &Received,
+    letter: crate::domain::DeadLetter,
 ) -> Option<String> {
-    match crate::dead_letters::keep(dead_letters, &[DeadLetter::Message(letter)]).await {
+    match dead_letters::keep(dead_letters, &[letter]).await {
         Ok(()) => None,
         Err(e) => {
-            tracing::error!(message_id = record.id, error = %e,
+            tracing::error!(message_id = %record.message_id, error = %e,
                 "could not dead-letter a message; it will be delivered again");
-            Some(record.id.to_owned())
+            Some(record.message_id.clone())
         }
     }
 }

@@ -1,17 +1,17 @@
 //! Lambda's SQS event-source mapping, emulated for `serve`: receive
-//! messages, build the SQS event, call the same handler the Lambda function
-//! calls, delete the successes and leave the reported failures to reappear
-//! after their visibility timeout (or whatever the handler set it to).
+//! messages, hand them to the same batch handler the Lambda function calls,
+//! delete the successes and leave the reported failures to reappear after
+//! their visibility timeout (or whatever the handler set it to).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::ports::{Queue, ReceivedMessage};
+use super::batch::BatchOutcome;
+use crate::ports::{Queue, Received};
 
 #[derive(Clone, Copy, Debug)]
 pub struct ConsumerOptions {
@@ -47,32 +47,6 @@ impl Default for ConsumerOptions {
     }
 }
 
-/// Builds the SQS event Lambda would deliver for these messages.
-pub fn sqs_event(messages: &[ReceivedMessage], source_arn: &str) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = Some(m.message_id.clone());
-            record.receipt_handle = Some(m.receipt_handle.clone());
-            record.body = Some(m.body.clone());
-            record.attributes.insert(
-                "ApproximateReceiveCount".into(),
-                m.receive_count.to_string(),
-            );
-            record
-                .attributes
-                .insert("SentTimestamp".into(), m.sent_at_ms.to_string());
-            record.event_source = Some("aws:sqs".into());
-            record.event_source_arn = Some(source_arn.to_owned());
-            record.aws_region = Some("local".into());
-            record
-        })
-        .collect();
-    event
-}
-
 /// Consumes `queue` until `shutdown` turns true, with up to
 /// `options.in_flight` messages handled at once, each on its own (a batch
 /// of one), so a message that takes long holds one slot and never the
@@ -86,11 +60,10 @@ pub async fn run<H, F>(
     mut shutdown: watch::Receiver<bool>,
     handler: H,
 ) where
-    H: Fn(SqsEvent) -> F + Send + Sync + 'static,
-    F: Future<Output = SqsBatchResponse> + Send + 'static,
+    H: Fn(Vec<Received>) -> F + Send + Sync + 'static,
+    F: Future<Output = BatchOutcome> + Send + 'static,
 {
     let handler = Arc::new(handler);
-    let arn = queue.source_arn();
     let slots = Arc::new(Semaphore::new(options.in_flight.max(1)));
     let mut handling = JoinSet::new();
     // Receipt handles of the messages being handled, to release at the deadline.
@@ -127,19 +100,11 @@ pub async fn run<H, F>(
                     .try_acquire_owned()
                     .expect("no more messages than free slots are received"),
             };
-            let (queue, handler, arn) = (queue.clone(), handler.clone(), arn.clone());
+            let (queue, handler) = (queue.clone(), handler.clone());
             let name = name.to_owned();
             let receipt = message.receipt_handle.clone();
             let task = handling.spawn(async move {
-                handle_one(
-                    &name,
-                    queue.as_ref(),
-                    options,
-                    &arn,
-                    message,
-                    handler.as_ref(),
-                )
-                .await;
+                handle_one(&name, queue.as_ref(), options, message, handler.as_ref()).await;
                 drop(permit);
             });
             in_hand.push((task, receipt));
@@ -190,38 +155,37 @@ async fn handle_one<H, F>(
     name: &str,
     queue: &dyn Queue,
     options: ConsumerOptions,
-    arn: &str,
-    message: ReceivedMessage,
+    message: Received,
     handler: &H,
 ) where
-    H: Fn(SqsEvent) -> F,
-    F: Future<Output = SqsBatchResponse>,
+    H: Fn(Vec<Received>) -> F,
+    F: Future<Output = BatchOutcome>,
 {
-    let messages = std::slice::from_ref(&message);
-    let handling = handler(sqs_event(messages, arn));
-    let response = if options.heartbeat {
-        with_heartbeat(queue, messages, options.visibility, handling).await
+    let receipt = message.receipt_handle.clone();
+    let handling = handler(vec![message]);
+    let outcome = if options.heartbeat {
+        with_heartbeat(queue, &receipt, options.visibility, handling).await
     } else {
         handling.await
     };
-    if !response.batch_item_failures.is_empty() {
+    if !outcome.redeliver.is_empty() {
         return;
     }
-    if let Err(e) = queue.delete(&[message.receipt_handle]).await {
+    if let Err(e) = queue.delete(&[receipt]).await {
         // Not deleted means delivered again: at-least-once, never lost.
         tracing::warn!(consumer = name, error = %e, "delete failed; the message will be redelivered");
     }
 }
 
-/// Runs `handling`, re-hiding the messages every third of `visibility` so
-/// a long dispatch is not delivered twice; a crash still lets them
-/// reappear within `visibility`.
-async fn with_heartbeat<F: Future<Output = SqsBatchResponse>>(
+/// Runs `handling`, re-hiding the message every third of `visibility` so
+/// a long dispatch is not delivered twice; a crash still lets it reappear
+/// within `visibility`.
+async fn with_heartbeat<F: Future<Output = BatchOutcome>>(
     queue: &dyn Queue,
-    messages: &[ReceivedMessage],
+    receipt: &str,
     visibility: Duration,
     handling: F,
-) -> SqsBatchResponse {
+) -> BatchOutcome {
     let mut handling = std::pin::pin!(handling);
     let mut ticks = tokio::time::interval(visibility / 3);
     ticks.tick().await; // the first tick is immediate
@@ -229,10 +193,8 @@ async fn with_heartbeat<F: Future<Output = SqsBatchResponse>>(
         tokio::select! {
             response = &mut handling => return response,
             _ = ticks.tick() => {
-                for m in messages {
-                    if let Err(e) = queue.change_visibility(&m.receipt_handle, visibility).await {
-                        tracing::warn!(error = %e, "could not extend a message's visibility");
-                    }
+                if let Err(e) = queue.change_visibility(receipt, visibility).await {
+                    tracing::warn!(error = %e, "could not extend a message's visibility");
                 }
             }
         }

@@ -78,7 +78,7 @@ impl<M: QueueMessage> TypedQueue<M> {
             .iter()
             .map(Encoded::new)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(StoreError::backend)?;
+            .map_err(StoreError::encode("a queue message"))?;
         self.send_encoded(encoded).await
     }
 

@@ -1,5 +1,8 @@
-//! Process-level wiring: the services every handler shares.
+//! Process-level wiring: the services every handler shares, and the
+//! environment the aws backend is configured by.
 
+pub mod environment;
 pub mod services;
 
-pub use services::{Apply, Prune, Services, WorkspacePlan};
+pub use environment::{AwsEnvironment, EnvError};
+pub use services::Services;

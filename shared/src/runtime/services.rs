@@ -1,32 +1,26 @@
-//! Everything a handler needs, behind the ports: built once per process (or
-//! Lambda instance) and shared, so clients and connections are reused.
+//! Wiring: the clients, stores and queues a process shares, behind the
+//! ports, built once per process (or Lambda instance) so that clients and
+//! connections are reused. Environment parsing is `super::environment`'s,
+//! the workspace directory (cache, credentials, apply plan) `crate::workspaces`'.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use subtle::ConstantTimeEq;
-
-use crate::config::secret::sha256_hex;
-use crate::config::{PrivateDestinations, RetrySchedule, WorkspaceConfig};
-use crate::error::RequestError;
+use crate::config::{PrivateDestinations, RetrySchedule};
 use crate::outbound::HttpClient;
 use crate::ports::{
     AttemptLog, DeadLetterStore, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore,
-    StoreError, StoreResult, WorkspaceStore,
+    StoreResult, WorkspaceStore,
 };
 use crate::queue::Queues;
-use crate::store::aws::{AwsResources, DynamoStore, RequestCounter, SqsQueue};
+use crate::store::aws::{AwsResources, Clients, DynamoStore, SqsQueue};
 use crate::store::sqlite::SqliteStore;
-
-/// `[security] private_destinations` for the Lambda functions (the
-/// template's `PrivateDestinations` parameter): `allow` or `deny` (default).
-pub const PRIVATE_DESTINATIONS_ENV: &str = "ENGAGE_BRIDGE_PRIVATE_DESTINATIONS";
+use crate::workspaces::Workspaces;
 
 #[derive(Clone)]
 pub struct Services {
-    pub workspaces: Arc<dyn WorkspaceStore>,
+    pub workspaces: Workspaces,
     pub profiles: Arc<dyn ProfileStore>,
     pub segments: Arc<dyn SegmentStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
@@ -46,9 +40,12 @@ pub struct Services {
     destinations: PrivateDestinations,
     /// Per-stream concurrency and circuit breakers (this process's).
     pub gates: Arc<crate::outbound::gate::Gates>,
-    /// DynamoDB and SQS request counters (AWS backend only), for benchmarks.
-    aws_requests: Option<(RequestCounter, RequestCounter)>,
-    workspace_cache: Arc<WorkspaceCache>,
+    /// DynamoDB and SQS request counters (AWS backend), for benchmarks.
+    #[cfg(feature = "test-support")]
+    aws_requests: Option<(
+        crate::store::aws::RequestCounter,
+        crate::store::aws::RequestCounter,
+    )>,
 }
 
 impl Services {
@@ -70,53 +67,50 @@ impl Services {
         resources: &AwsResources,
         retry_schedule: RetrySchedule,
     ) -> Self {
-        let store = DynamoStore::new(sdk, &resources.config_table, &resources.state_table);
-        let dynamo_requests = store.requests();
-        let (client, requests) = SqsQueue::client(sdk);
+        let clients = Clients::new(sdk);
+        let store = DynamoStore::new(
+            clients.dynamodb.clone(),
+            &resources.config_table,
+            &resources.state_table,
+        );
+        #[allow(unused_mut)]
         let mut services = Self::assemble(
             Arc::new(store),
             Queues::open(|name| {
                 Arc::new(SqsQueue::new(
-                    client.clone(),
+                    clients.sqs.clone(),
                     resources.queue_url(name),
-                    requests.clone(),
                 )) as Arc<dyn Queue>
             }),
             retry_schedule,
             Duration::from_secs(30),
             PrivateDestinations::Deny,
         );
-        services.aws_requests = Some((dynamo_requests, requests));
+        #[cfg(feature = "test-support")]
+        {
+            services.aws_requests = Some(clients.requests.clone());
+        }
         services
     }
 
+    /// The AWS backend as `environment` describes it (Lambda, or the CLI
+    /// with `storage.backend = "aws"`).
+    pub async fn aws_from(environment: &super::AwsEnvironment) -> Self {
+        let sdk = crate::store::aws::sdk_config().await;
+        Self::aws(
+            &sdk,
+            &environment.resources,
+            environment.retry_schedule.clone(),
+        )
+        .with_private_destinations(environment.private_destinations)
+    }
+
     /// (DynamoDB, SQS) requests sent so far, on the AWS backend.
+    #[cfg(feature = "test-support")]
     pub fn aws_request_counts(&self) -> Option<(u64, u64)> {
         self.aws_requests
             .as_ref()
             .map(|(dynamo, sqs)| (dynamo.get(), sqs.get()))
-    }
-
-    /// The AWS backend configured from the environment (Lambda, or the CLI
-    /// with `storage.backend = "aws"`).
-    pub async fn aws_from_env() -> StoreResult<Self> {
-        let resources = AwsResources::from_env()?;
-        let schedule = match std::env::var("ENGAGE_BRIDGE_RETRY_SCHEDULE") {
-            Ok(text) => RetrySchedule::parse(&text)
-                .map_err(|e| StoreError::Backend(format!("ENGAGE_BRIDGE_RETRY_SCHEDULE: {e}")))?,
-            Err(_) => RetrySchedule::default(),
-        };
-        let destinations = match std::env::var(PRIVATE_DESTINATIONS_ENV).as_deref() {
-            Ok("allow") => PrivateDestinations::Allow,
-            Ok("deny") | Err(_) => PrivateDestinations::Deny,
-            Ok(other) => {
-                return Err(StoreError::Backend(format!(
-                    "{PRIVATE_DESTINATIONS_ENV}: expected allow or deny, found {other:?}"
-                )));
-            }
-        };
-        let sdk = crate::store::aws::sdk_config().await;
-        Ok(Self::aws(&sdk, &resources, schedule).with_private_destinations(destinations))
     }
 
     /// Streams may (`Allow`) or may not (`Deny`) reach loopback and private
@@ -129,6 +123,7 @@ impl Services {
     }
 
     /// Stream requests through `http` (tests stand in for DNS with it).
+    #[cfg(feature = "test-support")]
     pub fn with_http(mut self, http: HttpClient) -> Self {
         self.http = Arc::new(OnceLock::from(http));
         self
@@ -152,7 +147,7 @@ impl Services {
             + 'static,
     {
         Self {
-            workspaces: store.clone(),
+            workspaces: Workspaces::new(store.clone(), cache_ttl),
             profiles: store.clone(),
             segments: store.clone(),
             idempotency: store.clone(),
@@ -164,166 +159,13 @@ impl Services {
             http: Arc::default(),
             destinations,
             gates: Arc::default(),
+            #[cfg(feature = "test-support")]
             aws_requests: None,
-            workspace_cache: Arc::new(WorkspaceCache::new(cache_ttl)),
         }
     }
 
     /// The client for stream requests.
     pub fn http(&self) -> &HttpClient {
         self.http.get_or_init(|| HttpClient::new(self.destinations))
-    }
-
-    /// A workspace's configuration, cached briefly per process (hits only:
-    /// a newly applied workspace is seen at once).
-    pub async fn workspace(&self, id: &str) -> StoreResult<Option<Arc<WorkspaceConfig>>> {
-        if let Some(hit) = self.workspace_cache.get(id) {
-            return Ok(Some(hit));
-        }
-        let Some(found) = self.workspaces.get_workspace(id).await? else {
-            return Ok(None);
-        };
-        let found = Arc::new(found);
-        self.workspace_cache.put(id, found.clone());
-        Ok(Some(found))
-    }
-
-    /// The workspace whose id and secret these are (docs/interface/auth.md):
-    /// the secret is compared as a SHA-256 digest in constant time, also for
-    /// unknown ids, and a failure never says which part was wrong.
-    pub async fn authenticate(
-        &self,
-        id: &str,
-        secret: &str,
-    ) -> Result<Arc<WorkspaceConfig>, RequestError> {
-        let presented = sha256_hex(secret.as_bytes());
-        let workspace = self.workspace(id).await?;
-        // Every stored hash is compared (two while a secret rotates), and a
-        // dummy one for unknown ids, so timing tells nothing.
-        let dummy = ["0".repeat(64)];
-        let expected = workspace
-            .as_ref()
-            .and_then(|w| w.secret_sha256.as_ref())
-            .map_or(&dummy[..], |hashes| &hashes.0[..]);
-        let equal = expected.iter().fold(subtle::Choice::from(0), |any, hash| {
-            any | presented.as_bytes().ct_eq(hash.as_bytes())
-        });
-        match workspace {
-            Some(workspace) if bool::from(equal) => Ok(workspace),
-            _ => Err(RequestError::Unauthorized),
-        }
-    }
-
-    /// Replaces the stored workspaces with `workspaces` (the config file is
-    /// the source of truth, as `serve --config` does): upserts each, deletes
-    /// the others.
-    pub async fn apply_workspaces(
-        &self,
-        workspaces: &[WorkspaceConfig],
-    ) -> StoreResult<WorkspacePlan> {
-        self.sync_workspaces(workspaces, Prune::Yes, Apply::Yes)
-            .await
-    }
-
-    /// What applying `workspaces` changes, and (unless a dry run) does it:
-    /// workspaces absent from `workspaces` are deleted only with `prune`
-    /// (docs/interface/cli.md "workspaces apply").
-    pub async fn sync_workspaces(
-        &self,
-        workspaces: &[WorkspaceConfig],
-        prune: Prune,
-        apply: Apply,
-    ) -> StoreResult<WorkspacePlan> {
-        let mut plan = WorkspacePlan::default();
-        for workspace in workspaces {
-            let stored = self.workspaces.get_workspace(&workspace.id).await?;
-            let wanted = workspace.clone().into_stored();
-            let list = match stored {
-                None => &mut plan.added,
-                Some(stored) if stored == wanted => &mut plan.unchanged,
-                Some(_) => &mut plan.updated,
-            };
-            list.push(workspace.id.clone());
-        }
-        for id in self.workspaces.list_workspace_ids().await? {
-            if !workspaces.iter().any(|w| w.id == id) {
-                match prune {
-                    Prune::Yes => plan.removed.push(id),
-                    Prune::No => plan.kept.push(id),
-                }
-            }
-        }
-        if apply == Apply::Yes {
-            for workspace in workspaces {
-                if !plan.unchanged.contains(&workspace.id) {
-                    self.workspaces.put_workspace(workspace).await?;
-                }
-            }
-            for id in &plan.removed {
-                self.workspaces.delete_workspace(id).await?;
-            }
-            self.workspace_cache.clear();
-        }
-        Ok(plan)
-    }
-}
-
-/// Whether workspaces absent from the file are deleted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Prune {
-    Yes,
-    No,
-}
-
-/// Whether a plan is carried out or only shown (a dry run).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Apply {
-    Yes,
-    DryRun,
-}
-
-/// What applying a set of workspaces changes, by workspace id.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct WorkspacePlan {
-    pub added: Vec<String>,
-    pub updated: Vec<String>,
-    pub unchanged: Vec<String>,
-    /// Deleted (`--prune`).
-    pub removed: Vec<String>,
-    /// In the store but not in the file, and kept (no `--prune`).
-    pub kept: Vec<String>,
-}
-
-struct WorkspaceCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, Arc<WorkspaceConfig>)>>,
-}
-
-impl WorkspaceCache {
-    fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, id: &str) -> Option<Arc<WorkspaceConfig>> {
-        let entries = self.entries.lock().ok()?;
-        entries
-            .get(id)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, w)| w.clone())
-    }
-
-    fn put(&self, id: &str, workspace: Arc<WorkspaceConfig>) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(id.to_owned(), (Instant::now(), workspace));
-        }
-    }
-
-    fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
-        }
     }
 }

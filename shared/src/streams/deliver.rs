@@ -10,11 +10,12 @@ use std::time::Duration;
 use super::enrich::Profiles;
 use super::sink::amplitude::AmplitudeSink;
 use super::sink::webhook::WebhookSink;
-use super::sink::{Answer, Sink, attempt};
+use super::sink::{Answer, Sink};
 use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
+use crate::dead_letters::Reason;
 use crate::domain::batching::{Limits, group_by_size};
 use crate::domain::ids::derived_uuid;
-use crate::domain::{Attempt, Event};
+use crate::domain::{Attempt, Event, FailureKind};
 use crate::observability::metrics;
 use crate::outbound::HttpClient;
 
@@ -33,7 +34,7 @@ pub struct RetryBatch {
 pub struct Undeliverable {
     pub request_id: String,
     pub events: Vec<Event>,
-    pub reason: String,
+    pub reason: Reason,
     pub attempt: Attempt,
 }
 
@@ -138,14 +139,13 @@ pub async fn deliver<S: Sink>(
         if let [one] = group.as_slice()
             && !limits.fits(sink.encoded_len(&one.item))
         {
-            let reason = format!(
-                "the event is larger than one request may be ({} bytes)",
-                limits.max_bytes
-            );
+            let reason = Reason::EventTooLarge {
+                max_bytes: limits.max_bytes,
+            };
             outcome.dead.push(Undeliverable {
                 request_id: id,
                 events: vec![events[one.index].clone()],
-                attempt: attempt(None, reason.clone()),
+                attempt: Attempt::unanswered(FailureKind::Other, reason.to_string()),
                 reason,
             });
             continue;
@@ -191,7 +191,10 @@ async fn send_request<S: Sink>(
             outcome.retry.push(RetryBatch {
                 request_id: id_of(&rest),
                 events: owned(&rest),
-                attempt: attempt(None, "too many partial resends in one delivery"),
+                attempt: Attempt::unanswered(
+                    FailureKind::Other,
+                    "too many partial resends in one delivery",
+                ),
                 wait_at_least: Duration::ZERO,
             });
             break;
@@ -207,8 +210,8 @@ async fn send_request<S: Sink>(
             Ok(response) if response.status().is_redirection() => {
                 let status = response.status().as_u16();
                 Answer::Failed {
-                    attempt: attempt(
-                        Some(status),
+                    attempt: Attempt::answered(
+                        status,
                         format!(
                             "HTTP {status}: the destination redirects, and redirects are not followed"
                         ),
@@ -223,7 +226,7 @@ async fn send_request<S: Sink>(
                 sink.classify(status, retry_after, &body, &items)
             }
             Err(e) => Answer::Failed {
-                attempt: attempt(None, e.to_string()),
+                attempt: Attempt::unanswered(e.kind(), e.to_string()),
                 wait: Duration::ZERO,
             },
         };
@@ -242,8 +245,8 @@ async fn send_request<S: Sink>(
                         Some((_, reason)) => outcome.dead.push(Undeliverable {
                             request_id: id_of(std::slice::from_ref(&prepared)),
                             events: vec![events[prepared.index].clone()],
-                            attempt: attempt(Some(400), reason.clone()),
-                            reason: reason.clone(),
+                            attempt: Attempt::answered(400, reason.clone()),
+                            reason: Reason::Rejected(reason.clone()),
                         }),
                         None => rest.push(prepared),
                     }
@@ -282,8 +285,8 @@ async fn send_request<S: Sink>(
             Answer::TooLarge => outcome.dead.push(Undeliverable {
                 request_id: id_of(&group),
                 events: owned(&group),
-                reason: "the receiver answered 413 for a single event".into(),
-                attempt: attempt(Some(413), "HTTP 413"),
+                reason: Reason::ReceiverTooLarge,
+                attempt: Attempt::answered(413, "HTTP 413"),
             }),
         }
     }

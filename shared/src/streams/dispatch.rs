@@ -4,23 +4,17 @@
 //! (docs/architecture.md "Streams").
 
 use std::borrow::Cow;
-use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::deliver::{Outcome, deliver_to_stream};
 use super::enrich::Profiles;
-use super::report;
-use super::selection;
-use super::sink::attempt;
-use crate::config::RetrySchedule;
-use crate::config::destinations::REFUSED;
+use super::follow_up::{self, FollowUp, FollowUps};
+use super::send::{Sender, request_id};
+use super::{report, selection};
 use crate::config::{StreamConfig, WorkspaceConfig};
-use crate::domain::ids::derived_uuid;
-use crate::domain::{Attempt, DeadBatch, DeadLetter, Encoded, Event, EventsMessage, RetryMessage};
-use crate::observability::metrics;
-use crate::outbound::gate::Parked;
-use crate::ports::{StoreError, StoreResult};
+use crate::dead_letters::{self, Owner, Reason};
+use crate::domain::{Event, EventsMessage};
+use crate::ports::StoreResult;
 use crate::runtime::Services;
 
 /// What a dispatch did, per stream (for logs and tests).
@@ -36,252 +30,15 @@ pub struct StreamReport {
     pub parked: usize,
 }
 
-/// `moe_request_id` of a batch: derived from the workspace, the stream and the
-/// batch's events, so a redelivered queue message yields the same id, and it
-/// never changes across retries (it travels in the retry message).
-pub fn request_id(workspace: &str, stream: &str, events: &[Event]) -> String {
-    let uuids: Vec<&str> = events.iter().map(|e| e.event_uuid.as_str()).collect();
-    derived_uuid(&[workspace, stream, &uuids.join(",")])
-}
-
-/// The one way a stream batch becomes a dead letter.
-pub fn dead_batch(
-    workspace_id: &str,
-    stream: &str,
-    moe_request_id: String,
-    events: Vec<Event>,
-    attempts: Vec<Attempt>,
-    reason: String,
-) -> DeadLetter {
-    DeadLetter::Batch(DeadBatch {
-        workspace_id: workspace_id.to_owned(),
-        stream: stream.to_owned(),
-        moe_request_id,
-        events,
-        attempts,
-        reason,
-    })
-}
-
-/// The dead letter's reason once the schedule is spent.
-pub fn gave_up(retries: usize, last_error: &str) -> String {
-    format!("gave up after {retries} retries: {last_error}")
-}
-
-/// Retry messages (each visible after its delay) and dead letters.
-#[derive(Default)]
-pub struct FollowUps {
-    pub retries: Vec<(Encoded<RetryMessage>, Duration)>,
-    pub dead: Vec<DeadLetter>,
-}
-
-impl FollowUps {
-    /// Turns what a delivery left undone into messages, each carrying the
-    /// attempts made before it (`previous`) and its own: a retry after the
-    /// schedule's next step, or a dead letter once the schedule is spent.
-    pub fn add(
-        &mut self,
-        workspace_id: &str,
-        stream: &str,
-        previous: &[Attempt],
-        outcome: Outcome,
-        schedule: &RetrySchedule,
-    ) -> StoreResult<()> {
-        let history = |attempt: Attempt| {
-            let mut attempts = previous.to_vec();
-            attempts.push(attempt);
-            attempts
-        };
-        report::delivered(workspace_id, stream, &outcome);
-        let number = previous.len() + 1;
-        let of = schedule.retries() + 1;
-        for batch in outcome.retry {
-            let next = schedule.delay(previous.len(), batch.wait_at_least);
-            report::failed_attempt(
-                workspace_id,
-                stream,
-                &batch.request_id,
-                &batch.attempt,
-                number,
-                of,
-                next,
-            );
-            let Some(delay) = next else {
-                let reason = gave_up(schedule.retries(), &batch.attempt.error);
-                self.dead.push(dead_batch(
-                    workspace_id,
-                    stream,
-                    batch.request_id,
-                    batch.events,
-                    history(batch.attempt),
-                    reason,
-                ));
-                continue;
-            };
-            let message = RetryMessage {
-                workspace_id: workspace_id.to_owned(),
-                stream: stream.to_owned(),
-                moe_request_id: batch.request_id,
-                events: batch.events,
-                attempts: history(batch.attempt),
-            };
-            let encoded = Encoded::new(&message).map_err(StoreError::backend)?;
-            self.retries.push((encoded, delay));
-        }
-        for batch in outcome.dead {
-            metrics::attempt_failed(workspace_id, stream, &report::status_label(&batch.attempt));
-            self.dead.push(dead_batch(
-                workspace_id,
-                stream,
-                batch.request_id,
-                batch.events,
-                history(batch.attempt),
-                batch.reason,
-            ));
-        }
-        Ok(())
-    }
-
-    /// Puts a batch on the retry queue without an attempt (the stream was
-    /// paused or its gate closed): tried again after `wait`, its attempts
-    /// so far unchanged.
-    pub fn park(
-        &mut self,
-        workspace_id: &str,
-        stream: &str,
-        request_id: String,
-        events: Vec<Event>,
-        attempts: Vec<Attempt>,
-        wait: Duration,
-    ) -> StoreResult<()> {
-        let message = RetryMessage {
-            workspace_id: workspace_id.to_owned(),
-            stream: stream.to_owned(),
-            moe_request_id: request_id,
-            events,
-            attempts,
-        };
-        let encoded = Encoded::new(&message).map_err(StoreError::backend)?;
-        self.retries.push((encoded, wait));
-        Ok(())
-    }
-
-    /// Queues them: retries first, then dead letters.
-    pub async fn send(self, services: &Services) -> StoreResult<()> {
-        services.queues.retry.send_later(self.retries).await?;
-        crate::dead_letters::keep(services.dead_letters.as_ref(), &self.dead).await
-    }
-}
-
-/// Says why a batch waits on the retry queue without an attempt: a paused
-/// stream's batches at INFO, each time they are put back (so the log shows
-/// what a pause holds), a busy or open stream's at DEBUG.
-pub fn log_parked(workspace_id: &str, stream: &str, request_id: &str, events: usize, why: Parked) {
-    let wait_seconds = why.wait().as_secs();
-    if why == Parked::Paused {
-        tracing::info!(
-            workspace_id,
-            stream,
-            moe_request_id = request_id,
-            events,
-            wait_seconds,
-            reason = why.as_str(),
-            "batch waits: the stream is paused (enabled = false)"
-        );
-    } else {
-        tracing::debug!(
-            workspace_id,
-            stream,
-            moe_request_id = request_id,
-            events,
-            wait_seconds,
-            reason = why.as_str(),
-            "batch parked"
-        );
-    }
-}
-
-/// What one stream made of its events: an outcome, or parked.
-enum StreamResult {
-    Delivered(Outcome),
-    Parked {
-        why: Parked,
-        request_id: String,
-        events: Vec<Event>,
-    },
-}
-
-/// How long a batch waits for a slot of a busy stream before it is parked.
-/// A receiver that answers within it frees slots in time (parking would
-/// send the batch through the retry queue, 5 s later, for nothing: under
-/// load a quarter of a single fast stream's batches were parked); a slow
-/// one holds a consumer slot no longer than this.
-const BUSY_PATIENCE: Duration = Duration::from_millis(250);
-const BUSY_POLL: Duration = Duration::from_millis(2);
-
-/// Delivers through the stream's gate, so that no stream makes another wait
-/// (docs/architecture.md "Streams"): a paused stream, or one with too many
-/// requests in flight for [`BUSY_PATIENCE`], parks the batch (no attempt
-/// made); while the stream's circuit is open the batch fails at once,
-/// without a request, and follows the retry schedule like any failure.
-pub async fn deliver_gated(
-    services: &Services,
-    workspace: &WorkspaceConfig,
-    profiles: &Profiles,
-    stream: &StreamConfig,
-    request_id: &str,
-    events: &[Event],
-) -> Result<Outcome, Parked> {
-    if !stream.enabled {
-        return Err(Parked::Paused);
-    }
-    let patience = tokio::time::Instant::now() + BUSY_PATIENCE;
-    let mut entered = services.gates.enter(&workspace.id, &stream.name);
-    while entered.as_ref().err() == Some(&Parked::Busy) && tokio::time::Instant::now() < patience {
-        tokio::time::sleep(BUSY_POLL).await;
-        entered = services.gates.enter(&workspace.id, &stream.name);
-    }
-    let permit = match entered {
-        Ok(permit) => permit,
-        // The schedule alone times the next try: the breaker only spares the
-        // receiver (and the consumer) the requests bound to fail.
-        Err(Parked::CircuitOpen { .. }) => {
-            let why = "not sent: the stream's circuit is open after consecutive failures";
-            return Ok(Outcome::failed(
-                request_id,
-                events,
-                attempt(None, why),
-                Duration::ZERO,
-            ));
-        }
-        Err(parked) => return Err(parked),
-    };
-    let outcome = deliver_to_stream(
-        services.http(),
-        workspace,
-        stream,
-        profiles,
-        request_id,
-        events,
-    )
-    .await;
-    permit.finish(outcome.whole_failure(events.len()).is_none());
-    for attempt in outcome.retry.iter().map(|r| &r.attempt) {
-        if attempt.error.starts_with(REFUSED) {
-            tracing::warn!(workspace_id = %workspace.id, stream = %stream.name,
-                moe_request_id = %request_id, reason = %attempt.error, "destination refused");
-        }
-    }
-    Ok(outcome)
-}
-
+/// Sends the events `stream` selects; returns what happened and what to do next.
 async fn dispatch_stream(
+    sender: Sender<'_>,
     services: &Services,
     workspace: &WorkspaceConfig,
     profiles: &Profiles,
     stream: &StreamConfig,
     events: &[Event],
-) -> (StreamReport, StreamResult) {
+) -> (StreamReport, Vec<FollowUp>) {
     // Copied only when the stream takes a part of the events.
     let selected: Cow<[Event]> = if events.iter().all(|e| selection::selects(stream, e)) {
         Cow::Borrowed(events)
@@ -290,26 +47,31 @@ async fn dispatch_stream(
         Cow::Owned(part.cloned().collect())
     };
     let id = request_id(&workspace.id, &stream.name, &selected);
+    let owner = Owner {
+        workspace_id: &workspace.id,
+        stream: &stream.name,
+    };
     let mut report = StreamReport {
         stream: stream.name.clone(),
         ..StreamReport::default()
     };
-    match deliver_gated(services, workspace, profiles, stream, &id, &selected).await {
+    match sender
+        .send(workspace, stream, profiles, &id, &selected)
+        .await
+    {
         Ok(outcome) => {
+            report::delivered(&workspace.id, &stream.name, &outcome);
             report.delivered = outcome.delivered;
             report.dropped = outcome.dropped;
             report.retried = outcome.retry.iter().map(|r| r.events.len()).sum();
             report.dead = outcome.dead.iter().map(|d| d.events.len()).sum();
-            (report, StreamResult::Delivered(outcome))
+            let next = follow_up::after(owner, &[], outcome, &services.retry_schedule);
+            (report, next)
         }
         Err(why) => {
             report.parked = selected.len();
-            let parked = StreamResult::Parked {
-                why,
-                request_id: id,
-                events: selected.into_owned(),
-            };
-            (report, parked)
+            let parked = follow_up::park(owner, id, selected.into_owned(), Vec::new(), why);
+            (report, vec![parked])
         }
     }
 }
@@ -320,17 +82,20 @@ pub async fn dispatch(
     services: &Services,
     message: &EventsMessage,
 ) -> StoreResult<Vec<StreamReport>> {
-    let Some(workspace) = services.workspace(&message.workspace_id).await? else {
+    let Some(workspace) = services.workspaces.get(&message.workspace_id).await? else {
         // Undeliverable: keep the events where an operator can see them.
-        let letter = dead_batch(
-            &message.workspace_id,
-            "",
+        let owner = Owner {
+            workspace_id: &message.workspace_id,
+            stream: "",
+        };
+        let letter = dead_letters::batch(
+            owner,
             request_id(&message.workspace_id, "", &message.events),
             message.events.clone(),
             Vec::new(),
-            format!("workspace {:?} is not configured", message.workspace_id),
+            Reason::WorkspaceNotConfigured(message.workspace_id.clone()),
         );
-        crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
+        dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
         return Ok(Vec::new());
     };
     let streams: Vec<&StreamConfig> = workspace
@@ -342,53 +107,34 @@ pub async fn dispatch(
         return Ok(Vec::new());
     }
     let profiles = Profiles::load(services, &workspace.id, &message.events).await?;
-    let results =
-        join_all(streams.iter().map(|stream| {
-            dispatch_stream(services, &workspace, &profiles, stream, &message.events)
-        }))
-        .await;
-    let mut reports = Vec::new();
+    let sender = Sender {
+        gates: &services.gates,
+        http: services.http(),
+    };
+    let results = join_all(streams.iter().map(|stream| {
+        dispatch_stream(
+            sender,
+            services,
+            &workspace,
+            &profiles,
+            stream,
+            &message.events,
+        )
+    }))
+    .await;
+    let mut reports = Vec::with_capacity(results.len());
     let mut follow_ups = FollowUps::default();
-    for (report, result) in results {
+    for (report, next) in results {
         tracing::info!(
             workspace_id = %workspace.id, stream = %report.stream, delivered = report.delivered,
             dropped = report.dropped, retried = report.retried, dead = report.dead,
             parked = report.parked, "dispatched"
         );
-        match result {
-            StreamResult::Delivered(outcome) => {
-                follow_ups.add(
-                    &workspace.id,
-                    &report.stream,
-                    &[],
-                    outcome,
-                    &services.retry_schedule,
-                )?;
-            }
-            StreamResult::Parked {
-                why,
-                request_id,
-                events,
-            } => {
-                log_parked(
-                    &workspace.id,
-                    &report.stream,
-                    &request_id,
-                    events.len(),
-                    why,
-                );
-                follow_ups.park(
-                    &workspace.id,
-                    &report.stream,
-                    request_id,
-                    events,
-                    Vec::new(),
-                    why.wait(),
-                )?;
-            }
-        }
+        follow_ups.0.extend(next);
         reports.push(report);
     }
-    follow_ups.send(services).await?;
+    follow_ups
+        .carry_out(&services.queues.retry, services.dead_letters.as_ref())
+        .await?;
     Ok(reports)
 }

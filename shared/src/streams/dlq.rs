@@ -5,9 +5,9 @@
 
 use serde::Serialize;
 
-use super::dispatch::dead_batch;
+use crate::dead_letters::{self, Owner, Reason};
 use crate::domain::page::{MAX_LIMIT, PageRequest};
-use crate::domain::{Attempt, DeadLetter, DeadMessage, RetryMessage};
+use crate::domain::{Attempt, DeadLetter, RetryMessage};
 use crate::ports::{KeptDeadLetter, OutgoingMessage, StoreResult};
 use crate::queue::Queues;
 use crate::runtime::Services;
@@ -140,23 +140,28 @@ async fn take_in_redriven(services: &Services) -> StoreResult<usize> {
         let letters: Vec<DeadLetter> = received
             .iter()
             .map(|m| match serde_json::from_str::<RetryMessage>(&m.body) {
-                Ok(retry) => dead_batch(
-                    &retry.workspace_id,
-                    &retry.stream,
-                    retry.moe_request_id,
-                    retry.events,
-                    retry.attempts,
-                    "moved aside by the queue after repeated handler failures".into(),
+                Ok(retry) => {
+                    let owner = Owner {
+                        workspace_id: &retry.workspace_id,
+                        stream: &retry.stream,
+                    };
+                    dead_letters::batch(
+                        owner,
+                        retry.moe_request_id,
+                        retry.events,
+                        retry.attempts,
+                        Reason::Redriven,
+                    )
+                }
+                Err(_) => dead_letters::message(
+                    QueueName::Retry,
+                    m.body.clone(),
+                    m.receive_count,
+                    Reason::Redriven,
                 ),
-                Err(_) => DeadLetter::Message(DeadMessage {
-                    queue: QueueName::Retry,
-                    body: m.body.clone(),
-                    reason: "moved aside by the queue after repeated handler failures".into(),
-                    receive_count: m.receive_count,
-                }),
             })
             .collect();
-        crate::dead_letters::keep(services.dead_letters.as_ref(), &letters).await?;
+        dead_letters::keep(services.dead_letters.as_ref(), &letters).await?;
         let handles: Vec<String> = received.into_iter().map(|m| m.receipt_handle).collect();
         queue.delete(&handles).await?;
         taken += letters.len();

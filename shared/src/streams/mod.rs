@@ -7,14 +7,15 @@ pub mod deliver;
 pub mod dispatch;
 pub mod dlq;
 pub mod enrich;
+pub mod follow_up;
 pub mod report;
 pub mod retry;
 pub mod selection;
+pub mod send;
 pub mod sink;
 
-use aws_lambda_events::sqs::SqsMessage;
-
 use crate::domain::{EventsMessage, RetryMessage};
+use crate::ports::Received;
 use crate::queue::batch::Handled;
 use crate::runtime::Services;
 
@@ -39,20 +40,20 @@ pub async fn retry_message(services: &Services, message: RetryMessage) -> Handle
 
 /// Loads each workspace of a batch once, so the concurrent dispatches of
 /// its messages share one read instead of racing a cold cache.
-pub async fn warm_workspace_cache(services: &Services, records: &[SqsMessage]) {
+pub async fn warm_workspace_cache(services: &Services, records: &[Received]) {
     #[derive(serde::Deserialize)]
     struct Envelope {
         workspace_id: String,
     }
     let mut ids: Vec<String> = records
         .iter()
-        .filter_map(|r| serde_json::from_str::<Envelope>(r.body.as_deref()?).ok())
+        .filter_map(|r| serde_json::from_str::<Envelope>(&r.body).ok())
         .map(|e| e.workspace_id)
         .collect();
     ids.sort();
     ids.dedup();
     for id in ids {
         // A failure here is retried (and reported) by the dispatch itself.
-        let _ = services.workspace(&id).await;
+        let _ = services.workspaces.get(&id).await;
     }
 }

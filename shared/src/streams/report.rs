@@ -5,44 +5,31 @@
 use std::time::Duration;
 
 use super::deliver::Outcome;
-use crate::config::destinations::REFUSED;
-use crate::domain::Attempt;
+use crate::domain::{Attempt, RetryMessage};
 use crate::observability::metrics;
+use crate::outbound::gate::Parked;
 
-/// The `status` label of a failed attempt: its HTTP status, or the kind of
-/// failure without one.
-pub fn status_label(attempt: &Attempt) -> String {
-    if let Some(status) = attempt.status {
-        return status.to_string();
-    }
-    let error = attempt.error.as_str();
-    let kind = if error.starts_with(REFUSED) {
-        "refused_destination"
-    } else if error.contains("timed out") {
-        "timeout"
-    } else if error.contains("circuit is open") {
-        "circuit_open"
-    } else if error.contains("connection") {
-        "connection"
-    } else {
-        "error"
-    };
-    kind.to_owned()
+/// Attempt `number` of `of` (the first try and the schedule's retries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Numbered {
+    pub number: usize,
+    pub of: usize,
 }
 
-/// One failed attempt: attempt `number` of `of`, tried again after `next`
-/// (None: dead-lettered).
+/// The last of `attempts` failed: attempt `numbered.number` of
+/// `numbered.of`, tried again after `next` (None: dead-lettered).
 pub fn failed_attempt(
-    workspace_id: &str,
-    stream: &str,
-    moe_request_id: &str,
-    attempt: &Attempt,
-    number: usize,
-    of: usize,
+    (workspace_id, stream, moe_request_id): (&str, &str, &str),
+    attempts: &[Attempt],
+    numbered: Numbered,
     next: Option<Duration>,
 ) {
-    let status = status_label(attempt);
+    let Some(attempt) = attempts.last() else {
+        return;
+    };
+    let status = attempt.status_label();
     metrics::attempt_failed(workspace_id, stream, &status);
+    let (number, of) = (numbered.number, numbered.of);
     match next {
         Some(delay) => tracing::warn!(
             workspace_id, stream, moe_request_id, status, error = %attempt.error,
@@ -53,6 +40,22 @@ pub fn failed_attempt(
             workspace_id, stream, moe_request_id, status, error = %attempt.error,
             attempt = number, of, "delivery attempt failed; no retries left"
         ),
+    }
+}
+
+/// Says why a batch waits on the retry queue without an attempt: a paused
+/// stream's batches at INFO, each time they are put back (so the log shows
+/// what a pause holds), a busy or open stream's at DEBUG.
+pub fn parked(message: &RetryMessage, why: Parked) {
+    let (workspace_id, stream) = (&message.workspace_id, &message.stream);
+    let (moe_request_id, events) = (&message.moe_request_id, message.events.len());
+    let wait_seconds = why.wait().as_secs();
+    if why == Parked::Paused {
+        tracing::info!(%workspace_id, %stream, %moe_request_id, events, wait_seconds,
+            reason = why.as_str(), "batch waits: the stream is paused (enabled = false)");
+    } else {
+        tracing::debug!(%workspace_id, %stream, %moe_request_id, events, wait_seconds,
+            reason = why.as_str(), "batch parked");
     }
 }
 

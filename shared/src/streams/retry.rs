@@ -7,83 +7,79 @@
 //! a batch-item failure. Attempts are counted in the attempt log, not by
 //! ApproximateReceiveCount (Lambda throttling inflates it).
 
-use super::dispatch::{FollowUps, dead_batch, deliver_gated, gave_up};
 use super::enrich::Profiles;
+use super::follow_up::{self, FollowUp, FollowUps};
 use super::report;
+use super::send::Sender;
+use crate::dead_letters::{self, Owner, Reason};
 use crate::domain::{Attempt, RetryMessage};
 use crate::ports::StoreResult;
 use crate::queue::batch::Handled;
 use crate::runtime::Services;
 
-/// Handles one retry message: `Done` when delivered, dead-lettered or
-/// superseded; `RetryIn` the next step of the schedule when it failed again.
+/// Handles one retry message: `Done` when delivered, dead-lettered, parked
+/// again or superseded; `RetryIn` the next step of the schedule when it
+/// failed again.
 pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<Handled> {
     let (ws_id, request_id) = (&message.workspace_id, &message.moe_request_id);
-    let workspace = services.workspace(ws_id).await?;
+    let owner = Owner {
+        workspace_id: ws_id,
+        stream: &message.stream,
+    };
+    let workspace = services.workspaces.get(ws_id).await?;
     let stream = workspace
         .as_ref()
         .and_then(|w| w.streams.iter().find(|s| s.name == message.stream));
     let (Some(workspace), Some(stream)) = (workspace.as_deref(), stream) else {
-        let reason = format!(
-            "stream {:?} of workspace {ws_id:?} is no longer configured",
-            message.stream
-        );
-        let letter = dead_batch(
-            ws_id,
-            &message.stream,
+        let reason = Reason::StreamNotConfigured {
+            workspace: ws_id.clone(),
+            stream: message.stream.clone(),
+        };
+        let letter = dead_letters::batch(
+            owner,
             request_id.clone(),
             message.events.clone(),
             message.attempts.clone(),
             reason,
         );
-        crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
+        dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
         return Ok(Handled::Done);
     };
     let logged = services.attempts.attempts(ws_id, request_id).await?;
     let mut history = message.attempts.clone();
     history.extend(logged.iter().cloned());
-    let schedule = &services.retry_schedule;
-    if history.len() > schedule.retries() {
+    if history.len() > services.retry_schedule.retries() {
         // The last retry failed and was logged, but keeping its dead letter
         // did not finish: keep it now, without another attempt.
-        return dead_letter(services, message, history).await;
+        return keep_spent(services, owner, message, history).await;
     }
 
     let profiles = Profiles::load(services, ws_id, &message.events).await?;
-    let outcome = match deliver_gated(
-        services,
-        workspace,
-        &profiles,
-        stream,
-        request_id,
-        &message.events,
-    )
-    .await
-    {
+    let sender = Sender {
+        gates: &services.gates,
+        http: services.http(),
+    };
+    let sent = sender
+        .send(workspace, stream, &profiles, request_id, &message.events)
+        .await;
+    let outcome = match sent {
         Ok(outcome) => outcome,
         Err(why) => {
-            // Parked again: a fresh copy (its receive count starts over, so a
-            // long pause never looks like a poison message); no attempt made.
-            super::dispatch::log_parked(
-                ws_id,
-                &message.stream,
-                request_id,
-                message.events.len(),
-                why,
-            );
-            let mut park = FollowUps::default();
-            park.park(
-                ws_id,
-                &message.stream,
+            let parked = follow_up::park(
+                owner,
                 request_id.clone(),
                 message.events.clone(),
                 message.attempts.clone(),
-                why.wait(),
-            )?;
-            park.send(services).await?;
+                why,
+            );
+            FollowUps(vec![parked])
+                .carry_out(&services.queues.retry, services.dead_letters.as_ref())
+                .await?;
             return Ok(Handled::Done);
         }
     };
+    report::delivered(ws_id, &message.stream, &outcome);
+    let schedule = &services.retry_schedule;
     if let Some(failure) = outcome.whole_failure(message.events.len()) {
         // Another delivery of this same message counted an attempt since
         // we read the log: that copy carries the schedule on.
@@ -101,60 +97,68 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
             return Ok(Handled::Done);
         }
         history.push(failure.attempt.clone());
-        // The first attempt failed at dispatch (or was a replay's immediate
-        // try); every later one is a retry.
-        let retries_done = history.len().saturating_sub(1);
-        let next = schedule.delay(retries_done, failure.wait_at_least);
-        report::failed_attempt(
-            ws_id,
-            &message.stream,
-            request_id,
-            &failure.attempt,
-            history.len(),
-            schedule.retries() + 1,
-            next,
+        let next = follow_up::after_failure(
+            owner,
+            request_id.clone(),
+            message.events.clone(),
+            history,
+            failure.wait_at_least,
+            schedule,
         );
-        if let Some(delay) = next {
-            return Ok(Handled::RetryIn(delay));
+        // The same message waits for the next step: no copy is queued.
+        if let FollowUp::Retry { delay, .. } = &next {
+            next.report();
+            return Ok(Handled::RetryIn(*delay));
         }
-        return dead_letter(services, message, history).await;
+        FollowUps(vec![next])
+            .carry_out(&services.queues.retry, services.dead_letters.as_ref())
+            .await?;
+        return Ok(clear_dead(services, message).await);
     }
 
     // Delivered, or partly (Amplitude): parts still failing continue as
     // requests of their own, carrying this request's attempt history; once
     // the schedule is exhausted they are dead.
-    let mut follow_ups = FollowUps::default();
-    follow_ups.add(ws_id, &message.stream, &history, outcome, schedule)?;
-    follow_ups.send(services).await?;
+    FollowUps(follow_up::after(owner, &history, outcome, schedule))
+        .carry_out(&services.queues.retry, services.dead_letters.as_ref())
+        .await?;
     services.attempts.clear_attempts(ws_id, request_id).await?;
     Ok(Handled::Done)
 }
 
-/// Keeps the batch as a dead letter with its whole `history` (the schedule
-/// is spent), then clears its attempt log. A log that cannot be cleared
-/// expires on its own (`dlq replay` clears it first), so the message is
-/// done either way: failing it would keep the dead letter twice.
-async fn dead_letter(
+/// Keeps the batch as a dead letter with its whole `history`: the schedule
+/// was spent by an earlier delivery of this message.
+async fn keep_spent(
     services: &Services,
+    owner: Owner<'_>,
     message: &RetryMessage,
     history: Vec<Attempt>,
 ) -> StoreResult<Handled> {
-    let (ws_id, request_id) = (&message.workspace_id, &message.moe_request_id);
-    let last_error = history.last().map_or("", |a| a.error.as_str());
-    let reason = gave_up(services.retry_schedule.retries(), last_error);
-    let letter = dead_batch(
-        ws_id,
-        &message.stream,
-        request_id.clone(),
+    let last_error = history.last().map(|a| a.error.clone()).unwrap_or_default();
+    let reason = Reason::GaveUp {
+        retries: services.retry_schedule.retries(),
+        last_error,
+    };
+    let letter = dead_letters::batch(
+        owner,
+        message.moe_request_id.clone(),
         message.events.clone(),
         history,
         reason,
     );
-    crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
+    dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
+    Ok(clear_dead(services, message).await)
+}
+
+/// Clears a dead-lettered batch's attempt log. One that cannot be cleared
+/// expires on its own (`dlq replay` clears it first), so the message is
+/// done either way: failing it would keep the dead letter twice.
+async fn clear_dead(services: &Services, message: &RetryMessage) -> Handled {
+    let (ws_id, request_id) = (&message.workspace_id, &message.moe_request_id);
     if let Err(e) = services.attempts.clear_attempts(ws_id, request_id).await {
         tracing::warn!(workspace_id = %ws_id, stream = %message.stream,
             moe_request_id = %request_id, error = %e,
             "dead-lettered, but could not clear the attempt log; it expires on its own");
     }
-    Ok(Handled::Done)
+    Handled::Done
 }

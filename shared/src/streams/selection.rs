@@ -38,8 +38,8 @@ pub fn selects(stream: &StreamConfig, event: &Event) -> bool {
             }
             match &stream.events {
                 Some(selection) => selection_includes(selection, event),
-                // Every Customer.io event (seed 004 exports what its user
-                // selected), plus the export table's campaign events.
+                // Every Customer.io event (docs/rules/amplitude-export.md
+                // "Which events"), plus the export table's campaign events.
                 None if event.event_source == EventSource::Customerio => true,
                 None => catalogue::lookup(&event.event_code)
                     .or_else(|| catalogue::lookup(&event.event_name))

@@ -10,10 +10,9 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use aws_config::timeout::TimeoutConfig;
-use aws_lambda_events::sqs::SqsBatchResponse;
 use serde_json::Value;
 use shared::lambda::Handler;
-use shared::queue::consumer::sqs_event;
+use shared::ports::Received;
 use shared::runtime::Services;
 use shared::store::aws::AwsResources;
 use shared::topology::{Function, QueueName};
@@ -83,7 +82,8 @@ impl Cloud {
     pub async fn apply_config(&self, text: &str) {
         let config = shared::config::parse(text).expect("a valid test config");
         self.direct
-            .apply_workspaces(&config.workspaces)
+            .workspaces
+            .apply(&config.workspaces)
             .await
             .expect("workspaces stored");
     }
@@ -115,8 +115,7 @@ impl Cloud {
         if received.is_empty() {
             return polled;
         }
-        let event = sqs_event(&received, &source.source_arn());
-        let payload = serde_json::to_value(&event).unwrap();
+        let payload = sqs_event(&received, &source.source_arn());
         let answer = handler
             .invoke(lambda_runtime::LambdaEvent::new(
                 payload,
@@ -128,8 +127,17 @@ impl Cloud {
             polled.failed = received.len();
             return polled;
         };
-        let response: SqsBatchResponse = serde_json::from_value(answer).expect("a batch response");
-        let done = crate::done_handles(&received, &response);
+        let failed: Vec<&str> = answer["batchItemFailures"]
+            .as_array()
+            .expect("a partial batch response")
+            .iter()
+            .filter_map(|f| f["itemIdentifier"].as_str())
+            .collect();
+        let done: Vec<String> = received
+            .iter()
+            .filter(|m| !failed.contains(&m.message_id.as_str()))
+            .map(|m| m.receipt_handle.clone())
+            .collect();
         polled.failed = received.len() - done.len();
         source
             .delete(&done)
@@ -186,6 +194,29 @@ pub struct Polled {
     pub received: usize,
     /// Left on the queue (reported failed, or the invocation failed).
     pub failed: usize,
+}
+
+/// The SQS event Lambda's event source invokes a function with.
+pub fn sqs_event(received: &[Received], source_arn: &str) -> Value {
+    let records: Vec<Value> = received
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt_handle,
+                "body": m.body,
+                "attributes": {
+                    "ApproximateReceiveCount": m.receive_count.to_string(),
+                    "SentTimestamp": m.sent_at_ms.to_string(),
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": source_arn,
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
 }
 
 /// Writes a line of figures past the test harness's output capture, so it

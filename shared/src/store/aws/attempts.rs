@@ -43,9 +43,8 @@ impl AttemptLog for DynamoStore {
             Some(AttributeValue::L(list)) => list
                 .iter()
                 .map(|v| match v {
-                    AttributeValue::S(doc) => {
-                        serde_json::from_str(doc).map_err(StoreError::corrupt)
-                    }
+                    AttributeValue::S(doc) => serde_json::from_str(doc)
+                        .map_err(|e| StoreError::corrupt_from("attempt", e)),
                     _ => Err(StoreError::corrupt("attempt is not a JSON string")),
                 })
                 .collect(),
@@ -60,7 +59,7 @@ impl AttemptLog for DynamoStore {
         expected_len: usize,
         attempt: &Attempt,
     ) -> StoreResult<bool> {
-        let doc = serde_json::to_string(attempt).map_err(StoreError::backend)?;
+        let doc = serde_json::to_string(attempt).map_err(StoreError::encode("an attempt"))?;
         let token = random_id();
         let expires = (now_ms() + ATTEMPT_LOG_TTL.as_millis() as i64) / 1000;
         let condition = if expected_len == 0 {

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteIt
 use super::errors::Service;
 use super::rounds::Rounds;
 use super::sdk_error;
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::StoreResult;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -68,7 +68,7 @@ pub async fn batch_get(
                         .collect()
                 }))
                 .build()
-                .map_err(StoreError::backend)?,
+                .map_err(super::invalid_request)?,
         );
         let mut rounds = Rounds::new(Service::DynamoDb, "BatchGetItem");
         while let Some(request) = pending.take() {

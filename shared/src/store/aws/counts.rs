@@ -22,7 +22,7 @@ use super::errors::Service;
 use super::rounds::Rounds;
 use super::{DynamoStore, keys};
 use crate::domain::ids::random_id;
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::StoreResult;
 
 const COUNT_SK: &str = "#COUNT";
 const PENDING_PREFIX: &str = "#PENDING#";
@@ -49,7 +49,7 @@ impl DynamoStore {
             .table_name(&self.state_table)
             .set_item(Some(item))
             .build()
-            .map_err(StoreError::backend)?;
+            .map_err(super::invalid_request)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -105,7 +105,7 @@ impl DynamoStore {
                             .update_expression("ADD member_count :d")
                             .expression_attribute_values(":d", n(sum))
                             .build()
-                            .map_err(StoreError::backend)?,
+                            .map_err(super::invalid_request)?,
                     )
                     .build(),
             ];
@@ -117,7 +117,7 @@ impl DynamoStore {
                     .set_key(Some(key(partition.clone(), sk)))
                     .condition_expression("attribute_exists(pk)")
                     .build()
-                    .map_err(StoreError::backend)?;
+                    .map_err(super::invalid_request)?;
                 writes.push(TransactWriteItem::builder().delete(delete).build());
             }
             if let Transacted::Cancelled(id) = transact(&self.client, writes).await? {

@@ -38,7 +38,8 @@ fn kept_from_item(item: &Item) -> StoreResult<KeptDeadLetter> {
         .and_then(|t| t.parse().ok())
         .unwrap_or_default();
     Ok(KeptDeadLetter {
-        letter: serde_json::from_str(&doc).map_err(StoreError::corrupt)?,
+        letter: serde_json::from_str(&doc)
+            .map_err(|e| StoreError::corrupt_from("dead letter", e))?,
         id,
         at_ms,
     })
@@ -56,13 +57,13 @@ impl DeadLetterStore for DynamoStore {
             ids.push(sort_key);
             item.insert(
                 "doc".into(),
-                s(serde_json::to_string(letter).map_err(StoreError::backend)?),
+                s(serde_json::to_string(letter).map_err(StoreError::encode("a dead letter"))?),
             );
             item.insert("at_ms".into(), n(at / 1000));
             let put = PutRequest::builder()
                 .set_item(Some(item))
                 .build()
-                .map_err(StoreError::backend)?;
+                .map_err(super::invalid_request)?;
             writes.push(WriteRequest::builder().put_request(put).build());
         }
         if writes.is_empty() {
@@ -99,7 +100,7 @@ impl DeadLetterStore for DynamoStore {
                 let delete = DeleteRequest::builder()
                     .set_key(Some(key(keys::DEAD_LETTERS.into(), id)))
                     .build()
-                    .map_err(StoreError::backend)?;
+                    .map_err(super::invalid_request)?;
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<StoreResult<Vec<_>>>()?;

@@ -7,9 +7,10 @@ use std::error::Error;
 use std::fmt::Debug;
 
 use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-use crate::ports::StoreError;
+use crate::ports::{StoreError, Unavailability};
 
 /// The AWS services engage-bridge calls.
 #[derive(Clone, Copy, Debug)]
@@ -51,14 +52,51 @@ impl Service {
     }
 }
 
-/// The store error for a failed SDK call.
-pub(crate) fn store_error<E, R>(service: Service, error: SdkError<E, R>) -> StoreError
+/// The store error for a failed SDK call: its kind decides what the caller
+/// does (docs/architecture.md "Errors"); its message is [`describe`]'s line.
+pub(crate) fn store_error<E>(service: Service, error: SdkError<E, HttpResponse>) -> StoreError
 where
-    E: ProvideErrorMetadata + Error + 'static,
-    R: Debug + 'static,
+    E: ProvideErrorMetadata + Error + Send + Sync + 'static,
 {
-    StoreError::Backend(describe(service, &error))
+    let detail = describe(service, &error);
+    let kind = match &error {
+        _ if find::<CredentialsError>(&error).is_some() => Some(Unavailability::Unreachable),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => Some(Unavailability::Timeout),
+        SdkError::TimeoutError(_) => Some(Unavailability::Timeout),
+        SdkError::DispatchFailure(_) => Some(Unavailability::Unreachable),
+        SdkError::ResponseError(_) => Some(Unavailability::Failed),
+        SdkError::ServiceError(failure) => {
+            let code = failure.err().code().unwrap_or_default();
+            if THROTTLING.contains(&code) {
+                Some(Unavailability::Throttled)
+            } else if failure.raw().status().is_server_error() {
+                Some(Unavailability::Failed)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    let source = Some(Box::new(error) as crate::ports::BoxError);
+    match kind {
+        Some(kind) => StoreError::Unavailable {
+            kind,
+            detail,
+            source,
+        },
+        None => StoreError::Refused { detail, source },
+    }
 }
+
+/// The error codes by which DynamoDB and SQS ask a caller to slow down.
+pub(crate) const THROTTLING: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "Throttling",
+    "RequestThrottled",
+    "AWS.SimpleQueueService.RequestThrottled",
+];
 
 pub(crate) fn describe<E, R>(service: Service, error: &SdkError<E, R>) -> String
 where

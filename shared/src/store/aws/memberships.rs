@@ -32,7 +32,7 @@ use super::batch::{Item, Transacted, batch_get, get_bool, get_n, get_s, key, n, 
 use super::errors::Service;
 use super::rounds::Rounds;
 use super::{DynamoStore, keys, sdk_error};
-use crate::domain::version::{MemberChanges, Replay, by_member, replay};
+use crate::domain::replay::{MemberChanges, Replay, by_member, replay};
 use crate::domain::{Arrival, MembershipChange, MembershipOutcome, MembershipState, Version};
 use crate::ports::{StoreError, StoreResult};
 
@@ -161,7 +161,7 @@ impl DynamoStore {
             put = put.expression_attribute_values(name, value);
         }
         Ok(TransactWriteItem::builder()
-            .put(put.build().map_err(StoreError::backend)?)
+            .put(put.build().map_err(super::invalid_request)?)
             .build())
     }
 
@@ -289,7 +289,7 @@ impl DynamoStore {
         // Cancelled: another writer changed a member since our read, the
         // transaction met another, or our own write was applied and resent.
         // Re-read and recompute: what is already stored is current.
-        let mut rounds = Rounds::new(Service::DynamoDb, "TransactWriteItems");
+        let mut rounds = Rounds::contended(Service::DynamoDb, "TransactWriteItems");
         loop {
             match self.write_read(workspace, segment_id, chunk).await? {
                 Written::Yes(result) => return Ok(result),

@@ -20,6 +20,7 @@
 
 mod attempts;
 mod batch;
+mod clients;
 mod counts;
 mod dead_letters;
 mod errors;
@@ -27,6 +28,7 @@ mod idempotency;
 mod memberships;
 mod observe;
 mod profiles;
+#[cfg(feature = "test-support")]
 pub mod provision;
 mod rounds;
 mod segments;
@@ -34,16 +36,13 @@ pub mod settings;
 mod sqs;
 mod workspaces;
 
+pub use clients::Clients;
+#[cfg(feature = "test-support")]
+pub use clients::RequestCounter;
 pub use settings::sdk_config;
 pub use sqs::SqsQueue;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::StoreError;
 use crate::topology::QueueName;
 
 /// Names of the deployed resources, from the same environment variables the
@@ -78,7 +77,8 @@ impl AwsResources {
         QueueName::Cohort.url_env(),
     ];
 
-    /// The variables [`Self::from_env`] reads, with these resources' values.
+    /// The variables the functions are configured by
+    /// (`crate::runtime::AwsEnvironment`), with these resources' values.
     pub fn env_vars(&self) -> [(&'static str, &str); 6] {
         [
             (Self::ENV[0], self.config_table.as_str()),
@@ -89,57 +89,6 @@ impl AwsResources {
             (Self::ENV[5], self.cohort_queue_url.as_str()),
         ]
     }
-
-    pub fn from_env() -> StoreResult<Self> {
-        let var = |name: &str| {
-            std::env::var(name).map_err(|_| {
-                StoreError::Backend(format!(
-                    "environment variable {name} is not set (the aws backend needs {})",
-                    Self::ENV.join(", ")
-                ))
-            })
-        };
-        Ok(Self {
-            config_table: var(Self::ENV[0])?,
-            state_table: var(Self::ENV[1])?,
-            events_queue_url: var(Self::ENV[2])?,
-            retry_queue_url: var(Self::ENV[3])?,
-            dead_letter_queue_url: var(Self::ENV[4])?,
-            cohort_queue_url: var(Self::ENV[5])?,
-        })
-    }
-}
-
-/// Counts the requests an SDK client sends (retries included); benchmarks
-/// report DynamoDB and SQS request counts with it.
-#[derive(Clone, Debug, Default)]
-pub struct RequestCounter(Arc<AtomicU64>);
-
-impl RequestCounter {
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-impl Intercept for RequestCounter {
-    fn name(&self) -> &'static str {
-        "RequestCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        tracing::trace!(
-            target: "engage_bridge::aws_requests",
-            operation = ?context.request().headers().get("x-amz-target"),
-            "AWS request"
-        );
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
 }
 
 /// DynamoDB-backed state: implements every store port.
@@ -148,44 +97,32 @@ pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     config_table: String,
     state_table: String,
-    requests: RequestCounter,
 }
 
 impl DynamoStore {
-    pub fn new(sdk: &aws_config::SdkConfig, config_table: &str, state_table: &str) -> Self {
-        let requests = RequestCounter::default();
-        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(settings::timeouts(sdk))
-            .interceptor(requests.clone())
-            .interceptor(observe::Observer)
-            .build();
+    /// The store on these tables, through `client` ([`Clients`]).
+    pub fn new(client: aws_sdk_dynamodb::Client, config_table: &str, state_table: &str) -> Self {
         Self {
-            client: aws_sdk_dynamodb::Client::from_conf(conf),
+            client,
             config_table: config_table.to_owned(),
             state_table: state_table.to_owned(),
-            requests,
         }
     }
 
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }
+}
 
-    /// DynamoDB requests sent so far by this store.
-    pub fn request_count(&self) -> u64 {
-        self.requests.get()
-    }
-
-    /// The counter itself (shared with clones of this store).
-    pub fn requests(&self) -> RequestCounter {
-        self.requests.clone()
-    }
+/// A request the SDK's builder refuses (a required field left unset): a bug.
+pub(crate) fn invalid_request(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Invalid(format!("DynamoDB request: {e}"))
 }
 
 /// A failed DynamoDB call as one line (see errors.rs).
 pub(crate) fn sdk_error<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     errors::store_error(errors::Service::DynamoDb, e)
 }
@@ -193,7 +130,7 @@ where
 /// A failed SQS call as one line (see errors.rs).
 pub(crate) fn sqs_error<E>(e: aws_sdk_sqs::error::SdkError<E>) -> StoreError
 where
-    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     errors::store_error(errors::Service::Sqs, e)
 }

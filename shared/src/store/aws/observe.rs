@@ -14,17 +14,8 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 
+use super::errors::THROTTLING;
 use crate::observability::metrics;
-
-/// Error codes AWS uses for throttling (the SDK retries these too).
-const THROTTLING: [&str; 6] = [
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "Throttling",
-    "RequestThrottled",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-];
 
 /// The interceptor; one per client.
 #[derive(Clone, Copy, Debug, Default)]

@@ -38,8 +38,8 @@ fn profile_from_item(item: Item) -> StoreResult<Profile> {
     let mut attributes = Map::new();
     for (name, value) in item {
         if let Some(attr) = name.strip_prefix(ATTR_PREFIX) {
-            let value: Value =
-                serde_dynamo::from_attribute_value(value).map_err(StoreError::corrupt)?;
+            let value: Value = serde_dynamo::from_attribute_value(value)
+                .map_err(|e| StoreError::corrupt_from(format!("attribute {attr}"), e))?;
             attributes.insert(attr.to_owned(), value);
         }
     }
@@ -64,7 +64,7 @@ fn anonymous_index_put(workspace: &str, anon: &str, id: &str) -> StoreResult<Wri
     let put = PutRequest::builder()
         .set_item(Some(anonymous_index_item(workspace, anon, id)))
         .build()
-        .map_err(StoreError::backend)?;
+        .map_err(super::invalid_request)?;
     Ok(WriteRequest::builder().put_request(put).build())
 }
 
@@ -132,7 +132,7 @@ impl DynamoStore {
         for part in &parts {
             profile = Some(self.update_item(workspace, part).await?);
         }
-        profile.ok_or_else(|| StoreError::backend("an update has at least one part"))
+        profile.ok_or_else(|| StoreError::Invalid("a profile update without parts".into()))
     }
 
     async fn update_item(&self, workspace: &str, update: &ProfileUpdate) -> StoreResult<Profile> {
@@ -148,7 +148,8 @@ impl DynamoStore {
         }
         for (i, (name, value)) in update.set_attributes.iter().enumerate() {
             names.insert(format!("#s{i}"), format!("{ATTR_PREFIX}{name}"));
-            let value = serde_dynamo::to_attribute_value(value).map_err(StoreError::backend)?;
+            let value = serde_dynamo::to_attribute_value(value)
+                .map_err(|e| StoreError::Invalid(format!("attribute {name}: {e}")))?;
             values.insert(format!(":s{i}"), value);
             sets.push(format!("#s{i} = :s{i}"));
         }
@@ -207,7 +208,7 @@ impl DynamoStore {
                 .table_name(&self.state_table)
                 .set_item(Some(anonymous_index_item(workspace, anon, &id)))
                 .build()
-                .map_err(StoreError::backend)?;
+                .map_err(super::invalid_request)?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
         Ok(writes)
@@ -233,14 +234,14 @@ impl DynamoStore {
                 .expression_attribute_values(":anon", AttributeValue::Ss(vec![anon.clone()])),
         };
         Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(StoreError::backend)?)
+            .update(update.build().map_err(super::invalid_request)?)
             .build())
     }
 
     /// One TransactWriteItems of ≤ 100 unconditional writes; resent when
     /// cancelled (a concurrent writer of one of its items).
     async fn ensure_chunk(&self, writes: Vec<TransactWriteItem>) -> StoreResult<()> {
-        let mut rounds = Rounds::new(Service::DynamoDb, "TransactWriteItems");
+        let mut rounds = Rounds::contended(Service::DynamoDb, "TransactWriteItems");
         while let Transacted::Cancelled(id) = transact(&self.client, writes.clone()).await? {
             let why = "profile creation cancelled";
             rounds.again(writes.len(), id.as_deref(), why).await?;

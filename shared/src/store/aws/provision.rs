@@ -28,7 +28,7 @@ pub async fn create_resources(
                 .enabled(true)
                 .attribute_name("expires_at")
                 .build()
-                .map_err(StoreError::backend)?,
+                .map_err(super::invalid_request)?,
         )
         .send()
         .await
@@ -43,7 +43,7 @@ pub async fn create_resources(
                 .await
                 .map_err(super::sqs_error)?
                 .queue_url
-                .ok_or_else(|| StoreError::Backend("CreateQueue returned no URL".into()))
+                .ok_or_else(|| StoreError::Invalid("CreateQueue returned no URL".into()))
         }
     };
     Ok(AwsResources {
@@ -66,14 +66,14 @@ async fn create_table(
             .attribute_name(name)
             .attribute_type(ScalarAttributeType::S)
             .build()
-            .map_err(StoreError::backend)
+            .map_err(super::invalid_request)
     };
     let key = |name: &str, key_type| {
         KeySchemaElement::builder()
             .attribute_name(name)
             .key_type(key_type)
             .build()
-            .map_err(StoreError::backend)
+            .map_err(super::invalid_request)
     };
     let mut request = client
         .create_table()

@@ -13,7 +13,7 @@ use rand::Rng;
 
 use super::errors::Service;
 use crate::observability::metrics;
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{StoreError, StoreResult, Unavailability};
 
 /// Rounds after the first call.
 pub const MAX_ROUNDS: u32 = 8;
@@ -26,15 +26,27 @@ const CAP: Duration = Duration::from_secs(1);
 pub struct Rounds {
     service: Service,
     operation: &'static str,
+    /// What the error says once the rounds are spent.
+    kind: Unavailability,
     done: u32,
 }
 
 impl Rounds {
+    /// For what a batch call left undone (unprocessed, failed entries).
     pub fn new(service: Service, operation: &'static str) -> Self {
         Self {
             service,
             operation,
+            kind: Unavailability::Partial,
             done: 0,
+        }
+    }
+
+    /// For a transaction cancelled by concurrent writers.
+    pub fn contended(service: Service, operation: &'static str) -> Self {
+        Self {
+            kind: Unavailability::Contended,
+            ..Self::new(service, operation)
         }
     }
 
@@ -58,10 +70,11 @@ impl Rounds {
                 reason = why,
                 "AWS call gave up after retries"
             );
-            return Err(StoreError::Backend(format!(
+            let detail = format!(
                 "{} {operation} left {left} entries undone after {MAX_ROUNDS} retries: {why}",
                 self.service.name()
-            )));
+            );
+            return Err(StoreError::unavailable(self.kind, detail, None));
         }
         metrics::aws_retry(service, operation);
         tokio::time::sleep(backoff(self.done)).await;

@@ -13,10 +13,10 @@ use aws_sdk_sqs::types::{
 
 use super::errors::Service;
 use super::rounds::Rounds;
-use super::{RequestCounter, settings, sqs_error};
+use super::{settings, sqs_error};
 use crate::domain::batching::{Limits, group_by_size};
 use crate::ports::{
-    MAX_QUEUE_BATCH, OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult, check_delay,
+    MAX_QUEUE_BATCH, OutgoingMessage, Queue, Received, StoreError, StoreResult, check_delay,
 };
 
 /// SQS limits: a message and a whole SendMessageBatch call are each at most
@@ -32,7 +32,7 @@ fn send_batches(messages: &[OutgoingMessage]) -> StoreResult<Vec<&[OutgoingMessa
         separator: 0,
     };
     if let Some(m) = messages.iter().find(|m| !limits.fits(m.body.len())) {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::Invalid(format!(
             "a {}-byte message exceeds SQS's 1 MiB limit",
             m.body.len()
         )));
@@ -55,32 +55,16 @@ fn failure_codes(failed: &[BatchResultErrorEntry]) -> String {
 pub struct SqsQueue {
     client: Client,
     url: String,
-    requests: RequestCounter,
 }
 
 impl SqsQueue {
-    /// A client for `url`; share one `Client` between queues where possible.
-    pub fn new(client: Client, url: &str, requests: RequestCounter) -> Self {
+    /// The queue at `url`, through `client` (one client for every queue:
+    /// [`super::Clients`]).
+    pub fn new(client: Client, url: &str) -> Self {
         Self {
             client,
             url: url.to_owned(),
-            requests,
         }
-    }
-
-    /// An SQS client built from the shared SDK config, counting its requests.
-    pub fn client(sdk: &aws_config::SdkConfig) -> (Client, RequestCounter) {
-        let requests = RequestCounter::default();
-        let conf = aws_sdk_sqs::config::Builder::from(sdk)
-            .timeout_config(super::settings::timeouts(sdk))
-            .interceptor(requests.clone())
-            .interceptor(super::observe::Observer)
-            .build();
-        (Client::from_conf(conf), requests)
-    }
-
-    pub fn request_count(&self) -> u64 {
-        self.requests.get()
     }
 
     pub fn url(&self) -> &str {
@@ -105,7 +89,7 @@ impl Queue for SqsQueue {
                         .message_body(&m.body)
                         .delay_seconds(m.delay.as_secs() as i32)
                         .build()
-                        .map_err(StoreError::backend)?,
+                        .map_err(super::invalid_request)?,
                 );
             }
             let mut pending = entries;
@@ -121,11 +105,14 @@ impl Queue for SqsQueue {
                     .map_err(sqs_error)?;
                 // A message SQS refuses as such is refused every time.
                 if let Some(f) = out.failed.iter().find(|f| f.sender_fault) {
-                    return Err(StoreError::Backend(format!(
-                        "SQS rejected a message: {} {}",
-                        f.code,
-                        f.message.as_deref().unwrap_or("")
-                    )));
+                    return Err(StoreError::Refused {
+                        detail: format!(
+                            "SQS rejected a message: {} {}",
+                            f.code,
+                            f.message.as_deref().unwrap_or("")
+                        ),
+                        source: None,
+                    });
                 }
                 pending.retain(|e| out.failed.iter().any(|f| f.id == e.id));
                 if !pending.is_empty() {
@@ -142,7 +129,7 @@ impl Queue for SqsQueue {
         max: usize,
         visibility: Duration,
         wait: Duration,
-    ) -> StoreResult<Vec<ReceivedMessage>> {
+    ) -> StoreResult<Vec<Received>> {
         let wait = Duration::from_secs(wait.as_secs().min(20));
         let out = self
             .client
@@ -172,7 +159,7 @@ impl Queue for SqsQueue {
                         .and_then(|a| a.get(&name))
                         .and_then(|v| v.parse::<i64>().ok())
                 };
-                Some(ReceivedMessage {
+                Some(Received {
                     receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
                         .unwrap_or(1) as u32,
                     sent_at_ms: attribute(MessageSystemAttributeName::SentTimestamp).unwrap_or(0),
@@ -194,7 +181,7 @@ impl Queue for SqsQueue {
                         .id(i.to_string())
                         .receipt_handle(handle)
                         .build()
-                        .map_err(StoreError::backend)
+                        .map_err(super::invalid_request)
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             let mut pending = entries;

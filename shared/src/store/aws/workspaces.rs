@@ -13,7 +13,7 @@ use crate::ports::{StoreError, StoreResult, WorkspaceStore};
 impl WorkspaceStore for DynamoStore {
     async fn put_workspace(&self, workspace: &WorkspaceConfig) -> StoreResult<()> {
         let stored = workspace.clone().into_stored();
-        let doc = serde_json::to_string(&stored).map_err(StoreError::backend)?;
+        let doc = serde_json::to_string(&stored).map_err(StoreError::encode("a workspace"))?;
         self.client
             .put_item()
             .table_name(&self.config_table)
@@ -38,7 +38,9 @@ impl WorkspaceStore for DynamoStore {
             .map_err(sdk_error)?;
         out.item
             .and_then(|item| get_s(&item, "doc"))
-            .map(|doc| serde_json::from_str(&doc).map_err(StoreError::corrupt))
+            .map(|doc| {
+                serde_json::from_str(&doc).map_err(|e| StoreError::corrupt_from("workspace", e))
+            })
             .transpose()
     }
 

@@ -19,7 +19,7 @@ impl DeadLetterStore for SqliteStore {
             .iter()
             .map(to_json)
             .collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(crate::ports::StoreError::backend)?;
+            .map_err(super::map_sqlite_error)?;
         self.run(move |conn| {
             let tx = conn.transaction()?;
             let mut ids = Vec::with_capacity(docs.len());
@@ -67,7 +67,7 @@ impl DeadLetterStore for SqliteStore {
         let mut items = Vec::with_capacity(rows.len().min(limit));
         let mut last_seq = None;
         for (seq, id, at_ms, doc) in rows.into_iter().take(limit) {
-            let letter = from_json(&doc).map_err(crate::ports::StoreError::corrupt)?;
+            let letter = from_json(&doc).map_err(super::map_sqlite_error)?;
             items.push(KeptDeadLetter { id, at_ms, letter });
             last_seq = Some(seq);
         }

@@ -25,7 +25,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{StoreError, StoreResult, Unavailability};
 
 /// Read connections open at most: each holds a page cache (≤ 2 MiB), so
 /// this bounds the store's memory whatever the traffic.
@@ -48,7 +48,16 @@ async fn take_turn(slots: &Arc<Semaphore>) -> StoreResult<OwnedSemaphorePermit> 
         .clone()
         .acquire_owned()
         .await
-        .map_err(StoreError::backend)
+        .map_err(|e| failed("the store's turns are closed", e))
+}
+
+/// A failure of the store itself (I/O, a closed or poisoned handle).
+fn failed(detail: &str, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::unavailable(
+        Unavailability::Failed,
+        format!("SQLite: {detail}: {source}"),
+        Some(Box::new(source) as crate::ports::BoxError),
+    )
 }
 
 struct Inner {
@@ -78,25 +87,24 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| failed(&format!("cannot create {}", dir.display()), e))?;
         }
-        let conn = connect(&path).map_err(StoreError::backend)?;
+        let conn = connect(&path).map_err(map_sqlite_error)?;
         // WAL: readers never block the writer; synchronous=NORMAL in WAL mode
         // keeps every committed transaction across a process crash (kill -9).
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(StoreError::backend)?;
+            .map_err(map_sqlite_error)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(StoreError::backend)?;
+            .map_err(map_sqlite_error)?;
         // Checkpoints run in the background; a commit checkpoints only if
         // they fall far behind (a net that bounds the WAL on disk).
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)
-            .map_err(StoreError::backend)?;
-        schema::migrate(&conn).map_err(StoreError::backend)?;
+            .map_err(map_sqlite_error)?;
+        schema::migrate(&conn).map_err(map_sqlite_error)?;
         let writer = Arc::new(Mutex::new(conn));
         let checkpoints =
-            checkpoint::Checkpointer::start(&path, writer.clone()).map_err(StoreError::backend)?;
+            checkpoint::Checkpointer::start(&path, writer.clone()).map_err(map_sqlite_error)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
@@ -129,14 +137,13 @@ impl SqliteStore {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            let mut conn = inner
-                .writer
-                .lock()
-                .map_err(|_| StoreError::Backend("sqlite connection poisoned".into()))?;
+            // A panic while writing leaves the connection as SQLite left
+            // it: the transaction was rolled back, so it is usable.
+            let mut conn = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
             work(&mut conn).map_err(map_sqlite_error)
         })
         .await
-        .map_err(StoreError::backend)?
+        .map_err(|e| failed("a write did not complete", e))?
     }
 
     /// Runs a read on one of the read connections: it sees every
@@ -155,10 +162,10 @@ impl SqliteStore {
             let conn = match idle {
                 Some(conn) => conn,
                 None => {
-                    let conn = connect(&inner.path).map_err(StoreError::backend)?;
+                    let conn = connect(&inner.path).map_err(map_sqlite_error)?;
                     // A read connection never writes.
                     conn.pragma_update(None, "query_only", true)
-                        .map_err(StoreError::backend)?;
+                        .map_err(map_sqlite_error)?;
                     conn
                 }
             };
@@ -169,16 +176,28 @@ impl SqliteStore {
             result
         })
         .await
-        .map_err(StoreError::backend)?
+        .map_err(|e| failed("a read did not complete", e))?
     }
 }
 
+/// A SQLite error by kind: undecodable data is corrupt, a database another
+/// process keeps locked past the busy timeout is busy, the rest a failure.
 fn map_sqlite_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi::ErrorCode;
     match e {
         rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
-            StoreError::corrupt(e)
+            StoreError::corrupt_from("SQLite", e)
         }
-        other => StoreError::backend(other),
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(
+                code.code,
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked
+            ) =>
+        {
+            let detail = format!("SQLite: the database stayed locked: {e}");
+            StoreError::unavailable(Unavailability::Timeout, detail, Some(Box::new(e) as _))
+        }
+        other => failed("the database failed", other),
     }
 }
 

@@ -10,7 +10,7 @@ use rusqlite::{params, params_from_iter};
 use super::{SqliteStore, placeholders};
 use crate::domain::ids::random_id;
 use crate::domain::time::now_ms;
-use crate::ports::{OutgoingMessage, Queue, ReceivedMessage, StoreError, StoreResult, check_delay};
+use crate::ports::{OutgoingMessage, Queue, Received, StoreError, StoreResult, check_delay};
 
 /// How often an empty receive looks again while waiting: well inside the
 /// 0.5 s delivery promise for due messages.
@@ -30,11 +30,7 @@ impl SqliteQueue {
         }
     }
 
-    async fn receive_now(
-        &self,
-        max: usize,
-        visibility: Duration,
-    ) -> StoreResult<Vec<ReceivedMessage>> {
+    async fn receive_now(&self, max: usize, visibility: Duration) -> StoreResult<Vec<Received>> {
         let queue = self.name.clone();
         let max = max.clamp(1, 10);
         self.store
@@ -69,7 +65,7 @@ impl SqliteQueue {
                     for (seq, id, body, count, sent_at_ms) in rows {
                         let receipt = random_id();
                         take.execute(params![seq, receipt, hidden_until])?;
-                        out.push(ReceivedMessage {
+                        out.push(Received {
                             message_id: id,
                             receipt_handle: receipt,
                             body,
@@ -120,7 +116,7 @@ impl Queue for SqliteQueue {
         max: usize,
         visibility: Duration,
         wait: Duration,
-    ) -> StoreResult<Vec<ReceivedMessage>> {
+    ) -> StoreResult<Vec<Received>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let received = self.receive_now(max, visibility).await?;

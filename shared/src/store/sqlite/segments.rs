@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteStore;
-use crate::domain::version::{by_member, replay};
+use crate::domain::replay::{by_member, replay};
 use crate::domain::{
     Arrival, Member, MembershipChange, MembershipOutcome, MembershipState, Page, PageRequest,
     Segment, SegmentSource, Version,

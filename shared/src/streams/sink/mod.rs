@@ -9,7 +9,6 @@ pub mod webhook;
 
 use std::time::Duration;
 
-use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::{Attempt, Event, Profile};
 
 /// What an answer means for the items of one request.
@@ -66,13 +65,4 @@ pub trait Sink {
         body: &str,
         items: &[&Self::Item],
     ) -> Answer;
-}
-
-/// A failed attempt, stamped now.
-pub fn attempt(status: Option<u16>, error: impl Into<String>) -> Attempt {
-    Attempt {
-        at: rfc3339_ms(now_ms()),
-        status,
-        error: error.into(),
-    }
 }

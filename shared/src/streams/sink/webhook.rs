@@ -9,11 +9,12 @@ use serde_json::Value;
 
 use super::{Answer, Sink};
 use crate::config::{StreamAuth, StreamConfig, WebhookConfig};
+use crate::domain::Attempt;
 use crate::domain::batching::join_json;
 use crate::domain::time::now_s;
 use crate::domain::{Event, Profile};
 use crate::streams::enrich;
-use crate::streams::sink::{attempt, signing};
+use crate::streams::sink::signing;
 
 /// A documented bound on one webhook request (docs/interface/streams.md):
 /// a receiver never gets a body larger than this, whatever the events hold.
@@ -109,7 +110,7 @@ impl Sink for WebhookSink<'_> {
             Answer::Accepted
         } else {
             Answer::Failed {
-                attempt: attempt(Some(status), format!("HTTP {status}")),
+                attempt: Attempt::answered(status, format!("HTTP {status}")),
                 wait: retry_after,
             }
         }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::AmplitudeEvent;
+use crate::domain::Attempt;
 use crate::streams::sink::Answer;
-use crate::streams::sink::attempt;
 
 /// Amplitude asks throttled users/devices to pause 30 s.
 pub const THROTTLE_PAUSE: Duration = Duration::from_secs(30);
@@ -60,7 +60,7 @@ pub fn interpret(
     events: &[&AmplitudeEvent],
 ) -> Answer {
     let failed = |error: String| Answer::Failed {
-        attempt: attempt(Some(status), error),
+        attempt: Attempt::answered(status, error),
         wait: retry_after,
     };
     if (200..300).contains(&status) {
@@ -154,10 +154,7 @@ fn throttled(
         .collect();
     (!positions.is_empty()).then(|| Answer::Throttled {
         positions,
-        attempt: attempt(
-            Some(status),
-            format!("HTTP {status}: throttled users or devices"),
-        ),
+        attempt: Attempt::answered(status, format!("HTTP {status}: throttled users or devices")),
         wait: THROTTLE_PAUSE.max(retry_after),
     })
 }

@@ -1,13 +1,13 @@
-//! Customer.io events as Amplitude events, by seed 004's table
-//! (docs/rules/customerio.md "To Amplitude"): the person's id (`"0"` → the
+//! Customer.io events as Amplitude events, by the table of
+//! docs/rules/customerio.md "To Amplitude": the person's id (`"0"` → the
 //! email), the first recipient's device and platform, the event's name,
 //! uuid and time, `groups` from the workspace's Customer.io settings, and
 //! every event attribute as a property.
 
 use serde_json::{Map, Value};
 
+use super::fields::{Ids, OWN_PROPERTIES, base, cased_platform, valid_id};
 use super::limits::cut;
-use super::map::{Ids, OWN_PROPERTIES, base, cased_platform, valid_id};
 use crate::config::CustomerioConfig;
 use crate::domain::{Event, Profile};
 

@@ -5,6 +5,7 @@
 mod answer;
 mod campaign;
 pub mod customerio;
+pub mod fields;
 pub mod limits;
 pub mod map;
 mod user_action;
@@ -75,7 +76,7 @@ impl Sink for AmplitudeSink<'_> {
     }
 
     fn prepare(&self, event: &Event, profile: Option<&Profile>) -> Option<AmplitudeEvent> {
-        let context = map::Context {
+        let context = fields::Context {
             anonymous_id_attribute: self.anonymous_id_attribute,
             user_attributes: &self.stream.user_attributes,
             customerio: self.customerio,

@@ -5,8 +5,8 @@
 
 use serde_json::{Map, Number, Value};
 
+use super::fields::{Context, Ids, base, platform, string_attr, valid_id};
 use super::limits::{bound_properties, cut};
-use super::map::{Context, Ids, base, platform, string_attr, valid_id};
 use crate::domain::{Event, Profile};
 use crate::streams::enrich::select_into;
 

@@ -1,6 +1,11 @@
-//! Keeping dead letters, and saying so: every dead letter is an ERROR line
-//! (id, workspace, stream, `moe_request_id`, event count, reason) and a
-//! count of `engage_bridge_dead_letters_total` (docs/interface/observability.md).
+//! Dead letters: built in one place ([`build`]), and kept saying so: every
+//! dead letter is an ERROR line (id, workspace, stream, `moe_request_id`,
+//! event count, reason) and a count of `engage_bridge_dead_letters_total`
+//! (docs/interface/observability.md).
+
+mod build;
+
+pub use build::{Owner, Reason, batch, message};
 
 use crate::domain::DeadLetter;
 use crate::observability::metrics;
