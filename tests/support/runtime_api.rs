@@ -228,3 +228,57 @@ async fn init_error(
     );
     StatusCode::ACCEPTED
 }
+
+/// A function binary run as Lambda runs it: against `api`, its AWS calls
+/// to `endpoint` (moto, or a fault proxy in front of it).
+pub struct FunctionProcess {
+    pub child: std::process::Child,
+}
+
+impl FunctionProcess {
+    pub fn start(
+        binary: &str,
+        name: &str,
+        api: &RuntimeApi,
+        endpoint: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut command = std::process::Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command.envs(env.iter().copied());
+        Self {
+            child: command
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {name}: {e}")),
+        }
+    }
+
+    /// Stops the function (SIGKILL, as Lambda ends a timed-out or
+    /// out-of-memory one); returns its stdout and stderr.
+    pub fn stop(mut self) -> (String, String) {
+        let _ = self.child.kill();
+        let out = std::mem::replace(
+            &mut self.child,
+            std::process::Command::new("true").spawn().unwrap(),
+        )
+        .wait_with_output()
+        .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}

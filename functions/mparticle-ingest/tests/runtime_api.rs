@@ -5,52 +5,20 @@
 //! with a clear message, and every stdout line is JSON with `timestamp`,
 //! `level` and `message` at the top level, or an EMF metrics record.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use engage_bridge_tests::runtime_api::{Reported, RuntimeApi};
+use engage_bridge_tests::runtime_api::{FunctionProcess, Reported, RuntimeApi};
 use engage_bridge_tests::{aws, moto_url, repo_root, workspace};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mparticle-ingest");
 
-struct Function {
-    child: Child,
-}
+/// The binary, its AWS calls to moto.
+struct Function;
 
 impl Function {
-    fn start(api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(BIN);
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "mparticle-ingest")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_ENDPOINT_URL", moto_url())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command.envs(env.iter().copied());
-        Self {
-            child: command.spawn().expect("start mparticle-ingest"),
-        }
-    }
-
-    /// Stops the function; returns its stdout and stderr.
-    fn stop(mut self) -> (String, String) {
-        let _ = self.child.kill();
-        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
-            .wait_with_output()
-            .unwrap();
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+    fn start(api: &RuntimeApi, env: &[(&str, &str)]) -> FunctionProcess {
+        FunctionProcess::start(BIN, "mparticle-ingest", api, &moto_url(), env)
     }
 }
 

@@ -9,6 +9,7 @@
 //! | anonymous-id index | `W#<ws>#A#<anonymous id>` | `ANON` |
 //! | segment | `W#<ws>#SEGMENTS` | `<segment id>` |
 //! | membership | `W#<ws>#S#<segment id>` | `M#<moengage_user_id>` |
+//! | member count, and changes not yet folded into it (counts.rs) | `W#<ws>#S#<segment id>` | `#COUNT`, `#PENDING#<uuid>` |
 //! | idempotency key | `W#<ws>#I#<key>` | `IDEM` |
 //! | rate counter | `RL#<ws>#<scope>#<window>` | `RL` |
 //! | delivery attempts | `W#<ws>#R#<moe_request_id>` | `ATTEMPTS` |
