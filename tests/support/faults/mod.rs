@@ -148,8 +148,6 @@ pub struct Plan {
     pub faults: Vec<Fault>,
     /// How long a [`Fault::Slow`] answer waits: past the attempt timeout.
     pub slow: Duration,
-    /// Operations passed through untouched.
-    pub spared: Vec<String>,
 }
 
 impl Plan {
@@ -165,17 +163,11 @@ impl Plan {
             rate,
             faults: Fault::ALL.to_vec(),
             slow: Duration::from_millis(1500),
-            spared: Vec::new(),
         }
     }
 
     pub fn without(mut self, fault: Fault) -> Self {
         self.faults.retain(|f| *f != fault);
-        self
-    }
-
-    pub fn sparing(mut self, operation: &str) -> Self {
-        self.spared.push(operation.to_owned());
         self
     }
 }
@@ -187,8 +179,6 @@ pub struct Figures {
     pub calls: BTreeMap<Operation, u64>,
     /// Faults injected, per kind.
     pub faults: BTreeMap<Fault, u64>,
-    /// Faults injected, per operation and kind.
-    pub faults_by_operation: BTreeMap<(Operation, Fault), u64>,
 }
 
 impl Figures {
@@ -203,22 +193,6 @@ impl Figures {
     /// Faults injected per call.
     pub fn share(&self) -> f64 {
         self.total_faults() as f64 / self.total_calls().max(1) as f64
-    }
-
-    pub fn calls_of(&self, operation: &str) -> u64 {
-        self.calls
-            .iter()
-            .filter(|(op, _)| op.name == operation)
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    pub fn faults_of(&self, operation: &str, fault: Fault) -> u64 {
-        self.faults_by_operation
-            .iter()
-            .filter(|((op, f), _)| op.name == operation && *f == fault)
-            .map(|(_, n)| n)
-            .sum()
     }
 }
 

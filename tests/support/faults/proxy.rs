@@ -201,7 +201,7 @@ impl State {
         }
         drop(scripted);
         let plan = self.plan.lock().unwrap();
-        if plan.rate <= 0.0 || plan.spared.contains(&call.operation.name) {
+        if plan.rate <= 0.0 {
             return None;
         }
         let mut rng = self.rng.lock().unwrap();
@@ -240,10 +240,6 @@ impl State {
         *figures.calls.entry(operation.clone()).or_default() += 1;
         if let Some(fault) = fault {
             *figures.faults.entry(fault).or_default() += 1;
-            *figures
-                .faults_by_operation
-                .entry((operation.clone(), fault))
-                .or_default() += 1;
         }
     }
 

@@ -28,8 +28,10 @@ const COUNT_SK: &str = "#COUNT";
 const PENDING_PREFIX: &str = "#PENDING#";
 /// Every count item sorts before this (the members' `M#…`).
 const BEFORE_MEMBERS: &str = "M#";
-/// Pending deltas folded per transaction (with the count item: ≤ 100).
+/// Pending deltas folded per transaction (with the count item: ≤ 100),
+/// and transactions per fold (a backlog is folded over several changes).
 const FOLD_PER_TRANSACTION: usize = 99;
+const FOLDS: usize = 10;
 
 impl DynamoStore {
     /// The Put that records a membership transaction's count change,
@@ -74,13 +76,13 @@ impl DynamoStore {
             .sum())
     }
 
-    /// Folds pending deltas into the count item. Best effort: what is not
-    /// folded stays pending, still counted by readers, and is folded by the
-    /// next change of the segment.
+    /// Folds pending deltas into the count item, at most [`FOLDS`]
+    /// transactions' worth. Best effort: what is not folded stays pending,
+    /// still counted by readers, and is folded by a later change.
     pub(super) async fn fold_counts(&self, workspace: &str, segment_id: &str) -> StoreResult<()> {
         let partition = keys::members(workspace, segment_id);
-        let mut rounds = Rounds::new(Service::DynamoDb, "TransactWriteItems");
-        loop {
+        let mut rounds = Rounds::contended(Service::DynamoDb, "TransactWriteItems");
+        for _ in 0..FOLDS {
             let pending: Vec<(String, i64)> = self
                 .count_items(workspace, segment_id)
                 .await?
@@ -125,5 +127,6 @@ impl DynamoStore {
                 rounds.again(pending.len(), id.as_deref(), why).await?;
             }
         }
+        Ok(())
     }
 }

@@ -74,12 +74,15 @@ impl Intercept for Observer {
         let response = context.response();
         let status = response.map(|r| r.status().as_u16());
         let code = response.and_then(error_code);
-        let transient = match status {
-            None => true,
-            Some(status) if status >= 500 => true,
-            Some(_) => code.as_deref().is_some_and(|c| THROTTLING.contains(&c)),
-        } || error.is_timeout_error()
-            || error.is_connector_error();
+        // No answer at all is a give-up only for the connection's or the
+        // clock's sake (missing credentials are errors.rs's to say).
+        let transient = error.is_timeout_error()
+            || error.is_connector_error()
+            || match status {
+                None => false,
+                Some(status) if status >= 500 => true,
+                Some(_) => code.as_deref().is_some_and(|c| THROTTLING.contains(&c)),
+            };
         if !transient {
             return Ok(());
         }
