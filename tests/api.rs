@@ -1,13 +1,14 @@
 //! The HTTP API contract common to API Gateway and `serve`: authentication,
 //! workspace isolation, error shapes, paging.
 
-use engage_bridge_tests::{Backend, basic, sqlite, workspace};
+use engage_bridge_tests::{Backend, basic, contract_tests, sqlite, workspace};
 use http::StatusCode;
 use serde_json::{Value, json};
 use shared::domain::{
     Member, MembershipAction, MembershipChange, ProfileKey, ProfileUpdate, Segment, SegmentSource,
     Version,
 };
+use shared::topology::QueueName;
 
 async fn call(
     b: &Backend,
@@ -29,6 +30,11 @@ async fn call(
 
 async fn two_workspaces() -> Backend {
     let b = sqlite();
+    add_two_workspaces(&b).await;
+    b
+}
+
+async fn add_two_workspaces(b: &Backend) {
     b.workspaces
         .apply(&[
             workspace("alpha", "alpha-secret"),
@@ -36,7 +42,6 @@ async fn two_workspaces() -> Backend {
         ])
         .await
         .unwrap();
-    b
 }
 
 #[tokio::test]
@@ -93,9 +98,9 @@ async fn unknown_v1_routes_check_credentials_first() {
     assert_eq!(body["error"], "no route for GET /v1/nope");
 }
 
-#[tokio::test]
-async fn a_workspace_never_sees_another_workspaces_data() {
-    let b = two_workspaces().await;
+/// Workspace alpha's segment amplitude-c1 with member u1 (a profile with
+/// `plan = "alpha"`); returns u1's `moengage_user_id`.
+async fn alpha_data(b: &Backend) -> String {
     let segment = b
         .segments
         .ensure_segment(
@@ -104,9 +109,11 @@ async fn a_workspace_never_sees_another_workspaces_data() {
         )
         .await
         .unwrap();
+    let mut update = ProfileUpdate::new(ProfileKey::Uid("u1".into()));
+    update.set_attributes.insert("plan".into(), json!("alpha"));
     let profile = b
         .profiles
-        .update_profiles("alpha", &[ProfileUpdate::new(ProfileKey::Uid("u1".into()))])
+        .update_profiles("alpha", &[update])
         .await
         .unwrap()
         .remove(0);
@@ -126,23 +133,29 @@ async fn a_workspace_never_sees_another_workspaces_data() {
         )
         .await
         .unwrap();
+    profile.moengage_user_id
+}
+
+async fn a_workspace_never_sees_another_workspaces_data(b: &Backend) {
+    add_two_workspaces(b).await;
+    let member = alpha_data(b).await;
     let alpha = basic("alpha", "alpha-secret");
     let beta = basic("beta", "beta-secret");
 
-    let (status, _, body) = call(&b, "GET", "/v1/segments", Some(&alpha), b"").await;
+    let (status, _, body) = call(b, "GET", "/v1/segments", Some(&alpha), b"").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["segments"][0]["id"], "amplitude-c1");
     assert_eq!(body["segments"][0]["member_count"], 1);
-    let (_, _, body) = call(&b, "GET", "/v1/segments", Some(&beta), b"").await;
+    let (_, _, body) = call(b, "GET", "/v1/segments", Some(&beta), b"").await;
     assert_eq!(
         body,
         json!({"status": "success", "segments": [], "next_cursor": null})
     );
 
-    let (status, _, _) = call(&b, "GET", "/v1/segments/amplitude-c1", Some(&beta), b"").await;
+    let (status, _, _) = call(b, "GET", "/v1/segments/amplitude-c1", Some(&beta), b"").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, _) = call(
-        &b,
+        b,
         "GET",
         "/v1/segments/amplitude-c1/members",
         Some(&beta),
@@ -150,15 +163,15 @@ async fn a_workspace_never_sees_another_workspaces_data() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = call(&b, "GET", "/v1/users/u1", Some(&beta), b"").await;
+    let (status, _, _) = call(b, "GET", "/v1/users/u1", Some(&beta), b"").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (status, _, body) = call(&b, "GET", "/v1/users/u1", Some(&alpha), b"").await;
+    let (status, _, body) = call(b, "GET", "/v1/users/u1", Some(&alpha), b"").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["uid"], "u1");
     assert_eq!(body["segments"], json!(["amplitude-c1"]));
     let (_, _, body) = call(
-        &b,
+        b,
         "GET",
         "/v1/segments/amplitude-c1/members",
         Some(&alpha),
@@ -167,9 +180,148 @@ async fn a_workspace_never_sees_another_workspaces_data() {
     .await;
     assert_eq!(
         body["members"],
-        json!([{"moengage_user_id": profile.moengage_user_id, "uid": "u1", "moe_anonymous_id": null}])
+        json!([{"moengage_user_id": member, "uid": "u1", "moe_anonymous_id": null}])
     );
 }
+
+/// Applies whatever the cohort routes staged, as the cohort queue's
+/// consumer does.
+async fn apply_staged(b: &Backend) {
+    let answer = engage_bridge_tests::run_queued(b, QueueName::Cohort).await;
+    assert!(answer.redeliver.is_empty(), "{}", b.kind);
+}
+
+/// The profile of `uid` in `workspace`.
+async fn profile_of(b: &Backend, workspace: &str, uid: &str) -> shared::domain::Profile {
+    let ids = b
+        .profiles
+        .find_by_uids(workspace, &[uid.to_owned()])
+        .await
+        .unwrap();
+    let id = ids.get(uid).expect("a profile").clone();
+    b.profiles
+        .get_profiles(workspace, &[id])
+        .await
+        .unwrap()
+        .remove(0)
+}
+
+/// (workspace, event name) of every event on the events queue, removing them.
+async fn queued_by_workspace(b: &Backend) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for body in engage_bridge_tests::drain_event_messages(b).await {
+        for event in body["events"].as_array().unwrap() {
+            let name = event["event_name"].as_str().unwrap().to_owned();
+            out.push((body["workspace_id"].as_str().unwrap().to_owned(), name));
+        }
+    }
+    out
+}
+
+/// Workspace beta's credentials never change workspace alpha: not its
+/// lists, not its members, not its profiles, not through Firehose account
+/// settings naming alpha; beta's writes land in beta only.
+async fn a_workspace_never_writes_into_another(b: &Backend) {
+    add_two_workspaces(b).await;
+    let member = alpha_data(b).await;
+    let beta = basic("beta", "beta-secret");
+    let post = |uri: &'static str, auth: Option<String>, body: Value| {
+        let b = &b;
+        async move { call(b, "POST", uri, auth.as_deref(), body.to_string().as_bytes()).await }
+    };
+
+    // Alpha's list, through beta's credentials: unknown to beta.
+    for uri in [
+        "/v1/amplitude/lists/amplitude-c1/remove",
+        "/v1/amplitude/lists/amplitude-c1/add",
+    ] {
+        let (status, _, body) = post(uri, Some(beta.clone()), json!({"userIds": ["u1"]})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}: {uri}: {body}", b.kind);
+    }
+    // The same cohort id and user: beta's own segment and beta's u1 (made
+    // by the mParticle request below before the change is applied).
+    let (status, _, body) = post(
+        "/v1/amplitude/cohorts",
+        Some(beta.clone()),
+        json!({"cohort_name": "Beta", "cohort_id": "c1", "in_cohort": false,
+               "computed_time": "2000000000", "message_id": "m-beta",
+               "users": [{"user_id": "u1"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}: {body}", b.kind);
+    // The same uid from mParticle: beta's own profile.
+    let (status, _, body) = post(
+        "/v1/mparticle/events",
+        Some(beta.clone()),
+        json!({"user_identities": [{"identity_type": "customer_id", "identity": "u1"}],
+               "user_attributes": {"plan": "beta"},
+               "events": [{"event_type": "custom_event",
+                           "data": {"event_id": 1, "event_name": "Signed Up"}}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}: {body}", b.kind);
+    // Firehose account settings naming alpha with beta's secret, with and
+    // without beta's Basic credentials: refused.
+    let audience = json!({
+        "type": "audience_membership_change_request", "id": "r-1",
+        "timestamp_ms": 2_000_000_000_000_u64,
+        "account": {"account_settings": {"workspace_id": "alpha", "secret_key": "beta-secret"}},
+        "user_profiles": [{"user_identities": [{"type": "customer", "value": "u1"}],
+                           "audiences": [{"audience_id": 7, "audience_name": "A", "action": "delete"}]}]
+    });
+    for auth in [None, Some(beta.clone())] {
+        let (status, _, _) = post("/v1/mparticle/firehose", auth, audience.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", b.kind);
+    }
+    apply_staged(b).await;
+
+    let alpha_segment = b
+        .segments
+        .get_segment("alpha", "amplitude-c1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alpha_segment.member_count, 1, "{}", b.kind);
+    assert_eq!(alpha_segment.name, "Alpha cohort");
+    let alpha_user = profile_of(b, "alpha", "u1").await;
+    assert_eq!(alpha_user.moengage_user_id, member);
+    assert_eq!(alpha_user.attributes.get("plan"), Some(&json!("alpha")));
+    let segments = b.segments.segments_of("alpha", &member).await.unwrap();
+    assert_eq!(segments, vec!["amplitude-c1".to_owned()], "{}", b.kind);
+    assert!(
+        b.segments
+            .get_segment("alpha", "mparticle-7")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let beta_segment = b
+        .segments
+        .get_segment("beta", "amplitude-c1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(beta_segment.name, "Beta");
+    assert_eq!(beta_segment.member_count, 0, "beta's u1 was removed");
+    let beta_user = profile_of(b, "beta", "u1").await;
+    assert_eq!(beta_user.attributes.get("plan"), Some(&json!("beta")));
+    assert_ne!(beta_user.moengage_user_id, member);
+    let mut queued = queued_by_workspace(b).await;
+    queued.sort();
+    let beta = |name: &str| ("beta".to_owned(), name.to_owned());
+    assert_eq!(
+        queued,
+        vec![beta("Partner Sync"), beta("Signed Up")],
+        "{}: only beta's events are queued, as beta's",
+        b.kind
+    );
+}
+
+contract_tests!(
+    a_workspace_never_sees_another_workspaces_data,
+    a_workspace_never_writes_into_another,
+);
 
 #[tokio::test]
 async fn segment_lists_page_with_opaque_cursors() {

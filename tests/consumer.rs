@@ -102,16 +102,18 @@ async fn a_long_batch_is_not_delivered_twice(b: &Backend) {
     let (seen, stop) = start(b, options, Duration::from_millis(3500), "");
     // A second, competing consumer must not get it while it is being handled.
     let (rival, rival_stop) = start(b, options, Duration::ZERO, "");
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Handled (3.5 s, three visibility timeouts long) and deleted after
+    // success; had the rival got it meanwhile, it would have been handled
+    // twice.
+    wait_for(
+        async || b.queues.events.approximate_len().await.unwrap() == 0,
+        Duration::from_secs(15),
+    )
+    .await;
     stop.send(true).unwrap();
     rival_stop.send(true).unwrap();
     let total = seen.lock().unwrap().len() + rival.lock().unwrap().len();
     assert_eq!(total, 1, "{}: delivered {total} times", b.kind);
-    assert_eq!(
-        b.queues.events.approximate_len().await.unwrap(),
-        0,
-        "deleted after success"
-    );
 }
 
 /// Receives the one cohort message (hidden 0 s: visible again at once)

@@ -2,9 +2,10 @@
 //! handler the deployed functions run (HTTP through the shared router, SQS
 //! through the shared batch loop, Firehose direct invocations).
 
+use engage_bridge_tests::receiver::Recorder;
 use engage_bridge_tests::{invoke, repo_root, sqlite, workspace};
 use lambda_runtime::Diagnostic;
-use serde_json::Value;
+use serde_json::{Value, json};
 use shared::topology::Function;
 
 fn sample(path: &str) -> Value {
@@ -60,9 +61,35 @@ async fn each_function_mounts_only_its_own_routes() {
     assert_eq!(out["statusCode"], 404, "{out}");
 }
 
-#[tokio::test]
+/// The workspace `demo` of the samples with a stream `warehouse` to `url`.
+async fn demo_with_warehouse(b: &engage_bridge_tests::Backend, url: &str) {
+    let text = format!(
+        "[[workspaces]]\nid = \"demo\"\nsecret = \"change-me\"\napp_name = \"Demo App\"\n\n\
+         [[workspaces.streams]]\nname = \"warehouse\"\ntype = \"webhook\"\nurl = \"{url}\"\n"
+    );
+    let config = shared::config::parse(&text).unwrap();
+    b.workspaces.apply(&config.workspaces).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_batches_and_direct_invocations_reach_their_handlers() {
     let b = sqlite();
+    let recorder = Recorder::new(503);
+    let receiver = recorder.serve().await;
+    demo_with_warehouse(&b, &receiver.uri()).await;
+
+    // A retry that fails with retries left stays on the queue: its id is
+    // the one failure the answer names.
+    let retry = sample("retry/sqs-retry.json");
+    let id = retry["Records"][0]["messageId"].clone();
+    let out = invoke(&b, Function::Retry, retry.clone()).await.unwrap();
+    assert_eq!(out, json!({"batchItemFailures": [{"itemIdentifier": id}]}));
+    // Delivered: nothing left to retry.
+    recorder.set_status(200);
+    let out = invoke(&b, Function::Retry, retry).await.unwrap();
+    assert_eq!(out, json!({"batchItemFailures": []}));
+
+    // Dispatch: delivered (or parked on the retry queue), so no failures.
     let out = invoke(
         &b,
         Function::StreamDispatch,
@@ -70,7 +97,29 @@ async fn sqs_batches_and_direct_invocations_reach_their_handlers() {
     )
     .await
     .unwrap();
-    assert!(out["batchItemFailures"].is_array(), "{out}");
+    assert_eq!(out, json!({"batchItemFailures": []}));
+    let uuids: Vec<Value> = recorder
+        .bodies()
+        .iter()
+        .flat_map(|b| b["events"].as_array().unwrap().clone())
+        .map(|e| e["event_uuid"].clone())
+        .collect();
+    let sample_uuids = |path: &str| -> Vec<Value> {
+        let body = sample(path)["Records"][0]["body"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let message: Value = serde_json::from_str(&body).unwrap();
+        let events = message["events"].as_array().unwrap().clone();
+        events.iter().map(|e| e["event_uuid"].clone()).collect()
+    };
+    let retried = sample_uuids("retry/sqs-retry.json");
+    let expected: Vec<Value> = [retried.clone(), retried]
+        .concat()
+        .into_iter()
+        .chain(sample_uuids("stream-dispatch/sqs-events.json"))
+        .collect();
+    assert_eq!(uuids, expected, "2 retries, then the dispatch");
     let out = invoke(
         &b,
         Function::MparticleIngest,

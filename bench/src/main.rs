@@ -1,4 +1,4 @@
-//! engage-bridge-bench: the load harness of issue 14.
+//! engage-bridge-bench: the load harness (BENCHMARKS.md).
 //!
 //! - `e2e`: a load generator (keep-alive connections, flat out or a fixed
 //!   open-loop rate) → `engage-bridge serve` → a webhook stream → a local
@@ -31,7 +31,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "engage-bridge-bench",
-    about = "engage-bridge load harness (issue 14)"
+    about = "engage-bridge load harness (BENCHMARKS.md)"
 )]
 struct Cli {
     /// Worker threads of the harness's runtime (generator and receiver).

@@ -16,7 +16,7 @@ use crate::workload::{CIO_SIGNING_KEY, SECRET, WORKSPACE};
 pub struct ConfigOptions<'a> {
     pub receiver_url: &'a str,
     pub batch_size: u32,
-    /// Adds the workspace's `customerio` settings (interface §7).
+    /// Adds the workspace's `customerio` settings (docs/interface/config.md).
     pub customerio: bool,
 }
 
@@ -64,6 +64,19 @@ pub struct ServeProcess {
     dir: PathBuf,
 }
 
+/// The address of `serve`'s "listening on" line: text, or a JSON record's
+/// `message` when the logs are JSON.
+fn listening_url(line: &str) -> Option<String> {
+    let record = serde_json::from_str::<serde_json::Value>(line).ok();
+    let message = match &record {
+        Some(record) => record["message"].as_str()?.to_owned(),
+        None => line.to_owned(),
+    };
+    message
+        .strip_prefix("engage-bridge listening on http://")
+        .map(str::to_owned)
+}
+
 impl ServeProcess {
     /// Writes `config_text` to `dir`, starts `serve` on an ephemeral port and
     /// waits for its "listening on" line.
@@ -107,7 +120,7 @@ impl ServeProcess {
         loop {
             match rx.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) => {
-                    if let Some(url) = line.strip_prefix("engage-bridge listening on http://") {
+                    if let Some(url) = listening_url(&line) {
                         process.addr = url.trim().parse().context("listen address")?;
                         return Ok(process);
                     }

@@ -1,5 +1,5 @@
 //! Request bodies: mParticle Events-API batches, Amplitude cohort webhooks
-//! and Customer.io reporting webhooks (interface §3). Every request number
+//! and Customer.io reporting webhooks (docs/interface/http.md). Every request number
 //! `seq` gives different event ids, message ids and user ids, so nothing is
 //! de-duplicated; bodies are written directly as bytes so that building
 //! them costs the generator little.

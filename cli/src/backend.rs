@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use shared::config::{self, ConfigFile, StorageBackend};
-use shared::runtime::{AwsEnvironment, Services};
+use shared::runtime::Services;
 
 use crate::Failure;
 
@@ -12,7 +12,7 @@ use crate::Failure;
 /// starts logging as its `[logging]` says.
 pub fn load_config(path: &Path) -> Result<ConfigFile, Failure> {
     let config = config::load_file(path).map_err(|e| Failure::Usage(e.into()))?;
-    crate::init_logging(&config);
+    crate::output::init(&config);
     Ok(config)
 }
 
@@ -42,12 +42,21 @@ pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
                 .with_context(|| format!("cannot open the embedded store at {}", path.display()))
                 .map_err(Failure::Runtime)?
         }
+        #[cfg(feature = "aws")]
         StorageBackend::Aws => {
-            let environment = AwsEnvironment::from_env().map_err(|e| Failure::Usage(e.into()))?;
+            let environment = shared::runtime::AwsEnvironment::from_env()
+                .map_err(|e| Failure::Usage(e.into()))?;
             let mut services = Services::aws_from(&environment).await;
             // The config file's schedule wins over the environment's.
             services.retry_schedule = schedule;
             services
+        }
+        #[cfg(not(feature = "aws"))]
+        StorageBackend::Aws => {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "storage.backend = \"aws\" needs an engage-bridge built with the aws feature \
+                 (this one is embedded-only)"
+            )));
         }
     };
     // So does its destination policy (docs/interface/config.md "security").

@@ -1,10 +1,10 @@
-//! `dlq list` and `dlq replay` (docs/interface/cli.md "dlq").
+//! `dlq list`, `dlq show` and `dlq replay` (docs/interface/cli.md "dlq").
 
 use std::path::Path;
 
 use shared::streams::dlq::{self, Filter};
 
-use crate::{CliResult, backend};
+use crate::{CliResult, Failure, backend};
 
 pub async fn list(config_path: &Path, filter: Filter) -> CliResult {
     let config = backend::load_config(config_path)?;
@@ -26,6 +26,20 @@ pub async fn list(config_path: &Path, filter: Filter) -> CliResult {
         );
     }
     Ok(())
+}
+
+pub async fn show(config_path: &Path, id: &str) -> CliResult {
+    let config = backend::load_config(config_path)?;
+    let services = backend::open_existing(&config).await?;
+    match dlq::show(&services, id).await? {
+        Some(letter) => {
+            println!("{}", serde_json::to_string(&letter)?);
+            Ok(())
+        }
+        None => Err(Failure::Runtime(anyhow::anyhow!(
+            "no dead letter with id {id:?} (`engage-bridge dlq list` shows the ids)"
+        ))),
+    }
 }
 
 pub async fn replay(config_path: &Path, filter: Filter, dry_run: bool) -> CliResult {

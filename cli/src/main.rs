@@ -1,9 +1,15 @@
 //! `engage-bridge`: the embedded server and the operator commands
 //! (docs/interface/cli.md). Exit codes: 0 ok, 1 failure, 2 usage or config error.
 
+/// `serve` is allocation-bound (JSON trees, attribute maps): mimalloc takes
+/// a third less time than glibc's allocator (BENCHMARKS.md "mParticle ingest").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod backend;
 mod dlq;
 mod events;
+mod output;
 mod serve;
 mod streams;
 mod validate;
@@ -72,6 +78,14 @@ enum Command {
 enum DlqCommand {
     /// Print one JSON object per dead letter.
     List(DlqArgs),
+    /// Print one dead letter in full: a batch's events, or an unreadable
+    /// message's raw body.
+    Show {
+        #[arg(long)]
+        config: PathBuf,
+        /// The id `dlq list` shows.
+        id: String,
+    },
     /// Move dead letters back for immediate delivery.
     Replay {
         #[command(flatten)]
@@ -216,6 +230,9 @@ fn main() -> ExitCode {
                 command: DlqCommand::List(args),
             } => dlq::list(&args.config, args.filter(Vec::new())).await,
             Command::Dlq {
+                command: DlqCommand::Show { config, id },
+            } => dlq::show(&config, &id).await,
+            Command::Dlq {
                 command: DlqCommand::Replay { args, ids, dry_run },
             } => dlq::replay(&args.config, args.filter(ids), dry_run).await,
             Command::Streams {
@@ -231,33 +248,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(e)) => {
-            eprintln!("error: {}", one_line(&e));
+            output::error(&e);
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
-            eprintln!("error: {}", one_line(&e));
+            output::error(&e);
             ExitCode::from(1)
         }
     }
-}
-
-/// An error and its causes on one line, down to the first store error:
-/// its message already names the root cause an operator can act on
-/// (docs/interface/observability.md "Errors"), and the SDK's own chain
-/// below it is noise.
-fn one_line(error: &anyhow::Error) -> String {
-    let mut parts = Vec::new();
-    for cause in error.chain() {
-        parts.push(cause.to_string());
-        if cause.is::<shared::ports::StoreError>() {
-            break;
-        }
-    }
-    parts.join(": ")
-}
-
-/// Logs on stderr as the config's `[logging]` says (`RUST_LOG` overrides
-/// the level).
-pub fn init_logging(config: &shared::config::ConfigFile) {
-    shared::observability::logging::init(config.logging.format, &config.logging.level);
 }

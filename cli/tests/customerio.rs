@@ -19,6 +19,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const CIO_KEY: &str = "cio-key-77aa-never-logged";
+const AMPLITUDE_KEY: &str = "amp-key-5e02-never-logged";
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 async fn receiver(status: u16) -> MockServer {
@@ -49,7 +50,7 @@ fn workspaces(amplitude: &str, hook: &str, paused: &str, enabled: bool) -> Strin
     format!(
         "[retry]\nschedule_seconds = [1, 1, 1]\n\n[[workspaces]]\nid = \"acme\"\nsecret = \"acme-secret\"\napp_name = \"Acme\"\n\
          customerio = {{ signing_key = \"{CIO_KEY}\", account_id = \"1\", workspace_id = \"56354\" }}\n\n\
-         [[workspaces.streams]]\nname = \"amplitude\"\ntype = \"amplitude\"\napi_key = \"k\"\nendpoint = \"{amplitude}/2/httpapi\"\n\n\
+         [[workspaces.streams]]\nname = \"amplitude\"\ntype = \"amplitude\"\napi_key = \"{AMPLITUDE_KEY}\"\nendpoint = \"{amplitude}/2/httpapi\"\n\n\
          [[workspaces.streams]]\nname = \"signed\"\ntype = \"webhook\"\nurl = \"{hook}/in\"\nsigning_secrets = [\"{WHSEC}\"]\n\n\
          [[workspaces.streams]]\nname = \"paused\"\ntype = \"webhook\"\nurl = \"{paused}/in\"\nenabled = {enabled}\n"
     )
@@ -202,8 +203,9 @@ async fn webhook_in_to_every_stream(dir: &Path, head: &str, env: &[(&str, String
     drop(serve);
     let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
     assert!(log.contains("batch waits: the stream is paused (enabled = false)"));
-    for secret in [CIO_KEY, "acme-secret", &WHSEC[6..]] {
+    for secret in [CIO_KEY, AMPLITUDE_KEY, "acme-secret", &WHSEC[6..]] {
         assert!(!log.contains(secret), "a secret in the log");
+        assert!(!listed[0].contains(secret), "a secret in the dead letter");
     }
 }
 

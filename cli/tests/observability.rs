@@ -2,34 +2,71 @@
 //! receiver that answers 500 until the batch is dead-lettered shows up in
 //! `GET /metrics` (attempts, the dead letter, the depth gauges) and in the
 //! JSON log (a WARN per attempt, an ERROR per dead letter, an access line
-//! per request with its ids at the top level), and never with a secret.
+//! per request with its ids at the top level), and never with a secret;
+//! deliveries, drops and skips are counted; with JSON logs every line
+//! `serve` writes, on stdout and stderr, is JSON.
 
 mod common;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Server, run, write_config};
+use common::{Server, events_send, run, write_config};
 use engage_bridge_tests::basic;
 use engage_bridge_tests::receiver::{Recorder, wait_for};
 use serde_json::Value;
 
 const WORKSPACE_SECRET: &str = "ws-secret-91f0-never-logged";
 const TOKEN: &str = "tok-5d3c-never-logged";
+const AMPLITUDE_KEY: &str = "amp-key-c41e-never-logged";
 
-fn config(dir: &Path, url: &str) -> String {
+/// Workspace acme: stream `warehouse` (a webhook, `Signed Up` only) to
+/// `url`, stream `amplitude` (the campaign events) to `amplitude_url`.
+fn config(dir: &Path, url: &str, amplitude_url: &str) -> String {
     write_config(
         dir,
         &format!(
             "[logging]\nformat = \"json\"\n\n[retry]\nschedule_seconds = [1, 1, 1]\n\n\
              [[workspaces]]\nid = \"acme\"\nsecret = \"{WORKSPACE_SECRET}\"\napp_name = \"Acme\"\n\n\
              [[workspaces.streams]]\nname = \"warehouse\"\ntype = \"webhook\"\nurl = \"{url}\"\ntimeout_seconds = 5\n\
-             auth = {{ type = \"header\", name = \"authorization\", value = \"Bearer {TOKEN}\" }}\n"
+             events = [\"Signed Up\"]\n\
+             auth = {{ type = \"header\", name = \"authorization\", value = \"Bearer {TOKEN}\" }}\n\n\
+             [[workspaces.streams]]\nname = \"amplitude\"\ntype = \"amplitude\"\napi_key = \"{AMPLITUDE_KEY}\"\n\
+             endpoint = \"{amplitude_url}/2/httpapi\"\n"
         ),
     )
     .to_str()
     .unwrap()
     .to_owned()
+}
+
+/// `events send` of Email Sent events to acme, one per uid (`None`: an
+/// event with neither a user nor a device id).
+fn send_email_events(dir: &Path, config: &str, name: &str, uids: &[Option<&str>]) {
+    let events: Vec<Value> = uids
+        .iter()
+        .enumerate()
+        .map(|(i, uid)| {
+            let mut event = serde_json::json!({
+                "event_name": "Email Sent", "event_code": "MOE_EMAIL_SENT",
+                "event_uuid": format!("{name}-{i}"), "event_time": 1_700_000_000,
+                "event_type": "CAMPAIGN_EVENT", "event_source": "MOENGAGE",
+                "event_attributes": {"campaign_id": "c1"}
+            });
+            if let Some(uid) = uid {
+                event["uid"] = Value::from(*uid);
+            }
+            event
+        })
+        .collect();
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(&file, Value::Array(events).to_string()).unwrap();
+    let out = events_send(dir, config, "acme", file.to_str().unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The value of the sample `name{labels}` in Prometheus text, where every
@@ -59,14 +96,37 @@ async fn metrics(base: &str) -> String {
     response.text().await.unwrap()
 }
 
-fn json_lines(dir: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(dir.join("serve.log")).unwrap();
-    for secret in [WORKSPACE_SECRET, TOKEN] {
-        assert!(!text.contains(secret), "a secret reached the logs");
+/// Every line of `text` as a JSON record; none holds a secret (nor the
+/// workspace's Basic credentials).
+fn json_records(text: &str) -> Vec<Value> {
+    let credentials = basic("acme", WORKSPACE_SECRET);
+    let encoded = credentials.trim_start_matches("Basic ");
+    for secret in [WORKSPACE_SECRET, TOKEN, AMPLITUDE_KEY, encoded] {
+        assert!(!text.contains(secret), "a secret reached the output");
     }
     text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .map(|l| {
+            let record: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"));
+            for key in ["timestamp", "level", "message", "target"] {
+                assert!(record.get(key).is_some(), "{key} missing: {record}");
+            }
+            record
+        })
         .collect()
+}
+
+/// Polls `GET /metrics` until the sample reads `value` (40 s at most).
+async fn wait_for_sample(base: &str, name: &str, labels: &[(&str, &str)], value: f64) {
+    wait_for(
+        async || sample(&metrics(base).await, name, labels) == Some(value),
+        Duration::from_secs(40),
+    )
+    .await;
+}
+
+fn json_lines(dir: &Path) -> Vec<Value> {
+    json_records(&std::fs::read_to_string(dir.join("serve.log")).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,15 +134,18 @@ async fn a_failing_receiver_shows_in_metrics_and_json_logs_until_its_dead_letter
     let dir = tempfile::tempdir().unwrap();
     let recorder = Recorder::new(500);
     let receiver = recorder.serve().await;
-    let config = config(dir.path(), &receiver.uri());
-    let server = Server::start(
+    let amplitude = Recorder::new(200);
+    let amplitude_server = amplitude.serve().await;
+    let config = config(dir.path(), &receiver.uri(), &amplitude_server.uri());
+    let mut server = Server::start(
         dir.path(),
         &["--config", &config, "--listen", "127.0.0.1:0"],
     );
 
     let body = serde_json::json!({
         "events": [{"data": {"event_name": "Signed Up", "timestamp_unixtime_ms": 1_700_000_000_000_i64},
-                    "event_type": "custom_event"}],
+                    "event_type": "custom_event"},
+                   {"data": {}, "event_type": "session_start"}],
         "user_identities": {"customer_id": "u-1"},
         "environment": "production"
     });
@@ -98,19 +161,8 @@ async fn a_failing_receiver_shows_in_metrics_and_json_logs_until_its_dead_letter
 
     // 1 attempt + 3 retries a second apart, then the dead letter; the
     // depth gauges refresh every 5 s.
-    let base = server.base.clone();
-    wait_for(
-        async || {
-            let text = metrics(&base).await;
-            sample(
-                &text,
-                "engage_bridge_dead_letter_depth",
-                &[("stream", "warehouse")],
-            ) == Some(1.0)
-        },
-        Duration::from_secs(40),
-    )
-    .await;
+    let depth = "engage_bridge_dead_letter_depth";
+    wait_for_sample(&server.base, depth, &[("stream", "warehouse")], 1.0).await;
     let text = metrics(&server.base).await;
     let acme = [("workspace_id", "acme"), ("stream", "warehouse")];
     assert_eq!(
@@ -133,6 +185,19 @@ async fn a_failing_receiver_shows_in_metrics_and_json_logs_until_its_dead_letter
     assert_eq!(
         sample(
             &text,
+            "engage_bridge_items_skipped_total",
+            &[
+                ("workspace_id", "acme"),
+                ("source", "MPARTICLE"),
+                ("reason", "session_start")
+            ]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
             "engage_bridge_events_ingested_total",
             &[("workspace_id", "acme"), ("source", "MPARTICLE")]
         ),
@@ -148,12 +213,13 @@ async fn a_failing_receiver_shows_in_metrics_and_json_logs_until_its_dead_letter
         Some(1.0),
         "{text}"
     );
-    assert!(
+    assert_eq!(
         sample(
             &text,
             "engage_bridge_delivery_duration_seconds_count",
             &acme
-        ) >= Some(4.0),
+        ),
+        Some(4.0),
         "{text}"
     );
     for queue in ["events", "retry", "cohort"] {
@@ -216,12 +282,80 @@ async fn a_failing_receiver_shows_in_metrics_and_json_logs_until_its_dead_letter
     assert!(out.status.success());
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(listed.contains(dead[0]["id"].as_str().unwrap()), "{listed}");
+
+    // Amplitude: an event with neither a user nor a device id is dropped
+    // and counted, the others delivered and counted as they grow.
+    let amplitude_labels = [("workspace_id", "acme"), ("stream", "amplitude")];
+    let dropped_labels = [
+        amplitude_labels[0],
+        amplitude_labels[1],
+        ("reason", "no_user_id_or_device_id"),
+    ];
+    send_email_events(dir.path(), &config, "first", &[Some("u-1"), None]);
+    let delivered = "engage_bridge_events_delivered_total";
+    wait_for_sample(&server.base, delivered, &amplitude_labels, 1.0).await;
+    let text = metrics(&server.base).await;
+    assert_eq!(
+        sample(&text, "engage_bridge_events_dropped_total", &dropped_labels),
+        Some(1.0),
+        "{text}"
+    );
+    send_email_events(dir.path(), &config, "second", &[Some("u-2"), Some("u-3")]);
+    wait_for_sample(&server.base, delivered, &amplitude_labels, 3.0).await;
+    let text = metrics(&server.base).await;
+    assert_eq!(
+        sample(&text, "engage_bridge_events_dropped_total", &dropped_labels),
+        Some(1.0),
+        "{text}"
+    );
+    let mut sent: Vec<String> = amplitude
+        .bodies()
+        .iter()
+        .flat_map(|b| b["events"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["insert_id"].as_str().unwrap().to_owned())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["first-0", "second-0", "second-1"]);
+
+    // Ending with an error (here: the address is taken) is a JSON line too.
+    let taken = server.base.trim_start_matches("http://").to_owned();
+    let out = run(
+        dir.path(),
+        &["serve", "--config", &config, "--listen", &taken],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let records = json_records(&String::from_utf8_lossy(&out.stderr));
+    let last = records.last().expect("an error line");
+    assert_eq!(last["level"], "ERROR");
+    assert!(
+        last["message"].as_str().unwrap().contains("cannot listen"),
+        "{last}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Every line `serve` wrote, on stdout and on stderr, is JSON.
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
+    let mut stdout = server.first_lines.clone();
+    stdout.extend(server.lines.try_iter());
+    let announced = json_records(&stdout.join("\n"));
+    assert_eq!(announced[0]["url"], server.base.as_str());
+    assert_eq!(
+        announced[0]["message"],
+        format!("engage-bridge listening on {}", server.base)
+    );
+    let lines = json_lines(dir.path());
+    assert_eq!(lines.last().unwrap()["message"], "stopped");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_openapi_need_no_credentials_and_describe_every_route() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), "http://127.0.0.1:9");
+    let config = config(dir.path(), "http://127.0.0.1:9", "http://127.0.0.1:9");
     let server = Server::start(
         dir.path(),
         &["--config", &config, "--listen", "127.0.0.1:0"],

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, run, write_config};
+use common::{Server, events_send, run, write_config};
 use engage_bridge_tests::basic;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,10 +16,17 @@ async fn embedded_default_keeps_its_demo_secret_across_restarts_and_stops_on_sig
         "{}",
         server.base
     );
-    let secret = server
-        .demo_secret()
-        .expect("the demo secret is printed once");
+    // Not on a terminal, the output is JSON (`logging.format = "auto"`):
+    // it names the secret's file and never prints the secret.
+    let file = dir.path().join(".engage-bridge/demo-secret");
+    let secret = std::fs::read_to_string(&file).unwrap().trim().to_owned();
     assert!(secret.len() >= 32);
+    let demo = server
+        .demo_record()
+        .expect("a JSON line for the demo workspace");
+    assert_eq!(demo["secret_file"], ".engage-bridge/demo-secret", "{demo}");
+    assert_eq!(demo["level"], "INFO");
+    assert_eq!(server.demo_secret(), None);
     assert!(dir.path().join(".engage-bridge/engage-bridge.db").exists());
 
     let http = reqwest::Client::new();
@@ -46,20 +53,24 @@ async fn embedded_default_keeps_its_demo_secret_across_restarts_and_stops_on_sig
         .unwrap();
     assert_eq!(denied.status(), 401);
 
-    // A fresh secret per start: the old one stops working.
     server.signal("TERM");
     assert_eq!(server.wait_exit(Duration::from_secs(15)), Some(0));
+    let mut stdout = server.first_lines.clone();
+    stdout.extend(server.lines.try_iter());
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    for line in stdout.iter().map(String::as_str).chain(log.lines()) {
+        assert!(!line.contains(&secret), "the secret was written: {line}");
+        let record: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(record["message"].is_string(), "{record}");
+    }
+
     let again = Server::start(dir.path(), &["--listen", "127.0.0.1:0"]);
-    let kept = again.demo_secret().unwrap();
-    assert_eq!(kept, secret, "the demo secret is kept across restarts");
-    let line = again
-        .first_lines
-        .iter()
-        .find(|l| l.starts_with("demo workspace:"))
-        .unwrap();
-    let file = dir.path().join(".engage-bridge/demo-secret");
-    assert!(line.contains("(kept in "), "{line}");
-    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), secret);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().trim(),
+        secret,
+        "the demo secret is kept across restarts"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -73,6 +84,47 @@ async fn embedded_default_keeps_its_demo_secret_across_restarts_and_stops_on_sig
         .await
         .unwrap();
     assert_eq!(still.status(), 200);
+}
+
+/// On a terminal (text output) the demo secret is printed, as the README's
+/// first steps rely on. `script` gives `serve` a terminal.
+#[test]
+fn on_a_terminal_serve_prints_the_demo_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!("exec {} serve --listen 127.0.0.1:0", common::BIN);
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs serve on a terminal");
+    let rx = common::lines_of(&mut child);
+    let mut seen = Vec::new();
+    let printed = loop {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            panic!("no demo secret line within 20 s: {seen:?}");
+        };
+        let line = line.trim_end().to_owned();
+        seen.push(line.clone());
+        if let Some(rest) = line.strip_prefix("demo workspace: id=demo secret=") {
+            break rest.to_owned();
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let secret = std::fs::read_to_string(dir.path().join(".engage-bridge/demo-secret")).unwrap();
+    assert_eq!(
+        printed,
+        format!("{} (kept in .engage-bridge/demo-secret)", secret.trim())
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("engage-bridge listening on http://127.0.0.1:")),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -122,7 +174,7 @@ async fn config_workspaces_are_the_source_of_truth() {
         ],
     );
     assert_eq!(
-        server.demo_secret(),
+        server.demo_record(),
         None,
         "no demo workspace with --config"
     );
@@ -166,18 +218,7 @@ fn events_send_queues_events_in_batches() {
     std::fs::write(&file, serde_json::json!({"events": events}).to_string()).unwrap();
 
     // The workspace must exist in the backend first.
-    let out = run(
-        dir.path(),
-        &[
-            "events",
-            "send",
-            "--config",
-            config,
-            "--workspace",
-            "acme",
-            file.to_str().unwrap(),
-        ],
-    );
+    let out = events_send(dir.path(), config, "acme", file.to_str().unwrap());
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -193,18 +234,7 @@ fn events_send_queues_events_in_batches() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = run(
-        dir.path(),
-        &[
-            "events",
-            "send",
-            "--config",
-            config,
-            "--workspace",
-            "acme",
-            file.to_str().unwrap(),
-        ],
-    );
+    let out = events_send(dir.path(), config, "acme", file.to_str().unwrap());
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -219,18 +249,7 @@ fn events_send_queues_events_in_batches() {
 
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"[{"event_name": "x"}]"#).unwrap();
-    let out = run(
-        dir.path(),
-        &[
-            "events",
-            "send",
-            "--config",
-            config,
-            "--workspace",
-            "acme",
-            bad.to_str().unwrap(),
-        ],
-    );
+    let out = events_send(dir.path(), config, "acme", bad.to_str().unwrap());
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("events[0]"),

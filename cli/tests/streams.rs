@@ -47,18 +47,7 @@ fn events_file(dir: &Path, name: &str, uuids: &[&str]) -> String {
 
 /// `engage-bridge events send` of `file` to workspace acme.
 fn send_events(dir: &Path, config: &str, file: &str) -> std::process::Output {
-    run(
-        dir,
-        &[
-            "events",
-            "send",
-            "--config",
-            config,
-            "--workspace",
-            "acme",
-            file,
-        ],
-    )
+    common::events_send(dir, config, "acme", file)
 }
 
 fn delivered_uuids(recorder: &Recorder) -> Vec<String> {
@@ -274,6 +263,28 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     );
     assert!(filtered.stdout.is_empty());
 
+    // `dlq show` prints it in full: the events themselves.
+    let id = letter["id"].as_str().unwrap();
+    let shown = dlq_show(dir.path(), &config, id);
+    let full: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(full["id"], id);
+    assert!(full["at"].as_str().unwrap().ends_with('Z'), "{full}");
+    for field in [
+        "workspace_id",
+        "stream",
+        "moe_request_id",
+        "attempts",
+        "reason",
+    ] {
+        assert_eq!(full[field], letter[field], "{field}");
+    }
+    let events = full["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{full}");
+    assert_eq!(events[0]["event_uuid"], "d-1");
+    assert_eq!(events[0]["event_name"], "Email Sent");
+    assert_eq!(events[0]["uid"], "u1");
+    assert_eq!(events[0]["event_attributes"]["campaign_id"], "c1");
+
     recorder.set_status(200);
     let out = run(
         dir.path(),
@@ -310,6 +321,88 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
         assert!(!logs.contains(secret), "a secret reached the logs");
         assert!(!lines[0].contains(secret));
     }
+}
+
+/// `engage-bridge dlq show ID`'s output (it must succeed).
+fn dlq_show(dir: &Path, config: &str, id: &str) -> String {
+    let out = run(dir, &["dlq", "show", "--config", config, id]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "one JSON line: {text}");
+    text
+}
+
+/// An unreadable queue message is kept as it was; `dlq list` names it and
+/// `dlq show` gives its raw body back byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_show_gives_the_raw_body_of_an_unreadable_message() {
+    use shared::ports::OutgoingMessage;
+    use shared::topology::QueueName;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "http://127.0.0.1:9", "[1, 1, 1]");
+    let out = run(dir.path(), &["workspaces", "apply", "--config", &config]);
+    assert!(out.status.success());
+    let raw = r#"{"workspace_id":"acme","events":"not a list \u00e9 ü"}"#;
+    let store = shared::runtime::Services::sqlite(
+        &dir.path().join("store.db"),
+        engage_bridge_tests::fast_schedule(),
+    )
+    .unwrap();
+    store
+        .queues
+        .raw(QueueName::Events)
+        .send(&[OutgoingMessage::now(raw.to_owned())])
+        .await
+        .unwrap();
+    let _serve = Server::start(
+        dir.path(),
+        &["--config", &config, "--listen", "127.0.0.1:0"],
+    );
+
+    let mut listed = serde_json::Value::Null;
+    wait_for(
+        async || {
+            let out = run(dir.path(), &["dlq", "list", "--config", &config]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            listed = text.lines().next().map_or(serde_json::Value::Null, |l| {
+                serde_json::from_str(l).unwrap()
+            });
+            !listed.is_null()
+        },
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(listed["queue"], "events", "{listed}");
+    assert_eq!(listed["workspace_id"], "acme", "{listed}");
+    assert!(listed.get("body").is_none(), "{listed}");
+
+    let id = listed["id"].as_str().unwrap();
+    let full: serde_json::Value = serde_json::from_str(&dlq_show(dir.path(), &config, id)).unwrap();
+    assert_eq!(full["body"], raw, "{full}");
+    assert_eq!(full["queue"], "events");
+    assert_eq!(full["id"], id);
+    assert_eq!(full["receive_count"], 1);
+    assert!(
+        full["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("unreadable events message"),
+        "{full}"
+    );
+
+    let out = run(
+        dir.path(),
+        &["dlq", "show", "--config", &config, "no-such-id"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"no-such-id\""), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

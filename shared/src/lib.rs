@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod input;
+#[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod lint;
 pub mod membership;
@@ -25,11 +26,3 @@ pub mod store;
 pub mod streams;
 pub mod topology;
 pub mod workspaces;
-
-/// Every binary that links this crate (the Lambda functions, `serve`, the
-/// tests and benchmarks) allocates with mimalloc: ingest and dispatch are
-/// allocation-bound (JSON trees, attribute maps), and glibc's allocator took
-/// about a third of their time; mimalloc makes the mapping ~1.6× faster
-/// (BENCHMARKS.md "mParticle ingest").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

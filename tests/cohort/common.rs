@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use engage_bridge_tests::ids::{derived, partner_sync as partner_sync_uuid};
 use engage_bridge_tests::{Backend, basic, workspace};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use shared::config::WorkspaceConfig;
-use shared::domain::ids::{derived_uuid, moengage_user_id};
 use shared::domain::{Event, EventsMessage, ProfileKey, ProfileUpdate};
 use shared::ports::Queue;
 use shared::runtime::Services;
@@ -169,9 +169,12 @@ pub async fn profile_with_uid(b: &Backend, uid: &str, anonymous: Option<(&str, &
         .moengage_user_id
 }
 
-/// The id a profile created from `key` gets.
+/// The id a profile created from `key` gets (docs/rules/ids.md).
 pub fn mid(key: ProfileKey) -> String {
-    moengage_user_id(WS, &key)
+    match key {
+        ProfileKey::Uid(uid) => derived(&[WS, "uid", &uid]),
+        ProfileKey::AnonymousId(anon) => derived(&[WS, "anonymous_id", &anon]),
+    }
 }
 
 /// The Partner Sync event docs/rules/partner-sync.md specifies for one change.
@@ -229,7 +232,7 @@ fn partner_sync(
     let mut event = json!({
         "event_name": "Partner Sync",
         "event_code": "PARTNER_SYNC",
-        "event_uuid": derived_uuid(&[WS, segment_id, member, time_label, action]),
+        "event_uuid": partner_sync_uuid(WS, segment_id, member, time_label, action),
         "event_time": event_time,
         "event_type": "USER_ACTION_EVENT",
         "event_source": "AMPLITUDE",

@@ -119,7 +119,6 @@ async fn add_then_remove_within_one_second_ends_removed(b: &Backend) {
     let one = profile_with_uid(b, "u1", None).await;
     profile_with_uid(b, "u2", None).await;
     create_list(b, &auth).await;
-    next_second().await;
     let calls = [
         ("add", vec!["u1", "u2"]),
         ("remove", vec!["u1"]),
@@ -127,16 +126,26 @@ async fn add_then_remove_within_one_second_ends_removed(b: &Backend) {
         ("remove", vec!["u2"]),
         ("add", vec!["u2"]),
     ];
-    let mut times = Vec::new();
-    for (verb, ids) in &calls {
-        let body = list_change(b, &auth, verb, ids).await.body;
-        let seconds = body["computed_time"].as_i64().unwrap();
-        times.push(body["time_ms"].as_i64().unwrap_or(seconds * 1000));
-    }
-    assert!(
-        times.iter().all(|t| t / 1000 == times[0] / 1000),
-        "the calls took more than a second: {times:?}"
-    );
+    // The calls must fall within one second for the test to say anything:
+    // a round that straddled two (a slow machine) is applied and run again
+    // (it ends in the same state, so the next round starts from it).
+    let mut round = 0;
+    let times = loop {
+        round += 1;
+        assert!(round <= 5, "{}: the calls never fit in one second", b.kind);
+        next_second().await;
+        let mut times = Vec::new();
+        for (verb, ids) in &calls {
+            let body = list_change(b, &auth, verb, ids).await.body;
+            let seconds = body["computed_time"].as_i64().unwrap();
+            times.push(body["time_ms"].as_i64().unwrap_or(seconds * 1000));
+        }
+        if times.iter().all(|t| t / 1000 == times[0] / 1000) {
+            break times;
+        }
+        apply_staged(b).await;
+        drain_events(b).await;
+    };
     // The consumer applies staged messages concurrently, in any order.
     apply_staged(b).await;
     let (members, _) = all_members(b, &auth, LIST, 100).await;

@@ -1,5 +1,6 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use engage_bridge_tests::receiver::{wait_for, wait_until_seen};
 use engage_bridge_tests::{Backend, contract_tests};
 
 async fn keys_count_only_once_recorded(b: &Backend) {
@@ -17,20 +18,38 @@ async fn keys_count_only_once_recorded(b: &Backend) {
 
 async fn expired_keys_are_free_again(b: &Backend) {
     let ids = &b.idempotency;
-    ids.record("ws", "k", Duration::from_millis(300))
-        .await
-        .unwrap();
-    assert!(ids.is_recorded("ws", "k").await.unwrap());
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(!ids.is_recorded("ws", "k").await.unwrap(), "{}", b.kind);
-    // A later record wins over an earlier, shorter one.
+    let ttl = Duration::from_secs(1);
+    let recorded = Instant::now();
+    ids.record("ws", "k", ttl).await.unwrap();
+    // Recorded until its TTL ends, free from then on: seen free, and not
+    // before the TTL (bounds a slow machine cannot break).
+    let held = ids.is_recorded("ws", "k").await.unwrap();
+    assert!(held || recorded.elapsed() >= ttl, "{}", b.kind);
+    let freed = wait_until_seen(
+        async || !ids.is_recorded("ws", "k").await.unwrap(),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        freed - recorded >= ttl,
+        "{}: free after {:?}",
+        b.kind,
+        freed - recorded
+    );
+    // A later record wins over an earlier, shorter one: the 60 s record
+    // stands after the 1 ms one has run out.
     ids.record("ws", "k", Duration::from_secs(60))
         .await
         .unwrap();
+    let short = Instant::now();
     ids.record("ws", "k", Duration::from_millis(1))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    wait_for(
+        async || short.elapsed() >= Duration::from_millis(5),
+        Duration::from_secs(1),
+    )
+    .await;
     assert!(ids.is_recorded("ws", "k").await.unwrap(), "{}", b.kind);
 }
 

@@ -1,7 +1,8 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use engage_bridge_tests::receiver::wait_until_seen;
 use engage_bridge_tests::{Backend, contract_tests};
-use shared::ports::OutgoingMessage;
+use shared::ports::{OutgoingMessage, Queue, Received};
 
 const NO_WAIT: Duration = Duration::ZERO;
 
@@ -44,35 +45,47 @@ async fn delivers_and_deletes(b: &Backend) {
     assert_eq!(q.approximate_len().await.unwrap(), 0);
 }
 
+/// Polls `q` until it hands out a message; returns it and how long after
+/// `since` it was seen (never before it was visible: a lower bound that a
+/// slow machine cannot break).
+async fn next_message(q: &dyn Queue, since: Instant) -> (Received, Duration) {
+    let mut got = Vec::new();
+    let seen = wait_until_seen(
+        async || {
+            got = q
+                .receive(1, Duration::from_secs(30), NO_WAIT)
+                .await
+                .unwrap();
+            !got.is_empty()
+        },
+        Duration::from_secs(15),
+    )
+    .await;
+    (got.remove(0), seen - since)
+}
+
 async fn undeleted_messages_reappear_after_visibility_timeout(b: &Backend) {
     let q = b.queues.retry.raw();
     q.send(&[OutgoingMessage::now("once".into())])
         .await
         .unwrap();
+    let received = Instant::now();
     let first = q
         .receive(1, Duration::from_secs(1), Duration::from_secs(1))
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
-    // Hidden while in flight...
+    // Hidden while in flight, and back, counted, after the timeout:
+    // nothing is lost.
+    let (again, after) = next_message(q.as_ref(), received).await;
     assert!(
-        q.receive(1, Duration::from_secs(1), NO_WAIT)
-            .await
-            .unwrap()
-            .is_empty(),
-        "{}",
+        after >= Duration::from_secs(1),
+        "{}: back after {after:?}",
         b.kind
     );
-    tokio::time::sleep(Duration::from_millis(1300)).await;
-    // ...and back, counted, after the timeout: nothing is lost.
-    let again = q
-        .receive(1, Duration::from_secs(30), Duration::from_secs(1))
-        .await
-        .unwrap();
-    assert_eq!(again.len(), 1, "{}", b.kind);
-    assert_eq!(again[0].body, "once");
-    assert_eq!(again[0].message_id, first[0].message_id);
-    assert_eq!(again[0].receive_count, 2);
+    assert_eq!(again.body, "once");
+    assert_eq!(again.message_id, first[0].message_id);
+    assert_eq!(again.receive_count, 2);
 }
 
 async fn visibility_can_be_changed(b: &Backend) {
@@ -92,48 +105,36 @@ async fn visibility_can_be_changed(b: &Backend) {
         .await
         .unwrap();
     assert_eq!(again.len(), 1, "{}", b.kind);
+    let changed = Instant::now();
     q.change_visibility(&again[0].receipt_handle, Duration::from_secs(2))
         .await
         .unwrap();
+    let (back, after) = next_message(q.as_ref(), changed).await;
     assert!(
-        q.receive(1, Duration::from_secs(60), NO_WAIT)
-            .await
-            .unwrap()
-            .is_empty()
+        after >= Duration::from_secs(2),
+        "{}: back after {after:?}",
+        b.kind
     );
-    tokio::time::sleep(Duration::from_millis(2300)).await;
-    assert_eq!(
-        q.receive(1, Duration::from_secs(60), Duration::from_secs(1))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(back.body, "later");
 }
 
 async fn delayed_messages_wait(b: &Backend) {
     let q = b.queues.cohort.raw();
+    let sent = Instant::now();
     q.send(&[OutgoingMessage {
         body: "delayed".into(),
         delay: Duration::from_secs(2),
     }])
     .await
     .unwrap();
+    assert_eq!(q.approximate_len().await.unwrap(), 1);
+    let (got, after) = next_message(q.as_ref(), sent).await;
     assert!(
-        q.receive(1, Duration::from_secs(30), NO_WAIT)
-            .await
-            .unwrap()
-            .is_empty(),
-        "{}",
+        after >= Duration::from_secs(2),
+        "{}: seen after {after:?}",
         b.kind
     );
-    assert_eq!(q.approximate_len().await.unwrap(), 1);
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    let got = q
-        .receive(1, Duration::from_secs(30), Duration::from_secs(1))
-        .await
-        .unwrap();
-    assert_eq!(got.len(), 1, "{}", b.kind);
+    assert_eq!(got.body, "delayed");
     assert!(
         q.send(&[OutgoingMessage {
             body: "x".into(),

@@ -3,7 +3,6 @@
 
 use engage_bridge_tests::sqlite;
 use serde_json::{Value, json};
-use shared::customerio::event::event_uuid;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -69,7 +68,7 @@ async fn amplitude_streams_export_customerio_events_by_seed_004s_table() {
         Value::Array(events(&server).await),
         json!([
             {"user_id": "313803", "event_type": "Sms Sent", "time": 166904535000_i64,
-             "insert_id": event_uuid(WS, "01GJBCEYDJMH4VCDKXC98JNQ2D"), "groups": groups,
+             "insert_id": "033d2c1f-1b31-5c29-a009-8393cd7fcfe6", "groups": groups,
              "event_properties": {
                 "trigger_id": 1, "customer_id": "313803",
                 "delivery_id": "dgSiuAMBAMeAFMWAFAGEmtrrwMzFAHs6nMGmSG4=",
@@ -81,7 +80,7 @@ async fn amplitude_streams_export_customerio_events_by_seed_004s_table() {
             {"user_id": "0200102",
              "device_id": "eeC2XC_NVPo:APA91bEYRSgmu-dAZcOWi7RzKBbT9gdY3WJACOpLQEMAmAOsChJMAZWirvSlSF3EuHxb7qdwlYeOyCWtbsnR14Vyx5nwBmg5J3SyPxfNn-ey1tNgXIj5UOq8IBk2VwzMApk-xzD4JJof",
              "platform": "Android", "event_type": "Push Sent", "time": 1585250350000_i64,
-             "insert_id": event_uuid(WS, "01E4C4HDQ7P1X9KTKF0ZX7PWHE"), "groups": groups,
+             "insert_id": "578916a8-26e2-58c0-bc27-fa2e6d4ebf9e", "groups": groups,
              "event_properties": {
                 "action_id": 37, "broadcast_id": 9, "customer_id": "0200102",
                 "delivery_id": "RPILAgUBcRhIBqSfeiIwdIYJKxTY",

@@ -109,7 +109,8 @@ async fn memberships_become_segments_with_partner_sync(b: &Backend) {
         &json!({
             "event_name": "Partner Sync",
             "event_code": "PARTNER_SYNC",
-            "event_uuid": u1_event["event_uuid"],
+            // (acme, segment, member, the request's time, action): docs/rules/ids.md.
+            "event_uuid": "eaff47f5-645a-54a8-aa0d-e29d79e474c5",
             "event_time": 1_795_341_600,
             "event_type": "USER_ACTION_EVENT",
             "event_source": "MPARTICLE",
@@ -121,7 +122,7 @@ async fn memberships_become_segments_with_partner_sync(b: &Backend) {
                 "Partner Name": "mParticle",
                 "Source": "mParticle"
             },
-            "user_attributes": {"moengage_user_id": u1["moengage_user_id"]},
+            "user_attributes": {"moengage_user_id": "72ca1b28-ef9c-530d-be14-d3cd14da93de"},
             "device_attributes": {}
         })
     );

@@ -33,11 +33,14 @@ async fn sample_batch_maps_to_exact_events(b: &Backend) {
             "email": "jane.doe@example.com"
         })
     );
-    let moengage_user_id = user.body["moengage_user_id"].clone();
+    // Derived by hand from docs/rules/ids.md: (acme, "uid", cust-1001).
+    let moengage_user_id = json!("7ef9a5c2-c3e5-574f-9215-44d528d86363");
+    assert_eq!(user.body["moengage_user_id"], moengage_user_id);
 
     let events = drain_events(b).await;
     assert_eq!(events.len(), 2);
-    let device_id = events[0]["device_attributes"]["moengage_device_id"].clone();
+    // (acme, "mparticle-device", "ios_vendor_id", the idfv): docs/rules/ids.md.
+    let device_id = json!("37d55b78-1ada-5b57-a584-094aa1daf4ef");
     let device = json!({
         "platform": "iOS", "brand": "Apple", "product": "iPhone15,2",
         "device_manufacturer": "Apple", "os_version": "17.1",
@@ -53,7 +56,8 @@ async fn sample_batch_maps_to_exact_events(b: &Backend) {
         &json!({
             "event_name": "Viewed Product Page",
             "event_code": "Viewed Product Page",
-            "event_uuid": custom["event_uuid"],
+            // (acme, "mparticle", "event", its event_id, its name): docs/rules/ids.md.
+            "event_uuid": "335cec47-27e5-5c2c-a4b2-f6881706cc09",
             "event_time": 1_795_341_605,
             "event_type": "USER_ACTION_EVENT",
             "event_source": "MPARTICLE",
@@ -69,7 +73,7 @@ async fn sample_batch_maps_to_exact_events(b: &Backend) {
         &json!({
             "event_name": "purchase",
             "event_code": "purchase",
-            "event_uuid": purchase["event_uuid"],
+            "event_uuid": "f7235e12-220b-5f27-93cf-d08fdc974bf1",
             "event_time": 1_795_341_660,
             "event_type": "USER_ACTION_EVENT",
             "event_source": "MPARTICLE",

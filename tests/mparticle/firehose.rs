@@ -12,7 +12,8 @@ use crate::support::*;
 fn assert_registration(response: &Value) {
     assert_eq!(response["type"], "module_registration_response");
     assert_eq!(response["firehose_version"], "3.2.0");
-    assert!(uuid::Uuid::parse_str(response["id"].as_str().unwrap()).is_ok());
+    // Derived from the sample request's id (docs/rules/ids.md), by hand.
+    assert_eq!(response["id"], "bf5650fb-c5fb-5ca9-8f3b-c4ee9f2e0645");
     assert!(response["timestamp_ms"].as_i64().unwrap() > 1_700_000_000_000);
     assert_eq!(response["name"], "engage-bridge");
     assert!(
@@ -110,14 +111,16 @@ async fn event_processing_sample_via_direct_invocation(b: &Backend) {
         "ios_vendor_id": "0D2A1F4C-6B3E-4F5A-8C7D-9E0F1A2B3C4D",
         // runtime_environment.client_ip_address, under the Events-API name.
         "ip": "203.0.113.10",
-        "moengage_device_id": custom["device_attributes"]["moengage_device_id"]
+        // (demo, "mparticle-device", "ios_vendor_id", the idfv): docs/rules/ids.md.
+        "moengage_device_id": "2b7ce2c0-eda3-5859-b5bc-c8ca51e09100"
     });
     assert_eq!(
         custom,
         &json!({
             "event_name": "Viewed Product Page",
             "event_code": "Viewed Product Page",
-            "event_uuid": custom["event_uuid"],
+            // (demo, "mparticle", "event", its Firehose id, its name): docs/rules/ids.md.
+            "event_uuid": "59ba3086-e439-5bec-a159-2ae05427cd3a",
             "event_time": 1_795_341_605,
             "event_type": "USER_ACTION_EVENT",
             "event_source": "MPARTICLE",

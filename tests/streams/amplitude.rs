@@ -3,6 +3,8 @@
 
 use engage_bridge_tests::sqlite;
 use serde_json::{Value, json};
+use shared::domain::time::now_ms;
+use shared::topology::QueueName;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -239,6 +241,7 @@ async fn throttled_users_wait_while_the_others_are_resent() {
         .mount(&server)
         .await;
     amplitude_stream(&b, &server, "").await;
+    let before = now_ms();
     dispatch(
         &b,
         vec![
@@ -248,6 +251,7 @@ async fn throttled_users_wait_while_the_others_are_resent() {
         ],
     )
     .await;
+    let after = now_ms();
 
     let bodies = request_bodies(&server).await;
     assert_eq!(bodies.len(), 2);
@@ -258,12 +262,31 @@ async fn throttled_users_wait_while_the_others_are_resent() {
         .map(|e| e["user_id"].as_str().unwrap())
         .collect();
     assert_eq!(resent, vec!["u1", "u3"]);
-    // u2's event waits at least 30 s on the retry queue.
-    assert_eq!(b.queues.retry.approximate_len().await.unwrap(), 1);
+    // u2's event waits 30 s on the retry queue (the test schedule's first
+    // step is 1 s): the embedded queue's due time says so, without waiting.
+    let retry = QueueName::Retry.as_str();
+    let due = visible_at_ms(&b.sqlite_file().unwrap(), retry);
+    assert_eq!(due.len(), 1);
     assert!(
-        take_all(&*b.queues.retry).await.is_empty(),
-        "not visible before 30 s"
+        due[0] >= before + 30_000 && due[0] <= after + 30_000,
+        "due {} ms after the dispatch began",
+        due[0] - before
     );
+    let waiting = take_all(&*b.queues.retry).await;
+    assert!(waiting.is_empty(), "not visible before it is due");
+}
+
+/// When each message of the embedded queue `queue` becomes visible.
+fn visible_at_ms(file: &std::path::Path, queue: &str) -> Vec<i64> {
+    let db = rusqlite::Connection::open(file).unwrap();
+    let mut select = db
+        .prepare("SELECT visible_at_ms FROM queue_messages WHERE queue = ?1")
+        .unwrap();
+    select
+        .query_map([queue], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 #[tokio::test]

@@ -1,3 +1,6 @@
+use std::time::{Duration, Instant};
+
+use engage_bridge_tests::receiver::{wait_for, wait_until_seen};
 use engage_bridge_tests::{Backend, contract_tests};
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, method, path};
@@ -37,7 +40,8 @@ async fn sends_seed_003s_exact_body(b: &Backend) {
         "application/json"
     );
     let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
-    let request_id = body["moe_request_id"].as_str().unwrap().to_owned();
+    // (workspace, stream, the events' uuids joined by ","): docs/rules/ids.md.
+    let request_id = "d123eb82-09ba-5fcd-9da1-7f080425dcf0";
     assert_eq!(
         body,
         json!({
@@ -263,6 +267,7 @@ async fn a_failing_stream_never_delays_or_resends_another(b: &Backend) {
         .concat(),
     )
     .await;
+    let started = Instant::now();
     let response = dispatch(b, vec![email_event(1, "u1"), email_event(2, "u1")]).await;
     assert!(
         response.redeliver.is_empty(),
@@ -270,14 +275,23 @@ async fn a_failing_stream_never_delays_or_resends_another(b: &Backend) {
     );
     assert_eq!(good.received_requests().await.unwrap().len(), 1);
     assert_eq!(bad.received_requests().await.unwrap().len(), 1);
-    // The failed batch waits on the retry queue for schedule[0] = 1 s.
+    // The failed batch waits on the retry queue for schedule[0] = 1 s: it
+    // shows up, and not before then.
+    let mut retries = Vec::new();
+    let seen = wait_until_seen(
+        async || {
+            retries.extend(take_all(&*b.queues.retry).await);
+            !retries.is_empty()
+        },
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(
-        take_all(&*b.queues.retry).await.is_empty(),
-        "{}: retry must be delayed",
-        b.kind
+        seen - started >= Duration::from_secs(1),
+        "{}: visible after {:?}",
+        b.kind,
+        seen - started
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
-    let retries = take_all(&*b.queues.retry).await;
     assert_eq!(retries.len(), 1, "{}", b.kind);
     let message: serde_json::Value = serde_json::from_str(&retries[0].body).unwrap();
     let sent: serde_json::Value =
@@ -334,9 +348,17 @@ async fn connection_errors_and_timeouts_fail_the_batch(b: &Backend) {
     )
     .await;
     dispatch(b, vec![email_event(1, "u1")]).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
-    let mut errors: Vec<(String, serde_json::Value)> = take_all(&*b.queues.retry)
-        .await
+    // Both failed batches wait on the retry queue (for 1 s).
+    let mut retries = Vec::new();
+    wait_for(
+        async || {
+            retries.extend(take_all(&*b.queues.retry).await);
+            retries.len() >= 2
+        },
+        Duration::from_secs(10),
+    )
+    .await;
+    let mut errors: Vec<(String, serde_json::Value)> = retries
         .iter()
         .map(|m| {
             let v: serde_json::Value = serde_json::from_str(&m.body).unwrap();

@@ -5,6 +5,7 @@
 //! with a message saying so: they are never silently skipped.
 
 pub mod faults;
+pub mod ids;
 pub mod receiver;
 pub mod runtime_api;
 
@@ -24,6 +25,13 @@ pub struct Backend {
     pub kind: &'static str,
     pub resources: Option<AwsResources>,
     _dir: Option<tempfile::TempDir>,
+}
+
+impl Backend {
+    /// The SQLite file of an embedded backend.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        self._dir.as_ref().map(|dir| dir.path().join("store.db"))
+    }
 }
 
 impl std::ops::Deref for Backend {
@@ -90,20 +98,53 @@ pub async fn moto_sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// The AWS backend on fresh moto resources, allowing private destinations:
+/// the receivers of the tests listen on 127.0.0.1, which the aws backend
+/// refuses by default (docs/interface/streams.md "Destinations";
+/// [`aws_as_deployed`] keeps that default).
 pub async fn aws() -> Backend {
+    let mut backend = aws_as_deployed().await;
+    backend.services = backend
+        .services
+        .with_private_destinations(config::PrivateDestinations::Allow);
+    backend
+}
+
+/// The AWS backend on fresh moto resources with the defaults a deployed
+/// function has (private destinations denied), but the fast schedule.
+pub async fn aws_as_deployed() -> Backend {
     let sdk = moto_sdk_config().await;
     let resources = provision::create_resources(&sdk, &unique("eb"))
         .await
         .expect("create moto resources");
     Backend {
-        // The receivers of these tests listen on 127.0.0.1, which the aws
-        // backend refuses by default (docs/interface/streams.md "Destinations").
-        services: Services::aws(&sdk, &resources, fast_schedule())
-            .with_private_destinations(config::PrivateDestinations::Allow),
+        services: Services::aws(&sdk, &resources, fast_schedule()),
         kind: "aws",
         resources: Some(resources),
         _dir: None,
     }
+}
+
+/// Runs the retry queue's consumer in the background, as `serve` or Lambda
+/// would; stops when the sender says `true`.
+pub fn run_retry_consumer(services: &Services) -> tokio::sync::watch::Sender<bool> {
+    use shared::queue::consumer::{self, ConsumerOptions};
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let services = services.clone();
+    let queue = services.queues.retry.raw().clone();
+    tokio::spawn(async move {
+        let options = ConsumerOptions {
+            wait: std::time::Duration::from_millis(100),
+            ..ConsumerOptions::default()
+        };
+        let retry = shared::topology::CONSUMERS
+            .into_iter()
+            .find(|c| c.queue == shared::topology::QueueName::Retry)
+            .expect("the retry queue has a consumer");
+        let handler = shared::consumers::handler(services, retry);
+        consumer::run("retry", queue, options, stopped, handler).await
+    });
+    stop
 }
 
 /// A valid workspace with the given id and secret.
@@ -231,10 +272,9 @@ macro_rules! contract_tests {
     };
 }
 
-/// Every event on the events queue, removing them, in queue order (at most
-/// 100 per message, as producers pack them).
-pub async fn drain_events(services: &Services) -> Vec<serde_json::Value> {
-    let mut events = Vec::new();
+/// Every events-queue message body, removing them, in queue order.
+pub async fn drain_event_messages(services: &Services) -> Vec<serde_json::Value> {
+    let mut bodies = Vec::new();
     loop {
         let messages = services
             .queues
@@ -247,18 +287,27 @@ pub async fn drain_events(services: &Services) -> Vec<serde_json::Value> {
             .await
             .unwrap();
         if messages.is_empty() {
-            return events;
+            return bodies;
         }
         for message in &messages {
-            let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
-            let batch = body["events"].as_array().expect("events array");
-            assert!(batch.len() <= 100, "≤ 100 events per queue message");
-            assert!(body["workspace_id"].is_string());
-            events.extend(batch.iter().cloned());
+            bodies.push(serde_json::from_str(&message.body).unwrap());
         }
         let handles: Vec<String> = messages.into_iter().map(|m| m.receipt_handle).collect();
         services.queues.events.delete(&handles).await.unwrap();
     }
+}
+
+/// Every event on the events queue, removing them, in queue order (at most
+/// 100 per message, as producers pack them).
+pub async fn drain_events(services: &Services) -> Vec<serde_json::Value> {
+    let mut events = Vec::new();
+    for body in drain_event_messages(services).await {
+        let batch = body["events"].as_array().expect("events array");
+        assert!(batch.len() <= 100, "≤ 100 events per queue message");
+        assert!(body["workspace_id"].is_string());
+        events.extend(batch.iter().cloned());
+    }
+    events
 }
 
 /// Calls the queue's handler with `received` and deletes the successes,
@@ -302,7 +351,12 @@ pub async fn take_all(queue: &dyn shared::ports::Queue) -> Vec<Received> {
 /// Runs stream-dispatch on everything on the events queue until it is
 /// empty; the last answer.
 pub async fn dispatch_queued(services: &Services) -> BatchOutcome {
-    let name = shared::topology::QueueName::Events;
+    run_queued(services, shared::topology::QueueName::Events).await
+}
+
+/// Runs `name`'s consumer on everything on that queue until it is empty,
+/// as the event-source mapping does; the last answer.
+pub async fn run_queued(services: &Services, name: shared::topology::QueueName) -> BatchOutcome {
     let mut last = Default::default();
     loop {
         let received = services

@@ -69,9 +69,19 @@ impl Respond for Recorder {
 }
 
 /// Polls `check` every 100 ms until it holds; panics after `limit`.
-pub async fn wait_for(mut check: impl AsyncFnMut() -> bool, limit: Duration) {
+pub async fn wait_for(check: impl AsyncFnMut() -> bool, limit: Duration) {
+    wait_until_seen(check, limit).await;
+}
+
+/// [`wait_for`], returning the moment the check that held had finished:
+/// what it saw was so at or before that moment, so a lower bound ("not
+/// before 1 s") asserted on it cannot fail because the machine is slow.
+pub async fn wait_until_seen(mut check: impl AsyncFnMut() -> bool, limit: Duration) -> Instant {
     let deadline = Instant::now() + limit;
-    while !check().await {
+    loop {
+        if check().await {
+            return Instant::now();
+        }
         assert!(
             Instant::now() < deadline,
             "condition not met within {limit:?}"

@@ -5,6 +5,7 @@
 //! <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>
 
 use std::collections::VecDeque;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -139,6 +140,88 @@ impl RuntimeApi {
     }
 }
 
+/// A real function binary polling `api`, with the environment a deployed
+/// function has (AWS being moto) plus `env`; killed on drop.
+pub struct FunctionProcess {
+    child: Option<Child>,
+}
+
+impl FunctionProcess {
+    pub fn start(bin: &str, name: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(bin);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL", crate::moto_url())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command.envs(env.iter().copied());
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Self { child: Some(child) }
+    }
+
+    /// Whether the process has exited (without waiting).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().unwrap()
+    }
+
+    /// Stops the function; returns its stdout and stderr.
+    pub fn stop(mut self) -> (String, String) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Every stdout line of a function: a JSON log record (`timestamp`, `level`
+/// and `message` at the top level) or an EMF metrics record.
+pub fn check_lines(stdout: &str) -> Vec<Value> {
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        if line.get("_aws").is_some() {
+            continue;
+        }
+        for key in ["timestamp", "level", "message"] {
+            assert!(line.get(key).is_some(), "{key} at the top level: {line}");
+        }
+    }
+    lines
+}
+
+/// The EMF records of `metric` among a function's lines.
+pub fn emf_records<'a>(lines: &'a [Value], metric: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|l| l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == metric)
+        .collect()
+}
+
 async fn next(State(inner): State<Arc<Inner>>) -> Response {
     let (id, payload) = loop {
         let invoked = inner.invoked.notified();
@@ -227,58 +310,4 @@ async fn init_error(
         },
     );
     StatusCode::ACCEPTED
-}
-
-/// A function binary run as Lambda runs it: against `api`, its AWS calls
-/// to `endpoint` (moto, or a fault proxy in front of it).
-pub struct FunctionProcess {
-    pub child: std::process::Child,
-}
-
-impl FunctionProcess {
-    pub fn start(
-        binary: &str,
-        name: &str,
-        api: &RuntimeApi,
-        endpoint: &str,
-        env: &[(&str, &str)],
-    ) -> Self {
-        let mut command = std::process::Command::new(binary);
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        command.envs(env.iter().copied());
-        Self {
-            child: command
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {name}: {e}")),
-        }
-    }
-
-    /// Stops the function (SIGKILL, as Lambda ends a timed-out or
-    /// out-of-memory one); returns its stdout and stderr.
-    pub fn stop(mut self) -> (String, String) {
-        let _ = self.child.kill();
-        let out = std::mem::replace(
-            &mut self.child,
-            std::process::Command::new("true").spawn().unwrap(),
-        )
-        .wait_with_output()
-        .unwrap();
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
 }

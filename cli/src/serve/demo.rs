@@ -6,12 +6,34 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use serde_json::json;
 use shared::config::{ConfigFile, Secret, StorageConfig, WorkspaceConfig, default_db_path};
 use shared::domain::ids::random_id;
+
+use crate::output;
 
 pub struct Demo {
     pub secret: Secret,
     pub path: PathBuf,
+}
+
+/// Says where the demo workspace's secret is. As text (a terminal) the
+/// secret itself too: the one secret engage-bridge ever prints. As JSON
+/// (output bound for a log store) only the file it is kept in
+/// (docs/interface/cli.md "serve").
+pub fn announce(demo: &Demo, url: &str) {
+    let file = demo.path.display();
+    let secret = demo.secret.expose();
+    output::announce(
+        &format!("demo workspace: id=demo secret={secret} (kept in {file})"),
+        &format!("demo workspace: id=demo; its secret is kept in {file}"),
+        json!({ "workspace_id": "demo", "secret_file": file.to_string() }),
+    );
+    output::announce(
+        &format!("try: curl -u demo:{secret} {url}/v1/segments"),
+        &format!("try: curl -u demo:$(cat {file}) {url}/v1/segments"),
+        json!({}),
+    );
 }
 
 pub fn embedded_default() -> anyhow::Result<(ConfigFile, Demo)> {

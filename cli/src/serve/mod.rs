@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
+use serde_json::json;
 use shared::queue::consumer::{self, ConsumerOptions};
 use shared::topology::CONSUMERS;
 use tokio::sync::watch;
 
-use crate::{CliResult, Failure, backend};
+use crate::{CliResult, Failure, backend, output};
 
 pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliResult {
     let (config, demo) = match &config_path {
@@ -26,7 +27,7 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
             (config, Some(demo))
         }
     };
-    crate::init_logging(&config);
+    output::init_serve(&config);
     // Before anything counts: the recorder `GET /metrics` renders.
     shared::observability::metrics::prometheus();
     let listen = listen.unwrap_or_else(|| config.server.listen.clone());
@@ -48,18 +49,11 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
 
-    println!("engage-bridge listening on http://{local}");
+    let url = format!("http://{local}");
+    let listening = format!("engage-bridge listening on {url}");
+    output::announce(&listening, &listening, json!({ "url": url }));
     if let Some(demo) = &demo {
-        // The one secret engage-bridge ever prints (docs/interface/cli.md "serve").
-        println!(
-            "demo workspace: id=demo secret={} (kept in {})",
-            demo.secret.expose(),
-            demo.path.display()
-        );
-        println!(
-            "try: curl -u demo:{} http://{local}/v1/segments",
-            demo.secret.expose()
-        );
+        demo::announce(demo, &url);
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

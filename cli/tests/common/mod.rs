@@ -19,6 +19,36 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("run engage-bridge")
 }
 
+/// The lines `child` writes on its (piped) stdout, as they come.
+pub fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// `engage-bridge events send` of `file` to `workspace`.
+pub fn events_send(dir: &Path, config: &str, workspace: &str, file: &str) -> Output {
+    run(
+        dir,
+        &[
+            "events",
+            "send",
+            "--config",
+            config,
+            "--workspace",
+            workspace,
+            file,
+        ],
+    )
+}
+
 /// A running `engage-bridge serve`; killed on drop.
 pub struct Server {
     pub child: Child,
@@ -51,23 +81,15 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("spawn serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = lines_of(&mut child);
         let mut first_lines = Vec::new();
         let base = loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(20))
                 .expect("serve printed no 'listening on' line within 20 s");
             first_lines.push(line.clone());
-            if let Some(url) = line.strip_prefix("engage-bridge listening on ") {
-                break url.to_owned();
+            if let Some(url) = listening_url(&line) {
+                break url;
             }
         };
         // The demo secret line follows immediately when there is one.
@@ -82,11 +104,20 @@ impl Server {
         }
     }
 
+    /// The demo secret, as text output prints it (JSON output never does).
     pub fn demo_secret(&self) -> Option<String> {
         self.first_lines.iter().find_map(|l| {
             let rest = l.strip_prefix("demo workspace: id=demo secret=")?;
             rest.split_whitespace().next().map(str::to_owned)
         })
+    }
+
+    /// The JSON record of `serve`'s demo-workspace line, if any.
+    pub fn demo_record(&self) -> Option<serde_json::Value> {
+        self.first_lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|r| r["workspace_id"] == "demo")
     }
 
     pub fn signal(&self, signal: &str) {
@@ -111,6 +142,18 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The URL of `serve`'s "listening on" line, as text or as a JSON record.
+pub fn listening_url(line: &str) -> Option<String> {
+    let record = serde_json::from_str::<serde_json::Value>(line).ok();
+    let message = match &record {
+        Some(record) => record["message"].as_str()?,
+        None => line,
+    };
+    message
+        .strip_prefix("engage-bridge listening on ")
+        .map(str::to_owned)
 }
 
 impl Drop for Server {

@@ -86,14 +86,16 @@ async fn a_function_killed_mid_batch_loses_nothing_when_its_batch_comes_back() {
         ))
         .await;
     stage(&cloud).await;
-    let env = cloud.resources.env_vars();
+    // The functions' AWS calls go through the fault proxy.
+    let mut env = cloud.resources.env_vars().to_vec();
+    env.push(("AWS_ENDPOINT_URL", cloud.proxy.url()));
     let api = RuntimeApi::start().await;
     let source = cloud.direct.queues.raw(QueueName::Cohort);
     let arn = source.source_arn();
 
     // The batch goes to an instance that dies right after its second
     // transaction is applied (profiles or memberships), before the answer.
-    let first = FunctionProcess::start(BIN, "cohort-ingest", &api, cloud.proxy.url(), &env);
+    let first = FunctionProcess::start(BIN, "cohort-ingest", &api, &env);
     let batch = receive(&cloud, COHORTS.len()).await;
     let held = cloud.proxy.hold_after("TransactWriteItems", 2);
     let killed = api.invoke(sqs_event(&batch, &arn));
@@ -112,7 +114,7 @@ async fn a_function_killed_mid_batch_loses_nothing_when_its_batch_comes_back() {
 
     // After the visibility timeout the batch comes back, to a new instance;
     // what it reports failed comes back again, until the queue is empty.
-    let second = FunctionProcess::start(BIN, "cohort-ingest", &api, cloud.proxy.url(), &env);
+    let second = FunctionProcess::start(BIN, "cohort-ingest", &api, &env);
     let mut invocations = 1;
     let deadline = Instant::now() + Duration::from_secs(120);
     while cloud.depth(QueueName::Cohort).await > 0 {

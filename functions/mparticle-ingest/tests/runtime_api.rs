@@ -7,19 +7,16 @@
 
 use std::time::Duration;
 
-use engage_bridge_tests::runtime_api::{FunctionProcess, Reported, RuntimeApi};
-use engage_bridge_tests::{aws, moto_url, repo_root, workspace};
+use engage_bridge_tests::runtime_api::{
+    FunctionProcess, Reported, RuntimeApi, check_lines, emf_records,
+};
+use engage_bridge_tests::{aws, repo_root, workspace};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mparticle-ingest");
 
-/// The binary, its AWS calls to moto.
-struct Function;
-
-impl Function {
-    fn start(api: &RuntimeApi, env: &[(&str, &str)]) -> FunctionProcess {
-        FunctionProcess::start(BIN, "mparticle-ingest", api, &moto_url(), env)
-    }
+fn start(api: &RuntimeApi, env: &[(&str, &str)]) -> FunctionProcess {
+    FunctionProcess::start(BIN, "mparticle-ingest", api, env)
 }
 
 fn firehose(secret: &str) -> Value {
@@ -39,23 +36,6 @@ fn error_of(reported: &Reported) -> (Option<String>, Value) {
     }
 }
 
-/// Every stdout line is a JSON log record or an EMF metrics record.
-fn check_lines(stdout: &str) -> Vec<Value> {
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    for line in &lines {
-        if line.get("_aws").is_some() {
-            continue;
-        }
-        for key in ["timestamp", "level", "message"] {
-            assert!(line.get(key).is_some(), "{key} at the top level: {line}");
-        }
-    }
-    lines
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_invocations_report_an_error_type_per_kind() {
     let backend = aws().await;
@@ -66,7 +46,7 @@ async fn failed_invocations_report_an_error_type_per_kind() {
         .unwrap();
     let resources = backend.resources.clone().unwrap();
     let api = RuntimeApi::start().await;
-    let function = Function::start(&api, &resources.env_vars());
+    let function = start(&api, &resources.env_vars());
 
     let ok = api.invoke(firehose("acme-secret"));
     match api.outcome(&ok).await {
@@ -117,12 +97,8 @@ async fn failed_invocations_report_an_error_type_per_kind() {
     let (stdout, _) = function.stop();
     let lines = check_lines(&stdout);
     // The invocation's metrics, as CloudWatch EMF beside its logs.
-    let emf = lines
-        .iter()
-        .find(|l| {
-            l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
-                == "engage_bridge_http_requests_total"
-        })
+    let emf = *emf_records(&lines, "engage_bridge_http_requests_total")
+        .first()
         .unwrap_or_else(|| panic!("an EMF line counts the request: {stdout}"));
     assert_eq!(
         emf["_aws"]["CloudWatchMetrics"][0]["Namespace"],
@@ -132,11 +108,9 @@ async fn failed_invocations_report_an_error_type_per_kind() {
     assert_eq!(emf["status"], "200");
     assert_eq!(emf["engage_bridge_http_requests_total"], 1);
     assert!(
-        lines
+        emf_records(&lines, "engage_bridge_events_ingested_total")
             .iter()
-            .any(|l| l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
-                == "engage_bridge_events_ingested_total"
-                && l["workspace_id"] == "acme"),
+            .any(|l| l["workspace_id"] == "acme"),
         "{stdout}"
     );
     let access = lines
@@ -169,7 +143,7 @@ async fn an_unreachable_store_is_store_unavailable() {
     let mut resources = backend.resources.clone().unwrap();
     resources.config_table = "no-such-table".into();
     let api = RuntimeApi::start().await;
-    let function = Function::start(&api, &resources.env_vars());
+    let function = start(&api, &resources.env_vars());
     let id = api.invoke(firehose("acme-secret"));
     let (_, body) = error_of(&api.outcome(&id).await);
     assert_eq!(body["errorType"], "StoreUnavailable", "{body}");
@@ -192,7 +166,7 @@ async fn an_unreachable_store_is_store_unavailable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_variable_is_an_init_error_naming_it() {
     let api = RuntimeApi::start().await;
-    let mut function = Function::start(&api, &[]);
+    let mut function = start(&api, &[]);
     let reported = api
         .init_error(Duration::from_secs(20))
         .await
@@ -212,7 +186,7 @@ async fn a_missing_variable_is_an_init_error_naming_it() {
     let status = tokio::task::spawn_blocking(move || {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(status) = function.child.try_wait().unwrap() {
+            if let Some(status) = function.exited() {
                 return (status, function);
             }
             assert!(std::time::Instant::now() < deadline, "the function exits");

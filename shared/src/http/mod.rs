@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod extract;
+#[cfg(feature = "serve")]
 pub mod openapi;
 mod rate_limit;
 mod routes;
@@ -43,6 +44,7 @@ pub fn router(services: Services, routes: impl IntoIterator<Item = Route>) -> Ro
 /// `serve`'s router: every route, plus `GET /metrics` (Prometheus text) and
 /// `GET /openapi.json`, which need no credentials and show no secret
 /// (docs/interface/cli.md "serve").
+#[cfg(feature = "serve")]
 pub fn serve_router(services: Services) -> Router {
     let metrics = crate::observability::metrics::prometheus();
     let operations = Router::new()

@@ -101,14 +101,20 @@ fn filter(level: &str) -> EnvFilter {
         .unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// Logs of the `engage-bridge` binary, on stderr: JSON or text per `format`
-/// (`auto`: text on a terminal, else JSON).
-pub fn init(format: LogFormat, level: &str) {
-    let json = match format {
+/// Whether `format` means JSON lines here (`auto`: text when stderr is a
+/// terminal, else JSON).
+pub fn is_json(format: LogFormat) -> bool {
+    match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
+    }
+}
+
+/// Logs of the `engage-bridge` binary, on stderr: JSON or text per `format`
+/// ([`is_json`]).
+pub fn init(format: LogFormat, level: &str) {
+    let json = is_json(format);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(level))
         .with_writer(std::io::stderr);

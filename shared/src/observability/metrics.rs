@@ -2,11 +2,9 @@
 //! recorded through the `metrics` facade; `serve` renders them as
 //! Prometheus text, the Lambda functions flush them as CloudWatch EMF.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics::{counter, gauge, histogram};
 
 use crate::domain::{Event, EventSource};
 
@@ -25,7 +23,9 @@ pub const AWS_RETRIES: &str = "engage_bridge_aws_retries_total";
 /// The CloudWatch namespace of the EMF lines.
 pub const NAMESPACE: &str = "EngageBridge";
 
+#[cfg(any(feature = "serve", feature = "lambda"))]
 fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route and status");
     describe_counter!(EVENTS_INGESTED, "events put on the events queue, by source");
     describe_counter!(EVENTS_DELIVERED, "events a stream's receiver accepted");
@@ -59,7 +59,10 @@ fn describe() {
 }
 
 /// Installs the Prometheus recorder once (serve); its handle renders `/metrics`.
-pub fn prometheus() -> &'static PrometheusHandle {
+#[cfg(feature = "serve")]
+pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+    use std::sync::OnceLock;
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new().build_recorder();
@@ -73,7 +76,9 @@ pub fn prometheus() -> &'static PrometheusHandle {
 
 /// Installs the CloudWatch EMF recorder once (Lambda): flush it after each
 /// invocation, on stdout, where Lambda sends it to CloudWatch Logs.
+#[cfg(feature = "lambda")]
 pub fn emf() -> Option<&'static metrics_cloudwatch_embedded::Collector> {
+    use std::sync::OnceLock;
     static COLLECTOR: OnceLock<Option<&'static metrics_cloudwatch_embedded::Collector>> =
         OnceLock::new();
     *COLLECTOR.get_or_init(|| {

@@ -3,19 +3,14 @@
 //! connections are reused. Environment parsing is `super::environment`'s,
 //! the workspace directory (cache, credentials, apply plan) `crate::workspaces`'.
 
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use crate::config::{PrivateDestinations, RetrySchedule};
 use crate::outbound::HttpClient;
 use crate::ports::{
-    AttemptLog, DeadLetterStore, IdempotencyStore, ProfileStore, Queue, RateLimiter, SegmentStore,
-    StoreResult, WorkspaceStore,
+    AttemptLog, DeadLetterStore, IdempotencyStore, ProfileStore, RateLimiter, SegmentStore,
 };
 use crate::queue::Queues;
-use crate::store::aws::{AwsResources, Clients, DynamoStore, SqsQueue};
-use crate::store::sqlite::SqliteStore;
 use crate::workspaces::Workspaces;
 
 #[derive(Clone)]
@@ -50,23 +45,31 @@ pub struct Services {
 
 impl Services {
     /// The embedded backend: every port on one SQLite file.
-    pub fn sqlite(path: &Path, retry_schedule: RetrySchedule) -> StoreResult<Self> {
-        let store = SqliteStore::open(path)?;
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(
+        path: &std::path::Path,
+        retry_schedule: RetrySchedule,
+    ) -> crate::ports::StoreResult<Self> {
+        use crate::ports::Queue;
+        let store = crate::store::sqlite::SqliteStore::open(path)?;
         Ok(Self::assemble(
             Arc::new(store.clone()),
             Queues::open(|name| Arc::new(store.queue(name.as_str())) as Arc<dyn Queue>),
             retry_schedule,
-            Duration::from_secs(2),
+            std::time::Duration::from_secs(2),
             PrivateDestinations::Allow,
         ))
     }
 
     /// The AWS backend: DynamoDB and SQS with shared clients.
+    #[cfg(feature = "aws")]
     pub fn aws(
         sdk: &aws_config::SdkConfig,
-        resources: &AwsResources,
+        resources: &crate::store::aws::AwsResources,
         retry_schedule: RetrySchedule,
     ) -> Self {
+        use crate::ports::Queue;
+        use crate::store::aws::{Clients, DynamoStore, SqsQueue};
         let clients = Clients::new(sdk);
         let store = DynamoStore::new(
             clients.dynamodb.clone(),
@@ -83,7 +86,7 @@ impl Services {
                 )) as Arc<dyn Queue>
             }),
             retry_schedule,
-            Duration::from_secs(30),
+            std::time::Duration::from_secs(30),
             PrivateDestinations::Deny,
         );
         #[cfg(feature = "test-support")]
@@ -95,6 +98,7 @@ impl Services {
 
     /// The AWS backend as `environment` describes it (Lambda, or the CLI
     /// with `storage.backend = "aws"`).
+    #[cfg(feature = "aws")]
     pub async fn aws_from(environment: &super::AwsEnvironment) -> Self {
         let sdk = crate::store::aws::sdk_config().await;
         Self::aws(
@@ -129,15 +133,16 @@ impl Services {
         self
     }
 
+    #[cfg(any(feature = "sqlite", feature = "aws"))]
     fn assemble<S>(
         store: Arc<S>,
         queues: Queues,
         retry_schedule: RetrySchedule,
-        cache_ttl: Duration,
+        cache_ttl: std::time::Duration,
         destinations: PrivateDestinations,
     ) -> Self
     where
-        S: WorkspaceStore
+        S: crate::ports::WorkspaceStore
             + ProfileStore
             + SegmentStore
             + IdempotencyStore

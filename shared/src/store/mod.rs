@@ -1,5 +1,9 @@
-//! Adapters for the ports: `sqlite` (embedded default) and `aws`.
+//! Adapters for the ports: `sqlite` (embedded default) and `aws`, each
+//! behind the cargo feature of its name (docs/architecture.md "Crates and
+//! features").
 
+#[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod window;

@@ -86,23 +86,51 @@ fn workspace_of(body: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Every kept dead letter that `filter` selects, oldest first.
-async fn selected(services: &Services, filter: &Filter) -> StoreResult<Vec<(Listing, DeadLetter)>> {
+/// Every kept dead letter that `keep` selects, oldest first.
+async fn kept_where(
+    services: &Services,
+    keep: impl Fn(&KeptDeadLetter) -> bool,
+) -> StoreResult<Vec<KeptDeadLetter>> {
     let mut out = Vec::new();
     let mut page = PageRequest::first(MAX_LIMIT);
     loop {
         let found = services.dead_letters.list_dead_letters(&page).await?;
-        for kept in found.items {
-            let listing = Listing::of(&kept);
-            if filter.matches(&listing) {
-                out.push((listing, kept.letter));
-            }
-        }
+        out.extend(found.items.into_iter().filter(|kept| keep(kept)));
         match found.next_after {
             Some(after) => page.after = Some(after),
             None => return Ok(out),
         }
     }
+}
+
+/// Every kept dead letter that `filter` selects, oldest first.
+async fn selected(services: &Services, filter: &Filter) -> StoreResult<Vec<(Listing, DeadLetter)>> {
+    let kept = kept_where(services, |kept| filter.matches(&Listing::of(kept))).await?;
+    Ok(kept
+        .into_iter()
+        .map(|kept| (Listing::of(&kept), kept.letter))
+        .collect())
+}
+
+/// One dead letter in full (`dlq show`): a batch with its events, or a
+/// queue message with its raw body, which `dlq list` leaves out.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Shown {
+    pub id: String,
+    /// When it was dead-lettered (RFC 3339 UTC).
+    pub at: String,
+    #[serde(flatten)]
+    pub letter: DeadLetter,
+}
+
+/// The dead letter `id`, if it is kept.
+pub async fn show(services: &Services, id: &str) -> StoreResult<Option<Shown>> {
+    let found = kept_where(services, |kept| kept.id == id).await?;
+    Ok(found.into_iter().next().map(|kept| Shown {
+        id: kept.id,
+        at: crate::domain::time::rfc3339_ms(kept.at_ms),
+        letter: kept.letter,
+    }))
 }
 
 /// The dead letters `filter` selects (a plain read).
