@@ -59,6 +59,9 @@ pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
             )));
         }
     };
-    // So does its destination policy (docs/interface/config.md "security").
-    Ok(services.with_private_destinations(config.private_destinations()))
+    // So do its destination policy (docs/interface/config.md "security")
+    // and the delivery log's retention.
+    Ok(services
+        .with_private_destinations(config.private_destinations())
+        .with_delivery_log_days(config.console.delivery_log_days))
 }

@@ -7,6 +7,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod backend;
+mod console;
 mod dlq;
 mod events;
 mod output;
@@ -66,6 +67,14 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         command: DlqCommand,
+    },
+    /// Serve the console (web UI) alone against the configured backend.
+    Console {
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on (default 127.0.0.1:8081).
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Check a stream's endpoint.
     Streams {
@@ -202,6 +211,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { config, listen } => serve::run(config, listen).await,
             Command::Validate { config } => validate::run(config),
+            Command::Console { config, listen } => console::run(&config, listen).await,
             Command::Schema { what } => {
                 let schema = match what {
                     SchemaKind::Config => shared::config::schema::config(),

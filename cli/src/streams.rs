@@ -5,9 +5,6 @@ use std::path::Path;
 
 use anyhow::anyhow;
 use shared::config::SinkConfig;
-use shared::domain::ids::random_id;
-use shared::domain::time::now_s;
-use shared::domain::{Event, EventSource, EventType};
 use shared::outbound::HttpClient;
 use shared::streams::deliver::deliver_to_stream;
 use shared::streams::enrich::Profiles;
@@ -15,35 +12,6 @@ use shared::streams::send::request_id;
 use shared::streams::sink::amplitude::endpoint;
 
 use crate::{CliResult, Failure, backend};
-
-pub const TEST_UID: &str = "engage-bridge-test-user";
-
-fn test_event() -> Event {
-    let mut attributes = serde_json::Map::new();
-    for (name, value) in [
-        ("campaign_id", "engage-bridge-test"),
-        ("campaign_name", "engage-bridge stream test"),
-        ("campaign_type", "General"),
-        ("campaign_channel", "Email"),
-    ] {
-        attributes.insert(name.into(), value.into());
-    }
-    Event {
-        event_name: "Email Sent".into(),
-        event_code: "MOE_EMAIL_SENT".into(),
-        event_uuid: random_id(),
-        event_time: now_s(),
-        event_type: EventType::CampaignEvent,
-        event_source: EventSource::Moengage,
-        uid: Some(TEST_UID.into()),
-        push_id: None,
-        email_id: None,
-        mobile_number: None,
-        event_attributes: attributes,
-        user_attributes: serde_json::Map::new(),
-        device_attributes: serde_json::Map::new(),
-    }
-}
 
 pub async fn test(config_path: &Path, workspace_id: &str, stream_name: &str) -> CliResult {
     let config = backend::load_config(config_path)?;
@@ -77,7 +45,7 @@ pub async fn test(config_path: &Path, workspace_id: &str, stream_name: &str) -> 
             "stream {stream_name:?} cannot be tested: {why}"
         )));
     }
-    let event = test_event();
+    let event = shared::streams::test_event::event();
     let events = vec![event.clone()];
     let id = request_id(&workspace.id, &stream.name, &events);
     let outcome =

@@ -7,6 +7,7 @@ pub mod config;
 pub mod consumers;
 pub mod customerio;
 pub mod dead_letters;
+pub mod delivery_log;
 pub mod domain;
 pub mod error;
 pub mod http;

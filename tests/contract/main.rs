@@ -3,6 +3,7 @@
 
 mod attempts;
 mod dead_letters;
+mod delivery_log;
 mod idempotency;
 mod ordering;
 mod profiles;

@@ -3,6 +3,7 @@
 //! first start and kept in an owner-only file beside the store, so the
 //! README's examples keep working across restarts.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -75,4 +76,35 @@ fn create(folder: &Path, path: &Path) -> anyhow::Result<Secret> {
     std::io::Write::write_all(&mut file, secret.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(Secret::new(secret))
+}
+
+/// The demo receiver's stream: every event of the demo workspace, to
+/// `POST /demo/receiver` on serve's own listener.
+pub fn add_receiver_stream(config: &mut ConfigFile, local: SocketAddr) {
+    let text = format!(
+        "[[workspaces]]\nid = \"demo\"\nsecret = \"unused\"\napp_name = \"Demo App\"\n\
+         [[workspaces.streams]]\nname = \"demo-receiver\"\ntype = \"webhook\"\n\
+         url = \"http://{local}/demo/receiver\"\n"
+    );
+    let Ok(mut parsed) = shared::config::parse(&text) else {
+        return;
+    };
+    if let Some(demo) = config.workspaces.iter_mut().find(|w| w.id == "demo") {
+        demo.streams.append(&mut parsed.workspaces[0].streams);
+    }
+}
+
+/// `POST /demo/receiver`: accepts any batch and says how many events it held.
+pub fn receiver() -> axum::Router {
+    use axum::routing::post;
+    axum::Router::new().route(
+        "/demo/receiver",
+        post(|body: axum::body::Bytes| async move {
+            let events = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("events").and_then(|e| e.as_array()).map(Vec::len))
+                .unwrap_or(0);
+            axum::Json(serde_json::json!({"status": "success", "received": events}))
+        }),
+    )
 }

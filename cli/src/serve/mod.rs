@@ -4,7 +4,7 @@
 
 mod demo;
 mod gauges;
-mod http_server;
+pub mod http_server;
 mod parse_errors;
 
 use std::net::SocketAddr;
@@ -34,6 +34,16 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     let addr: SocketAddr = listen
         .parse()
         .map_err(|_| Failure::Usage(anyhow!("--listen: not a socket address: {listen:?}")))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let mut config = config;
+    if demo.is_some() {
+        // The demo workspace sends to a receiver of its own, so a newcomer
+        // can follow events to a receiver in the console.
+        demo::add_receiver_stream(&mut config, local);
+    }
     let services = backend::open(&config).await?;
     // The config's workspaces are the source of truth (`workspaces apply --prune`).
     let plan = services
@@ -44,14 +54,15 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     for id in &plan.removed {
         tracing::warn!(workspace_id = %id, "workspace removed: it is no longer in the config file");
     }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
-
     let url = format!("http://{local}");
     let listening = format!("engage-bridge listening on {url}");
     output::announce(&listening, &listening, json!({ "url": url }));
+    let console = format!("console: {url}/console");
+    output::announce(
+        &console,
+        &console,
+        json!({ "console": format!("{url}/console") }),
+    );
     if let Some(demo) = &demo {
         demo::announce(demo, &url);
     }
@@ -88,7 +99,19 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
         .collect();
     tokio::spawn(gauges::run(services.clone(), shutdown_rx.clone()));
 
-    let app = shared::http::serve_router(services.clone());
+    let console = engage_bridge_console::Console::new(
+        services.clone(),
+        engage_bridge_console::ConsoleOptions::from_config(
+            &config,
+            !local.ip().is_loopback(),
+            engage_bridge_console::LiveSource::Dispatch,
+        ),
+    );
+    let mut app =
+        shared::http::serve_router(services.clone()).merge(engage_bridge_console::router(console));
+    if demo.is_some() {
+        app = app.merge(demo::receiver());
+    }
     let mut server_shutdown = shutdown_rx.clone();
     http_server::serve(
         listener,
@@ -102,11 +125,13 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     // Consumers stopped receiving with the signal and release what they have
     // not finished by the deadline: nothing acknowledged is lost.
     futures::future::join_all(consumers).await;
+    // What the last deliveries recorded, before the process ends.
+    services.delivery_log.flush(Duration::from_secs(2)).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -57,6 +57,20 @@ pub async fn apply_staged(services: &Services, staged: StagedChanges) -> Handled
         Ok(report) => report,
         Err(e) => return Handled::Failed(e.to_string()),
     };
+    crate::delivery_log::record_sync(
+        services,
+        &ws.id,
+        &segment.id,
+        sync.message_id.clone(),
+        sync.action.as_str(),
+        [
+            staged.users.len(),
+            report.applied,
+            matched.created,
+            matched.dropped,
+            report.already_current,
+        ],
+    );
     tracing::info!(
         workspace_id = %ws.id,
         segment = %segment.id,

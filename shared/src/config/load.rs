@@ -127,6 +127,29 @@ pub fn validate(config: &ConfigFile) -> Result<(), ConfigError> {
             format!("not a socket address: {:?}", config.server.listen),
         ));
     }
+    let console = &config.console;
+    if !(1..=720).contains(&console.session_hours) {
+        return Err(ConfigError::invalid(
+            "console.session_hours",
+            "must be 1 to 720 (hours)",
+        ));
+    }
+    if !(1..=365).contains(&console.delivery_log_days) {
+        return Err(ConfigError::invalid(
+            "console.delivery_log_days",
+            "must be 1 to 365 (days)",
+        ));
+    }
+    if console
+        .operator_token
+        .as_ref()
+        .is_some_and(|t| t.expose().len() < 16)
+    {
+        return Err(ConfigError::invalid(
+            "console.operator_token",
+            "must be at least 16 characters",
+        ));
+    }
     let mut ids = std::collections::HashSet::new();
     for (w, workspace) in config.workspaces.iter().enumerate() {
         let at = |key: &str| format!("workspaces[{w}].{key}");

@@ -22,6 +22,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub retry: RetryConfig,
     #[serde(default)]
+    pub console: ConsoleConfig,
+    #[serde(default)]
     pub workspaces: Vec<WorkspaceConfig>,
 }
 
@@ -138,6 +140,38 @@ pub struct RetryConfig {
     /// Delays before retries 1..n (docs/rules/retry.md), then dead letter.
     #[serde(default)]
     pub schedule_seconds: RetrySchedule,
+}
+
+/// The console and its delivery log (docs/interface/console.md).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Signs in as the operator (every workspace); unset: operator sign-in off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_token: Option<Secret>,
+    /// A console session ends this long after sign-in.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u32,
+    /// Delivery attempts are kept this long (swept on SQLite, TTL on DynamoDB).
+    #[serde(default = "default_delivery_log_days")]
+    pub delivery_log_days: u32,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            operator_token: None,
+            session_hours: default_session_hours(),
+            delivery_log_days: default_delivery_log_days(),
+        }
+    }
+}
+
+fn default_session_hours() -> u32 {
+    12
+}
+fn default_delivery_log_days() -> u32 {
+    7
 }
 
 /// Which mParticle identity becomes the profile's uid (docs/rules/mparticle-mapping.md).

@@ -26,6 +26,27 @@ pub struct StreamConfig {
     pub sink: SinkConfig,
 }
 
+impl StreamConfig {
+    /// Every secret value of the stream (passwords, header values, API
+    /// keys, signing secrets): masked wherever one could show (the delivery
+    /// log, the console).
+    pub fn secret_values(&self) -> Vec<&str> {
+        match &self.sink {
+            SinkConfig::Webhook(webhook) => {
+                let mut values: Vec<&str> = webhook.headers.values().map(Secret::expose).collect();
+                values.extend(webhook.signing_secrets.iter().map(Secret::expose));
+                match &webhook.auth {
+                    StreamAuth::None => {}
+                    StreamAuth::Basic { password, .. } => values.push(password.expose()),
+                    StreamAuth::Header { value, .. } => values.push(value.expose()),
+                }
+                values
+            }
+            SinkConfig::Amplitude(amplitude) => vec![amplitude.api_key.expose()],
+        }
+    }
+}
+
 /// Where a stream delivers, with the options of that kind only.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SinkConfig {
@@ -41,6 +62,14 @@ pub enum StreamType {
 }
 
 impl SinkConfig {
+    /// `webhook` or `amplitude`, as the config file says.
+    pub fn stream_type_name(&self) -> &'static str {
+        match self {
+            Self::Webhook(_) => "webhook",
+            Self::Amplitude(_) => "amplitude",
+        }
+    }
+
     pub fn stream_type(&self) -> StreamType {
         match self {
             Self::Webhook(_) => StreamType::Webhook,

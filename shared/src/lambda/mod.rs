@@ -131,6 +131,13 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
             if let Err(e) = &result {
                 errors::log(e);
             }
+            // The invocation's delivery-log entries, before Lambda freezes
+            // the process (a recording never fails the invocation).
+            handler
+                .services
+                .delivery_log
+                .flush(std::time::Duration::from_secs(2))
+                .await;
             // The invocation's metrics, as EMF lines beside its logs.
             if let Some(collector) = metrics
                 && let Err(e) = collector.flush(std::io::stdout())

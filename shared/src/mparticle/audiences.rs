@@ -149,8 +149,17 @@ pub async fn membership_change(
                 version: arrival.version(timestamp_ms, position),
             })
             .collect();
+        let users = changes.len();
         let announced =
             membership::apply_and_announce(services, &ws.id, &segment, &changes).await?;
+        crate::delivery_log::record_sync(
+            services,
+            &ws.id,
+            &segment.id,
+            None,
+            "change",
+            [users, announced.applied, 0, 0, announced.already_current],
+        );
         services
             .segments
             .record_sync(&ws.id, &segment.id, &synced_at)

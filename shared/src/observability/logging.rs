@@ -9,10 +9,12 @@ use std::io::IsTerminal;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 use crate::domain::time::{now_ms, rfc3339_ms};
@@ -94,11 +96,17 @@ impl Visit for Fields<'_> {
     }
 }
 
-/// The filter: `RUST_LOG` when set, else `level`.
-fn filter(level: &str) -> EnvFilter {
-    EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"))
+/// The filter: `RUST_LOG` when set, else `level`; either a level or
+/// comma-separated `target=level` directives (`warn,shared::streams=debug`).
+/// `Targets` rather than `EnvFilter`: span and field filters are not needed,
+/// and `EnvFilter` links a regex engine into every binary
+/// (docs/interface/observability.md "Logs").
+fn filter(level: &str) -> Targets {
+    std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse().ok())
+        .or_else(|| level.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
 }
 
 /// Whether `format` means JSON lines here (`auto`: text when stderr is a
@@ -114,17 +122,18 @@ pub fn is_json(format: LogFormat) -> bool {
 /// Logs of the `engage-bridge` binary, on stderr: JSON or text per `format`
 /// ([`is_json`]).
 pub fn init(format: LogFormat, level: &str) {
-    let json = is_json(format);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(level))
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder
+    let registry = tracing_subscriber::registry().with(filter(level));
+    let _ = if is_json(format) {
+        let lines = tracing_subscriber::fmt::layer()
             .fmt_fields(JsonFields::new())
             .event_format(FlatJson)
-            .try_init()
+            .with_writer(std::io::stderr);
+        registry.with(lines).try_init()
     } else {
-        builder.with_target(false).try_init()
+        let lines = tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_writer(std::io::stderr);
+        registry.with(lines).try_init()
     };
 }
 
@@ -132,11 +141,13 @@ pub fn init(format: LogFormat, level: &str) {
 /// format reads `timestamp`, `level` and `message`); `RUST_LOG` (set by the
 /// template from its `LogLevel`) filters.
 pub fn init_lambda() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter("info"))
+    let lines = tracing_subscriber::fmt::layer()
         .fmt_fields(JsonFields::new())
         .event_format(FlatJson)
-        .with_writer(std::io::stdout)
+        .with_writer(std::io::stdout);
+    let _ = tracing_subscriber::registry()
+        .with(filter("info"))
+        .with(lines)
         .try_init();
 }
 

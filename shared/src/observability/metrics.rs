@@ -18,6 +18,7 @@ pub const ITEMS_SKIPPED: &str = "engage_bridge_items_skipped_total";
 pub const DELIVERY_DURATION: &str = "engage_bridge_delivery_duration_seconds";
 pub const QUEUE_DEPTH: &str = "engage_bridge_queue_depth";
 pub const DEAD_LETTER_DEPTH: &str = "engage_bridge_dead_letter_depth";
+pub const DELIVERY_LOG_FAILURES: &str = "engage_bridge_delivery_log_failures_total";
 pub const AWS_RETRIES: &str = "engage_bridge_aws_retries_total";
 
 /// The CloudWatch namespace of the EMF lines.
@@ -55,6 +56,10 @@ fn describe() {
     describe_gauge!(
         DEAD_LETTER_DEPTH,
         "dead letters kept, by workspace and stream"
+    );
+    describe_counter!(
+        DELIVERY_LOG_FAILURES,
+        "delivery-log writes lost (buffer full or the log failing); deliveries are unaffected"
     );
 }
 
@@ -166,6 +171,11 @@ pub fn queue_depth(queue: &str, depth: u64) {
 pub fn dead_letter_depth(workspace_id: &str, stream: &str, depth: u64) {
     gauge!(DEAD_LETTER_DEPTH, "workspace_id" => workspace_id.to_owned(), "stream" => stream.to_owned())
         .set(depth as f64);
+}
+
+/// Delivery-log records lost (the delivery itself went on).
+pub fn delivery_log_failure(workspace_id: &str) {
+    counter!(DELIVERY_LOG_FAILURES, "workspace_id" => workspace_id.to_owned()).increment(1);
 }
 
 /// One more attempt of an AWS call: the SDK's retry of a failed attempt,

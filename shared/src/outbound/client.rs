@@ -52,7 +52,7 @@ pub enum SendError {
 }
 
 impl SendError {
-    fn of(error: reqwest::Error) -> Self {
+    pub fn of(error: reqwest::Error) -> Self {
         if let Some(refused) = refusal_in(&error) {
             Self::Refused(refused.clone())
         } else if error.is_timeout() {
@@ -121,6 +121,12 @@ impl HttpClient {
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, SendError> {
         let request = request.build().map_err(SendError::of)?;
+        self.execute(request).await
+    }
+
+    /// Sends a request built already (so its headers and body can be
+    /// read first: the delivery log).
+    pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response, SendError> {
         self.policy.check_url(request.url())?;
         self.client.execute(request).await.map_err(SendError::of)
     }

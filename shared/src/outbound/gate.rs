@@ -83,6 +83,15 @@ pub struct Permit {
 }
 
 impl Gates {
+    /// Whether the stream's breaker is open now (this process's view).
+    pub fn is_open(&self, workspace: &str, stream: &str) -> bool {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams
+            .get(&(workspace.to_owned(), stream.to_owned()))
+            .and_then(|s| s.open_until)
+            .is_some_and(|until| Instant::now() < until)
+    }
+
     /// Lets one request of `stream` through, or says why not.
     pub fn enter(self: &Arc<Self>, workspace: &str, stream: &str) -> Result<Permit, Parked> {
         self.enter_at(workspace, stream, Instant::now())

@@ -2,6 +2,10 @@
 //! embedded (SQLite) and an AWS (DynamoDB / SQS) adapter under `store/`, and
 //! one contract test suite run against both (tests/contract).
 
+mod delivery_log;
+
+pub use delivery_log::DeliveryLog;
+
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -8,6 +8,8 @@ use crate::store::aws::AwsResources;
 /// `[security] private_destinations` for the Lambda functions (the
 /// template's `PrivateDestinations` parameter): `allow` or `deny` (default).
 pub const PRIVATE_DESTINATIONS_ENV: &str = "ENGAGE_BRIDGE_PRIVATE_DESTINATIONS";
+/// `[console] delivery_log_days` (the template's `DeliveryLogDays`).
+pub const DELIVERY_LOG_DAYS_ENV: &str = "ENGAGE_BRIDGE_DELIVERY_LOG_DAYS";
 /// `[retry] schedule_seconds`, comma-separated (the template's parameter).
 pub const RETRY_SCHEDULE_ENV: &str = "ENGAGE_BRIDGE_RETRY_SCHEDULE";
 
@@ -27,6 +29,7 @@ pub struct AwsEnvironment {
     pub resources: AwsResources,
     pub retry_schedule: RetrySchedule,
     pub private_destinations: PrivateDestinations,
+    pub delivery_log_days: u32,
 }
 
 impl AwsEnvironment {
@@ -68,10 +71,22 @@ impl AwsEnvironment {
                 });
             }
         };
+        let delivery_log_days = match var(DELIVERY_LOG_DAYS_ENV) {
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|d| (1..=365).contains(d))
+                .ok_or_else(|| EnvError::Invalid {
+                    name: DELIVERY_LOG_DAYS_ENV,
+                    problem: format!("expected 1 to 365 (days), found {text:?}"),
+                })?,
+            None => crate::delivery_log::DEFAULT_DAYS,
+        };
         Ok(Self {
             resources,
             retry_schedule,
             private_destinations,
+            delivery_log_days,
         })
     }
 }
@@ -99,6 +114,7 @@ mod tests {
         let env = AwsEnvironment::read(vars(&[])).unwrap();
         assert_eq!(env.private_destinations, PrivateDestinations::Deny);
         assert_eq!(env.retry_schedule, RetrySchedule::default());
+        assert_eq!(env.delivery_log_days, 7);
         assert_eq!(
             env.resources.config_table,
             "value-of-ENGAGE_BRIDGE_CONFIG_TABLE"
@@ -123,5 +139,7 @@ mod tests {
             matches!(policy, EnvError::Invalid { name, .. } if name == PRIVATE_DESTINATIONS_ENV)
         );
         assert!(policy.to_string().contains("\"maybe\""), "{policy}");
+        let days = AwsEnvironment::read(vars(&[(DELIVERY_LOG_DAYS_ENV, "0")])).unwrap_err();
+        assert!(matches!(days, EnvError::Invalid { name, .. } if name == DELIVERY_LOG_DAYS_ENV));
     }
 }

@@ -6,9 +6,11 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::config::{PrivateDestinations, RetrySchedule};
+use crate::delivery_log::{DEFAULT_DAYS, DeliveryLogHandle};
 use crate::outbound::HttpClient;
 use crate::ports::{
-    AttemptLog, DeadLetterStore, IdempotencyStore, ProfileStore, RateLimiter, SegmentStore,
+    AttemptLog, DeadLetterStore, DeliveryLog, IdempotencyStore, ProfileStore, RateLimiter,
+    SegmentStore,
 };
 use crate::queue::Queues;
 use crate::workspaces::Workspaces;
@@ -22,6 +24,8 @@ pub struct Services {
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub attempts: Arc<dyn AttemptLog>,
     pub dead_letters: Arc<dyn DeadLetterStore>,
+    /// Every delivery attempt, for the console (docs/interface/console.md).
+    pub delivery_log: DeliveryLogHandle,
     pub queues: Queues,
     /// Delays before retries 1..n, then dead letter (docs/rules/retry.md).
     pub retry_schedule: RetrySchedule,
@@ -52,8 +56,10 @@ impl Services {
     ) -> crate::ports::StoreResult<Self> {
         use crate::ports::Queue;
         let store = crate::store::sqlite::SqliteStore::open(path)?;
+        let log = crate::store::sqlite::SqliteDeliveryLog::open_beside(path)?;
         Ok(Self::assemble(
             Arc::new(store.clone()),
+            Arc::new(log),
             Queues::open(|name| Arc::new(store.queue(name.as_str())) as Arc<dyn Queue>),
             retry_schedule,
             std::time::Duration::from_secs(2),
@@ -76,9 +82,11 @@ impl Services {
             &resources.config_table,
             &resources.state_table,
         );
+        let store = Arc::new(store);
         #[allow(unused_mut)]
         let mut services = Self::assemble(
-            Arc::new(store),
+            store.clone(),
+            store,
             Queues::open(|name| {
                 Arc::new(SqsQueue::new(
                     clients.sqs.clone(),
@@ -107,6 +115,7 @@ impl Services {
             environment.retry_schedule.clone(),
         )
         .with_private_destinations(environment.private_destinations)
+        .with_delivery_log_days(environment.delivery_log_days)
     }
 
     /// (DynamoDB, SQS) requests sent so far, on the AWS backend.
@@ -126,6 +135,12 @@ impl Services {
         self
     }
 
+    /// Delivery attempts are kept `days` (`[console] delivery_log_days`).
+    pub fn with_delivery_log_days(mut self, days: u32) -> Self {
+        self.delivery_log = DeliveryLogHandle::new(self.delivery_log.store.clone(), days);
+        self
+    }
+
     /// Stream requests through `http` (tests stand in for DNS with it).
     #[cfg(feature = "test-support")]
     pub fn with_http(mut self, http: HttpClient) -> Self {
@@ -136,6 +151,7 @@ impl Services {
     #[cfg(any(feature = "sqlite", feature = "aws"))]
     fn assemble<S>(
         store: Arc<S>,
+        delivery_log: Arc<dyn DeliveryLog>,
         queues: Queues,
         retry_schedule: RetrySchedule,
         cache_ttl: std::time::Duration,
@@ -159,6 +175,7 @@ impl Services {
             rate_limiter: store.clone(),
             attempts: store.clone(),
             dead_letters: store,
+            delivery_log: DeliveryLogHandle::new(delivery_log, DEFAULT_DAYS),
             queues,
             retry_schedule,
             http: Arc::default(),

@@ -13,11 +13,15 @@ use super::sink::webhook::WebhookSink;
 use super::sink::{Answer, Sink};
 use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
 use crate::dead_letters::Reason;
+use crate::delivery_log::model::EventSummary;
+use crate::delivery_log::trace::{self, Trace};
 use crate::domain::batching::{Limits, group_by_size};
 use crate::domain::ids::derived_uuid;
+use crate::domain::time::now_ms;
 use crate::domain::{Attempt, Event, FailureKind};
 use crate::observability::metrics;
 use crate::outbound::HttpClient;
+use crate::outbound::client::SendError;
 
 /// Events to try again later, as a request of their own.
 #[derive(Debug)]
@@ -44,6 +48,8 @@ pub struct Outcome {
     pub dropped: usize,
     pub retry: Vec<RetryBatch>,
     pub dead: Vec<Undeliverable>,
+    /// Each request sent, for the delivery log (`super::record`).
+    pub traces: Vec<Trace>,
 }
 
 impl Outcome {
@@ -201,14 +207,26 @@ async fn send_request<S: Sink>(
         }
         let items: Vec<&S::Item> = group.iter().map(|p| &p.item).collect();
         let started = std::time::Instant::now();
-        let request = sink.request(client.builder(), request_id, &items);
-        let sent = client.send(request).await;
+        let mut trace = Trace {
+            request_id: id_of(&group),
+            at_ms: now_ms(),
+            ..Trace::default()
+        };
+        let sent = match sink.request(client.builder(), request_id, &items).build() {
+            Ok(request) => {
+                let (sent, body) = trace::request(&request);
+                (trace.request, trace.body) = (Some(sent), body);
+                client.execute(request).await
+            }
+            Err(e) => Err(SendError::of(e)),
+        };
         metrics::delivery_duration(labels.workspace_id, labels.stream, started.elapsed());
         let answer = match sent {
             // Redirects are not followed: they could lead past the
             // destination check (docs/interface/streams.md "Destinations").
             Ok(response) if response.status().is_redirection() => {
                 let status = response.status().as_u16();
+                trace.response = Some(trace::response(status, response.headers(), ""));
                 Answer::Failed {
                     attempt: Attempt::answered(
                         status,
@@ -222,7 +240,9 @@ async fn send_request<S: Sink>(
             Ok(response) => {
                 let status = response.status().as_u16();
                 let retry_after = retry_after(&response);
+                let headers = response.headers().clone();
                 let body = response.text().await.unwrap_or_default();
+                trace.response = Some(trace::response(status, &headers, &body));
                 sink.classify(status, retry_after, &body, &items)
             }
             Err(e) => Answer::Failed {
@@ -230,6 +250,26 @@ async fn send_request<S: Sink>(
                 wait: Duration::ZERO,
             },
         };
+        trace.latency_ms = started.elapsed().as_millis() as u64;
+        trace.events =
+            EventSummary::of(&group.iter().map(|p| &events[p.index]).collect::<Vec<_>>());
+        trace.status = trace.response.as_ref().map(|r| r.status);
+        trace.accepted = answer == Answer::Accepted;
+        trace.error = match &answer {
+            Answer::Accepted => None,
+            Answer::Failed { attempt, .. } | Answer::Throttled { attempt, .. } => {
+                trace.refused = attempt.kind == FailureKind::RefusedDestination;
+                Some(attempt.error.clone())
+            }
+            Answer::Rejected(bad) => Some(format!(
+                "{} of {} events rejected: {}",
+                bad.len(),
+                group.len(),
+                bad.first().map(|(_, why)| why.as_str()).unwrap_or_default()
+            )),
+            Answer::TooLarge => Some("HTTP 413: too large, split and sent again".into()),
+        };
+        outcome.traces.push(trace);
         match answer {
             Answer::Accepted => outcome.delivered += group.len(),
             Answer::Failed { attempt, wait } => outcome.retry.push(RetryBatch {

@@ -10,7 +10,7 @@ use futures::future::join_all;
 use super::enrich::Profiles;
 use super::follow_up::{self, FollowUp, FollowUps};
 use super::send::{Sender, request_id};
-use super::{report, selection};
+use super::{record, report, selection};
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::dead_letters::{self, Owner, Reason};
 use crate::domain::{Event, EventsMessage};
@@ -61,6 +61,7 @@ async fn dispatch_stream(
     {
         Ok(outcome) => {
             report::delivered(&workspace.id, &stream.name, &outcome);
+            record::attempt(services, &workspace.id, stream, &outcome, 1);
             report.delivered = outcome.delivered;
             report.dropped = outcome.dropped;
             report.retried = outcome.retry.iter().map(|r| r.events.len()).sum();
@@ -70,6 +71,15 @@ async fn dispatch_stream(
         }
         Err(why) => {
             report.parked = selected.len();
+            let held = record::Held {
+                owner,
+                request_id: &id,
+                events: &selected,
+                why,
+                attempts_made: 0,
+                first: true,
+            };
+            record::waiting(services, held);
             let parked = follow_up::park(owner, id, selected.into_owned(), Vec::new(), why);
             (report, vec![parked])
         }
@@ -103,6 +113,7 @@ pub async fn dispatch(
         .iter()
         .filter(|s| message.events.iter().any(|e| selection::selects(s, e)))
         .collect();
+    record::dispatched(services, &workspace, &message.events, &streams);
     if streams.is_empty() {
         return Ok(Vec::new());
     }

@@ -103,8 +103,11 @@ async fn kept_where(
     }
 }
 
-/// Every kept dead letter that `filter` selects, oldest first.
-async fn selected(services: &Services, filter: &Filter) -> StoreResult<Vec<(Listing, DeadLetter)>> {
+/// Every kept dead letter that `filter` selects, oldest first, with the letter.
+pub async fn selected(
+    services: &Services,
+    filter: &Filter,
+) -> StoreResult<Vec<(Listing, DeadLetter)>> {
     let kept = kept_where(services, |kept| filter.matches(&Listing::of(kept))).await?;
     Ok(kept
         .into_iter()
@@ -206,7 +209,7 @@ pub async fn replay(
     services: &Services,
     filter: &Filter,
     dry_run: bool,
-    progress: &dyn Fn(usize, usize),
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> StoreResult<Vec<Listing>> {
     if !dry_run {
         take_in_redriven(services).await?;

@@ -8,11 +8,13 @@ pub mod dispatch;
 pub mod dlq;
 pub mod enrich;
 pub mod follow_up;
+pub mod record;
 pub mod report;
 pub mod retry;
 pub mod selection;
 pub mod send;
 pub mod sink;
+pub mod test_event;
 
 use crate::domain::{EventsMessage, RetryMessage};
 use crate::ports::Received;

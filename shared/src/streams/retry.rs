@@ -9,8 +9,8 @@
 
 use super::enrich::Profiles;
 use super::follow_up::{self, FollowUp, FollowUps};
-use super::report;
 use super::send::Sender;
+use super::{record, report};
 use crate::dead_letters::{self, Owner, Reason};
 use crate::domain::{Attempt, RetryMessage};
 use crate::ports::StoreResult;
@@ -65,6 +65,15 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     let outcome = match sent {
         Ok(outcome) => outcome,
         Err(why) => {
+            let held = record::Held {
+                owner,
+                request_id,
+                events: &message.events,
+                why,
+                attempts_made: history.len(),
+                first: false,
+            };
+            record::waiting(services, held);
             let parked = follow_up::park(
                 owner,
                 request_id.clone(),
@@ -79,6 +88,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
         }
     };
     report::delivered(ws_id, &message.stream, &outcome);
+    record::attempt(services, ws_id, stream, &outcome, history.len() + 1);
     let schedule = &services.retry_schedule;
     if let Some(failure) = outcome.whole_failure(message.events.len()) {
         // Another delivery of this same message counted an attempt since

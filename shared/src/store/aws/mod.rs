@@ -24,6 +24,7 @@ mod batch;
 mod clients;
 mod counts;
 mod dead_letters;
+mod delivery_log;
 mod errors;
 mod idempotency;
 mod memberships;

@@ -8,6 +8,7 @@
 mod attempts;
 mod checkpoint;
 mod dead_letters;
+mod delivery_log;
 mod idempotency;
 mod profiles;
 mod queue;
@@ -16,6 +17,7 @@ mod schema;
 mod segments;
 mod workspaces;
 
+pub use delivery_log::SqliteDeliveryLog;
 pub use queue::SqliteQueue;
 
 use std::path::{Path, PathBuf};
@@ -85,6 +87,14 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and its directory.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with(path, schema::migrate)
+    }
+
+    /// Opens a database of the store whose schema `migrate` brings up to date.
+    fn open_with(
+        path: impl AsRef<Path>,
+        migrate: fn(&Connection) -> rusqlite::Result<()>,
+    ) -> StoreResult<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -101,7 +111,7 @@ impl SqliteStore {
         // they fall far behind (a net that bounds the WAL on disk).
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)
             .map_err(map_sqlite_error)?;
-        schema::migrate(&conn).map_err(map_sqlite_error)?;
+        migrate(&conn).map_err(map_sqlite_error)?;
         let writer = Arc::new(Mutex::new(conn));
         let checkpoints =
             checkpoint::Checkpointer::start(&path, writer.clone()).map_err(map_sqlite_error)?;

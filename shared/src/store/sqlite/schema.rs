@@ -112,8 +112,14 @@ ALTER TABLE queue_messages DROP COLUMN body;
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    run(conn, MIGRATIONS)
+}
+
+/// Runs the `migrations` the database has not run yet, each in a
+/// transaction (the delivery log's file has its own list).
+pub fn run(conn: &Connection, migrations: &[&str]) -> rusqlite::Result<()> {
     let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+    for (i, sql) in migrations.iter().enumerate().skip(version) {
         let tx = conn.unchecked_transaction()?;
         // Re-check under the write lock: another process may have migrated.
         let current: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;

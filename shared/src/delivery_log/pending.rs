@@ -1,0 +1,257 @@
+//! What one delivery hands to the recorder: its entries (each with the
+//! request body as sent), count deltas and waiting changes. Secret values
+//! are masked here, on the writer's side, before anything is kept.
+
+use super::model::{
+    CountDelta, CountKind, LogBatch, LogEntry, REQUEST_BODY_LIMIT, StoredBody, SyncRecord,
+    WaitingChange, bucket_of,
+};
+use super::trace::MASK;
+
+/// One attempt and the body it sent.
+#[derive(Clone, Debug)]
+pub struct PendingEntry {
+    pub entry: LogEntry,
+    pub body: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Pending {
+    pub entries: Vec<PendingEntry>,
+    pub counts: Vec<CountDelta>,
+    pub waiting: Vec<WaitingChange>,
+    pub syncs: Vec<SyncRecord>,
+    /// Secret values of the streams concerned, masked wherever they appear.
+    pub secrets: Vec<String>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+            && self.counts.is_empty()
+            && self.waiting.is_empty()
+            && self.syncs.is_empty()
+    }
+
+    /// Roughly what it holds in memory.
+    pub fn bytes(&self) -> usize {
+        let entries: usize = self
+            .entries
+            .iter()
+            .map(|e| {
+                512 + e.body.as_ref().map_or(0, String::len)
+                    + e.entry.events.uuids.len() * 40
+                    + e.entry.response.as_ref().map_or(0, |r| r.body.len())
+            })
+            .sum();
+        entries + self.counts.len() * 64 + self.waiting.len() * 128
+    }
+
+    pub fn workspaces(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .entries
+            .iter()
+            .map(|e| e.entry.workspace_id.clone())
+            .chain(self.counts.iter().map(|c| c.workspace_id.clone()))
+            .chain(self.waiting.iter().map(|w| w.workspace_id.clone()))
+            .chain(self.syncs.iter().map(|s| s.workspace_id.clone()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// `n` more of `kind` for `stream` and for the workspace as a whole.
+    pub fn count(&mut self, workspace_id: &str, stream: &str, kind: CountKind, n: u64, at_ms: i64) {
+        if n == 0 {
+            return;
+        }
+        let streams: &[&str] = if stream.is_empty() {
+            &[""]
+        } else {
+            &[stream, ""]
+        };
+        for stream in streams {
+            self.counts.push(CountDelta {
+                workspace_id: workspace_id.to_owned(),
+                stream: (*stream).to_owned(),
+                bucket_ms: bucket_of(at_ms),
+                kind,
+                n,
+            });
+        }
+    }
+
+    pub fn wait(
+        &mut self,
+        workspace_id: &str,
+        stream: &str,
+        request: &str,
+        events: Option<u64>,
+        at_ms: i64,
+    ) {
+        self.waiting.push(WaitingChange {
+            workspace_id: workspace_id.to_owned(),
+            stream: stream.to_owned(),
+            moe_request_id: request.to_owned(),
+            waiting_events: events,
+            at_ms,
+        });
+    }
+
+    pub fn add_secrets<'a>(&mut self, secrets: impl IntoIterator<Item = &'a str>) {
+        for secret in secrets {
+            // Too short a value would mask ordinary text, and means little.
+            if secret.len() >= 4 && !self.secrets.iter().any(|s| s == secret) {
+                self.secrets.push(secret.to_owned());
+            }
+        }
+    }
+
+    fn mask(&self, text: &mut String) {
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                *text = text.replace(secret.as_str(), MASK);
+            }
+        }
+    }
+
+    /// Adds this delivery to a batch, secrets masked and bodies cut.
+    pub fn into_batch(mut self, batch: &mut LogBatch) {
+        for PendingEntry { mut entry, body } in std::mem::take(&mut self.entries) {
+            if let Some(response) = &mut entry.response {
+                self.mask(&mut response.body);
+                for (_, value) in &mut response.headers {
+                    self.mask(value);
+                }
+            }
+            if let Some(error) = &mut entry.error {
+                self.mask(error);
+            }
+            if let Some(mut body) = body {
+                self.mask(&mut body);
+                let truncated = body.len() > REQUEST_BODY_LIMIT;
+                if truncated {
+                    body.truncate(floor_char_boundary(&body, REQUEST_BODY_LIMIT));
+                }
+                batch.bodies.retain(|(w, b)| {
+                    !(*w == entry.workspace_id && b.moe_request_id == entry.moe_request_id)
+                });
+                batch.bodies.push((
+                    entry.workspace_id.clone(),
+                    StoredBody {
+                        moe_request_id: entry.moe_request_id.clone(),
+                        at_ms: entry.at_ms,
+                        body,
+                        truncated,
+                    },
+                ));
+            }
+            batch.entries.push(entry);
+        }
+        for delta in self.counts {
+            match batch.counts.iter_mut().find(|c| {
+                c.workspace_id == delta.workspace_id
+                    && c.stream == delta.stream
+                    && c.bucket_ms == delta.bucket_ms
+                    && c.kind == delta.kind
+            }) {
+                Some(existing) => existing.n += delta.n,
+                None => batch.counts.push(delta),
+            }
+        }
+        batch.waiting.extend(self.waiting);
+        batch.syncs.extend(self.syncs);
+    }
+}
+
+/// The largest char boundary ≤ `at`.
+pub fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery_log::model::{AttemptOutcome, EventSummary, ReceivedResponse};
+
+    fn entry(body: &str) -> PendingEntry {
+        PendingEntry {
+            entry: LogEntry {
+                id: "000000000000001-0-abcdef12".into(),
+                workspace_id: "ws".into(),
+                stream: "s".into(),
+                at_ms: 1,
+                moe_request_id: "r".into(),
+                outcome: AttemptOutcome::Failed,
+                attempt: 1,
+                status: Some(500),
+                error: Some("HTTP 500".into()),
+                latency_ms: Some(3),
+                events: EventSummary::default(),
+                request: None,
+                response: Some(ReceivedResponse {
+                    status: 500,
+                    headers: vec![("x-echo".into(), "key=hunter22".into())],
+                    body: "you sent hunter22".into(),
+                    truncated: false,
+                }),
+            },
+            body: Some(body.into()),
+        }
+    }
+
+    #[test]
+    fn secrets_are_masked_in_bodies_and_answers() {
+        let mut pending = Pending {
+            entries: vec![entry(r#"{"api_key":"hunter22","events":[]}"#)],
+            ..Pending::default()
+        };
+        pending.add_secrets(["hunter22", "ab"]);
+        let mut batch = LogBatch::default();
+        pending.into_batch(&mut batch);
+        let text = format!("{batch:?}");
+        assert!(!text.contains("hunter22"), "{text}");
+        assert_eq!(batch.bodies[0].1.body, r#"{"api_key":"••••","events":[]}"#);
+        assert_eq!(
+            batch.entries[0].response.as_ref().unwrap().body,
+            "you sent ••••"
+        );
+    }
+
+    #[test]
+    fn large_bodies_are_cut_at_a_character() {
+        let body = "é".repeat(REQUEST_BODY_LIMIT);
+        let pending = Pending {
+            entries: vec![entry(&body)],
+            ..Pending::default()
+        };
+        let mut batch = LogBatch::default();
+        pending.into_batch(&mut batch);
+        let kept = &batch.bodies[0].1;
+        assert!(kept.truncated);
+        assert!(kept.body.len() <= REQUEST_BODY_LIMIT);
+        assert!(kept.body.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn counts_for_a_stream_count_for_the_workspace_too() {
+        let mut pending = Pending::default();
+        pending.count("ws", "s", CountKind::Delivered, 3, 10);
+        pending.count("ws", "t", CountKind::Delivered, 2, 10);
+        let mut batch = LogBatch::default();
+        pending.into_batch(&mut batch);
+        let total: u64 = batch
+            .counts
+            .iter()
+            .filter(|c| c.stream.is_empty())
+            .map(|c| c.n)
+            .sum();
+        assert_eq!(total, 5);
+        assert_eq!(batch.counts.len(), 3);
+    }
+}
