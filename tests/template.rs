@@ -238,3 +238,37 @@ fn alarms_watch_dead_letters_errors_and_throttles_of_every_function() {
         }
     }
 }
+
+/// Timeouts nest (docs/architecture.md "Nothing acknowledged is lost"):
+/// every AWS call gives up well inside its function's timeout (a hung call
+/// is retried or answered 5xx, not cut off by Lambda mid-batch), and every
+/// consumer finishes well inside its queue's visibility timeout (six
+/// times, as AWS advises for SQS event sources), so a message is never
+/// handed to a second instance while the first still works on it.
+#[test]
+fn aws_calls_fit_the_functions_and_the_functions_fit_the_visibility() {
+    use shared::store::aws::settings::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, OPERATION_TIMEOUT};
+    let template = template();
+    assert!(CONNECT_TIMEOUT < ATTEMPT_TIMEOUT && ATTEMPT_TIMEOUT < OPERATION_TIMEOUT);
+    for function in Function::ALL {
+        let resource = function_resource(&template, function);
+        let timeout = number(&template, &resource["Properties"]["Timeout"])
+            .unwrap_or_else(|| panic!("{} sets its Timeout", function.name()));
+        assert!(
+            OPERATION_TIMEOUT.as_secs() * 3 <= timeout,
+            "{}: a call's {:?} is well inside the function's {timeout} s",
+            function.name(),
+            OPERATION_TIMEOUT
+        );
+        if let Some(consumer) = function.consumer() {
+            let queue = &template["Resources"][consumer.queue.logical_id()];
+            let visibility = number(&template, &queue["Properties"]["VisibilityTimeout"])
+                .unwrap_or_else(|| panic!("{} sets its VisibilityTimeout", consumer.queue));
+            assert!(
+                visibility >= 6 * timeout,
+                "{}: visibility {visibility} s ≥ 6 × the function's {timeout} s",
+                consumer.queue
+            );
+        }
+    }
+}

@@ -10,7 +10,7 @@ use http::request::Parts;
 use shared::config::WorkspaceConfig;
 
 use crate::Console;
-use crate::layout;
+use crate::frame;
 use crate::session::{self, Principal, Session};
 
 /// A signed-in request with a workspace to show.
@@ -61,7 +61,7 @@ impl FromRequestParts<Console> for Ctx {
                 console.0.sessions.end(&signed.session_id);
                 return Err(to_login());
             }
-            Err(e) => return Err(layout::failure(console, &e.to_string())),
+            Err(e) => return Err(frame::failure(console, &e.to_string())),
         };
         console.learn_secrets(workspace.streams.iter().flat_map(|s| s.secret_values()));
         Ok(Self {
@@ -96,7 +96,7 @@ pub fn refuse_csrf(console: &Console, session: &Session, presented: &str) -> Opt
     if session::same(&session.csrf, presented) {
         None
     } else {
-        Some(layout::message_page(
+        Some(frame::message_page(
             console,
             StatusCode::FORBIDDEN,
             "Request refused",
@@ -109,7 +109,7 @@ pub fn refuse_csrf(console: &Console, session: &Session, presented: &str) -> Opt
 pub async fn not_found(signed: Result<SignedIn, Response>) -> Response {
     match signed {
         Err(redirect) => redirect,
-        Ok(signed) => layout::message_page(
+        Ok(signed) => frame::message_page(
             &signed.console,
             StatusCode::NOT_FOUND,
             "Not found",

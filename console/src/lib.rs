@@ -6,6 +6,7 @@
 
 mod assets;
 mod context;
+mod frame;
 mod layout;
 mod pages;
 mod session;

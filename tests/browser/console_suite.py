@@ -228,7 +228,8 @@ def main():
                 send_event(TENANT, TENANT_SECRET, "Paused Then Resumed", "pause-user")
                 def waiting():
                     visit(page, "/console/deliveries?uid=pause-user&stream=warehouse", "Deliveries")
-                    return "waiting" in page.locator("tbody").inner_text()
+                    rows = page.locator("tbody")
+                    return rows.count() > 0 and "waiting" in rows.inner_text()
                 wait_for(waiting, "the paused stream's batch shown waiting")
             visit(page, "/console", "Overview")
             page.locator("tbody tr", has_text="warehouse").get_by_role("button", name="Resume").click()

@@ -1,13 +1,11 @@
 //! Shared set-up: workspaces whose streams point at local receivers, events,
 //! and driving the consumers the way Lambda's event-source mapping does.
 
-use std::time::Duration;
-
 use engage_bridge_tests::Backend;
 use serde_json::{Value, json};
 use shared::config;
 use shared::domain::{Event, ProfileKey, ProfileUpdate};
-use shared::ports::{Queue, Received};
+use shared::ports::Received;
 use shared::topology::QueueName;
 
 /// Applies a workspace `ws` (secret "s") with the given `[[workspaces.streams]]` TOML.
@@ -80,20 +78,7 @@ pub async fn run_handler(
     engage_bridge_tests::run_handler(b, queue, received).await
 }
 
-/// Everything currently visible on a queue (left in flight for 60 s).
-pub async fn take_all(queue: &dyn Queue) -> Vec<Received> {
-    let mut all = Vec::new();
-    loop {
-        let got = queue
-            .receive(10, Duration::from_secs(60), Duration::from_millis(200))
-            .await
-            .unwrap();
-        if got.is_empty() {
-            return all;
-        }
-        all.extend(got);
-    }
-}
+pub use engage_bridge_tests::take_all;
 
 pub async fn request_bodies(server: &wiremock::MockServer) -> Vec<Value> {
     server

@@ -4,6 +4,7 @@
 //! and exports `ENGAGE_BRIDGE_TEST_MOTO_URL`. Without it the AWS tests fail
 //! with a message saying so: they are never silently skipped.
 
+pub mod faults;
 pub mod ids;
 pub mod oauth2;
 pub mod receiver;
@@ -89,6 +90,15 @@ pub async fn moto_sdk_config() -> aws_config::SdkConfig {
         // moto's threaded server can answer 500 under concurrent transactional
         // writes; retry those rather than fail a test on the emulator's account.
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8))
+        // moto is far slower than DynamoDB (a TransactWriteItems copies the
+        // table): the production timeouts (store/aws/settings.rs) would cut
+        // its calls short. The fault suite sets its own.
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                .operation_timeout(std::time::Duration::from_secs(300))
+                .build(),
+        )
         .load()
         .await
 }
@@ -340,6 +350,26 @@ pub async fn run_handler(
         .collect();
     queue.delete(&done).await.unwrap();
     outcome
+}
+
+/// Every message visible on `queue`, received (hidden for 60 s) until
+/// none is left.
+pub async fn take_all(queue: &dyn shared::ports::Queue) -> Vec<Received> {
+    let mut all = Vec::new();
+    loop {
+        let got = queue
+            .receive(
+                10,
+                std::time::Duration::from_secs(60),
+                std::time::Duration::from_millis(200),
+            )
+            .await
+            .unwrap();
+        if got.is_empty() {
+            return all;
+        }
+        all.extend(got);
+    }
 }
 
 /// Runs stream-dispatch on everything on the events queue until it is

@@ -6,7 +6,7 @@ use super::model::{
     CountDelta, CountKind, LogBatch, LogEntry, REQUEST_BODY_LIMIT, StoredBody, SyncRecord,
     WaitingChange, bucket_of,
 };
-use super::trace::MASK;
+use super::trace::{MASK, floor_char_boundary};
 
 /// One attempt and the body it sent.
 #[derive(Clone, Debug)]
@@ -163,15 +163,6 @@ impl Pending {
         batch.waiting.extend(self.waiting);
         batch.syncs.extend(self.syncs);
     }
-}
-
-/// The largest char boundary ≤ `at`.
-pub fn floor_char_boundary(text: &str, at: usize) -> usize {
-    let mut at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! is masked (docs/interface/console.md "Delivery log").
 
 use super::model::{EventSummary, RESPONSE_BODY_LIMIT, ReceivedResponse, SentRequest};
-use super::pending::floor_char_boundary;
 
 /// What a secret looks like on a page or in the log.
 pub const MASK: &str = "••••";
@@ -99,6 +98,15 @@ pub fn response(status: u16, response_headers: &http::HeaderMap, body: &str) -> 
         body: body[..cut].to_owned(),
         truncated: cut < body.len(),
     }
+}
+
+/// The largest char boundary ≤ `at`.
+pub fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 #[cfg(test)]

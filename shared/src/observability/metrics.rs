@@ -21,6 +21,7 @@ pub const DEAD_LETTER_DEPTH: &str = "engage_bridge_dead_letter_depth";
 pub const PRIVACY_REQUESTS: &str = "engage_bridge_privacy_requests_total";
 pub const DELIVERY_LOG_FAILURES: &str = "engage_bridge_delivery_log_failures_total";
 pub const STREAMS_DISABLED: &str = "engage_bridge_streams_disabled_total";
+pub const AWS_RETRIES: &str = "engage_bridge_aws_retries_total";
 
 /// The CloudWatch namespace of the EMF lines.
 pub const NAMESPACE: &str = "EngageBridge";
@@ -53,6 +54,10 @@ fn describe() {
     describe_counter!(
         STREAMS_DISABLED,
         "streams disabled because their endpoint answered 410 Gone"
+    );
+    describe_counter!(
+        AWS_RETRIES,
+        "AWS calls retried (SDK retries and partial batch results), by service and operation"
     );
     describe_gauge!(
         DEAD_LETTER_DEPTH,
@@ -193,4 +198,11 @@ pub fn privacy_request(workspace_id: &str, kind: &'static str, status: &'static 
 /// Delivery-log records lost (the delivery itself went on).
 pub fn delivery_log_failure(workspace_id: &str) {
     counter!(DELIVERY_LOG_FAILURES, "workspace_id" => workspace_id.to_owned()).increment(1);
+}
+
+/// One more attempt of an AWS call: the SDK's retry of a failed attempt,
+/// or another round for what a batch call left undone.
+pub fn aws_retry(service: &str, operation: &str) {
+    counter!(AWS_RETRIES, "service" => service.to_owned(), "operation" => operation.to_owned())
+        .increment(1);
 }

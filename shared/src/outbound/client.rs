@@ -12,9 +12,9 @@ use reqwest::redirect::Policy;
 use super::destination::{
     GuardedResolver, LookupError, Resolver, SystemResolver, refusal_in, resolve_checked,
 };
-use super::oauth2::Tokens;
 use super::pace::{Pacer, Pacers};
 use super::tls::TlsClients;
+use super::tokens::Tokens;
 use crate::config::destinations::Refused;
 use crate::config::{PrivateDestinations, TlsConfig, TlsError};
 use crate::domain::FailureKind;

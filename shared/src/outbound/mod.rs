@@ -9,5 +9,6 @@ pub mod gate;
 pub mod oauth2;
 pub mod pace;
 pub mod tls;
+pub mod tokens;
 
 pub use client::{CONNECT_TIMEOUT, HttpClient, SendError};

@@ -8,72 +8,19 @@
 //! so the destination guard applies to it. Neither the client secret nor a
 //! token is ever part of an error, a log line or a queue message.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
 use super::client::{HttpClient, SendError};
+use super::tokens::{AccessToken, Cached, TokenError, TokenFailure};
 use crate::config::OAuth2Config;
-use crate::config::destinations::Refused;
-use crate::config::secret::sha256_hex;
 use crate::config::source::display_url;
-use crate::domain::FailureKind;
 
 /// A token is renewed this long before the endpoint said it expires.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// The most of a token endpoint's answer that is read.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
-
-/// An access token: shown to nobody (its `Debug` is redacted).
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(Arc<str>);
-
-impl AccessToken {
-    /// The value, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AccessToken(***)")
-    }
-}
-
-/// Why no token was had: the endpoint (its URL without query or
-/// credentials) and what went wrong, never a secret.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("token endpoint {endpoint}: {failure}")]
-pub struct TokenError {
-    pub endpoint: String,
-    pub failure: TokenFailure,
-}
-
-impl TokenError {
-    /// The kind of failed attempt it makes of the batch.
-    pub fn kind(&self) -> FailureKind {
-        match self.failure {
-            TokenFailure::Refused(_) => FailureKind::RefusedDestination,
-            _ => FailureKind::TokenEndpoint,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TokenFailure {
-    #[error(transparent)]
-    Refused(#[from] Refused),
-    #[error("{0}")]
-    Transport(String),
-    #[error("answered HTTP {0}")]
-    Status(u16),
-    #[error("answered no usable token ({0})")]
-    Invalid(&'static str),
-}
 
 /// The token answer's fields engage-bridge reads (RFC 6749 §5.1).
 #[derive(Deserialize)]
@@ -102,95 +49,18 @@ impl ExpiresIn {
     }
 }
 
-struct Cached {
-    token: AccessToken,
-    /// None: the endpoint gave no lifetime; used until a send is answered 401.
-    renew_at: Option<Instant>,
-}
-
-#[derive(Default)]
-struct Slot {
-    token: Option<Cached>,
-    last_failure: Option<TokenError>,
-}
-
-#[derive(Default)]
-struct Entry {
-    /// Fetches finished so far: a sender that waited while one ran takes
-    /// its result instead of asking again.
-    fetches: AtomicU64,
-    slot: tokio::sync::Mutex<Slot>,
-}
-
-/// The tokens of every OAuth 2.0 stream this process sends to, one entry
-/// per set of client credentials.
-#[derive(Default)]
-pub struct Tokens {
-    entries: Mutex<HashMap<String, Arc<Entry>>>,
-}
-
-impl Tokens {
-    fn entry(&self, config: &OAuth2Config) -> Arc<Entry> {
-        // Keyed by a digest of everything a token depends on: changed
-        // credentials get a new token, and the map holds no secret.
-        let key = sha256_hex(
-            [
-                config.token_url.as_str(),
-                config.client_id.as_str(),
-                config.client_secret.expose(),
-                config.scope.as_deref().unwrap_or(""),
-                config.audience.as_deref().unwrap_or(""),
-            ]
-            .join("\u{0}")
-            .as_bytes(),
-        );
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.entry(key).or_default().clone()
-    }
-
-    /// A token for `config`: the cached one unless it is `stale` (a send
-    /// was answered 401 with it) or about to expire, else a new one, fetched
-    /// once for every sender waiting at the time.
-    pub async fn token(
-        &self,
-        http: &HttpClient,
-        config: &OAuth2Config,
-        timeout: Duration,
-        stale: Option<&AccessToken>,
-    ) -> Result<AccessToken, TokenError> {
-        let entry = self.entry(config);
-        let seen = entry.fetches.load(Ordering::Acquire);
-        let mut slot = entry.slot.lock().await;
-        let now = Instant::now();
-        if let Some(cached) = &slot.token
-            && cached.renew_at.is_none_or(|at| now < at)
-            && Some(&cached.token) != stale
-        {
-            return Ok(cached.token.clone());
-        }
-        // A fetch finished while this sender waited: its failure is this
-        // sender's too (its success was returned above).
-        if entry.fetches.load(Ordering::Acquire) != seen
-            && let Some(failure) = &slot.last_failure
-        {
-            return Err(failure.clone());
-        }
-        let fetched = fetch(http, config, timeout).await;
-        entry.fetches.fetch_add(1, Ordering::Release);
-        match fetched {
-            Ok(cached) => {
-                let token = cached.token.clone();
-                slot.token = Some(cached);
-                slot.last_failure = None;
-                Ok(token)
-            }
-            Err(failure) => {
-                slot.token = None;
-                slot.last_failure = Some(failure.clone());
-                Err(failure)
-            }
-        }
-    }
+/// A token for `config` through `http` (the destination guard applies to
+/// the token endpoint): the cached one unless it is `stale` or about to
+/// expire ([`super::tokens::Tokens::token`]).
+pub async fn token(
+    http: &HttpClient,
+    config: &OAuth2Config,
+    timeout: Duration,
+    stale: Option<&AccessToken>,
+) -> Result<AccessToken, TokenError> {
+    http.tokens()
+        .token(config, stale, fetch(http, config, timeout))
+        .await
 }
 
 /// One token request (RFC 6749 §4.4.2): the client id and secret, form
@@ -275,7 +145,7 @@ async fn fetch(
         Some(_) => return Err(fail(TokenFailure::Invalid("expires_in is not a number"))),
     };
     Ok(Cached {
-        token: AccessToken(answer.access_token.into()),
+        token: AccessToken::new(answer.access_token),
         renew_at,
     })
 }

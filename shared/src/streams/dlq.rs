@@ -225,6 +225,12 @@ pub async fn replay(
         for (_, letter) in chunk {
             match letter {
                 DeadLetter::Batch(batch) if !batch.stream.is_empty() => {
+                    // A fresh cycle of retries: no attempt left from the
+                    // last one (docs/interface/cli.md "dlq").
+                    services
+                        .attempts
+                        .clear_attempts(&batch.workspace_id, &batch.moe_request_id)
+                        .await?;
                     retries.push(RetryMessage {
                         workspace_id: batch.workspace_id.clone(),
                         stream: batch.stream.clone(),

@@ -14,7 +14,7 @@ use super::follow_up::{self, FollowUp, FollowUps};
 use super::send::Sender;
 use super::{record, report};
 use crate::dead_letters::{self, Owner, Reason};
-use crate::domain::RetryMessage;
+use crate::domain::{Attempt, RetryMessage};
 use crate::ports::StoreResult;
 use crate::queue::batch::Handled;
 use crate::runtime::Services;
@@ -73,6 +73,11 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     let logged = services.attempts.attempts(ws_id, request_id).await?;
     let mut history = message.attempts.clone();
     history.extend(logged.iter().cloned());
+    if history.len() > services.retry_schedule.retries() {
+        // The last retry failed and was logged, but keeping its dead letter
+        // did not finish: keep it now, without another attempt.
+        return keep_spent(services, owner, message, history).await;
+    }
 
     let profiles = Profiles::load(services, ws_id, &message.events).await?;
     let states = services.cached_stream_states(ws_id).await?;
@@ -114,12 +119,19 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     record::attempt(services, ws_id, stream, &outcome, history.len() + 1);
     let schedule = &services.retry_schedule;
     if let Some(failure) = outcome.whole_failure(message.events.len()) {
-        // Another delivery of this same message may have counted this retry.
+        // Another delivery of this same message counted an attempt since
+        // we read the log: that copy carries the schedule on.
         if !services
             .attempts
             .append_attempt(ws_id, request_id, logged.len(), &failure.attempt)
             .await?
         {
+            tracing::info!(
+                workspace_id = %ws_id,
+                stream = %message.stream,
+                moe_request_id = %request_id,
+                "retry superseded: another copy of this message logged the attempt; this copy is deleted"
+            );
             return Ok(Handled::Done);
         }
         history.push(failure.attempt.clone());
@@ -137,8 +149,7 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
             return Ok(Handled::RetryIn(*delay));
         }
         super::control::carry_out(services, FollowUps(vec![next])).await?;
-        services.attempts.clear_attempts(ws_id, request_id).await?;
-        return Ok(Handled::Done);
+        return Ok(clear_dead(services, message).await);
     }
 
     // Delivered, or partly (Amplitude): parts still failing continue as
@@ -148,4 +159,41 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     super::control::carry_out(services, FollowUps(next)).await?;
     services.attempts.clear_attempts(ws_id, request_id).await?;
     Ok(Handled::Done)
+}
+
+/// Keeps the batch as a dead letter with its whole `history`: the schedule
+/// was spent by an earlier delivery of this message.
+async fn keep_spent(
+    services: &Services,
+    owner: Owner<'_>,
+    message: &RetryMessage,
+    history: Vec<Attempt>,
+) -> StoreResult<Handled> {
+    let last_error = history.last().map(|a| a.error.clone()).unwrap_or_default();
+    let reason = Reason::GaveUp {
+        retries: services.retry_schedule.retries(),
+        last_error,
+    };
+    let letter = dead_letters::batch(
+        owner,
+        message.moe_request_id.clone(),
+        message.events.clone(),
+        history,
+        reason,
+    );
+    dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
+    Ok(clear_dead(services, message).await)
+}
+
+/// Clears a dead-lettered batch's attempt log. One that cannot be cleared
+/// expires on its own (`dlq replay` clears it first), so the message is
+/// done either way: failing it would keep the dead letter twice.
+async fn clear_dead(services: &Services, message: &RetryMessage) -> Handled {
+    let (ws_id, request_id) = (&message.workspace_id, &message.moe_request_id);
+    if let Err(e) = services.attempts.clear_attempts(ws_id, request_id).await {
+        tracing::warn!(workspace_id = %ws_id, stream = %message.stream,
+            moe_request_id = %request_id, error = %e,
+            "dead-lettered, but could not clear the attempt log; it expires on its own");
+    }
+    Handled::Done
 }

@@ -1,13 +1,21 @@
 //! Attempt logs: one item per request with the attempts as a list of JSON
 //! documents and their count, appended conditionally on the count.
+//!
+//! An append whose answer is lost (a 5xx, a dropped connection, a timeout:
+//! AWS may have applied it) is resent by the SDK, and the resend fails the
+//! count condition on our own write. So each append carries a token of its
+//! own (`last_token`), and a failed condition returns the stored item: if
+//! it holds our token, the append was ours and counts (docs/architecture.md
+//! "Nothing acknowledged is lost").
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use super::batch::{get_n, n, s};
+use super::batch::{get_n, get_s, n, s};
 use super::{DynamoStore, keys, sdk_error};
 use crate::domain::Attempt;
+use crate::domain::ids::random_id;
 use crate::domain::time::now_ms;
 use crate::ports::{ATTEMPT_LOG_TTL, AttemptLog, StoreError, StoreResult};
 
@@ -52,6 +60,7 @@ impl AttemptLog for DynamoStore {
         attempt: &Attempt,
     ) -> StoreResult<bool> {
         let doc = serde_json::to_string(attempt).map_err(StoreError::encode("an attempt"))?;
+        let token = random_id();
         let expires = (now_ms() + ATTEMPT_LOG_TTL.as_millis() as i64) / 1000;
         let condition = if expected_len == 0 {
             "attribute_not_exists(pk)"
@@ -66,9 +75,12 @@ impl AttemptLog for DynamoStore {
             .key("sk", s(keys::ATTEMPTS_SK))
             .update_expression(
                 "SET attempts = list_append(if_not_exists(attempts, :empty), :new), \
-                 attempt_count = if_not_exists(attempt_count, :zero) + :one, expires_at = :exp",
+                 attempt_count = if_not_exists(attempt_count, :zero) + :one, expires_at = :exp, \
+                 last_token = :token",
             )
             .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .expression_attribute_values(":token", s(&token))
             .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
             .expression_attribute_values(":new", AttributeValue::L(vec![s(doc)]))
             .expression_attribute_values(":zero", n(0))
@@ -79,15 +91,16 @@ impl AttemptLog for DynamoStore {
         }
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error(e)),
+            Err(e) => match e.as_service_error() {
+                // Ours if the stored last append carries our token (the
+                // SDK resent an append that had been applied); else another
+                // delivery of the same request appended first.
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(failed
+                    .item()
+                    .and_then(|stored| get_s(stored, "last_token"))
+                    .is_some_and(|stored| stored == token)),
+                _ => Err(sdk_error(e)),
+            },
         }
     }
 

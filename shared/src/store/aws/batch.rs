@@ -1,21 +1,23 @@
 //! BatchGetItem (≤ 100 keys) and BatchWriteItem (≤ 25 requests) with
-//! unprocessed items retried. The limits are enforced here: moto accepts
-//! oversized batches, AWS does not.
+//! unprocessed keys and items resent (rounds.rs) until done. The limits are
+//! enforced here: moto accepts oversized batches, AWS does not.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, WriteRequest};
+use aws_sdk_dynamodb::operation::RequestId;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, WriteRequest};
 
+use super::errors::Service;
+use super::rounds::Rounds;
 use super::sdk_error;
-use crate::ports::{StoreError, StoreResult, Unavailability};
+use crate::ports::StoreResult;
 
 pub type Item = HashMap<String, AttributeValue>;
 
 pub const MAX_BATCH_GET: usize = 100;
 pub const MAX_BATCH_WRITE: usize = 25;
-const MAX_ROUNDS: u32 = 10;
 
 pub fn key(pk: String, sk: &str) -> Item {
     HashMap::from([
@@ -30,10 +32,6 @@ fn key_id(item: &Item) -> (String, String) {
         _ => String::new(),
     };
     (s("pk"), s("sk"))
-}
-
-async fn backoff(round: u32) {
-    tokio::time::sleep(Duration::from_millis(10u64 << round.min(6))).await;
 }
 
 /// Which attributes a batch read returns; `names` aliases attribute names
@@ -72,31 +70,27 @@ pub async fn batch_get(
                 .build()
                 .map_err(super::invalid_request)?,
         );
-        let mut round = 0;
+        let mut rounds = Rounds::new(Service::DynamoDb, "BatchGetItem");
         while let Some(request) = pending.take() {
-            let response = client
+            let mut response = client
                 .batch_get_item()
                 .request_items(table, request)
                 .send()
                 .await
                 .map_err(sdk_error)?;
-            if let Some(mut responses) = response.responses {
+            if let Some(responses) = response.responses.as_mut() {
                 out.extend(responses.remove(table).unwrap_or_default());
             }
             pending = response
                 .unprocessed_keys
-                .and_then(|mut u| u.remove(table))
+                .as_mut()
+                .and_then(|u| u.remove(table))
                 .filter(|k| !k.keys.is_empty());
-            if pending.is_some() {
-                round += 1;
-                if round > MAX_ROUNDS {
-                    return Err(StoreError::unavailable(
-                        Unavailability::Partial,
-                        "DynamoDB BatchGetItem kept returning unprocessed keys",
-                        None,
-                    ));
-                }
-                backoff(round).await;
+            if let Some(left) = &pending {
+                let why = "unprocessed keys";
+                rounds
+                    .again(left.keys.len(), response.request_id(), why)
+                    .await?;
             }
         }
     }
@@ -126,9 +120,9 @@ pub async fn batch_write(
     let unique: Vec<WriteRequest> = unique.into_iter().flatten().collect();
     for chunk in unique.chunks(MAX_BATCH_WRITE) {
         let mut pending = chunk.to_vec();
-        let mut round = 0;
+        let mut rounds = Rounds::new(Service::DynamoDb, "BatchWriteItem");
         while !pending.is_empty() {
-            let response = client
+            let mut response = client
                 .batch_write_item()
                 .request_items(table, pending)
                 .send()
@@ -136,22 +130,76 @@ pub async fn batch_write(
                 .map_err(sdk_error)?;
             pending = response
                 .unprocessed_items
-                .and_then(|mut u| u.remove(table))
+                .as_mut()
+                .and_then(|u| u.remove(table))
                 .unwrap_or_default();
             if !pending.is_empty() {
-                round += 1;
-                if round > MAX_ROUNDS {
-                    return Err(StoreError::unavailable(
-                        Unavailability::Partial,
-                        "DynamoDB BatchWriteItem kept returning unprocessed items",
-                        None,
-                    ));
-                }
-                backoff(round).await;
+                let why = "unprocessed items";
+                rounds
+                    .again(pending.len(), response.request_id(), why)
+                    .await?;
             }
         }
     }
     Ok(())
+}
+
+/// How a TransactWriteItems ended.
+pub enum Transacted {
+    Done,
+    /// Cancelled (AWS's request id): a condition failed — another writer's,
+    /// or our own write resent after its answer was lost — or the
+    /// transaction met another one on an item. Nothing was applied.
+    Cancelled(Option<String>),
+}
+
+/// One TransactWriteItems (≤ 100 items).
+pub async fn transact(client: &Client, writes: Vec<TransactWriteItem>) -> StoreResult<Transacted> {
+    match client
+        .transact_write_items()
+        .set_transact_items(Some(writes))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Transacted::Done),
+        Err(e) => match e.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
+                Ok(Transacted::Cancelled(e.request_id().map(str::to_owned)))
+            }
+            _ => Err(sdk_error(e)),
+        },
+    }
+}
+
+/// Every item of a partition that `condition` (on `pk = :pk` and maybe
+/// `sk`) selects, all pages; a consistent read.
+pub async fn query_all(
+    client: &Client,
+    table: &str,
+    condition: &str,
+    values: &[(&str, AttributeValue)],
+    projection: Option<&str>,
+) -> StoreResult<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let mut query = client
+            .query()
+            .table_name(table)
+            .key_condition_expression(condition)
+            .set_projection_expression(projection.map(str::to_owned))
+            .consistent_read(true)
+            .set_exclusive_start_key(start);
+        for (name, value) in values {
+            query = query.expression_attribute_values(*name, value.clone());
+        }
+        let out = query.send().await.map_err(sdk_error)?;
+        items.extend(out.items.unwrap_or_default());
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
 }
 
 pub fn get_s(item: &Item, name: &str) -> Option<String> {
@@ -185,22 +233,5 @@ pub fn n(value: i64) -> AttributeValue {
 
 /// Every item of partition `pk`, all pages.
 pub async fn query_partition(client: &Client, table: &str, pk: &str) -> StoreResult<Vec<Item>> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let out = client
-            .query()
-            .table_name(table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(pk))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        items.extend(out.items.unwrap_or_default());
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok(items);
-        }
-    }
+    query_all(client, table, "pk = :pk", &[(":pk", s(pk))], None).await
 }

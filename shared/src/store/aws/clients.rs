@@ -1,17 +1,13 @@
 //! The SDK clients of a process, built once from the standard AWS
 //! environment and shared by every store and queue (connections are
-//! reused).
+//! reused), each with the timeouts of settings.rs and the observer of
+//! observe.rs.
 
 use aws_sdk_dynamodb::Client as DynamoDbClient;
 use aws_sdk_sqs::Client as SqsClient;
 
-/// The shared SDK configuration from the standard AWS environment
-/// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for local emulators).
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
-}
+use super::observe::Observer;
+use super::settings;
 
 /// One DynamoDB and one SQS client.
 #[derive(Clone)]
@@ -25,8 +21,13 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
-        let sqs = aws_sdk_sqs::config::Builder::from(sdk);
+        let timeouts = settings::timeouts(sdk);
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(timeouts.clone())
+            .interceptor(Observer);
+        let sqs = aws_sdk_sqs::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .interceptor(Observer);
         #[cfg(feature = "test-support")]
         let (requests, dynamodb, sqs) = {
             let requests = (RequestCounter::default(), RequestCounter::default());

@@ -20,10 +20,18 @@ pub enum Service {
 }
 
 impl Service {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::DynamoDb => "DynamoDB",
             Self::Sqs => "SQS",
+        }
+    }
+
+    /// The `service` label of the metrics and logs.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::DynamoDb => "dynamodb",
+            Self::Sqs => "sqs",
         }
     }
 
@@ -81,7 +89,7 @@ where
 }
 
 /// The error codes by which DynamoDB and SQS ask a caller to slow down.
-const THROTTLING: &[&str] = &[
+pub(crate) const THROTTLING: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",

@@ -17,26 +17,29 @@
 //! member, the chunk is read and written as computed from what is stored.
 //! Memberships are not mirrored on the profile's partition: a user's
 //! segments are found from the workspace's segment list.
+//!
+//! Each transaction also carries its chunk's `member_count` change
+//! (counts.rs), so the count moves exactly when the memberships do.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use futures::{StreamExt, TryStreamExt};
 
-use super::batch::{Item, batch_get, get_bool, get_n, get_s, key, n, s};
+use super::batch::{Item, Transacted, batch_get, get_bool, get_n, get_s, key, n, s, transact};
+use super::errors::Service;
+use super::rounds::Rounds;
 use super::{DynamoStore, keys, sdk_error};
 use crate::domain::replay::{MemberChanges, Replay, by_member, replay};
 use crate::domain::{Arrival, MembershipChange, MembershipOutcome, MembershipState, Version};
-use crate::ports::{StoreError, StoreResult, Unavailability};
+use crate::ports::{StoreError, StoreResult};
 
-/// Members per transaction (100 items max per TransactWriteItems call, and
-/// 100 keys per BatchGetItem when a chunk must be read).
-const MEMBERS_PER_TRANSACTION: usize = 100;
+/// Members per transaction: 100 items max per TransactWriteItems call,
+/// one of them the chunk's count change (counts.rs).
+const MEMBERS_PER_TRANSACTION: usize = 99;
 const CHUNK_CONCURRENCY: usize = 8;
-const MAX_CONFLICT_ROUNDS: usize = 8;
 
 /// A stored membership version, and the condition that it is still stored.
 #[derive(Clone, Copy)]
@@ -120,8 +123,10 @@ struct ChunkResult {
 /// Whether the chunk's transaction went through.
 enum Written {
     Yes(ChunkResult),
-    /// A condition failed: another writer (or an unexpected stored state).
-    Conflict,
+    /// Cancelled (AWS's request id): a condition failed (another writer, or
+    /// our own write resent after its answer was lost) or the transaction
+    /// conflicted with another.
+    Conflict(Option<String>),
 }
 
 impl DynamoStore {
@@ -177,33 +182,23 @@ impl DynamoStore {
             .collect())
     }
 
-    /// Sends one chunk's writes as one transaction.
+    /// Sends one chunk's writes, and its count change, as one transaction.
     async fn write_chunk(
         &self,
-        writes: Vec<TransactWriteItem>,
+        (workspace, segment_id): (&str, &str),
+        mut writes: Vec<TransactWriteItem>,
         result: ChunkResult,
     ) -> StoreResult<Written> {
         if writes.is_empty() {
             return Ok(Written::Yes(result));
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Written::Yes(result)),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(TransactWriteItemsError::TransactionCanceledException(_))
-                ) =>
-            {
-                Ok(Written::Conflict)
-            }
-            Err(e) => Err(sdk_error(e)),
+        if result.delta != 0 {
+            writes.push(self.pending_count(workspace, segment_id, result.delta)?);
         }
+        Ok(match transact(&self.client, writes).await? {
+            Transacted::Done => Written::Yes(result),
+            Transacted::Cancelled(request_id) => Written::Conflict(request_id),
+        })
     }
 
     /// Writes a chunk whose members have one change each without reading
@@ -218,7 +213,7 @@ impl DynamoStore {
         let mut writes = Vec::with_capacity(chunk.len());
         for member in chunk {
             let [(position, change)] = member.changes[..] else {
-                return Ok(Written::Conflict);
+                return Ok(Written::Conflict(None));
             };
             writes.push(self.membership_put(
                 workspace,
@@ -230,7 +225,8 @@ impl DynamoStore {
             result.applied.push(position);
             result.delta += if change.adds() { 1 } else { -1 };
         }
-        self.write_chunk(writes, result).await
+        self.write_chunk((workspace, segment_id), writes, result)
+            .await
     }
 
     /// Reads a chunk's stored versions and writes what replaying its
@@ -273,7 +269,8 @@ impl DynamoStore {
             result.already_current.extend(already_current);
             result.delta += delta;
         }
-        self.write_chunk(writes, result).await
+        self.write_chunk((workspace, segment_id), writes, result)
+            .await
     }
 
     /// Applies one chunk of members: unread first when each has one
@@ -289,20 +286,21 @@ impl DynamoStore {
         {
             return Ok(result);
         }
-        for round in 0..MAX_CONFLICT_ROUNDS {
-            if round > 0 {
-                // Another writer changed a member since our read: recompute.
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            if let Written::Yes(result) = self.write_read(workspace, segment_id, chunk).await? {
-                return Ok(result);
+        // Cancelled: another writer changed a member since our read, the
+        // transaction met another, or our own write was applied and resent.
+        // Re-read and recompute: what is already stored is current.
+        let mut rounds = Rounds::contended(Service::DynamoDb, "TransactWriteItems");
+        loop {
+            match self.write_read(workspace, segment_id, chunk).await? {
+                Written::Yes(result) => return Ok(result),
+                Written::Conflict(request_id) => {
+                    let why = "membership transaction cancelled";
+                    rounds
+                        .again(chunk.len(), request_id.as_deref(), why)
+                        .await?;
+                }
             }
         }
-        Err(StoreError::unavailable(
-            Unavailability::Contended,
-            "membership writes kept conflicting with concurrent writers",
-            None,
-        ))
     }
 
     pub(super) async fn apply_memberships(
@@ -320,15 +318,14 @@ impl DynamoStore {
             .buffer_unordered(CHUNK_CONCURRENCY)
             .try_collect()
             .await?;
-        let delta: i64 = results.iter().map(|r| r.delta).sum();
-        if delta != 0 {
-            self.update_segment(workspace, segment_id)
-                .update_expression("ADD member_count :d")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":d", n(delta))
-                .send()
-                .await
-                .map_err(sdk_error)?;
+        // Also after a redelivery that changed nothing: what an earlier,
+        // interrupted delivery left pending is folded now.
+        if !changes.is_empty()
+            && let Err(e) = self.fold_counts(workspace, segment_id).await
+        {
+            // The deltas stay pending: counted by readers, folded next time.
+            tracing::warn!(workspace_id = workspace, segment = segment_id, error = %e,
+                "could not fold member counts; they stay pending");
         }
         let (applied, already_current) =
             results

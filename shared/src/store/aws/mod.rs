@@ -9,6 +9,7 @@
 //! | anonymous-id index | `W#<ws>#A#<anonymous id>` | `ANON` |
 //! | segment | `W#<ws>#SEGMENTS` | `<segment id>` |
 //! | membership | `W#<ws>#S#<segment id>` | `M#<moengage_user_id>` |
+//! | member count, and changes not yet folded into it (counts.rs) | `W#<ws>#S#<segment id>` | `#COUNT`, `#PENDING#<uuid>` |
 //! | idempotency key | `W#<ws>#I#<key>` | `IDEM` |
 //! | rate counter | `RL#<ws>#<scope>#<window>` | `RL` |
 //! | delivery attempts | `W#<ws>#R#<moe_request_id>` | `ATTEMPTS` |
@@ -26,23 +27,28 @@
 mod attempts;
 mod batch;
 mod clients;
+mod counts;
 mod dead_letters;
 mod delivery_log;
 mod errors;
 mod idempotency;
 mod memberships;
 mod privacy;
+mod observe;
 mod profiles;
 #[cfg(feature = "test-support")]
 pub mod provision;
+mod rounds;
 mod segments;
+pub mod settings;
 mod sqs;
 mod stream_states;
 mod workspaces;
 
+pub use clients::Clients;
 #[cfg(feature = "test-support")]
 pub use clients::RequestCounter;
-pub use clients::{Clients, sdk_config};
+pub use settings::sdk_config;
 pub use sqs::SqsQueue;
 
 use crate::ports::StoreError;

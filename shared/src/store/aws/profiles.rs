@@ -5,26 +5,26 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
-use super::batch::{Item, Projection, batch_get, batch_write, get_s, key, s};
+use super::batch::{Item, Projection, Transacted, batch_get, batch_write, get_s, key, s, transact};
+use super::errors::Service;
+use super::rounds::Rounds;
 use super::{DynamoStore, keys, sdk_error};
 use crate::domain::{Profile, ProfileKey, ProfileUpdate};
-use crate::ports::{ProfileStore, StoreError, StoreResult, Unavailability};
+use crate::ports::{ProfileStore, StoreError, StoreResult};
 
 const ATTR_PREFIX: &str = "a:";
 /// Profiles updated concurrently per call (distinct profiles only).
 const UPDATE_CONCURRENCY: usize = 16;
-/// `ensure_profiles`: items per TransactWriteItems (its limit), transactions
-/// in flight, and attempts when concurrent writers cancel one.
+/// `ensure_profiles`: items per TransactWriteItems (its limit), and
+/// transactions in flight.
 const ITEMS_PER_TRANSACTION: usize = 100;
 const TRANSACTION_CONCURRENCY: usize = 4;
-const MAX_CONFLICT_ROUNDS: u32 = 6;
 
 fn profile_from_item(item: Item) -> StoreResult<Profile> {
     let moengage_user_id =
@@ -238,34 +238,15 @@ impl DynamoStore {
             .build())
     }
 
-    /// One TransactWriteItems of ≤ 100 unconditional writes; retried when
-    /// a concurrent writer of one of its items cancels it.
+    /// One TransactWriteItems of ≤ 100 unconditional writes; resent when
+    /// cancelled (a concurrent writer of one of its items).
     async fn ensure_chunk(&self, writes: Vec<TransactWriteItem>) -> StoreResult<()> {
-        for round in 0..MAX_CONFLICT_ROUNDS {
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(writes.clone()))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e)
-                    if matches!(
-                        e.as_service_error(),
-                        Some(TransactWriteItemsError::TransactionCanceledException(_))
-                    ) =>
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << round)).await;
-                }
-                Err(e) => return Err(sdk_error(e)),
-            }
+        let mut rounds = Rounds::contended(Service::DynamoDb, "TransactWriteItems");
+        while let Transacted::Cancelled(id) = transact(&self.client, writes.clone()).await? {
+            let why = "profile creation cancelled";
+            rounds.again(writes.len(), id.as_deref(), why).await?;
         }
-        Err(StoreError::unavailable(
-            Unavailability::Contended,
-            "profile creation kept conflicting with concurrent writers",
-            None,
-        ))
+        Ok(())
     }
 }
 

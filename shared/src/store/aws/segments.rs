@@ -1,14 +1,17 @@
 //! Segments and their pages. Memberships and the arrival clocks are in
-//! memberships.rs.
+//! memberships.rs, `member_count` in counts.rs.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use futures::{StreamExt, TryStreamExt};
 
 use super::batch::{
     Item, Projection, batch_get, get_bool, get_n, get_s, key, n, query_partition, s,
 };
 use super::{DynamoStore, keys, sdk_error};
+use crate::domain::ids::random_id;
 use crate::domain::{
     Arrival, Member, MembershipChange, MembershipOutcome, Page, PageRequest, Segment, SegmentSource,
 };
@@ -31,7 +34,17 @@ fn segment_from_item(item: &Item) -> StoreResult<Segment> {
     })
 }
 
+/// Segments of a listed page whose counts are read at once.
+const COUNT_READS: usize = 8;
+
 impl DynamoStore {
+    /// The segment of `item`, its `member_count` complete (counts.rs).
+    async fn segment_counted(&self, workspace: &str, item: &Item) -> StoreResult<Segment> {
+        let mut segment = segment_from_item(item)?;
+        segment.member_count += self.counted(workspace, &segment.id).await?;
+        Ok(segment)
+    }
+
     /// An UpdateItem of a segment's item.
     pub(super) fn update_segment(
         &self,
@@ -110,7 +123,8 @@ impl SegmentStore for DynamoStore {
             .send()
             .await
             .map_err(sdk_error)?;
-        segment_from_item(&out.attributes.unwrap_or_default())
+        self.segment_counted(workspace, &out.attributes.unwrap_or_default())
+            .await
     }
 
     async fn get_segment(&self, workspace: &str, id: &str) -> StoreResult<Option<Segment>> {
@@ -124,7 +138,10 @@ impl SegmentStore for DynamoStore {
             .send()
             .await
             .map_err(sdk_error)?;
-        out.item.as_ref().map(segment_from_item).transpose()
+        match out.item {
+            Some(item) => Ok(Some(self.segment_counted(workspace, &item).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn list_segments(
@@ -140,10 +157,14 @@ impl SegmentStore for DynamoStore {
                 false,
             )
             .await?;
-        let segments = items
+        let reads: Vec<_> = items
             .iter()
-            .map(segment_from_item)
-            .collect::<StoreResult<Vec<_>>>()?;
+            .map(|item| self.segment_counted(workspace, item))
+            .collect();
+        let segments: Vec<Segment> = futures::stream::iter(reads)
+            .buffered(COUNT_READS)
+            .try_collect()
+            .await?;
         let next_after = more
             .then(|| segments.last().map(|s| s.id.clone()))
             .flatten();
@@ -172,16 +193,34 @@ impl SegmentStore for DynamoStore {
         self.apply_memberships(workspace, segment_id, changes).await
     }
 
+    /// Counted once per call: a resend of an applied count (its answer
+    /// lost) finds its own token and is not counted again.
     async fn record_sync(&self, workspace: &str, segment_id: &str, at: &str) -> StoreResult<()> {
-        self.update_segment(workspace, segment_id)
-            .update_expression("ADD sync_count :one SET last_synced_at = :at")
-            .condition_expression("attribute_exists(pk)")
+        let token = random_id();
+        let result = self
+            .update_segment(workspace, segment_id)
+            .update_expression("ADD sync_count :one SET last_synced_at = :at, sync_token = :token")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(sync_token) OR sync_token <> :token)",
+            )
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":at", s(at))
+            .expression_attribute_values(":token", s(&token))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    match failed.item() {
+                        Some(_) => Ok(()),
+                        None => Err(StoreError::NotFound(format!("segment {segment_id}"))),
+                    }
+                }
+                _ => Err(sdk_error(e)),
+            },
+        }
     }
 
     async fn list_members(

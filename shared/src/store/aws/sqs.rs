@@ -1,19 +1,22 @@
-//! An SQS queue: SendMessageBatch / DeleteMessageBatch 10 at a time.
+//! An SQS queue: SendMessageBatch / DeleteMessageBatch 10 at a time, the
+//! entries a call reports `Failed` resent (rounds.rs) until done.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::operation::RequestId;
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
-    SendMessageBatchRequestEntry,
+    BatchResultErrorEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
+    QueueAttributeName, SendMessageBatchRequestEntry,
 };
 
-use super::sqs_error;
+use super::errors::Service;
+use super::rounds::Rounds;
+use super::{settings, sqs_error};
 use crate::domain::batching::{Limits, group_by_size};
 use crate::ports::{
-    MAX_QUEUE_BATCH, OutgoingMessage, Queue, Received, StoreError, StoreResult, Unavailability,
-    check_delay,
+    MAX_QUEUE_BATCH, OutgoingMessage, Queue, Received, StoreError, StoreResult, check_delay,
 };
 
 /// SQS limits: a message and a whole SendMessageBatch call are each at most
@@ -38,6 +41,14 @@ fn send_batches(messages: &[OutgoingMessage]) -> StoreResult<Vec<&[OutgoingMessa
         .into_iter()
         .map(|group| &messages[group])
         .collect())
+}
+
+/// The codes of a batch call's failed entries, for the give-up message.
+fn failure_codes(failed: &[BatchResultErrorEntry]) -> String {
+    let mut codes: Vec<&str> = failed.iter().map(|f| f.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    format!("failed entries ({})", codes.join(", "))
 }
 
 #[derive(Clone)]
@@ -82,7 +93,8 @@ impl Queue for SqsQueue {
                 );
             }
             let mut pending = entries;
-            for round in 0..3 {
+            let mut rounds = Rounds::new(Service::Sqs, "SendMessageBatch");
+            while !pending.is_empty() {
                 let out = self
                     .client
                     .send_message_batch()
@@ -91,13 +103,8 @@ impl Queue for SqsQueue {
                     .send()
                     .await
                     .map_err(sqs_error)?;
-                let failed: Vec<String> = out.failed.iter().map(|f| f.id.clone()).collect();
-                if failed.is_empty() {
-                    pending.clear();
-                    break;
-                }
-                let sender_fault = out.failed.iter().find(|f| f.sender_fault);
-                if let Some(f) = sender_fault {
+                // A message SQS refuses as such is refused every time.
+                if let Some(f) = out.failed.iter().find(|f| f.sender_fault) {
                     return Err(StoreError::Refused {
                         detail: format!(
                             "SQS rejected a message: {} {}",
@@ -107,15 +114,11 @@ impl Queue for SqsQueue {
                         source: None,
                     });
                 }
-                pending.retain(|e| failed.contains(&e.id));
-                tokio::time::sleep(Duration::from_millis(50 << round)).await;
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::unavailable(
-                    Unavailability::Partial,
-                    format!("SQS kept failing {} message(s) of a batch", pending.len()),
-                    None,
-                ));
+                pending.retain(|e| out.failed.iter().any(|f| f.id == e.id));
+                if !pending.is_empty() {
+                    let why = failure_codes(&out.failed);
+                    rounds.again(pending.len(), out.request_id(), &why).await?;
+                }
             }
         }
         Ok(())
@@ -127,15 +130,21 @@ impl Queue for SqsQueue {
         visibility: Duration,
         wait: Duration,
     ) -> StoreResult<Vec<Received>> {
+        let wait = Duration::from_secs(wait.as_secs().min(20));
         let out = self
             .client
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(max.clamp(1, MAX_QUEUE_BATCH) as i32)
             .visibility_timeout(visibility.as_secs() as i32)
-            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .wait_time_seconds(wait.as_secs() as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .customize()
+            .config_override(
+                aws_sdk_sqs::config::Builder::default()
+                    .timeout_config(settings::long_poll_timeouts(wait)),
+            )
             .send()
             .await
             .map_err(sqs_error)?;
@@ -175,13 +184,25 @@ impl Queue for SqsQueue {
                         .map_err(super::invalid_request)
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
-            self.client
-                .delete_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(sqs_error)?;
+            let mut pending = entries;
+            let mut rounds = Rounds::new(Service::Sqs, "DeleteMessageBatch");
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .delete_message_batch()
+                    .queue_url(&self.url)
+                    .set_entries(Some(pending.clone()))
+                    .send()
+                    .await
+                    .map_err(sqs_error)?;
+                // Sender faults are stale or invalid handles: the message
+                // was received again since (or is gone), nothing to retry.
+                pending.retain(|e| out.failed.iter().any(|f| f.id == e.id && !f.sender_fault));
+                if !pending.is_empty() {
+                    let why = failure_codes(&out.failed);
+                    rounds.again(pending.len(), out.request_id(), &why).await?;
+                }
+            }
         }
         Ok(())
     }

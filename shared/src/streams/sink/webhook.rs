@@ -15,7 +15,7 @@ use crate::domain::batching::join_json;
 use crate::domain::time::now_s;
 use crate::domain::{Event, Profile};
 use crate::outbound::HttpClient;
-use crate::outbound::oauth2::AccessToken;
+use crate::outbound::tokens::AccessToken;
 use crate::streams::enrich;
 use crate::streams::sink::signing;
 
@@ -135,11 +135,7 @@ impl Sink for WebhookSink<'_> {
         };
         let stale = if renew { self.bearer().clone() } else { None };
         let timeout = Duration::from_secs(u64::from(self.stream.timeout_seconds));
-        match client
-            .tokens()
-            .token(client, oauth2, timeout, stale.as_ref())
-            .await
-        {
+        match crate::outbound::oauth2::token(client, oauth2, timeout, stale.as_ref()).await {
             Ok(token) => {
                 *self.bearer() = Some(token);
                 Ok(())
