@@ -495,6 +495,6 @@ fn the_new_stream_keys_are_explained_with_path_and_line() {
     let error = shared::config::parse(&format!("{MINIMAL}{amplitude}")).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "invalid config: workspaces[0].streams[0].tls (line 9): unknown key `tls` for a stream of type amplitude (keys of this type: api_key, region, endpoint)"
+        "invalid config: workspaces[0].streams[0].tls (line 9): unknown key `tls` for a stream of type amplitude (keys of this type: api_key, region, endpoint, secret_key, forward_deletions, deletion_endpoint)"
     );
 }

@@ -33,8 +33,8 @@ mod delivery_log;
 mod errors;
 mod idempotency;
 mod memberships;
-mod privacy;
 mod observe;
+mod privacy;
 mod profiles;
 #[cfg(feature = "test-support")]
 pub mod provision;
