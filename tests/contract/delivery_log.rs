@@ -54,7 +54,7 @@ async fn record(b: &Backend, entries: &[LogEntry]) {
         entries: entries.to_vec(),
         ..LogBatch::default()
     };
-    b.delivery_log.store.record(&batch, 7).await.unwrap();
+    b.delivery_log.store.record(batch.clone(), 7).await.unwrap();
 }
 
 fn query(limit: usize) -> LogQuery {
@@ -212,12 +212,12 @@ async fn a_request_body_is_kept_once_the_latest_wins(b: &Backend) {
         bodies: vec![("ws".into(), body("{\"first\":1}", now))],
         ..LogBatch::default()
     };
-    b.delivery_log.store.record(&batch, 7).await.unwrap();
+    b.delivery_log.store.record(batch.clone(), 7).await.unwrap();
     let batch = LogBatch {
         bodies: vec![("ws".into(), body("{\"second\":2}", now + 1))],
         ..LogBatch::default()
     };
-    b.delivery_log.store.record(&batch, 7).await.unwrap();
+    b.delivery_log.store.record(batch.clone(), 7).await.unwrap();
     let kept = b.delivery_log.store.body("ws", "req-1").await.unwrap();
     assert_eq!(kept, Some(body("{\"second\":2}", now + 1)), "{}", b.kind);
     assert_eq!(
@@ -244,12 +244,12 @@ async fn counts_add_up_per_stream_from_a_time_on(b: &Backend) {
         ],
         ..LogBatch::default()
     };
-    b.delivery_log.store.record(&batch, 7).await.unwrap();
+    b.delivery_log.store.record(batch.clone(), 7).await.unwrap();
     let again = LogBatch {
         counts: vec![delta("s", now, CountKind::Delivered, 2)],
         ..LogBatch::default()
     };
-    b.delivery_log.store.record(&again, 7).await.unwrap();
+    b.delivery_log.store.record(again.clone(), 7).await.unwrap();
     let day = b.delivery_log.store.counts("ws", now - DAY).await.unwrap();
     let of = |stream: &str, kind| {
         day.iter()
@@ -299,7 +299,7 @@ async fn health_moves_forward_and_counts_waiting_requests(b: &Backend) {
         ],
         ..LogBatch::default()
     };
-    b.delivery_log.store.record(&batch, 7).await.unwrap();
+    b.delivery_log.store.record(batch.clone(), 7).await.unwrap();
     record(b, &[older_ok]).await;
     let health = b.delivery_log.store.health("ws").await.unwrap();
     assert_eq!(health.len(), 1, "{}", b.kind);
@@ -319,7 +319,7 @@ async fn health_moves_forward_and_counts_waiting_requests(b: &Backend) {
         waiting: vec![wait("r1", None)],
         ..LogBatch::default()
     };
-    b.delivery_log.store.record(&done, 7).await.unwrap();
+    b.delivery_log.store.record(done.clone(), 7).await.unwrap();
     let s = &b.delivery_log.store.health("ws").await.unwrap()[0];
     assert_eq!((s.waiting_requests, s.waiting_events), (1, 4));
     assert!(
@@ -365,7 +365,7 @@ async fn erasing_a_user_removes_their_entries_and_bodies(b: &Backend) {
         bodies: vec![body(&jane), body(&joe), body(&elsewhere)],
         ..LogBatch::default()
     };
-    b.delivery_log.store.record(&batch, 7).await.unwrap();
+    b.delivery_log.store.record(batch.clone(), 7).await.unwrap();
     assert_eq!(
         b.delivery_log.erase_user("ws", "jane").await.unwrap(),
         1,

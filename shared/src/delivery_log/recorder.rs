@@ -187,7 +187,7 @@ impl Writer {
                     _ => None,
                 };
             }
-            self.write(&batch).await;
+            self.write(batch).await;
             self.buffered.fetch_sub(bytes, Ordering::Relaxed);
             for done in flushes {
                 let _ = done.send(());
@@ -198,17 +198,13 @@ impl Writer {
         }
     }
 
-    async fn write(&self, batch: &LogBatch) {
+    async fn write(&self, batch: LogBatch) {
         if batch.is_empty() {
             return;
         }
+        let workspaces = batch.workspaces();
         if let Err(e) = self.store.record(batch, self.retention_days).await {
-            lost(
-                &self.lost,
-                &self.last_warning,
-                &batch.workspaces(),
-                &e.to_string(),
-            );
+            lost(&self.lost, &self.last_warning, &workspaces, &e.to_string());
         }
     }
 
@@ -238,7 +234,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl DeliveryLog for Broken {
-        async fn record(&self, _: &LogBatch, _: u32) -> StoreResult<()> {
+        async fn record(&self, _: LogBatch, _: u32) -> StoreResult<()> {
             if self.hang {
                 futures::future::pending::<()>().await;
             }

@@ -14,7 +14,7 @@ pub trait DeliveryLog: Send + Sync {
     /// Writes a batch: entries and bodies kept `retention_days`, counts
     /// added to their buckets, each stream's last success and error moved
     /// forward (never back), waiting requests set or cleared.
-    async fn record(&self, batch: &LogBatch, retention_days: u32) -> StoreResult<()>;
+    async fn record(&self, batch: LogBatch, retention_days: u32) -> StoreResult<()>;
 
     /// A workspace's entries matching `query`, newest first. A page may
     /// hold fewer than `limit` entries and still continue (`next_before`):

@@ -16,6 +16,7 @@ use crate::delivery_log::model::{
     LastAttempt, LastKind, LogBatch, LogEntry, LogPage, LogQuery, StoredBody, StreamCounts,
     StreamHealth, SyncRecord,
 };
+use crate::delivery_log::packed;
 use crate::ports::{DeliveryLog, StoreResult};
 
 const MIGRATIONS: &[&str] = &[
@@ -81,6 +82,10 @@ CREATE TABLE log_syncs (
 ) WITHOUT ROWID;
 CREATE INDEX log_syncs_by_id ON log_syncs (id);
 "#,
+    // Bodies LZ4-compressed (`delivery_log::packed`); `body` is '' then.
+    r#"
+ALTER TABLE log_bodies ADD COLUMN packed BLOB;
+"#,
     // Where an erasure overwrites the free pages (`super::scrub`).
     r#"
 CREATE TABLE scrub (zeros BLOB);
@@ -133,32 +138,22 @@ fn names_text(entry: &LogEntry) -> String {
 #[async_trait]
 impl DeliveryLog for SqliteDeliveryLog {
     /// Retention is the sweep's (the recorder runs it).
-    async fn record(&self, batch: &LogBatch, _retention_days: u32) -> StoreResult<()> {
+    async fn record(&self, batch: LogBatch, _retention_days: u32) -> StoreResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut rows = Vec::with_capacity(batch.entries.len());
-        for entry in &batch.entries {
-            rows.push((
-                entry.clone(),
-                names_text(entry),
-                to_json(entry).map_err(map_sqlite_error)?,
-            ));
-        }
-        let bodies = batch.bodies.clone();
-        let counts = batch.counts.clone();
-        let waiting = batch.waiting.clone();
-        let mut syncs = Vec::new();
-        for sync in &batch.syncs {
-            syncs.push((sync.clone(), to_json(sync).map_err(map_sqlite_error)?));
-        }
-        let mut last = Vec::new();
-        for (workspace, stream, kind, attempt) in batch.last_attempts() {
-            let doc = to_json(&attempt).map_err(map_sqlite_error)?;
-            last.push((workspace, stream, kind, attempt.at_ms, doc));
-        }
+        let last = batch.last_attempts();
+        let LogBatch {
+            entries,
+            bodies,
+            counts,
+            waiting,
+            syncs,
+        } = batch;
         self.db
             .run(move |conn| {
+                // Encoding and compressing here keeps them off the async
+                // runtime: only the log's own writer waits for them.
                 let tx = conn.transaction()?;
                 {
                     let mut insert = tx.prepare_cached(
@@ -169,15 +164,15 @@ impl DeliveryLog for SqliteDeliveryLog {
                     let mut user = tx.prepare_cached(
                         "INSERT OR IGNORE INTO log_entry_users (workspace, uid, id) VALUES (?1, ?2, ?3)",
                     )?;
-                    for (entry, names, doc) in &rows {
+                    for entry in &entries {
                         insert.execute(params![
                             entry.id,
                             entry.workspace_id,
                             entry.stream,
                             entry.outcome.as_str(),
                             entry.moe_request_id,
-                            names,
-                            doc
+                            names_text(entry),
+                            to_json(entry)?
                         ])?;
                         for uid in &entry.events.uids {
                             user.execute(params![entry.workspace_id, uid, entry.id])?;
@@ -185,15 +180,15 @@ impl DeliveryLog for SqliteDeliveryLog {
                     }
                     let mut body = tx.prepare_cached(
                         "INSERT OR REPLACE INTO log_bodies
-                           (workspace, moe_request_id, at_ms, body, truncated)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                           (workspace, moe_request_id, at_ms, body, packed, truncated)
+                         VALUES (?1, ?2, ?3, '', ?4, ?5)",
                     )?;
                     for (workspace, stored) in &bodies {
                         body.execute(params![
                             workspace,
                             stored.moe_request_id,
                             stored.at_ms,
-                            stored.body,
+                            packed::pack(&stored.body),
                             stored.truncated
                         ])?;
                     }
@@ -217,8 +212,9 @@ impl DeliveryLog for SqliteDeliveryLog {
                          ON CONFLICT DO UPDATE SET at_ms = excluded.at_ms, doc = excluded.doc
                          WHERE excluded.at_ms >= log_last.at_ms",
                     )?;
-                    for (workspace, stream, kind, at_ms, doc) in &last {
-                        newest.execute(params![workspace, stream, kind.as_str(), at_ms, doc])?;
+                    for (workspace, stream, kind, attempt) in &last {
+                        let doc = to_json(attempt)?;
+                        newest.execute(params![workspace, stream, kind.as_str(), attempt.at_ms, doc])?;
                     }
                     let mut wait = tx.prepare_cached(
                         "INSERT OR REPLACE INTO log_waiting (workspace, stream, moe_request_id, events, at_ms)
@@ -246,7 +242,8 @@ impl DeliveryLog for SqliteDeliveryLog {
                     let mut sync = tx.prepare_cached(
                         "INSERT OR REPLACE INTO log_syncs (workspace, segment, id, doc) VALUES (?1, ?2, ?3, ?4)",
                     )?;
-                    for (record, doc) in &syncs {
+                    for record in &syncs {
+                        let doc = to_json(record)?;
                         sync.execute(params![record.workspace_id, record.segment_id, record.id, doc])?;
                     }
                 }
@@ -339,15 +336,25 @@ impl DeliveryLog for SqliteDeliveryLog {
         self.db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT at_ms, body, truncated FROM log_bodies
+                    "SELECT at_ms, body, packed, truncated FROM log_bodies
                      WHERE workspace = ?1 AND moe_request_id = ?2",
                 )?;
                 let mut rows = stmt.query_map(params![workspace, request], |r| {
+                    let body = match r.get_ref(2)?.as_blob_or_null()? {
+                        Some(bytes) => packed::unpack(bytes).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                2,
+                                rusqlite::types::Type::Blob,
+                                Box::new(e),
+                            )
+                        })?,
+                        None => r.get(1)?,
+                    };
                     Ok(StoredBody {
                         moe_request_id: request.clone(),
                         at_ms: r.get(0)?,
-                        body: r.get(1)?,
-                        truncated: r.get(2)?,
+                        body,
+                        truncated: r.get(3)?,
                     })
                 })?;
                 rows.next().transpose()
