@@ -15,7 +15,7 @@ use engage_bridge_tests::receiver::{Recorder, wait_for};
 
 /// Well below the 60 s a held batch waits between looks: a batch sent
 /// within it was woken by the resume.
-const PROMPTLY: Duration = Duration::from_secs(20);
+const PROMPTLY: Duration = Duration::from_secs(30);
 
 fn config(dir: &Path, url: &str, enabled: bool) -> String {
     write_config(
@@ -98,7 +98,9 @@ async fn a_pause_holds_across_restart_and_apply_and_a_resume_sends_at_once() {
     let out = run(dir.path(), &["workspaces", "apply", "--config", &config]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     send_one_event(dir.path(), &config, "e-2", &[]);
-    wait_for(async || held_lines(dir.path(), BY_OPERATOR) == 2, PROMPTLY).await;
+    // At least: the restarted serve may log e-1's hold again when it sees
+    // that batch come back.
+    wait_for(async || held_lines(dir.path(), BY_OPERATOR) >= 2, PROMPTLY).await;
     assert!(recorder.arrivals().is_empty(), "nothing sent while paused");
     let out = run(dir.path(), &["dlq", "list", "--config", &config]);
     assert!(out.stdout.is_empty(), "held batches are no dead letters");

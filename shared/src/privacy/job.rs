@@ -1,42 +1,14 @@
-//! The privacy queue's messages and their consumer (function
+//! The privacy queue's consumer (function
 //! `mparticle-ingest`, a consumer of `serve`): a request as received, which
 //! the handler carries out, and the OpenDSR status callbacks, each sent on
 //! the retry schedule (docs/interface/privacy.md "Processing").
 
-use serde::{Deserialize, Serialize};
-
+use super::message::PrivacyJob;
 use super::request::{Identity, PrivacyRequest, RequestKind, RequestStatus};
 use super::{access, erasure, opendsr, transition};
-use crate::domain::ids::derived_uuid;
 use crate::ports::StoreResult;
-use crate::queue::QueueMessage;
 use crate::queue::batch::Handled;
 use crate::runtime::Services;
-use crate::topology::QueueName;
-
-/// A privacy-queue message. Only this message holds the identities of a
-/// request (never its record), until the request is done.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "job", rename_all = "snake_case")]
-pub enum PrivacyJob {
-    /// A request to carry out; the record is kept from it if absent.
-    Received {
-        workspace_id: String,
-        request: Box<PrivacyRequest>,
-        identities: Vec<Identity>,
-    },
-    /// One OpenDSR status callback to one URL.
-    Callback {
-        workspace_id: String,
-        request_id: String,
-        url: String,
-        status: RequestStatus,
-    },
-}
-
-impl QueueMessage for PrivacyJob {
-    const QUEUE: QueueName = QueueName::Privacy;
-}
 
 /// Jobs of one privacy-queue batch handled at once.
 pub const MESSAGE_CONCURRENCY: usize = 4;
@@ -115,21 +87,4 @@ pub(crate) async fn announce(
         .update_request(&request, request.status)
         .await?;
     Ok(request)
-}
-
-/// The attempt-log key of one callback (its attempts, across receives).
-pub(crate) fn callback_key(request_id: &str, url: &str, status: RequestStatus) -> String {
-    derived_uuid(&["opendsr-callback", request_id, url, status.as_str()])
-}
-
-/// Keeps a job that will not be retried, with why (ERROR line, counted).
-pub(crate) async fn dead_letter(
-    services: &Services,
-    job: &PrivacyJob,
-    reason: crate::dead_letters::Reason,
-) -> StoreResult<()> {
-    let body =
-        serde_json::to_string(job).map_err(crate::ports::StoreError::encode("a privacy job"))?;
-    let letter = crate::dead_letters::message(QueueName::Privacy, body, 0, reason);
-    crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await
 }

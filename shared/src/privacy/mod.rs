@@ -11,6 +11,7 @@ pub mod access;
 pub mod erasure;
 pub mod job;
 pub mod keyed;
+pub mod message;
 pub mod opendsr;
 pub mod ports;
 pub mod request;
@@ -21,7 +22,7 @@ pub mod suppression;
 
 use std::sync::Arc;
 
-use self::job::PrivacyJob;
+use self::message::PrivacyJob;
 use self::ports::{PrivacyRequestStore, SuppressionStore, UserDataStore};
 use self::request::{Identity, PrivacyRequest, RequestKind, RequestStatus};
 use self::settings::PrivacySettings;

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::job::PrivacyJob;
+use super::message::PrivacyJob;
 use super::ports::Rewrite;
 use super::request::Target;
 use crate::domain::page::{MAX_LIMIT, PageRequest};

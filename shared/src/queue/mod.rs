@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::{Encoded, EventsMessage, RetryMessage, StagedChanges};
 use crate::ports::{OutgoingMessage, Queue, StoreError, StoreResult};
-use crate::privacy::job::PrivacyJob;
+use crate::privacy::message::PrivacyJob;
 use crate::topology::QueueName;
 
 /// A message type and the queue that carries it.
@@ -31,7 +31,9 @@ impl QueueMessage for RetryMessage {
 impl QueueMessage for StagedChanges {
     const QUEUE: QueueName = QueueName::Cohort;
 }
-// `PrivacyJob` (privacy/job.rs) rides the privacy queue.
+impl QueueMessage for PrivacyJob {
+    const QUEUE: QueueName = QueueName::Privacy;
+}
 
 /// A queue that only takes `M`s. It dereferences to the raw [`Queue`] for
 /// receiving, deleting and re-timing.

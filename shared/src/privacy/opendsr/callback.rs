@@ -8,11 +8,14 @@ use std::time::Duration;
 use super::{Status, signature_headers, status_of};
 use crate::dead_letters::Reason;
 use crate::domain::Attempt;
+use crate::domain::ids::derived_uuid;
 use crate::observability::metrics;
 use crate::ports::StoreResult;
-use crate::privacy::job::{PrivacyJob, callback_key, dead_letter};
+use crate::privacy::message::PrivacyJob;
+use crate::privacy::request::RequestStatus;
 use crate::queue::batch::Handled;
 use crate::runtime::Services;
+use crate::topology::QueueName;
 
 /// The `stream` label of callback attempts in logs and metrics.
 pub const STREAM_LABEL: &str = "opendsr-callback";
@@ -120,4 +123,21 @@ async fn failed(
             Ok(Handled::Done)
         }
     }
+}
+
+/// The attempt-log key of one callback (its attempts, across receives).
+fn callback_key(request_id: &str, url: &str, status: RequestStatus) -> String {
+    derived_uuid(&["opendsr-callback", request_id, url, status.as_str()])
+}
+
+/// Keeps a job that will not be retried, with why (ERROR line, counted).
+async fn dead_letter(
+    services: &Services,
+    job: &PrivacyJob,
+    reason: crate::dead_letters::Reason,
+) -> StoreResult<()> {
+    let body =
+        serde_json::to_string(job).map_err(crate::ports::StoreError::encode("a privacy job"))?;
+    let letter = crate::dead_letters::message(QueueName::Privacy, body, 0, reason);
+    crate::dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await
 }
