@@ -260,7 +260,19 @@ fn nothing_selected(ctx: &Ctx) -> Response {
     )
 }
 
-pub async fn replay_preview(ctx: Ctx, form: Form) -> Response {
+/// What a preview asks the operator to confirm.
+struct Preview {
+    title: &'static str,
+    verb: &'static str,
+    consequence: &'static str,
+    action: &'static str,
+    danger: bool,
+    button: &'static str,
+}
+
+/// The preview of a replay or a discard: how many dead letters and events,
+/// then Confirm (the selection kept server-side behind a token) or Cancel.
+async fn preview(ctx: Ctx, form: Form, what: Preview) -> Response {
     if let Some(refused) = ctx.refuse_csrf(form.get("csrf")) {
         return refused;
     }
@@ -277,18 +289,30 @@ pub async fn replay_preview(ctx: Ctx, form: Form) -> Response {
     page(
         &ctx,
         Nav::DeadLetters,
-        "Replay dead letters",
+        what.title,
         html! {
-            p.preview { strong { (n) " dead letters, " (events) " events will be replayed." } }
-            p { "Each batch is sent again at once with its moe_request_id; if it fails again it goes through the retries again." }
-            form.bar method="post" action="/console/dead-letters/replay/confirm" {
+            p.preview { strong { (n) " dead letters, " (events) " events will be " (what.verb) "." } }
+            p { (what.consequence) }
+            form.bar method="post" action=(what.action) {
                 (csrf(&ctx))
                 input type="hidden" name="selection" value=(token);
-                button type="submit" { "Confirm" }
+                button.danger[what.danger] type="submit" { (what.button) }
                 a.button.secondary href="/console/dead-letters" { "Cancel" }
             }
         },
     )
+}
+
+pub async fn replay_preview(ctx: Ctx, form: Form) -> Response {
+    let what = Preview {
+        title: "Replay dead letters",
+        verb: "replayed",
+        consequence: "Each batch is sent again at once with its moe_request_id; if it fails again it goes through the retries again.",
+        action: "/console/dead-letters/replay/confirm",
+        danger: false,
+        button: "Confirm",
+    };
+    preview(ctx, form, what).await
 }
 
 pub async fn replay_confirm(ctx: Ctx, form: Form) -> Response {
@@ -397,34 +421,15 @@ pub async fn job(ctx: Ctx, Path(job): Path<String>) -> Response {
 }
 
 pub async fn discard_preview(ctx: Ctx, form: Form) -> Response {
-    if let Some(refused) = ctx.refuse_csrf(form.get("csrf")) {
-        return refused;
-    }
-    let chosen = match selection(&ctx, &form).await {
-        Ok(chosen) => chosen,
-        Err(failure) => return failure,
+    let what = Preview {
+        title: "Discard dead letters",
+        verb: "discarded",
+        consequence: "Discarded dead letters are gone for good: their events are not delivered.",
+        action: "/console/dead-letters/discard/confirm",
+        danger: true,
+        button: "Discard",
     };
-    if chosen.is_empty() {
-        return nothing_selected(&ctx);
-    }
-    let events: usize = chosen.iter().map(|(l, _)| l.event_uuids.len()).sum();
-    let n = chosen.len();
-    let token = remember(&ctx, chosen.into_iter().map(|(l, _)| l.id).collect());
-    page(
-        &ctx,
-        Nav::DeadLetters,
-        "Discard dead letters",
-        html! {
-            p.preview { strong { (n) " dead letters, " (events) " events will be discarded." } }
-            p { "Discarded dead letters are gone for good: their events are not delivered." }
-            form.bar method="post" action="/console/dead-letters/discard/confirm" {
-                (csrf(&ctx))
-                input type="hidden" name="selection" value=(token);
-                button.danger type="submit" { "Discard" }
-                a.button.secondary href="/console/dead-letters" { "Cancel" }
-            }
-        },
-    )
+    preview(ctx, form, what).await
 }
 
 pub async fn discard_confirm(ctx: Ctx, form: Form) -> Response {

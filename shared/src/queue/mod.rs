@@ -97,18 +97,23 @@ impl<M: QueueMessage> TypedQueue<M> {
         &self,
         messages: impl IntoIterator<Item = (Encoded<M>, Duration)>,
     ) -> StoreResult<()> {
-        let outgoing = messages
-            .into_iter()
-            .map(|(m, delay)| OutgoingMessage {
-                body: m.into_string(),
-                delay,
-            })
-            .collect::<Vec<_>>();
+        let outgoing = outgoing(messages);
         if outgoing.is_empty() {
             return Ok(());
         }
         self.raw.send(&outgoing).await
     }
+}
+
+/// Encoded messages with their delays, as the raw queue takes them.
+fn outgoing<M>(messages: impl IntoIterator<Item = (Encoded<M>, Duration)>) -> Vec<OutgoingMessage> {
+    messages
+        .into_iter()
+        .map(|(m, delay)| OutgoingMessage {
+            body: m.into_string(),
+            delay,
+        })
+        .collect()
 }
 
 impl<M: QueueMessage> TypedQueue<M> {
@@ -119,13 +124,7 @@ impl<M: QueueMessage> TypedQueue<M> {
         hold: &str,
         messages: impl IntoIterator<Item = (Encoded<M>, Duration)>,
     ) -> StoreResult<()> {
-        let outgoing = messages
-            .into_iter()
-            .map(|(m, delay)| OutgoingMessage {
-                body: m.into_string(),
-                delay,
-            })
-            .collect::<Vec<_>>();
+        let outgoing = outgoing(messages);
         if outgoing.is_empty() {
             return Ok(());
         }
