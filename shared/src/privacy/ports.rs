@@ -29,10 +29,8 @@ pub trait SuppressionStore: Send + Sync {
         workspace: &str,
         hashes: &[String],
     ) -> StoreResult<HashMap<String, i64>>;
-    /// Whether the workspace suppresses anyone (one small read): most
-    /// workspaces suppress no one, and their ingest skips the lookup.
-    async fn any_suppressed(&self, workspace: &str) -> StoreResult<bool>;
-    /// A page of the workspace's suppressions, by hash.
+    /// A page of the workspace's suppressions, by hash; `next_after` only
+    /// when more follow (the suppression check relies on it).
     async fn list_suppressions(
         &self,
         workspace: &str,

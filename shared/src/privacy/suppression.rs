@@ -1,49 +1,70 @@
 //! The suppression check of every ingest path and of dispatch
 //! (docs/interface/privacy.md "Suppression"): an erased uid stays out until
-//! lifted. It costs one batched lookup per request at most, and nothing for
-//! a workspace that suppresses no one: whether a workspace suppresses
-//! anyone is cached for [`ANY_TTL`] per process.
+//! lifted. A process holds each workspace's suppressed hashes for
+//! [`KNOWN_TTL`] when they are few (most workspaces suppress no one or a
+//! handful), so a check is one HMAC per uid and no read; a workspace with
+//! more than [`FEW`] pays one batched read per request instead.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::keyed::HashKey;
 use crate::domain::time::now_ms;
-use crate::domain::{Event, EventType};
+use crate::domain::{Event, EventType, PageRequest};
 use crate::observability::metrics;
 use crate::ports::StoreResult;
 use crate::runtime::Services;
 
-/// How long a process trusts "this workspace suppresses no one".
-pub const ANY_TTL: Duration = Duration::from_secs(1);
+/// How long a process trusts what it read of a workspace's suppressions.
+pub const KNOWN_TTL: Duration = Duration::from_secs(1);
 /// How long an erasure waits after suppressing before it deletes: past
-/// every process's [`ANY_TTL`], with a margin for requests in flight, so
+/// every process's [`KNOWN_TTL`], with a margin for requests in flight, so
 /// nothing the suppression did not stop is written after the deletion.
 pub const GRACE: Duration = Duration::from_secs(2);
+/// Up to how many suppressed hashes a process holds per workspace
+/// (64 bytes each: 64 KiB at most per workspace).
+pub const FEW: usize = 1024;
 /// The `reason` label of what suppression drops (`stream` is `-`).
 pub const REASON: &str = "suppressed";
 
-/// Per-process state: each workspace's key (it never changes) and whether
-/// it suppresses anyone (briefly).
+/// What a process knows of one workspace's suppressions.
+#[derive(Clone)]
+enum Known {
+    /// Every suppressed hash (none, for most workspaces).
+    Few(Arc<HashSet<String>>),
+    /// More than [`FEW`]: each check reads the ones it asks about.
+    Many,
+}
+
+/// Per-process state: each workspace's key (it never changes) and what it
+/// suppresses (briefly).
 #[derive(Default)]
 pub struct SuppressionCache {
     keys: Mutex<HashMap<String, HashKey>>,
-    any: Mutex<HashMap<String, (Instant, bool)>>,
+    known: Mutex<HashMap<String, (Instant, Known)>>,
 }
 
 impl SuppressionCache {
-    fn cached_any(&self, workspace: &str) -> Option<bool> {
-        let any = self.any.lock().ok()?;
-        any.get(workspace)
-            .filter(|(at, _)| at.elapsed() < ANY_TTL)
-            .map(|(_, any)| *any)
+    fn cached(&self, workspace: &str) -> Option<Known> {
+        let known = self.known.lock().ok()?;
+        known
+            .get(workspace)
+            .filter(|(at, _)| at.elapsed() < KNOWN_TTL)
+            .map(|(_, known)| known.clone())
     }
 
-    fn set_any(&self, workspace: &str, value: bool) {
-        if let Ok(mut any) = self.any.lock() {
-            any.insert(workspace.to_owned(), (Instant::now(), value));
+    fn set(&self, workspace: &str, value: Known) {
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(workspace.to_owned(), (Instant::now(), value));
+        }
+    }
+
+    /// This process changed the list: its next check reads it again.
+    fn forget(&self, workspace: &str) {
+        if let Ok(mut known) = self.known.lock() {
+            known.remove(workspace);
         }
     }
 }
@@ -72,18 +93,24 @@ pub async fn key(services: &Services, workspace: &str) -> StoreResult<HashKey> {
     Ok(key)
 }
 
-async fn any_suppressed(services: &Services, workspace: &str) -> StoreResult<bool> {
+/// The workspace's suppressions as this process knows them: one page of at
+/// most [`FEW`] per [`KNOWN_TTL`].
+async fn known(services: &Services, workspace: &str) -> StoreResult<Known> {
     let cache = &services.privacy.cache;
-    if let Some(any) = cache.cached_any(workspace) {
-        return Ok(any);
+    if let Some(known) = cache.cached(workspace) {
+        return Ok(known);
     }
-    let any = services
+    let page = services
         .privacy
         .suppressions
-        .any_suppressed(workspace)
+        .list_suppressions(workspace, &PageRequest::first(FEW))
         .await?;
-    cache.set_any(workspace, any);
-    Ok(any)
+    let known = match page.next_after {
+        Some(_) => Known::Many,
+        None => Known::Few(Arc::new(page.items.into_iter().map(|s| s.hash).collect())),
+    };
+    cache.set(workspace, known.clone());
+    Ok(known)
 }
 
 /// The suppressed uids among those asked about.
@@ -100,31 +127,44 @@ impl Suppressed {
     }
 }
 
-/// Which of `uids` are suppressed: one batched read, none at all when the
-/// workspace suppresses no one.
+/// Which of `uids` are suppressed: no read when the workspace suppresses
+/// few (the usual case), one batched read otherwise.
 pub async fn check<'a>(
     services: &Services,
     workspace: &str,
     uids: impl IntoIterator<Item = &'a str>,
 ) -> StoreResult<Suppressed> {
     let uids: HashSet<&str> = uids.into_iter().collect();
-    if uids.is_empty() || !any_suppressed(services, workspace).await? {
+    if uids.is_empty() {
+        return Ok(Suppressed::default());
+    }
+    let known = known(services, workspace).await?;
+    if matches!(&known, Known::Few(hashes) if hashes.is_empty()) {
         return Ok(Suppressed::default());
     }
     let key = key(services, workspace).await?;
     let by_hash: HashMap<String, &str> = uids.iter().map(|uid| (key.hash(uid), *uid)).collect();
-    let hashes: Vec<String> = by_hash.keys().cloned().collect();
-    let found = services
-        .privacy
-        .suppressions
-        .suppressed(workspace, &hashes)
-        .await?;
-    Ok(Suppressed(
-        found
-            .keys()
-            .filter_map(|hash| by_hash.get(hash))
-            .map(|uid| (*uid).to_owned())
+    let suppressed: Vec<&str> = match &known {
+        Known::Few(hashes) => by_hash
+            .iter()
+            .filter(|(hash, _)| hashes.contains(*hash))
+            .map(|(_, uid)| *uid)
             .collect(),
+        Known::Many => {
+            let hashes: Vec<String> = by_hash.keys().cloned().collect();
+            let found = services
+                .privacy
+                .suppressions
+                .suppressed(workspace, &hashes)
+                .await?;
+            found
+                .keys()
+                .filter_map(|hash| by_hash.get(hash).copied())
+                .collect()
+        }
+    };
+    Ok(Suppressed(
+        suppressed.into_iter().map(str::to_owned).collect(),
     ))
 }
 
@@ -177,7 +217,7 @@ pub async fn suppress(services: &Services, workspace: &str, uid: &str) -> StoreR
         .suppressions
         .suppress(workspace, &hash, now_ms())
         .await?;
-    services.privacy.cache.set_any(workspace, true);
+    services.privacy.cache.forget(workspace);
     Ok(since)
 }
 
@@ -195,5 +235,7 @@ pub async fn since(services: &Services, workspace: &str, uid: &str) -> StoreResu
 /// Lifts `uid`'s suppression; false when there was none.
 pub async fn lift(services: &Services, workspace: &str, uid: &str) -> StoreResult<bool> {
     let hash = key(services, workspace).await?.hash(uid);
-    services.privacy.suppressions.lift(workspace, &hash).await
+    let lifted = services.privacy.suppressions.lift(workspace, &hash).await?;
+    services.privacy.cache.forget(workspace);
+    Ok(lifted)
 }

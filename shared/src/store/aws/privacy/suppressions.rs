@@ -106,21 +106,6 @@ impl SuppressionStore for DynamoStore {
         )
     }
 
-    async fn any_suppressed(&self, workspace: &str) -> StoreResult<bool> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.state_table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(keys::suppressions(workspace)))
-            .projection_expression("sk")
-            .limit(1)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(out.count > 0)
-    }
-
     async fn list_suppressions(
         &self,
         workspace: &str,

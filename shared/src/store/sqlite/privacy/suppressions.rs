@@ -85,15 +85,6 @@ impl SuppressionStore for SqliteStore {
         .await
     }
 
-    async fn any_suppressed(&self, workspace: &str) -> StoreResult<bool> {
-        let workspace = workspace.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM suppressions WHERE workspace = ?1)")?
-                .query_row([workspace], |r| r.get(0))
-        })
-        .await
-    }
-
     async fn list_suppressions(
         &self,
         workspace: &str,
