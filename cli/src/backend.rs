@@ -33,6 +33,22 @@ pub async fn open_existing(config: &ConfigFile) -> Result<Services, Failure> {
     open(config).await
 }
 
+/// The AWS settings an operator's machine or server has: aws-config's
+/// chain (environment, profiles, SSO, web identity, container and instance
+/// credentials), with engage-bridge's client, retries and timeouts; the
+/// client trusts the platform's roots too (docs/architecture.md "TLS and
+/// trust").
+#[cfg(feature = "aws")]
+async fn aws_sdk_config() -> aws_config::SdkConfig {
+    use shared::store::aws::{Trust, http, settings};
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http::client(Trust::AmazonAndPlatform))
+        .retry_config(settings::retry_config())
+        .timeout_config(settings::timeout_config())
+        .load()
+        .await
+}
+
 /// The services for the config's storage backend.
 pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
     let schedule = config.retry.schedule_seconds.clone();
@@ -49,7 +65,7 @@ pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
                 .map_err(|e| Failure::Usage(e.into()))?;
             // The config file's retention wins over the environment's.
             environment.dead_letter_days = config.privacy.dead_letter_days;
-            let mut services = Services::aws_from(&environment).await;
+            let mut services = Services::aws_from(&environment, &aws_sdk_config().await);
             // The config file's schedule wins over the environment's.
             services.retry_schedule = schedule;
             services

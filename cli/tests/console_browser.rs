@@ -218,7 +218,7 @@ async fn the_console_works_in_chromium_on_serve() {
             "127.0.0.1:0",
         ],
     );
-    let client = reqwest::Client::new();
+    let client = engage_bridge_tests::http_client();
     for (workspace, secret, path, body) in requests() {
         let answer = client
             .post(format!("{}{path}", server.base))

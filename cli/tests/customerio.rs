@@ -58,7 +58,7 @@ fn workspaces(amplitude: &str, hook: &str, paused: &str, enabled: bool) -> Strin
 
 async fn post_webhook(base: &str, body: &[u8]) -> reqwest::Response {
     let timestamp = now_s().to_string();
-    reqwest::Client::new()
+    engage_bridge_tests::http_client()
         .post(format!("{base}/v1/customerio/acme/reporting"))
         .header("x-cio-timestamp", &timestamp)
         .header(
@@ -108,7 +108,9 @@ async fn webhook_in_to_every_stream(dir: &Path, head: &str, env: &[(&str, String
         1,
         "the repeated event_id was queued once"
     );
-    let metrics = reqwest::get(format!("{}/metrics", serve.base))
+    let metrics = engage_bridge_tests::http_client()
+        .get(format!("{}/metrics", serve.base))
+        .send()
         .await
         .unwrap()
         .text()

@@ -86,7 +86,11 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 async fn metrics(base: &str) -> String {
-    let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    let response = engage_bridge_tests::http_client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"]
         .to_str()
@@ -149,7 +153,7 @@ async fn a_failing_receiver_shows_in_metrics_and_json_logs_until_its_dead_letter
         "user_identities": {"customer_id": "u-1"},
         "environment": "production"
     });
-    let response = reqwest::Client::new()
+    let response = engage_bridge_tests::http_client()
         .post(format!("{}/v1/mparticle/events", server.base))
         .header("authorization", basic("acme", WORKSPACE_SECRET))
         .header("x-request-id", "req-obs-1")
@@ -363,7 +367,9 @@ async fn metrics_and_openapi_need_no_credentials_and_describe_every_route() {
     let text = metrics(&server.base).await;
     assert!(text.contains("engage_bridge_queue_depth"), "{text}");
 
-    let openapi: Value = reqwest::get(format!("{}/openapi.json", server.base))
+    let openapi: Value = engage_bridge_tests::http_client()
+        .get(format!("{}/openapi.json", server.base))
+        .send()
         .await
         .unwrap()
         .json()

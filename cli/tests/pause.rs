@@ -116,7 +116,9 @@ async fn a_pause_holds_across_restart_and_apply_and_a_resume_sends_at_once() {
     assert!(resumed.get("paused_at").is_none());
     wait_for(async || delivered(&recorder) == ["e-1", "e-2"], PROMPTLY).await;
     // Both went out on their first attempt: the pause counted none.
-    let attempts_failed = reqwest::get(format!("{}/metrics", _serve.base))
+    let attempts_failed = engage_bridge_tests::http_client()
+        .get(format!("{}/metrics", _serve.base))
+        .send()
         .await
         .unwrap()
         .text()

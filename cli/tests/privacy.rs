@@ -44,7 +44,7 @@ async fn send(
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let client = reqwest::Client::new();
+    let client = engage_bridge_tests::http_client();
     let mut request = client
         .request(method, format!("{base}{path}"))
         .header("authorization", basic("acme", SECRET));
@@ -163,7 +163,9 @@ async fn serve_erases_without_a_trace_and_resumes_after_kill_9() {
     let logs = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(!logs.contains(UID), "the uid reached the logs");
     assert!(logs.contains(&id), "the request id is logged");
-    let metrics = reqwest::get(format!("{base}/metrics"))
+    let metrics = engage_bridge_tests::http_client()
+        .get(format!("{base}/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

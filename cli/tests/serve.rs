@@ -29,7 +29,7 @@ async fn embedded_default_keeps_its_demo_secret_across_restarts_and_stops_on_sig
     assert_eq!(server.demo_secret(), None);
     assert!(dir.path().join(".engage-bridge/engage-bridge.db").exists());
 
-    let http = reqwest::Client::new();
+    let http = engage_bridge_tests::http_client();
     let health = http
         .get(format!("{}/health", server.base))
         .send()
@@ -178,7 +178,7 @@ async fn config_workspaces_are_the_source_of_truth() {
         None,
         "no demo workspace with --config"
     );
-    let http = reqwest::Client::new();
+    let http = engage_bridge_tests::http_client();
     let status = |auth: String| {
         let http = http.clone();
         let url = format!("{}/v1/segments", server.base);

@@ -67,7 +67,9 @@ async fn a_410_disables_the_stream_until_streams_resume() {
         error["reason"],
         format!("{}/in answered 410 Gone", receiver.uri())
     );
-    let metrics = reqwest::get(format!("{}/metrics", serve.base))
+    let metrics = engage_bridge_tests::http_client()
+        .get(format!("{}/metrics", serve.base))
+        .send()
         .await
         .unwrap()
         .text()
@@ -189,7 +191,7 @@ async fn oauth2_and_tls_secrets_never_reach_logs_queues_or_dead_letters() {
         .map(|m| m.body)
         .collect();
     // An error body: a bad request naming the stream settings' neighbours.
-    let error_body = reqwest::Client::new()
+    let error_body = engage_bridge_tests::http_client()
         .post(format!("{}/v1/mparticle/events", serve.base))
         .basic_auth("acme", Some(WORKSPACE_SECRET))
         .body("{not json")

@@ -4,7 +4,10 @@
 //!    requests → the events queue → the stream-dispatch consumer `serve`
 //!    runs → a local webhook receiver.
 //! 2. SQS and DynamoDB requests per 1 000 events dispatched, against moto
-//!    (when ENGAGE_BRIDGE_TEST_MOTO_URL is set; scripts/test sets it).
+//!    (when ENGAGE_BRIDGE_TEST_MOTO_URL is set; scripts/test sets it), and
+//!    what the delivery log writes for them: requests, items and write
+//!    units by DynamoDB's item-size rules (BENCHMARKS.md "Cost per million
+//!    streamed events on AWS").
 
 use std::time::{Duration, Instant};
 
@@ -166,6 +169,61 @@ async fn aws_requests_per_1000() {
         dynamo2 - dynamo1
     );
     let _ = dynamo0;
+
+    // The delivery log's writer flushes in the background (every 200 ms).
+    let table = &b.resources.as_ref().unwrap().state_table;
+    let client = aws_sdk_dynamodb::Client::new(&engage_bridge_tests::moto_sdk_config().await);
+    let log_items = async || -> Vec<Item> {
+        let out = client.scan().table_name(table).send().await.unwrap();
+        let items = out.items().iter().cloned();
+        items.filter(|i| pk_has(i, "#DL")).collect()
+    };
+    let entries = |items: &[Item]| items.iter().filter(|i| pk_has(i, "#DL#")).count();
+    wait_for(
+        async || entries(&log_items().await) >= 10,
+        Duration::from_secs(30),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (dynamo3, _) = b.aws_request_counts().unwrap();
+    let items = log_items().await;
+    let bytes: Vec<usize> = items.iter().map(item_bytes).collect();
+    let units: usize = bytes.iter().map(|b| b.div_ceil(1024)).sum();
+    println!(
+        "aws (moto): delivery log for those 1000 events (10 attempts): {} DynamoDB requests, {} items, \
+         {:.1} KB, {} write units (item sizes by DynamoDB's rules; largest item {} bytes)",
+        dynamo3 - dynamo2,
+        items.len(),
+        bytes.iter().sum::<usize>() as f64 / 1024.0,
+        units,
+        bytes.iter().max().copied().unwrap_or(0)
+    );
+}
+
+type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+
+fn pk_has(item: &Item, part: &str) -> bool {
+    let pk = item.get("pk").and_then(|v| v.as_s().ok());
+    pk.is_some_and(|pk| pk.contains(part))
+}
+
+/// An item's size as DynamoDB bills it: names plus values (a number is
+/// about one byte per two digits, plus one).
+fn item_bytes(item: &Item) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    fn value(v: &V) -> usize {
+        match v {
+            V::S(s) => s.len(),
+            V::N(n) => n.len().div_ceil(2) + 1,
+            V::B(b) => b.as_ref().len(),
+            V::Ss(v) => v.iter().map(String::len).sum(),
+            V::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+            V::L(l) => 3 + l.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            V::M(m) => 3 + m.iter().map(|(k, v)| 1 + k.len() + value(v)).sum::<usize>(),
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -8,5 +8,5 @@ mod erasure;
 mod forward;
 mod opendsr;
 mod retention;
-mod suppression;
 mod support;
+mod suppression;

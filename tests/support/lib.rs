@@ -82,6 +82,9 @@ pub fn moto_url() -> String {
 /// SDK config pointed at moto, with dummy credentials.
 pub async fn moto_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shared::store::aws::http::client(
+            shared::store::aws::Trust::Amazon,
+        ))
         .endpoint_url(moto_url())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
@@ -398,4 +401,16 @@ pub async fn run_queued(services: &Services, name: shared::topology::QueueName) 
         }
         last = run_handler(services, name, received).await;
     }
+}
+
+/// An HTTP client for tests, on the binaries' crypto provider (ring:
+/// docs/architecture.md "TLS and trust").
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("an HTTP client")
+}
+
+/// [`http_client`]'s builder, for tests that set options.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    shared::outbound::use_ring();
+    reqwest::Client::builder()
 }

@@ -86,7 +86,7 @@ pub struct MtlsReceiver {
 
 impl MtlsReceiver {
     pub async fn start(pki: &Pki) -> Self {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots.add(pki.ca_der.clone()).unwrap();
         let verifier =

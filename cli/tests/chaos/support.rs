@@ -154,7 +154,7 @@ impl Bridge {
     /// (same address).
     pub fn client(&self) -> Client {
         Client {
-            http: reqwest::Client::builder()
+            http: engage_bridge_tests::http_client_builder()
                 .timeout(Duration::from_secs(20))
                 .build()
                 .unwrap(),

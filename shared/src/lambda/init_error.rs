@@ -12,6 +12,7 @@ pub async fn report(error_type: &str, message: &str) {
     };
     let url = format!("http://{api}/2018-06-01/runtime/init/error");
     let body = json!({"errorType": error_type, "errorMessage": message});
+    crate::outbound::use_ring();
     let sent = reqwest::Client::new()
         .post(url)
         .header("Lambda-Runtime-Function-Error-Type", error_type)

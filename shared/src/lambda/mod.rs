@@ -122,7 +122,9 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
                 .map_err(|e| e.to_string())
         });
     let services = match settings {
-        Ok((environment, privacy)) => Services::aws_from(&environment).await.with_privacy(privacy),
+        Ok((environment, privacy)) => {
+            Services::aws_from(&environment, &crate::store::aws::sdk_config()).with_privacy(privacy)
+        }
         Err(message) => {
             tracing::error!(error = %message, "cannot start");
             init_error::report("ConfigurationError", &message).await;

@@ -170,6 +170,7 @@ fn build(
     resolver: &Arc<dyn Resolver>,
     tls: Option<(reqwest::Identity, Vec<reqwest::Certificate>)>,
 ) -> reqwest::Client {
+    super::use_ring();
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(60))

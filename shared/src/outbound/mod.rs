@@ -12,3 +12,15 @@ pub mod tls;
 pub mod tokens;
 
 pub use client::{CONNECT_TIMEOUT, HttpClient, SendError};
+
+/// Makes ring the process's rustls crypto provider, once, before any HTTP
+/// client is built: reqwest is linked without a provider of its own, so
+/// every TLS connection of a binary uses the one the AWS clients use
+/// (docs/architecture.md "TLS and trust").
+pub fn use_ring() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err: a provider was installed already (a test binary's); keep it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

@@ -78,7 +78,7 @@ impl Services {
     /// The AWS backend: DynamoDB and SQS with shared clients.
     #[cfg(feature = "aws")]
     pub fn aws(
-        sdk: &aws_config::SdkConfig,
+        sdk: &aws_types::SdkConfig,
         resources: &crate::store::aws::AwsResources,
         retry_schedule: RetrySchedule,
     ) -> Self {
@@ -94,7 +94,7 @@ impl Services {
     /// (docs/interface/privacy.md "Retention").
     #[cfg(feature = "aws")]
     pub fn aws_keeping_dead_letters(
-        sdk: &aws_config::SdkConfig,
+        sdk: &aws_types::SdkConfig,
         resources: &crate::store::aws::AwsResources,
         retry_schedule: RetrySchedule,
         dead_letter_days: u32,
@@ -130,13 +130,12 @@ impl Services {
         services
     }
 
-    /// The AWS backend as `environment` describes it (Lambda, or the CLI
-    /// with `storage.backend = "aws"`).
+    /// The AWS backend as `environment` describes it, over `sdk` (a
+    /// function's: `store::aws::sdk_config`; the CLI's: aws-config's chain).
     #[cfg(feature = "aws")]
-    pub async fn aws_from(environment: &super::AwsEnvironment) -> Self {
-        let sdk = crate::store::aws::sdk_config().await;
+    pub fn aws_from(environment: &super::AwsEnvironment, sdk: &aws_types::SdkConfig) -> Self {
         Self::aws_keeping_dead_letters(
-            &sdk,
+            sdk,
             &environment.resources,
             environment.retry_schedule.clone(),
             environment.dead_letter_days,

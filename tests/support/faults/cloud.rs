@@ -41,6 +41,9 @@ pub async fn sdk_config(endpoint: &str, attempts: Option<u32>) -> aws_config::Sd
         retry = retry.with_max_attempts(attempts);
     }
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shared::store::aws::http::client(
+            shared::store::aws::Trust::Amazon,
+        ))
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(

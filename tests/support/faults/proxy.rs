@@ -86,10 +86,13 @@ impl FaultProxy {
     pub async fn start(upstream: &str, plan: Plan) -> Self {
         let state = Arc::new(State {
             upstream: upstream.trim_end_matches('/').to_owned(),
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .expect("an HTTP client"),
+            client: {
+                shared::outbound::use_ring();
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .build()
+                    .expect("an HTTP client")
+            },
             rng: Mutex::new(StdRng::seed_from_u64(plan.seed)),
             plan: Mutex::new(plan),
             deck: Mutex::default(),

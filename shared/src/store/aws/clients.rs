@@ -6,6 +6,7 @@
 use aws_sdk_dynamodb::Client as DynamoDbClient;
 use aws_sdk_sqs::Client as SqsClient;
 
+use super::http::{self, Trust};
 use super::observe::Observer;
 use super::settings;
 
@@ -20,14 +21,30 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+    /// Clients for `sdk`; on the HTTP client of http.rs when `sdk` has
+    /// none, and at `AWS_ENDPOINT_URL_DYNAMODB` / `_SQS` when set (the SDK's
+    /// own service-specific variables, which the configuration chain reads
+    /// and a function's environment-only configuration does not).
+    pub fn new(sdk: &aws_types::SdkConfig) -> Self {
         let timeouts = settings::timeouts(sdk);
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
+        let http_client = sdk
+            .http_client()
+            .unwrap_or_else(|| http::client(Trust::Amazon));
+        let endpoint = |name| std::env::var(name).ok();
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .http_client(http_client.clone())
             .timeout_config(timeouts.clone())
             .interceptor(Observer);
-        let sqs = aws_sdk_sqs::config::Builder::from(sdk)
+        if let Some(url) = endpoint("AWS_ENDPOINT_URL_DYNAMODB") {
+            dynamodb = dynamodb.endpoint_url(url);
+        }
+        let mut sqs = aws_sdk_sqs::config::Builder::from(sdk)
+            .http_client(http_client)
             .timeout_config(timeouts)
             .interceptor(Observer);
+        if let Some(url) = endpoint("AWS_ENDPOINT_URL_SQS") {
+            sqs = sqs.endpoint_url(url);
+        }
         #[cfg(feature = "test-support")]
         let (requests, dynamodb, sqs) = {
             let requests = (RequestCounter::default(), RequestCounter::default());

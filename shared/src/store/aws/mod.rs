@@ -31,6 +31,7 @@ mod counts;
 mod dead_letters;
 mod delivery_log;
 mod errors;
+pub mod http;
 mod idempotency;
 mod memberships;
 mod observe;
@@ -48,6 +49,7 @@ mod workspaces;
 pub use clients::Clients;
 #[cfg(feature = "test-support")]
 pub use clients::RequestCounter;
+pub use http::Trust;
 pub use settings::sdk_config;
 pub use sqs::SqsQueue;
 

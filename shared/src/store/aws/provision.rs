@@ -12,7 +12,7 @@ use crate::ports::{StoreError, StoreResult};
 
 /// Creates every resource with names prefixed by `prefix` (unique per test).
 pub async fn create_resources(
-    sdk: &aws_config::SdkConfig,
+    sdk: &aws_types::SdkConfig,
     prefix: &str,
 ) -> StoreResult<AwsResources> {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);

@@ -7,8 +7,11 @@
 
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_types::SdkConfig;
+
+use super::http::{self, Trust};
 
 /// Connecting to an endpoint (in-region: milliseconds).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -22,7 +25,7 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_ATTEMPTS: u32 = 4;
 
 /// The timeouts a client gets: those `sdk` sets, ours for the others.
-pub fn timeouts(sdk: &aws_config::SdkConfig) -> TimeoutConfig {
+pub fn timeouts(sdk: &SdkConfig) -> TimeoutConfig {
     let ours = TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
@@ -48,21 +51,46 @@ pub fn long_poll_timeouts(wait: Duration) -> TimeoutConfig {
         .build()
 }
 
-/// The shared SDK configuration from the standard AWS environment
-/// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for local emulators),
-/// with [`retry_config`] and the timeouts above.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// The timeouts above, for a whole SDK configuration.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The shared SDK configuration from the variables Lambda sets (region and
+/// the execution role's credentials; `AWS_ENDPOINT_URL` for local
+/// emulators), with [`retry_config`], the timeouts above and the HTTP
+/// client of http.rs: a function's. No configuration chain is linked
+/// (docs/architecture.md "TLS and trust"); the CLI builds its own with
+/// aws-config, [`http::client`], [`retry_config`] and [`timeout_config`].
+pub fn sdk_config() -> SdkConfig {
+    from_environment(|name| std::env::var(name).ok())
+}
+
+/// [`sdk_config`] without the chain, reading variables with `var`.
+pub fn from_environment(var: impl Fn(&str) -> Option<String>) -> SdkConfig {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_types::region::Region;
+
+    let mut sdk = SdkConfig::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .http_client(http::client(Trust::Amazon))
         .retry_config(retry_config())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
-        .load()
-        .await
+        .timeout_config(timeout_config());
+    if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+        sdk.set_region(Some(Region::new(region)));
+    }
+    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        let credentials =
+            Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "environment");
+        sdk.set_credentials_provider(Some(SharedCredentialsProvider::new(credentials)));
+    }
+    sdk.set_endpoint_url(var("AWS_ENDPOINT_URL"));
+    sdk.build()
 }
 
 #[cfg(test)]
@@ -71,12 +99,12 @@ mod tests {
 
     #[test]
     fn unset_timeouts_are_ours_and_set_ones_are_kept() {
-        let bare = aws_config::SdkConfig::builder().build();
+        let bare = SdkConfig::builder().build();
         let t = timeouts(&bare);
         assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));
         assert_eq!(t.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
         assert_eq!(t.operation_timeout(), Some(OPERATION_TIMEOUT));
-        let short = aws_config::SdkConfig::builder()
+        let short = SdkConfig::builder()
             .timeout_config(
                 TimeoutConfig::builder()
                     .operation_attempt_timeout(Duration::from_millis(500))
@@ -89,5 +117,48 @@ mod tests {
             Some(Duration::from_millis(500))
         );
         assert_eq!(t.operation_timeout(), Some(OPERATION_TIMEOUT));
+    }
+
+    #[test]
+    fn a_function_reads_region_credentials_and_endpoint_from_its_environment() {
+        use aws_credential_types::provider::ProvideCredentials;
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let sdk = from_environment(env(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+            ("AWS_SESSION_TOKEN", "session"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ]));
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert!(sdk.http_client().is_some(), "the client on ring");
+        assert_eq!(
+            sdk.retry_config().map(|r| r.max_attempts()),
+            Some(MAX_ATTEMPTS)
+        );
+        let credentials = futures::executor::block_on(
+            sdk.credentials_provider()
+                .expect("credentials from the environment")
+                .provide_credentials(),
+        )
+        .unwrap();
+        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(credentials.session_token(), Some("session"));
+
+        let sdk = from_environment(env(&[("AWS_DEFAULT_REGION", "us-east-1")]));
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("us-east-1"));
+        assert!(
+            sdk.credentials_provider().is_none(),
+            "no credentials made up"
+        );
+        assert_eq!(sdk.endpoint_url(), None);
     }
 }
