@@ -111,6 +111,7 @@ impl Moto {
             ("ENGAGE_BRIDGE_RETRY_QUEUE_URL", "retry"),
             ("ENGAGE_BRIDGE_DEAD_LETTER_QUEUE_URL", "dead-letter"),
             ("ENGAGE_BRIDGE_COHORT_QUEUE_URL", "cohort"),
+            ("ENGAGE_BRIDGE_PRIVACY_QUEUE_URL", "privacy"),
         ] {
             let url = self.create_queue(&format!("{prefix}-{queue}")).await?;
             env.push((var.to_owned(), url));

@@ -18,6 +18,11 @@ use shared::domain::EventsMessage;
 use shared::mparticle::{events_api, mapper};
 use shared::runtime::Services;
 
+/// The allocator `serve` and the functions run with (each binary's main.rs):
+/// the mapping is allocation-bound, so the floor ratio depends on it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MEASURE: Duration = Duration::from_secs(3);
 
 fn event(user: usize, i: usize) -> Value {
