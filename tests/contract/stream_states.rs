@@ -121,7 +121,26 @@ async fn states_are_kept_apart_from_the_workspace_config(b: &Backend) {
     );
 }
 
+/// A Lambda batch's ten messages ask for a workspace's states at once on
+/// a cold cache: they read them once, and all see what was stored.
+async fn concurrent_readers_on_a_cold_cache_read_once(b: &Backend) {
+    let ws = engage_bridge_tests::unique("ws-once");
+    b.stream_states
+        .change_stream_state(&ws, "hook", &pause("2026-01-01T00:00:00.000Z"))
+        .await
+        .unwrap();
+    let before = b.aws_request_counts();
+    let all = futures::future::try_join_all((0..10).map(|_| b.cached_stream_states(&ws)))
+        .await
+        .unwrap();
+    assert!(all.iter().all(|states| states["hook"].paused_at.is_some()));
+    if let (Some((dynamo0, _)), Some((dynamo1, _))) = (before, b.aws_request_counts()) {
+        assert_eq!(dynamo1 - dynamo0, 1, "one read for ten concurrent readers");
+    }
+}
+
 contract_tests!(
+    concurrent_readers_on_a_cold_cache_read_once,
     a_stream_is_active_until_changed,
     disable_keeps_the_first_410_and_answers_the_state_before,
     resume_ends_pause_and_disabled_and_keeps_nothing,

@@ -18,6 +18,10 @@ pub type States = Arc<HashMap<String, StreamState>>;
 pub struct StreamStateCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, (Instant, States)>>,
+    /// One read at a time per workspace: the ten messages of a Lambda batch
+    /// miss the cache together, and all but the first then find it filled
+    /// (BENCHMARKS.md "Cost per million streamed events").
+    reads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl StreamStateCache {
@@ -25,7 +29,13 @@ impl StreamStateCache {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            reads: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn read_turn(&self, workspace: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        reads.entry(workspace.to_owned()).or_default().clone()
     }
 
     fn get(&self, workspace: &str) -> Option<States> {
@@ -46,7 +56,13 @@ impl StreamStateCache {
 impl Services {
     /// A workspace's stream states, cached briefly per process.
     pub async fn cached_stream_states(&self, workspace: &str) -> StoreResult<States> {
-        if let Some(hit) = self.stream_state_cache.get(workspace) {
+        let cache = &self.stream_state_cache;
+        if let Some(hit) = cache.get(workspace) {
+            return Ok(hit);
+        }
+        let turn = cache.read_turn(workspace);
+        let _turn = turn.lock().await;
+        if let Some(hit) = cache.get(workspace) {
             return Ok(hit);
         }
         self.fresh_stream_states(workspace).await
