@@ -84,7 +84,22 @@ async fn a_workspace_with_many_suppressions_is_read_on_every_check(b: &Backend) 
     );
 }
 
+/// The ten messages of a Lambda batch check at once on a cold cache: the
+/// list is read once.
+async fn concurrent_checks_on_a_cold_cache_read_the_list_once(b: &Backend) {
+    let (services, ws) = (&b.services, unique("ws-once"));
+    let before = services.aws_request_counts();
+    let checks = (0..10).map(|_| suppression::check(services, &ws, ["ann", "bob"]));
+    for found in try_join_all(checks).await.unwrap() {
+        assert!(found.is_empty());
+    }
+    if let (Some((dynamo0, _)), Some((dynamo1, _))) = (before, services.aws_request_counts()) {
+        assert_eq!(dynamo1 - dynamo0, 1, "one read for ten concurrent checks");
+    }
+}
+
 contract_tests!(
+    concurrent_checks_on_a_cold_cache_read_the_list_once,
     a_few_suppressions_are_held_and_another_process_change_is_seen_within_the_grace,
     a_workspace_with_many_suppressions_is_read_on_every_check,
 );

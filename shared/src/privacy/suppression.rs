@@ -16,6 +16,7 @@ use crate::domain::{Event, EventType, PageRequest};
 use crate::observability::metrics;
 use crate::ports::StoreResult;
 use crate::runtime::Services;
+use crate::runtime::read_turns::ReadTurns;
 
 /// How long a process trusts what it read of a workspace's suppressions.
 pub const KNOWN_TTL: Duration = Duration::from_secs(1);
@@ -44,6 +45,7 @@ enum Known {
 pub struct SuppressionCache {
     keys: Mutex<HashMap<String, HashKey>>,
     known: Mutex<HashMap<String, (Instant, Known)>>,
+    reads: ReadTurns,
 }
 
 impl SuppressionCache {
@@ -94,9 +96,13 @@ pub async fn key(services: &Services, workspace: &str) -> StoreResult<HashKey> {
 }
 
 /// The workspace's suppressions as this process knows them: one page of at
-/// most [`FEW`] per [`KNOWN_TTL`].
+/// most [`FEW`] per [`KNOWN_TTL`], one reader at a time.
 async fn known(services: &Services, workspace: &str) -> StoreResult<Known> {
     let cache = &services.privacy.cache;
+    if let Some(known) = cache.cached(workspace) {
+        return Ok(known);
+    }
+    let _turn = cache.reads.take(workspace).await;
     if let Some(known) = cache.cached(workspace) {
         return Ok(known);
     }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Services;
+use super::read_turns::ReadTurns;
 use crate::config::WorkspaceConfig;
 use crate::domain::StreamState;
 use crate::ports::StoreResult;
@@ -18,10 +19,7 @@ pub type States = Arc<HashMap<String, StreamState>>;
 pub struct StreamStateCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, (Instant, States)>>,
-    /// One read at a time per workspace: the ten messages of a Lambda batch
-    /// miss the cache together, and all but the first then find it filled
-    /// (BENCHMARKS.md "Cost per million streamed events").
-    reads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    reads: ReadTurns,
 }
 
 impl StreamStateCache {
@@ -29,13 +27,8 @@ impl StreamStateCache {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
-            reads: Mutex::new(HashMap::new()),
+            reads: ReadTurns::default(),
         }
-    }
-
-    fn read_turn(&self, workspace: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
-        reads.entry(workspace.to_owned()).or_default().clone()
     }
 
     fn get(&self, workspace: &str) -> Option<States> {
@@ -60,8 +53,7 @@ impl Services {
         if let Some(hit) = cache.get(workspace) {
             return Ok(hit);
         }
-        let turn = cache.read_turn(workspace);
-        let _turn = turn.lock().await;
+        let _turn = cache.reads.take(workspace).await;
         if let Some(hit) = cache.get(workspace) {
             return Ok(hit);
         }
