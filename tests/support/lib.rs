@@ -414,3 +414,17 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
     shared::outbound::use_ring();
     reqwest::Client::builder()
 }
+
+/// What `work` returns, and the DynamoDB requests `services` sent meanwhile
+/// (None on the embedded backend, which counts none).
+pub async fn dynamodb_requests<T>(
+    services: &Services,
+    work: impl std::future::Future<Output = T>,
+) -> (T, Option<u64>) {
+    let before = services.aws_request_counts();
+    let out = work.await;
+    let sent = before
+        .zip(services.aws_request_counts())
+        .map(|((before, _), (after, _))| after - before);
+    (out, sent)
+}

@@ -26,10 +26,7 @@ pub const MAX_ATTEMPTS: u32 = 4;
 
 /// The timeouts a client gets: those `sdk` sets, ours for the others.
 pub fn timeouts(sdk: &SdkConfig) -> TimeoutConfig {
-    let ours = TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .operation_timeout(OPERATION_TIMEOUT);
+    let ours = timeout_config().to_builder();
     match sdk.timeout_config() {
         Some(set) => set.to_builder().take_unset_from(ours).build(),
         None => ours.build(),
