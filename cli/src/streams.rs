@@ -6,11 +6,11 @@ use std::path::Path;
 
 use anyhow::anyhow;
 use shared::config::SinkConfig;
+use shared::domain::ids::request_id;
 use shared::outbound::HttpClient;
 use shared::streams::control::{self, ControlError};
 use shared::streams::deliver::deliver_to_stream;
 use shared::streams::enrich::Profiles;
-use shared::streams::send::request_id;
 use shared::streams::sink::amplitude::endpoint;
 
 use crate::{CliResult, Failure, backend};

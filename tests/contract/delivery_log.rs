@@ -99,15 +99,25 @@ async fn entries_are_listed_newest_first_and_paged(b: &Backend) {
     let mut expected = entries.clone();
     expected.reverse();
     assert_eq!(listed, expected, "{}", b.kind);
-    let one = b.delivery_log.entry("ws", &entries[2].id).await.unwrap();
+    let one = b
+        .delivery_log
+        .entry_by_id("ws", &entries[2].id)
+        .await
+        .unwrap();
     assert_eq!(one.as_ref(), Some(&entries[2]));
     assert_eq!(
-        b.delivery_log.entry("other", &entries[2].id).await.unwrap(),
+        b.delivery_log
+            .entry_by_id("other", &entries[2].id)
+            .await
+            .unwrap(),
         None,
         "another workspace's id"
     );
     assert_eq!(
-        b.delivery_log.entry("ws", "no-such-id").await.unwrap(),
+        b.delivery_log
+            .entry_by_id("ws", "no-such-id")
+            .await
+            .unwrap(),
         None
     );
 }

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use engage_bridge_tests::faults::Plan;
 use engage_bridge_tests::faults::cloud::{Cloud, report};
+use shared::domain::ids::request_id;
 use shared::domain::{Event, EventsMessage};
 use shared::streams::dlq::{self, Filter};
-use shared::streams::send::request_id;
 use shared::topology::{Function, QueueName};
 
 use crate::receiver::Receiver;

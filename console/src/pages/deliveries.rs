@@ -240,7 +240,7 @@ fn headers_table(caption: &str, headers: &[(String, String)]) -> Markup {
 
 pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
     let log = &ctx.services().delivery_log;
-    let entry = match log.entry(ctx.ws(), &id).await {
+    let entry = match log.entry_by_id(ctx.ws(), &id).await {
         Ok(Some(entry)) => entry,
         Ok(None) => {
             return layout::page_with(

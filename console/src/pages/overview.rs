@@ -14,6 +14,7 @@ use serde::Deserialize;
 use shared::config::{SinkConfig, StreamConfig};
 use shared::delivery_log::Pending;
 use shared::delivery_log::model::{CountKind, StreamCounts, StreamHealth};
+use shared::domain::ids::request_id;
 use shared::domain::stream_state::Hold;
 use shared::domain::time::now_ms;
 use shared::streams::control;
@@ -21,7 +22,6 @@ use shared::streams::deliver::deliver_to_stream;
 use shared::streams::dlq::{self, Filter};
 use shared::streams::enrich::Profiles;
 use shared::streams::record::{self, Fate};
-use shared::streams::send::request_id;
 
 use crate::context::Ctx;
 use crate::layout::{self, Nav, badge, count, csrf, time};

@@ -87,8 +87,8 @@ impl DeliveryLogHandle {
         self.store.list(workspace, &query).await
     }
 
-    pub async fn entry(&self, workspace: &str, id: &str) -> StoreResult<Option<LogEntry>> {
-        self.store.entry(workspace, id).await
+    pub async fn entry_by_id(&self, workspace: &str, id: &str) -> StoreResult<Option<LogEntry>> {
+        self.store.entry_by_id(workspace, id).await
     }
 
     /// Removes a user's entries and their requests' bodies (privacy erasure).

@@ -3,16 +3,50 @@
 //! are masked here, on the writer's side, before anything is kept.
 
 use super::model::{
-    CountDelta, CountKind, LogBatch, LogEntry, REQUEST_BODY_LIMIT, StoredBody, SyncRecord,
-    WaitingChange, bucket_of,
+    AttemptOutcome, CountDelta, CountKind, LogBatch, LogEntry, REQUEST_BODY_LIMIT, StoredBody,
+    SyncRecord, WaitingChange, bucket_of, entry_id,
 };
-use super::trace::{MASK, floor_char_boundary};
+use super::trace::{MASK, Trace, floor_char_boundary};
 
 /// One attempt and the body it sent.
 #[derive(Clone, Debug)]
 pub struct PendingEntry {
     pub entry: LogEntry,
     pub body: Option<String>,
+}
+
+impl PendingEntry {
+    /// The entry of attempt `number` of a request to `stream`, from its
+    /// trace.
+    pub fn of_trace(
+        workspace: &str,
+        stream: &str,
+        number: usize,
+        trace: Trace,
+        outcome: AttemptOutcome,
+    ) -> Self {
+        Self {
+            entry: LogEntry {
+                id: entry_id(trace.at_ms),
+                workspace_id: workspace.to_owned(),
+                stream: stream.to_owned(),
+                at_ms: trace.at_ms,
+                moe_request_id: trace.request_id,
+                outcome,
+                attempt: number as u32,
+                status: trace.status,
+                error: trace.error,
+                latency_ms: trace
+                    .request
+                    .is_some()
+                    .then_some(trace.took.as_millis() as u64),
+                events: trace.events,
+                request: trace.request,
+                response: trace.response,
+            },
+            body: trace.body,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -62,7 +96,14 @@ impl Pending {
     }
 
     /// `n` more of `kind` for `stream` and for the workspace as a whole.
-    pub fn count(&mut self, workspace_id: &str, stream: &str, kind: CountKind, n: u64, at_ms: i64) {
+    pub fn add_count(
+        &mut self,
+        workspace_id: &str,
+        stream: &str,
+        kind: CountKind,
+        n: u64,
+        at_ms: i64,
+    ) {
         if n == 0 {
             return;
         }
@@ -232,8 +273,8 @@ mod tests {
     #[test]
     fn counts_for_a_stream_count_for_the_workspace_too() {
         let mut pending = Pending::default();
-        pending.count("ws", "s", CountKind::Delivered, 3, 10);
-        pending.count("ws", "t", CountKind::Delivered, 2, 10);
+        pending.add_count("ws", "s", CountKind::Delivered, 3, 10);
+        pending.add_count("ws", "t", CountKind::Delivered, 2, 10);
         let mut batch = LogBatch::default();
         pending.into_batch(&mut batch);
         let total: u64 = batch

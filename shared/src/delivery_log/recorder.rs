@@ -243,7 +243,7 @@ mod tests {
         async fn list(&self, _: &str, _: &LogQuery) -> StoreResult<LogPage> {
             Ok(LogPage::default())
         }
-        async fn entry(&self, _: &str, _: &str) -> StoreResult<Option<LogEntry>> {
+        async fn entry_by_id(&self, _: &str, _: &str) -> StoreResult<Option<LogEntry>> {
             Ok(None)
         }
         async fn body(&self, _: &str, _: &str) -> StoreResult<Option<StoredBody>> {
@@ -268,7 +268,7 @@ mod tests {
 
     fn pending() -> Pending {
         let mut pending = Pending::default();
-        pending.count("ws", "s", CountKind::Delivered, 1, 0);
+        pending.add_count("ws", "s", CountKind::Delivered, 1, 0);
         pending
     }
 

@@ -67,7 +67,8 @@ pub struct Trace {
     pub error: Option<String>,
     /// The destination was refused (a private or metadata address).
     pub refused: bool,
-    pub latency_ms: u64,
+    /// From sending the request to reading the whole answer.
+    pub took: std::time::Duration,
     pub request: Option<SentRequest>,
     /// The body as sent (masked and cut when recorded).
     pub body: Option<String>,

@@ -3,6 +3,8 @@
 
 use uuid::Uuid;
 
+use super::event::Event;
+
 /// Namespace for every v5 uuid engage-bridge derives (a fixed random uuid).
 const NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_4a0e_9b7f_4f3e_a2f1_5e0c_9d8b_7a61);
 
@@ -14,6 +16,30 @@ pub fn derived_uuid(parts: &[&str]) -> String {
         name.extend_from_slice(part.as_bytes());
     }
     Uuid::new_v5(&NAMESPACE, &name).to_string()
+}
+
+/// `moe_request_id` of a stream's batch: derived from the workspace, the
+/// stream and the batch's events, so a redelivered queue message yields the
+/// same id, and it never changes across retries (it travels in the retry
+/// message).
+pub fn request_id<'a>(
+    workspace: &str,
+    stream: &str,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> String {
+    derived_uuid(&[workspace, stream, &joined_uuids(events)])
+}
+
+/// The `moe_request_id` of a part of request `base` (a split request, the
+/// throttled part of one, its `User Deleted` events): derived from its
+/// events, so the same part gets the same id whenever it is derived again.
+pub fn part_id<'a>(base: &str, events: impl IntoIterator<Item = &'a Event>) -> String {
+    derived_uuid(&[base, "part", &joined_uuids(events)])
+}
+
+fn joined_uuids<'a>(events: impl IntoIterator<Item = &'a Event>) -> String {
+    let uuids: Vec<&str> = events.into_iter().map(|e| e.event_uuid.as_str()).collect();
+    uuids.join(",")
 }
 
 /// A fresh random id (request ids, receipt handles).

@@ -112,6 +112,17 @@ impl HttpClient {
         })
     }
 
+    /// The client for a webhook: this one, or with the webhook's `tls`.
+    pub fn for_webhook(
+        &self,
+        tls: Option<&TlsConfig>,
+    ) -> Result<std::borrow::Cow<'_, HttpClient>, TlsError> {
+        match tls {
+            None => Ok(std::borrow::Cow::Borrowed(self)),
+            Some(tls) => self.with_tls(tls).map(std::borrow::Cow::Owned),
+        }
+    }
+
     /// The OAuth 2.0 tokens of this process's streams.
     pub fn tokens(&self) -> &Tokens {
         &self.tokens

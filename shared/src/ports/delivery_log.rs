@@ -22,7 +22,7 @@ pub trait DeliveryLog: Send + Sync {
     /// retention's start at the latest): DynamoDB reads time partitions.
     async fn list(&self, workspace: &str, query: &LogQuery) -> StoreResult<LogPage>;
 
-    async fn entry(&self, workspace: &str, id: &str) -> StoreResult<Option<LogEntry>>;
+    async fn entry_by_id(&self, workspace: &str, id: &str) -> StoreResult<Option<LogEntry>>;
 
     /// The body of a request (`moe_request_id`), while it is kept.
     async fn body(&self, workspace: &str, moe_request_id: &str) -> StoreResult<Option<StoredBody>>;

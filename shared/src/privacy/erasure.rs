@@ -6,6 +6,7 @@
 //! The profile goes last but one: an email identity is resolved from the
 //! profiles, so until then a resumed erasure finds the same users.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -293,6 +294,20 @@ pub fn is_user_deleted(event: &Event) -> bool {
     event.event_type == EventType::PrivacyEvent
         && event.event_source == EventSource::EngageBridge
         && event.event_code == USER_DELETED_CODE
+}
+
+/// `events` apart from their `User Deleted` events, and those: copied only
+/// when both kinds are present.
+pub fn split_deletions(events: &[Event]) -> (Cow<'_, [Event]>, Cow<'_, [Event]>) {
+    if !events.iter().any(is_user_deleted) {
+        return (Cow::Borrowed(events), Cow::Borrowed(&[]));
+    }
+    if events.iter().all(is_user_deleted) {
+        return (Cow::Borrowed(&[]), Cow::Borrowed(events));
+    }
+    let (deleted, rest): (Vec<Event>, Vec<Event>) =
+        events.iter().cloned().partition(is_user_deleted);
+    (Cow::Owned(rest), Cow::Owned(deleted))
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@
 
 use serde::Serialize;
 
-use super::deliver::Outcome;
 use super::follow_up::FollowUps;
 use crate::config::source::display_url;
 use crate::config::{SinkConfig, StreamConfig, WorkspaceConfig};
@@ -267,10 +266,14 @@ pub async fn refresh_if_held(
     Ok(())
 }
 
-/// Carries out follow-ups (`FollowUps::carry_out`); then, where the queue
+/// Carries out follow-ups: disables first, then `FollowUps::carry_out`; then, where the queue
 /// can be woken, wakes the batches just held for a stream that a fresh read
 /// finds running: it was resumed while they were being held.
 pub async fn carry_out(services: &Services, follow_ups: FollowUps) -> StoreResult<()> {
+    // Disabled before the batches are held, so a wake below sees it.
+    for (workspace, stream) in follow_ups.disabled_streams() {
+        disable_gone(services, &workspace, &stream).await;
+    }
     let held = follow_ups.held_streams();
     let retry = &services.queues.retry;
     follow_ups
@@ -287,23 +290,26 @@ pub async fn carry_out(services: &Services, follow_ups: FollowUps) -> StoreResul
     Ok(())
 }
 
-/// After a delivery: a `410 Gone` answer disables the stream (a failure to
-/// record it is logged; its batches wait all the same, and the next 410
+/// A stream whose endpoint answered `410 Gone` is disabled; a failure to
+/// record it is logged (its batches wait all the same, and the next 410
 /// tries again).
-pub async fn on_gone(
-    services: &Services,
-    workspace: &WorkspaceConfig,
-    stream: &StreamConfig,
-    outcome: &Outcome,
-) {
-    let (Some(_), SinkConfig::Webhook(webhook)) = (&outcome.gone, &stream.sink) else {
-        return;
+async fn disable_gone(services: &Services, workspace: &str, stream: &str) {
+    let endpoint = match services.workspaces.get(workspace).await {
+        Ok(Some(config)) => config
+            .streams
+            .iter()
+            .find(|s| s.name == stream)
+            .and_then(|s| match &s.sink {
+                SinkConfig::Webhook(webhook) => reqwest::Url::parse(&webhook.url).ok(),
+                SinkConfig::Amplitude(_) => None,
+            })
+            .map(|url| display_url(&url)),
+        _ => None,
     };
-    let endpoint = reqwest::Url::parse(&webhook.url)
-        .map_or_else(|_| "the endpoint".to_owned(), |u| display_url(&u));
+    let endpoint = endpoint.unwrap_or_else(|| "the endpoint".to_owned());
     let reason = format!("{endpoint} answered 410 Gone");
-    if let Err(e) = disable(services, &workspace.id, &stream.name, reason).await {
-        tracing::warn!(workspace_id = %workspace.id, stream = %stream.name, error = %e,
+    if let Err(e) = disable(services, workspace, stream, reason).await {
+        tracing::warn!(workspace_id = %workspace, stream = %stream, error = %e,
             "could not record the stream as disabled");
     }
 }

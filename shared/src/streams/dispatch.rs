@@ -10,10 +10,11 @@ use futures::future::join_all;
 use super::control;
 use super::enrich::Profiles;
 use super::follow_up::{self, FollowUp, FollowUps};
-use super::send::{Sender, request_id};
+use super::send::Sender;
 use super::{record, report, selection};
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::dead_letters::{self, Owner, Reason};
+use crate::domain::ids::request_id;
 use crate::domain::{Event, EventsMessage};
 use crate::ports::StoreResult;
 use crate::runtime::Services;
@@ -47,7 +48,7 @@ async fn dispatch_stream(
         let part = events.iter().filter(|e| selection::selects(stream, e));
         Cow::Owned(part.cloned().collect())
     };
-    let id = request_id(&workspace.id, &stream.name, &selected);
+    let id = request_id(&workspace.id, &stream.name, selected.iter());
     let owner = Owner {
         workspace_id: &workspace.id,
         stream: &stream.name,
@@ -56,14 +57,20 @@ async fn dispatch_stream(
         stream: stream.name.clone(),
         ..StreamReport::default()
     };
-    match sender
+    let sent = sender
         .send(workspace, stream, profiles, &id, &selected)
-        .await
-    {
+        .await;
+    let batch = record::Batch {
+        owner,
+        request_id: &id,
+        events: &selected,
+        attempts_made: 0,
+        first: true,
+    };
+    record::sent(services, stream, batch, sent.as_ref().map_err(|why| *why));
+    match sent {
         Ok(outcome) => {
-            control::on_gone(services, workspace, stream, &outcome).await;
             report::delivered(&workspace.id, &stream.name, &outcome);
-            record::attempt(services, &workspace.id, stream, &outcome, 1);
             report.delivered = outcome.delivered;
             report.dropped = outcome.dropped;
             report.retried = outcome.retry.iter().map(|r| r.events.len()).sum();
@@ -74,15 +81,6 @@ async fn dispatch_stream(
         }
         Err(why) => {
             report.parked = selected.len();
-            let held = record::Held {
-                owner,
-                request_id: &id,
-                events: &selected,
-                why,
-                attempts_made: 0,
-                first: true,
-            };
-            record::waiting(services, held);
             let parked = follow_up::park(owner, id, selected.into_owned(), Vec::new(), why);
             (report, vec![parked])
         }

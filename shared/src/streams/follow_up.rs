@@ -31,12 +31,28 @@ pub enum FollowUp {
     },
     /// Wait on the retry queue without an attempt (paused, busy, circuit).
     Park { message: RetryMessage, why: Parked },
-    /// Keep as a dead letter; `attempt` is set when the schedule ran out on
-    /// the letter's last attempt (rather than the receiver rejecting it).
-    Dead {
-        letter: DeadLetter,
-        attempt: Option<Numbered>,
+    /// Keep as a dead letter.
+    Dead { letter: DeadLetter, by: DeadBy },
+    /// Disable the stream: its endpoint answered `410 Gone`
+    /// (`super::control::carry_out` does it).
+    Disable {
+        workspace_id: String,
+        stream: String,
     },
+}
+
+/// Why a batch is dead, for what is said about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadBy {
+    /// The schedule ran out on the letter's last attempt: reported as that
+    /// attempt's failure.
+    Spent(Numbered),
+    /// The receiver rejected the events: counted; the dead letter's own
+    /// ERROR line says why.
+    Rejected,
+    /// An earlier delivery of the message spent the schedule and reported
+    /// it, but did not finish keeping the letter.
+    SpentEarlier,
 }
 
 /// The next step for a request whose attempts so far are `history`, the
@@ -76,7 +92,7 @@ pub fn after_failure(
             };
             FollowUp::Dead {
                 letter: dead_letters::batch(owner, moe_request_id, events, history, reason),
-                attempt: Some(attempt),
+                by: DeadBy::Spent(attempt),
             }
         }
     }
@@ -96,7 +112,13 @@ pub fn after(
         history.push(attempt);
         history
     };
-    let mut follow_ups = Vec::with_capacity(outcome.retry.len() + outcome.dead.len());
+    let mut follow_ups = Vec::with_capacity(outcome.retry.len() + outcome.dead.len() + 1);
+    if outcome.gone.is_some() {
+        follow_ups.push(FollowUp::Disable {
+            workspace_id: owner.workspace_id.to_owned(),
+            stream: owner.stream.to_owned(),
+        });
+    }
     // Not sent (the stream's rate, a 410): back without an attempt.
     for batch in outcome.parked {
         follow_ups.push(park(
@@ -134,10 +156,37 @@ pub fn after(
         );
         follow_ups.push(FollowUp::Dead {
             letter,
-            attempt: None,
+            by: DeadBy::Rejected,
         });
     }
     follow_ups
+}
+
+/// A batch whose schedule an earlier delivery spent (its last attempt
+/// logged and reported, its dead letter not kept): kept now, with its
+/// whole `history`, without another attempt.
+pub fn spent(
+    owner: Owner<'_>,
+    message: &RetryMessage,
+    history: Vec<Attempt>,
+    schedule: &RetrySchedule,
+) -> FollowUp {
+    let last_error = history.last().map(|a| a.error.clone()).unwrap_or_default();
+    let reason = Reason::GaveUp {
+        retries: schedule.retries(),
+        last_error,
+    };
+    let letter = dead_letters::batch(
+        owner,
+        message.moe_request_id.clone(),
+        message.events.clone(),
+        history,
+        reason,
+    );
+    FollowUp::Dead {
+        letter,
+        by: DeadBy::SpentEarlier,
+    }
 }
 
 /// A batch the gate held back: tried again after `why.wait()`, its
@@ -184,17 +233,15 @@ impl FollowUp {
             FollowUp::Park { message, why } => report::parked(message, *why),
             FollowUp::Dead {
                 letter: DeadLetter::Batch(batch),
-                attempt,
-            } => match attempt {
-                Some(attempt) => report::failed_attempt(
+                by,
+            } => match by {
+                DeadBy::Spent(attempt) => report::failed_attempt(
                     (&batch.workspace_id, &batch.stream, &batch.moe_request_id),
                     &batch.attempts,
                     *attempt,
                     None,
                 ),
-                // Rejected by the receiver: counted; the dead letter's own
-                // ERROR line says why.
-                None => {
+                DeadBy::Rejected => {
                     let status = batch.attempts.last().map(Attempt::status_label);
                     metrics::attempt_failed(
                         &batch.workspace_id,
@@ -202,8 +249,10 @@ impl FollowUp {
                         status.as_deref().unwrap_or("error"),
                     );
                 }
+                DeadBy::SpentEarlier => {}
             },
-            FollowUp::Dead { .. } => {}
+            // Kept letters of other kinds; a disable says so itself.
+            FollowUp::Dead { .. } | FollowUp::Disable { .. } => {}
         }
     }
 }
@@ -231,7 +280,22 @@ impl FollowUps {
         held
     }
 
-    /// Reports each decision and carries them out: retry-queue messages
+    /// The (workspace, stream)s to disable.
+    pub fn disabled_streams(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter_map(|f| match f {
+                FollowUp::Disable {
+                    workspace_id,
+                    stream,
+                } => Some((workspace_id.clone(), stream.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Reports each decision and carries them out (all but disables, which
+    /// `super::control::carry_out` does first): retry-queue messages
     /// first (a waiting stream's under its hold key, so a resume can wake
     /// them), then dead letters. An error means not all are durable: the
     /// caller must let its own message be delivered again.
@@ -256,6 +320,7 @@ impl FollowUps {
                     .push((encode(&message)?, why.wait())),
                 FollowUp::Park { message, why } => later.push((encode(&message)?, why.wait())),
                 FollowUp::Dead { letter, .. } => dead.push(letter),
+                FollowUp::Disable { .. } => {}
             }
         }
         retry_queue.send_later(later).await?;

@@ -11,7 +11,7 @@ use crate::config::{RetrySchedule, StreamConfig, WorkspaceConfig};
 use crate::dead_letters::Owner;
 use crate::delivery_log::LiveEvent;
 use crate::delivery_log::Pending;
-use crate::delivery_log::model::{AttemptOutcome, CountKind, EventSummary, LogEntry, entry_id};
+use crate::delivery_log::model::{AttemptOutcome, CountKind, EventSummary};
 use crate::delivery_log::pending::PendingEntry;
 use crate::delivery_log::trace::Trace;
 use crate::domain::Event;
@@ -30,33 +30,6 @@ pub enum Fate<'a> {
     },
     /// A test send (console, `streams test`): no retry follows.
     Test,
-}
-
-fn entry(
-    workspace: &str,
-    stream: &str,
-    number: usize,
-    trace: Trace,
-    outcome: AttemptOutcome,
-) -> PendingEntry {
-    PendingEntry {
-        entry: LogEntry {
-            id: entry_id(trace.at_ms),
-            workspace_id: workspace.to_owned(),
-            stream: stream.to_owned(),
-            at_ms: trace.at_ms,
-            moe_request_id: trace.request_id,
-            outcome,
-            attempt: number as u32,
-            status: trace.status,
-            error: trace.error,
-            latency_ms: trace.request.is_some().then_some(trace.latency_ms),
-            events: trace.events,
-            request: trace.request,
-            response: trace.response,
-        },
-        body: trace.body,
-    }
 }
 
 /// The entries, counts and waiting changes of one delivery's outcome,
@@ -85,7 +58,7 @@ pub fn outcome(
         let next = next_of.and_then(|next| next(batch.wait_at_least));
         if next_of.is_some() && next.is_none() {
             dead.push(&batch.request_id);
-            log.count(
+            log.add_count(
                 workspace,
                 name,
                 CountKind::DeadLettered,
@@ -102,7 +75,7 @@ pub fn outcome(
                 now,
             );
             if number == 1 {
-                log.count(
+                log.add_count(
                     workspace,
                     name,
                     CountKind::Retrying,
@@ -113,7 +86,7 @@ pub fn outcome(
         }
     }
     for batch in &outcome.dead {
-        log.count(
+        log.add_count(
             workspace,
             name,
             CountKind::DeadLettered,
@@ -141,8 +114,13 @@ pub fn outcome(
             // Delivered: it no longer waits (if it did: a retry, a parked batch).
             log.wait(workspace, name, &trace.request_id, None, now);
         }
-        log.entries
-            .push(entry(workspace, name, number, trace.clone(), fate));
+        log.entries.push(PendingEntry::of_trace(
+            workspace,
+            name,
+            number,
+            trace.clone(),
+            fate,
+        ));
     }
     // Failures without a request: an open circuit, an event too large to
     // send, too many partial resends.
@@ -175,24 +153,24 @@ pub fn outcome(
             ..Trace::default()
         };
         log.entries
-            .push(entry(workspace, name, number, trace, fate));
+            .push(PendingEntry::of_trace(workspace, name, number, trace, fate));
     }
     if matches!(fate, Fate::Schedule { .. }) {
-        log.count(
+        log.add_count(
             workspace,
             name,
             CountKind::Delivered,
             outcome.delivered as u64,
             now,
         );
-        log.count(
+        log.add_count(
             workspace,
             name,
             CountKind::Dropped,
             outcome.dropped as u64,
             now,
         );
-        log.count(
+        log.add_count(
             workspace,
             name,
             CountKind::FailedAttempts,
@@ -202,49 +180,52 @@ pub fn outcome(
     }
 }
 
-/// The delivery log's record of attempt `number` of a request (one call
-/// per attempt, from dispatch and retry).
-pub fn attempt(
-    services: &Services,
-    workspace: &str,
-    stream: &StreamConfig,
-    delivered: &Outcome,
-    number: usize,
-) {
-    let mut log = Pending::default();
-    let fate = Fate::Schedule {
-        schedule: &services.retry_schedule,
-        number,
-    };
-    outcome(&mut log, workspace, stream, delivered, fate);
-    services.delivery_log.submit(log);
-}
-
-/// A batch the gate held back, for the delivery log.
-pub struct Held<'a> {
+/// A batch as dispatch or retry sends it.
+#[derive(Clone, Copy)]
+pub struct Batch<'a> {
     pub owner: Owner<'a>,
     pub request_id: &'a str,
     pub events: &'a [Event],
-    pub why: Parked,
-    /// Attempts made before (the waiting entry names the next one).
+    /// Attempts made before this send.
     pub attempts_made: usize,
-    /// Held back by dispatch, the first time.
+    /// Sent by dispatch, the first time.
     pub first: bool,
 }
 
-/// The delivery log's record of a batch held back without an attempt: it
-/// waits. A paused stream's batch gets an entry the first time (from
-/// dispatch); every hold refreshes its wait.
-pub fn waiting(services: &Services, held: Held<'_>) {
+/// What one send of `batch` tells the delivery log (one call per send,
+/// from dispatch and retry): its attempt's entries and counts, or, held
+/// back without an attempt, that it waits.
+pub fn sent(
+    services: &Services,
+    stream: &StreamConfig,
+    batch: Batch<'_>,
+    sent: Result<&Outcome, Parked>,
+) {
+    let mut log = Pending::default();
+    match sent {
+        Ok(delivered) => {
+            let fate = Fate::Schedule {
+                schedule: &services.retry_schedule,
+                number: batch.attempts_made + 1,
+            };
+            outcome(&mut log, batch.owner.workspace_id, stream, delivered, fate);
+        }
+        Err(why) => waiting(&mut log, batch, why),
+    }
+    services.delivery_log.submit(log);
+}
+
+/// A batch the gate held back waits. A paused stream's batch gets an entry
+/// the first time (from dispatch); every hold refreshes its wait.
+fn waiting(log: &mut Pending, held: Batch<'_>, why: Parked) {
     let now = now_ms();
     let Owner {
         workspace_id,
         stream,
     } = held.owner;
-    let mut log = Pending::default();
     let events = held.events.len() as u64;
     log.wait(workspace_id, stream, held.request_id, Some(events), now);
-    if let (Parked::Paused(hold), true) = (held.why, held.first) {
+    if let (Parked::Paused(hold), true) = (why, held.first) {
         let trace = Trace {
             request_id: held.request_id.to_owned(),
             at_ms: now,
@@ -256,10 +237,10 @@ pub fn waiting(services: &Services, held: Held<'_>) {
             ..Trace::default()
         };
         let number = held.attempts_made + 1;
-        let entry = entry(workspace_id, stream, number, trace, AttemptOutcome::Waiting);
+        let entry =
+            PendingEntry::of_trace(workspace_id, stream, number, trace, AttemptOutcome::Waiting);
         log.entries.push(entry);
     }
-    services.delivery_log.submit(log);
 }
 
 /// One events-queue message reached dispatch: received and not-selected
@@ -283,14 +264,14 @@ pub fn dispatched(
         .filter(|e| !streams.iter().any(|s| super::selection::selects(s, e)))
         .count();
     let mut log = Pending::default();
-    log.count(
+    log.add_count(
         &workspace.id,
         "",
         CountKind::Received,
         events.len() as u64,
         now,
     );
-    log.count(
+    log.add_count(
         &workspace.id,
         "",
         CountKind::NotSelected,

@@ -1,6 +1,6 @@
 //! Saying what a delivery did (docs/interface/observability.md): a WARN line
 //! and a count per failed attempt, counts of delivered and dropped events,
-//! a WARN per kind of drop.
+//! a WARN per kind of drop, the duration of each request.
 
 use std::time::Duration;
 
@@ -64,8 +64,12 @@ pub fn parked(message: &RetryMessage, why: Parked) {
     }
 }
 
-/// Delivered and dropped events of one delivery.
+/// Delivered and dropped events of one delivery, and the time each of its
+/// requests took.
 pub fn delivered(workspace_id: &str, stream: &str, outcome: &Outcome) {
+    for trace in outcome.traces.iter().filter(|t| t.request.is_some()) {
+        metrics::delivery_duration(workspace_id, stream, trace.took);
+    }
     metrics::events_delivered(workspace_id, stream, outcome.delivered);
     if outcome.dropped > 0 {
         // Only Amplitude drops: it takes no event without a user or device id.

@@ -9,12 +9,15 @@
 
 use std::borrow::Cow;
 
+use super::deliver::Outcome;
 use super::enrich::Profiles;
 use super::follow_up::{self, FollowUp, FollowUps};
 use super::send::Sender;
 use super::{record, report};
+use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::dead_letters::{self, Owner, Reason};
-use crate::domain::{Attempt, RetryMessage};
+use crate::domain::RetryMessage;
+use crate::outbound::gate::Parked;
 use crate::ports::StoreResult;
 use crate::queue::batch::Handled;
 use crate::runtime::Services;
@@ -73,12 +76,107 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     let logged = services.attempts.attempts(ws_id, request_id).await?;
     let mut history = message.attempts.clone();
     history.extend(logged.iter().cloned());
-    if history.len() > services.retry_schedule.retries() {
+    let schedule = &services.retry_schedule;
+    let (next, handled) = if history.len() > schedule.retries() {
         // The last retry failed and was logged, but keeping its dead letter
         // did not finish: keep it now, without another attempt.
-        return keep_spent(services, owner, message, history).await;
+        (
+            vec![follow_up::spent(owner, message, history, schedule)],
+            Done::Dead,
+        )
+    } else {
+        match send(services, workspace, stream, message, history.len()).await? {
+            Err(why) => {
+                let attempts = message.attempts.clone();
+                let events = message.events.clone();
+                let parked = follow_up::park(owner, request_id.clone(), events, attempts, why);
+                (vec![parked], Done::Held)
+            }
+            Ok(outcome) => match outcome.whole_failure(message.events.len()) {
+                None => {
+                    // Delivered, or partly (Amplitude): parts still failing
+                    // continue as requests of their own, carrying this
+                    // request's attempt history; once the schedule is
+                    // exhausted they are dead.
+                    (
+                        follow_up::after(owner, &history, outcome, schedule),
+                        Done::Sent,
+                    )
+                }
+                Some(failure) => {
+                    // Another delivery of this same message counted an
+                    // attempt since we read the log: that copy carries the
+                    // schedule on.
+                    let counted = services
+                        .attempts
+                        .append_attempt(ws_id, request_id, logged.len(), &failure.attempt)
+                        .await?;
+                    if !counted {
+                        tracing::info!(
+                            workspace_id = %ws_id,
+                            stream = %message.stream,
+                            moe_request_id = %request_id,
+                            "retry superseded: another copy of this message logged the attempt; this copy is deleted"
+                        );
+                        return Ok(Handled::Done);
+                    }
+                    history.push(failure.attempt.clone());
+                    let next = follow_up::after_failure(
+                        owner,
+                        request_id.clone(),
+                        message.events.clone(),
+                        history,
+                        failure.wait_at_least,
+                        schedule,
+                    );
+                    // The same message waits for the next step: no copy is
+                    // queued.
+                    if let FollowUp::Retry { delay, .. } = &next {
+                        next.report();
+                        return Ok(Handled::RetryIn(*delay));
+                    }
+                    (vec![next], Done::Dead)
+                }
+            },
+        }
+    };
+    super::control::carry_out(services, FollowUps(next)).await?;
+    match handled {
+        Done::Held => {}
+        Done::Sent => services.attempts.clear_attempts(ws_id, request_id).await?,
+        // One that cannot be cleared expires on its own (`dlq replay`
+        // clears it first): failing the message would keep the dead letter
+        // twice.
+        Done::Dead => {
+            if let Err(e) = services.attempts.clear_attempts(ws_id, request_id).await {
+                tracing::warn!(workspace_id = %ws_id, stream = %message.stream,
+                    moe_request_id = %request_id, error = %e,
+                    "dead-lettered, but could not clear the attempt log; it expires on its own");
+            }
+        }
     }
+    Ok(Handled::Done)
+}
 
+/// How a retry message ends once its follow-ups are carried out: its
+/// attempt log is kept (held back), cleared (sent), or cleared if it can
+/// be (dead-lettered).
+enum Done {
+    Held,
+    Sent,
+    Dead,
+}
+
+/// Attempt `attempts_made + 1` of `message` (`Err`: held back without an
+/// attempt), told to the metrics and the delivery log.
+async fn send(
+    services: &Services,
+    workspace: &WorkspaceConfig,
+    stream: &StreamConfig,
+    message: &RetryMessage,
+    attempts_made: usize,
+) -> StoreResult<Result<Outcome, Parked>> {
+    let (ws_id, request_id) = (&message.workspace_id, &message.moe_request_id);
     let profiles = Profiles::load(services, ws_id, &message.events).await?;
     let states = services.cached_stream_states(ws_id).await?;
     let sender = Sender {
@@ -89,111 +187,19 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     let sent = sender
         .send(workspace, stream, &profiles, request_id, &message.events)
         .await;
-    let outcome = match sent {
-        Ok(outcome) => {
-            super::control::on_gone(services, workspace, stream, &outcome).await;
-            outcome
-        }
-        Err(why) => {
-            let held = record::Held {
-                owner,
-                request_id,
-                events: &message.events,
-                why,
-                attempts_made: history.len(),
-                first: false,
-            };
-            record::waiting(services, held);
-            let parked = follow_up::park(
-                owner,
-                request_id.clone(),
-                message.events.clone(),
-                message.attempts.clone(),
-                why,
-            );
-            super::control::carry_out(services, FollowUps(vec![parked])).await?;
-            return Ok(Handled::Done);
-        }
+    let batch = record::Batch {
+        owner: Owner {
+            workspace_id: ws_id,
+            stream: &message.stream,
+        },
+        request_id,
+        events: &message.events,
+        attempts_made,
+        first: false,
     };
-    report::delivered(ws_id, &message.stream, &outcome);
-    record::attempt(services, ws_id, stream, &outcome, history.len() + 1);
-    let schedule = &services.retry_schedule;
-    if let Some(failure) = outcome.whole_failure(message.events.len()) {
-        // Another delivery of this same message counted an attempt since
-        // we read the log: that copy carries the schedule on.
-        if !services
-            .attempts
-            .append_attempt(ws_id, request_id, logged.len(), &failure.attempt)
-            .await?
-        {
-            tracing::info!(
-                workspace_id = %ws_id,
-                stream = %message.stream,
-                moe_request_id = %request_id,
-                "retry superseded: another copy of this message logged the attempt; this copy is deleted"
-            );
-            return Ok(Handled::Done);
-        }
-        history.push(failure.attempt.clone());
-        let next = follow_up::after_failure(
-            owner,
-            request_id.clone(),
-            message.events.clone(),
-            history,
-            failure.wait_at_least,
-            schedule,
-        );
-        // The same message waits for the next step: no copy is queued.
-        if let FollowUp::Retry { delay, .. } = &next {
-            next.report();
-            return Ok(Handled::RetryIn(*delay));
-        }
-        super::control::carry_out(services, FollowUps(vec![next])).await?;
-        return Ok(clear_dead(services, message).await);
+    record::sent(services, stream, batch, sent.as_ref().map_err(|why| *why));
+    if let Ok(outcome) = &sent {
+        report::delivered(ws_id, &message.stream, outcome);
     }
-
-    // Delivered, or partly (Amplitude): parts still failing continue as
-    // requests of their own, carrying this request's attempt history; once
-    // the schedule is exhausted they are dead.
-    let next = follow_up::after(owner, &history, outcome, schedule);
-    super::control::carry_out(services, FollowUps(next)).await?;
-    services.attempts.clear_attempts(ws_id, request_id).await?;
-    Ok(Handled::Done)
-}
-
-/// Keeps the batch as a dead letter with its whole `history`: the schedule
-/// was spent by an earlier delivery of this message.
-async fn keep_spent(
-    services: &Services,
-    owner: Owner<'_>,
-    message: &RetryMessage,
-    history: Vec<Attempt>,
-) -> StoreResult<Handled> {
-    let last_error = history.last().map(|a| a.error.clone()).unwrap_or_default();
-    let reason = Reason::GaveUp {
-        retries: services.retry_schedule.retries(),
-        last_error,
-    };
-    let letter = dead_letters::batch(
-        owner,
-        message.moe_request_id.clone(),
-        message.events.clone(),
-        history,
-        reason,
-    );
-    dead_letters::keep(services.dead_letters.as_ref(), &[letter]).await?;
-    Ok(clear_dead(services, message).await)
-}
-
-/// Clears a dead-lettered batch's attempt log. One that cannot be cleared
-/// expires on its own (`dlq replay` clears it first), so the message is
-/// done either way: failing it would keep the dead letter twice.
-async fn clear_dead(services: &Services, message: &RetryMessage) -> Handled {
-    let (ws_id, request_id) = (&message.workspace_id, &message.moe_request_id);
-    if let Err(e) = services.attempts.clear_attempts(ws_id, request_id).await {
-        tracing::warn!(workspace_id = %ws_id, stream = %message.stream,
-            moe_request_id = %request_id, error = %e,
-            "dead-lettered, but could not clear the attempt log; it expires on its own");
-    }
-    Handled::Done
+    Ok(sent)
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use super::deliver::{Outcome, deliver_to_stream};
 use super::enrich::Profiles;
 use crate::config::{StreamConfig, WorkspaceConfig};
-use crate::domain::ids::derived_uuid;
 use crate::domain::{Attempt, Event, FailureKind, Hold, StreamState};
 use crate::outbound::HttpClient;
 use crate::outbound::gate::{Gates, Parked};
@@ -20,14 +19,6 @@ use crate::outbound::gate::{Gates, Parked};
 /// load a quarter of a single fast stream's batches were parked); a slow
 /// one holds a consumer slot no longer than this.
 const BUSY_PATIENCE: Duration = Duration::from_millis(250);
-
-/// `moe_request_id` of a batch: derived from the workspace, the stream and the
-/// batch's events, so a redelivered queue message yields the same id, and it
-/// never changes across retries (it travels in the retry message).
-pub fn request_id(workspace: &str, stream: &str, events: &[Event]) -> String {
-    let uuids: Vec<&str> = events.iter().map(|e| e.event_uuid.as_str()).collect();
-    derived_uuid(&[workspace, stream, &uuids.join(",")])
-}
 
 /// What a stream needs to send: its process-wide gates, the client, and
 /// the workspace's stream states as this process last read them.

@@ -484,7 +484,7 @@ impl DeliveryLog for DynamoStore {
         })
     }
 
-    async fn entry(&self, workspace: &str, id: &str) -> StoreResult<Option<LogEntry>> {
+    async fn entry_by_id(&self, workspace: &str, id: &str) -> StoreResult<Option<LogEntry>> {
         let Some((at, shard)) = parse_entry_id(id) else {
             return Ok(None);
         };

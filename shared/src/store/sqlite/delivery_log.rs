@@ -315,7 +315,7 @@ impl DeliveryLog for SqliteDeliveryLog {
         })
     }
 
-    async fn entry(&self, workspace: &str, id: &str) -> StoreResult<Option<LogEntry>> {
+    async fn entry_by_id(&self, workspace: &str, id: &str) -> StoreResult<Option<LogEntry>> {
         let (workspace, id) = (workspace.to_owned(), id.to_owned());
         let doc = self
             .db
