@@ -97,7 +97,50 @@ async fn a_batch_whose_turn_is_far_off_waits_on_the_retry_queue(b: &Backend) {
     );
 }
 
+/// An Amplitude request holding both exported events and `User Deleted`
+/// events goes as two parts (the deletions to the User Privacy API); when
+/// the rate parks the second part, its events wait on the retry queue like
+/// any parked batch (they were once dropped from the outcome, and lost).
+async fn a_parked_deletion_part_waits_on_the_retry_queue(b: &Backend) {
+    let server = amplitude_ok_server().await;
+    amplitude_stream(
+        b,
+        &server,
+        &format!(
+            "secret_key = \"amp-secret\"\nforward_deletions = true\nevents = \"all\"\n\
+             deletion_endpoint = \"{}/api/2/deletions/users\"\nmax_requests_per_second = 0.2",
+            server.uri()
+        ),
+    )
+    .await;
+    let mut deleted = event_named(
+        1,
+        "User Deleted",
+        shared::privacy::erasure::USER_DELETED_CODE,
+    );
+    deleted.event_type = shared::domain::EventType::PrivacyEvent;
+    deleted.event_source = shared::domain::EventSource::EngageBridge;
+    assert!(shared::privacy::erasure::is_user_deleted(&deleted));
+    let message = EventsMessage {
+        workspace_id: "ws".into(),
+        events: vec![email_event(0, "u1"), deleted],
+    };
+    let report = dispatch_one(b, &message).await.unwrap();
+    assert_eq!(report[0].delivered, 1, "{}: {report:?}", b.kind);
+    assert_eq!(report[0].parked, 1, "{}: {report:?}", b.kind);
+    let requests = server.received_requests().await.unwrap_or_default();
+    assert_eq!(requests.len(), 1, "{}: one request in the rate", b.kind);
+    assert_eq!(requests[0].url.path(), "/2/httpapi");
+    assert_eq!(
+        b.queues.retry.approximate_len().await.unwrap(),
+        1,
+        "{}: the deletion waits",
+        b.kind
+    );
+}
+
 contract_tests!(
     requests_are_spaced_to_the_rate,
     a_batch_whose_turn_is_far_off_waits_on_the_retry_queue,
+    a_parked_deletion_part_waits_on_the_retry_queue,
 );
