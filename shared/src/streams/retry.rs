@@ -9,15 +9,13 @@
 
 use std::borrow::Cow;
 
-use super::deliver::Outcome;
 use super::enrich::Profiles;
 use super::follow_up::{self, FollowUp, FollowUps};
 use super::send::Sender;
 use super::{record, report};
 use crate::config::{StreamConfig, WorkspaceConfig};
 use crate::dead_letters::{self, Owner, Reason};
-use crate::domain::RetryMessage;
-use crate::outbound::gate::Parked;
+use crate::domain::{Attempt, RetryMessage};
 use crate::ports::StoreResult;
 use crate::queue::batch::Handled;
 use crate::runtime::Services;
@@ -77,71 +75,21 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     let mut history = message.attempts.clone();
     history.extend(logged.iter().cloned());
     let schedule = &services.retry_schedule;
-    let (next, handled) = if history.len() > schedule.retries() {
+    let next = if history.len() > schedule.retries() {
         // The last retry failed and was logged, but keeping its dead letter
         // did not finish: keep it now, without another attempt.
-        (
-            vec![follow_up::spent(owner, message, history, schedule)],
-            Done::Dead,
-        )
+        let letter = follow_up::spent(owner, message, history, schedule);
+        Next::CarryOut(vec![letter], Done::Dead)
     } else {
-        match send(services, workspace, stream, message, history.len()).await? {
-            Err(why) => {
-                let attempts = message.attempts.clone();
-                let events = message.events.clone();
-                let parked = follow_up::park(owner, request_id.clone(), events, attempts, why);
-                (vec![parked], Done::Held)
-            }
-            Ok(outcome) => match outcome.whole_failure(message.events.len()) {
-                None => {
-                    // Delivered, or partly (Amplitude): parts still failing
-                    // continue as requests of their own, carrying this
-                    // request's attempt history; once the schedule is
-                    // exhausted they are dead.
-                    (
-                        follow_up::after(owner, &history, outcome, schedule),
-                        Done::Sent,
-                    )
-                }
-                Some(failure) => {
-                    // Another delivery of this same message counted an
-                    // attempt since we read the log: that copy carries the
-                    // schedule on.
-                    let counted = services
-                        .attempts
-                        .append_attempt(ws_id, request_id, logged.len(), &failure.attempt)
-                        .await?;
-                    if !counted {
-                        tracing::info!(
-                            workspace_id = %ws_id,
-                            stream = %message.stream,
-                            moe_request_id = %request_id,
-                            "retry superseded: another copy of this message logged the attempt; this copy is deleted"
-                        );
-                        return Ok(Handled::Done);
-                    }
-                    history.push(failure.attempt.clone());
-                    let next = follow_up::after_failure(
-                        owner,
-                        request_id.clone(),
-                        message.events.clone(),
-                        history,
-                        failure.wait_at_least,
-                        schedule,
-                    );
-                    // The same message waits for the next step: no copy is
-                    // queued.
-                    if let FollowUp::Retry { delay, .. } = &next {
-                        next.report();
-                        return Ok(Handled::RetryIn(*delay));
-                    }
-                    (vec![next], Done::Dead)
-                }
-            },
-        }
+        let target = (workspace, stream);
+        attempt(services, target, owner, message, (logged.len(), history)).await?
     };
-    super::control::carry_out(services, FollowUps(next)).await?;
-    match handled {
+    let (follow_ups, done) = match next {
+        Next::Answer(handled) => return Ok(handled),
+        Next::CarryOut(follow_ups, done) => (follow_ups, done),
+    };
+    super::control::carry_out(services, FollowUps(follow_ups)).await?;
+    match done {
         Done::Held => {}
         Done::Sent => services.attempts.clear_attempts(ws_id, request_id).await?,
         // One that cannot be cleared expires on its own (`dlq replay`
@@ -158,6 +106,13 @@ pub async fn retry(services: &Services, message: &RetryMessage) -> StoreResult<H
     Ok(Handled::Done)
 }
 
+/// What a retry leaves to do: an answer now, or follow-ups to carry out
+/// and then how the message ends.
+enum Next {
+    Answer(Handled),
+    CarryOut(Vec<FollowUp>, Done),
+}
+
 /// How a retry message ends once its follow-ups are carried out: its
 /// attempt log is kept (held back), cleared (sent), or cleared if it can
 /// be (dead-lettered).
@@ -167,15 +122,16 @@ enum Done {
     Dead,
 }
 
-/// Attempt `attempts_made + 1` of `message` (`Err`: held back without an
-/// attempt), told to the metrics and the delivery log.
-async fn send(
+/// Attempt `history.len() + 1` of `message` (`logged` of the history's
+/// attempts are in the attempt log), told to the metrics and the delivery
+/// log, and what it leaves to do.
+async fn attempt(
     services: &Services,
-    workspace: &WorkspaceConfig,
-    stream: &StreamConfig,
+    (workspace, stream): (&WorkspaceConfig, &StreamConfig),
+    owner: Owner<'_>,
     message: &RetryMessage,
-    attempts_made: usize,
-) -> StoreResult<Result<Outcome, Parked>> {
+    (logged, mut history): (usize, Vec<Attempt>),
+) -> StoreResult<Next> {
     let (ws_id, request_id) = (&message.workspace_id, &message.moe_request_id);
     let profiles = Profiles::load(services, ws_id, &message.events).await?;
     let states = services.cached_stream_states(ws_id).await?;
@@ -188,18 +144,52 @@ async fn send(
         .send(workspace, stream, &profiles, request_id, &message.events)
         .await;
     let batch = record::Batch {
-        owner: Owner {
-            workspace_id: ws_id,
-            stream: &message.stream,
-        },
+        owner,
         request_id,
         events: &message.events,
-        attempts_made,
+        attempts_made: history.len(),
         first: false,
     };
     record::sent(services, stream, batch, sent.as_ref().map_err(|why| *why));
-    if let Ok(outcome) = &sent {
-        report::delivered(ws_id, &message.stream, outcome);
+    let outcome = match sent {
+        Ok(outcome) => outcome,
+        Err(why) => {
+            let (events, attempts) = (message.events.clone(), message.attempts.clone());
+            let parked = follow_up::park(owner, request_id.clone(), events, attempts, why);
+            return Ok(Next::CarryOut(vec![parked], Done::Held));
+        }
+    };
+    report::delivered(ws_id, &message.stream, &outcome);
+    let schedule = &services.retry_schedule;
+    let Some(failure) = outcome.whole_failure(message.events.len()) else {
+        // Delivered, or partly (Amplitude): parts still failing continue as
+        // requests of their own, carrying this request's attempt history;
+        // once the schedule is exhausted they are dead.
+        let next = follow_up::after(owner, &history, outcome, schedule);
+        return Ok(Next::CarryOut(next, Done::Sent));
+    };
+    // Another delivery of this same message counted an attempt since we
+    // read the log: that copy carries the schedule on.
+    let counted = services
+        .attempts
+        .append_attempt(ws_id, request_id, logged, &failure.attempt)
+        .await?;
+    if !counted {
+        tracing::info!(
+            workspace_id = %ws_id,
+            stream = %message.stream,
+            moe_request_id = %request_id,
+            "retry superseded: another copy of this message logged the attempt; this copy is deleted"
+        );
+        return Ok(Next::Answer(Handled::Done));
     }
-    Ok(sent)
+    history.push(failure.attempt.clone());
+    let (events, wait) = (message.events.clone(), failure.wait_at_least);
+    let next = follow_up::after_failure(owner, request_id.clone(), events, history, wait, schedule);
+    // The same message waits for the next step: no copy is queued.
+    if let FollowUp::Retry { delay, .. } = &next {
+        next.report();
+        return Ok(Next::Answer(Handled::RetryIn(*delay)));
+    }
+    Ok(Next::CarryOut(vec![next], Done::Dead))
 }
