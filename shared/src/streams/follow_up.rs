@@ -84,18 +84,28 @@ pub fn after_failure(
             delay,
             attempt,
         },
-        None => {
-            let last_error = history.last().map(|a| a.error.clone()).unwrap_or_default();
-            let reason = Reason::GaveUp {
-                retries: schedule.retries(),
-                last_error,
-            };
-            FollowUp::Dead {
-                letter: dead_letters::batch(owner, moe_request_id, events, history, reason),
-                by: DeadBy::Spent(attempt),
-            }
-        }
+        None => FollowUp::Dead {
+            letter: gave_up(owner, moe_request_id, events, history, schedule),
+            by: DeadBy::Spent(attempt),
+        },
     }
+}
+
+/// The dead letter of a request whose schedule is spent, with its whole
+/// `history` and its last error.
+fn gave_up(
+    owner: Owner<'_>,
+    moe_request_id: String,
+    events: Vec<Event>,
+    history: Vec<Attempt>,
+    schedule: &RetrySchedule,
+) -> DeadLetter {
+    let last_error = history.last().map(|a| a.error.clone()).unwrap_or_default();
+    let reason = Reason::GaveUp {
+        retries: schedule.retries(),
+        last_error,
+    };
+    dead_letters::batch(owner, moe_request_id, events, history, reason)
 }
 
 /// What `outcome` leaves to do for a request whose earlier attempts were
@@ -171,20 +181,9 @@ pub fn spent(
     history: Vec<Attempt>,
     schedule: &RetrySchedule,
 ) -> FollowUp {
-    let last_error = history.last().map(|a| a.error.clone()).unwrap_or_default();
-    let reason = Reason::GaveUp {
-        retries: schedule.retries(),
-        last_error,
-    };
-    let letter = dead_letters::batch(
-        owner,
-        message.moe_request_id.clone(),
-        message.events.clone(),
-        history,
-        reason,
-    );
+    let (id, events) = (message.moe_request_id.clone(), message.events.clone());
     FollowUp::Dead {
-        letter,
+        letter: gave_up(owner, id, events, history, schedule),
         by: DeadBy::SpentEarlier,
     }
 }
@@ -299,7 +298,7 @@ impl FollowUps {
     /// first (a waiting stream's under its hold key, so a resume can wake
     /// them), then dead letters. An error means not all are durable: the
     /// caller must let its own message be delivered again.
-    pub async fn carry_out(
+    pub(super) async fn carry_out(
         self,
         retry_queue: &TypedQueue<RetryMessage>,
         dead_letters: &dyn DeadLetterStore,
