@@ -1,10 +1,12 @@
 //! Cohort Webhooks end to end: ack, stage, apply, Partner Sync events.
 
+use std::time::Duration;
+
 use engage_bridge_tests::{Backend, contract_tests};
 use http::StatusCode;
 use serde_json::{Value, json};
 use shared::config::UnknownCohortUsers;
-use shared::domain::ProfileKey;
+use shared::domain::{ProfileKey, ProfileUpdate};
 
 use crate::common::*;
 
@@ -300,6 +302,55 @@ async fn unknown_users_get_a_profile_with_create(b: &Backend) {
     assert_eq!(member_ids(&members), vec!["CleverTap1"]);
 }
 
+/// Under `create`, users known only by a user id are not looked up first
+/// (shared/src/cohort/matching.rs): creating their profiles tells which
+/// existed. An existing one is matched, not re-created nor changed, and the
+/// sync's record counts only the profiles it created.
+async fn create_counts_only_the_profiles_it_made(b: &Backend) {
+    let ws = workspace_with(|w| w.unknown_cohort_users = UnknownCohortUsers::Create);
+    let auth = setup(b, Some(ws)).await;
+    let mut known = ProfileUpdate::new(ProfileKey::Uid("known-1".into()));
+    known.set_attributes.insert("city".into(), json!("Pune"));
+    let known = b.profiles.update_profiles(WS, &[known]).await.unwrap();
+    let body = webhook(
+        "7khm89cz",
+        true,
+        100,
+        "m-1",
+        json!([
+            {"user_id": "known-1"},
+            {"user_id": "new-1"},
+            {"user_id": "new-1"},
+            {"user_id": null, "device_id": "dev-new"}
+        ]),
+    );
+    send_webhook(b, &auth, &body).await;
+    apply_staged(b).await;
+
+    assert_eq!(
+        b.profiles
+            .get_profiles(WS, &[known[0].moengage_user_id.clone()])
+            .await
+            .unwrap(),
+        known,
+        "the existing profile is left as it was"
+    );
+    let (members, _) = all_members(b, &auth, SEGMENT, 100).await;
+    assert_eq!(member_ids(&members), vec!["dev-new", "known-1", "new-1"]);
+    b.delivery_log.flush(Duration::from_secs(5)).await;
+    let syncs = b.delivery_log.store.syncs(WS, SEGMENT, 10).await.unwrap();
+    let [sync] = &syncs[..] else {
+        panic!("one sync record: {syncs:?}")
+    };
+    // Three users (a repeated one is staged once): known-1 matched, new-1
+    // and dev-new given a new profile.
+    assert_eq!(
+        (sync.users, sync.applied, sync.created, sync.dropped),
+        (3, 3, 2, 0),
+        "{sync:?}"
+    );
+}
+
 async fn anonymous_users_match_by_moe_anonymous_id_or_device_id(b: &Backend) {
     let auth = setup(b, None).await;
     let identified = profile_with_uid(b, "cust-1", Some(("moe_anonymous_id", "anon-1"))).await;
@@ -462,6 +513,7 @@ contract_tests!(
     an_older_change_never_overrides_a_newer_one,
     unknown_users_are_dropped_and_counted_by_default,
     unknown_users_get_a_profile_with_create,
+    create_counts_only_the_profiles_it_made,
     anonymous_users_match_by_moe_anonymous_id_or_device_id,
     a_custom_anonymous_id_attribute_is_used,
     user_id_matches_before_the_anonymous_id,

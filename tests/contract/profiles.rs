@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use engage_bridge_tests::{Backend, contract_tests};
 use serde_json::json;
 use shared::domain::{ProfileKey, ProfileUpdate};
@@ -220,9 +222,17 @@ async fn ensure_profiles_creates_only_what_is_missing(b: &Backend) {
     keys.push(ProfileKey::Uid("u1".into()));
     keys.push(ProfileKey::AnonymousId("dev-1".into()));
     keys.push(ProfileKey::Uid("new-000".into()));
-    for _ in 0..2 {
-        b.profiles.ensure_profiles("ws", &keys).await.unwrap();
-    }
+    let created = b.profiles.ensure_profiles("ws", &keys).await.unwrap();
+    let mut expected: HashSet<ProfileKey> = keys.iter().cloned().collect();
+    expected.remove(&ProfileKey::Uid("u1".into()));
+    assert_eq!(created.len(), 249, "{}: each new key once", b.kind);
+    assert_eq!(
+        created, expected,
+        "{}: the existing profile is not created",
+        b.kind
+    );
+    let again = b.profiles.ensure_profiles("ws", &keys).await.unwrap();
+    assert!(again.is_empty(), "{}: all exist now: {again:?}", b.kind);
 
     let stored = b
         .profiles

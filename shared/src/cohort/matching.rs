@@ -35,7 +35,17 @@ pub async fn match_users(
     let mut found: Vec<Option<Member>> = vec![None; users.len()];
 
     // 1. user_id → profile uid (docs/rules/member-matching.md "Matching, in order").
-    let uids = distinct(users.iter().filter_map(|u| u.user_id.as_deref()));
+    //    Under `create`, a user with a user_id and no anonymous id ends at
+    //    the profile derived from that uid whether it exists or not: it is
+    //    not looked up; creating it (step 3) tells which existed.
+    let create = ws.unknown_cohort_users == UnknownCohortUsers::Create;
+    let looked_up = |u: &StagedUser| !create || u.anonymous_id.is_some();
+    let uids = distinct(
+        users
+            .iter()
+            .filter(|u| looked_up(u))
+            .filter_map(|u| u.user_id.as_deref()),
+    );
     let by_uid = if uids.is_empty() {
         HashMap::new()
     } else {
@@ -116,10 +126,16 @@ pub async fn match_users(
                 })
                 .collect();
             let keys: Vec<ProfileKey> = keyed.iter().map(|(_, key)| key.clone()).collect();
-            services.profiles.ensure_profiles(&ws.id, &keys).await?;
+            let created = services.profiles.ensure_profiles(&ws.id, &keys).await?;
             // A created profile's id derives from its key; its uid is the
             // key's (profiles keyed by an anonymous id never get one).
             for (i, key) in keyed {
+                // Not created: it existed (not looked up, or made since).
+                match (created.contains(&key), &key) {
+                    (true, _) => matched.created += 1,
+                    (false, ProfileKey::Uid(_)) => matched.by_uid += 1,
+                    (false, ProfileKey::AnonymousId(_)) => matched.by_anonymous_id += 1,
+                }
                 found[i] = Some(Member {
                     moengage_user_id: moengage_user_id(&ws.id, &key),
                     uid: match key {
@@ -128,7 +144,6 @@ pub async fn match_users(
                     },
                     moe_anonymous_id: users[i].anonymous_id.clone(),
                 });
-                matched.created += 1;
             }
         }
         UnknownCohortUsers::Create => {}

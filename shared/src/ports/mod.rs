@@ -6,7 +6,7 @@ mod delivery_log;
 
 pub use delivery_log::DeliveryLog;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -54,12 +54,31 @@ pub trait ProfileStore: Send + Sync {
         updates: &[ProfileUpdate],
     ) -> StoreResult<Vec<Profile>>;
     /// Creates the profiles that do not exist yet, without attributes (an
-    /// existing profile is left as it is): `update_profiles` with empty
-    /// updates, minus the read-back, so adapters can batch the writes
-    /// (DynamoDB: 100 per TransactWriteItems instead of one UpdateItem each).
-    async fn ensure_profiles(&self, workspace: &str, keys: &[ProfileKey]) -> StoreResult<()> {
-        let updates: Vec<ProfileUpdate> = keys.iter().cloned().map(ProfileUpdate::new).collect();
-        self.update_profiles(workspace, &updates).await.map(|_| ())
+    /// existing profile is left as it is), and returns the keys whose
+    /// profile this call created. Adapters batch the writes (DynamoDB: 100
+    /// per TransactWriteItems, created on the condition that the profile is
+    /// absent); this default reads first and is not atomic with the writes.
+    async fn ensure_profiles(
+        &self,
+        workspace: &str,
+        keys: &[ProfileKey],
+    ) -> StoreResult<HashSet<ProfileKey>> {
+        let id = |key: &ProfileKey| crate::domain::ids::moengage_user_id(workspace, key);
+        let ids: Vec<String> = keys.iter().map(id).collect();
+        let existing: HashSet<String> = self
+            .get_profiles(workspace, &ids)
+            .await?
+            .into_iter()
+            .map(|p| p.moengage_user_id)
+            .collect();
+        let absent: HashSet<ProfileKey> = keys
+            .iter()
+            .filter(|key| !existing.contains(&id(key)))
+            .cloned()
+            .collect();
+        let updates: Vec<ProfileUpdate> = absent.iter().cloned().map(ProfileUpdate::new).collect();
+        self.update_profiles(workspace, &updates).await?;
+        Ok(absent)
     }
 }
 

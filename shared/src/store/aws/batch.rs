@@ -147,10 +147,19 @@ pub async fn batch_write(
 /// How a TransactWriteItems ended.
 pub enum Transacted {
     Done,
-    /// Cancelled (AWS's request id): a condition failed — another writer's,
-    /// or our own write resent after its answer was lost — or the
-    /// transaction met another one on an item. Nothing was applied.
-    Cancelled(Option<String>),
+    /// Nothing was applied: a condition failed — another writer's, or our
+    /// own write resent after its answer was lost — or the transaction met
+    /// another one on an item.
+    Cancelled(Cancellation),
+}
+
+/// Why a transaction was cancelled, as far as AWS says.
+pub struct Cancellation {
+    /// AWS's request id, for the log.
+    pub request_id: Option<String>,
+    /// The positions (in the transaction's items) whose condition failed;
+    /// empty when none did (a conflict with another transaction).
+    pub conditions_failed: Vec<usize>,
 }
 
 /// One TransactWriteItems (≤ 100 items).
@@ -163,8 +172,18 @@ pub async fn transact(client: &Client, writes: Vec<TransactWriteItem>) -> StoreR
     {
         Ok(_) => Ok(Transacted::Done),
         Err(e) => match e.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
-                Ok(Transacted::Cancelled(e.request_id().map(str::to_owned)))
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                let conditions_failed = cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
+                    .map(|(position, _)| position)
+                    .collect();
+                Ok(Transacted::Cancelled(Cancellation {
+                    request_id: e.request_id().map(str::to_owned),
+                    conditions_failed,
+                }))
             }
             _ => Err(sdk_error(e)),
         },

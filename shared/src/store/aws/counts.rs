@@ -123,9 +123,10 @@ impl DynamoStore {
                 writes.push(TransactWriteItem::builder().delete(delete).build());
             }
             match transact(&self.client, writes).await? {
-                Transacted::Cancelled(id) => {
+                Transacted::Cancelled(cancelled) => {
                     let why = "folding counts was cancelled";
-                    rounds.again(pending.len(), id.as_deref(), why).await?;
+                    let id = cancelled.request_id.as_deref();
+                    rounds.again(pending.len(), id, why).await?;
                 }
                 // All that was pending is folded: no read to find nothing
                 // (a delta written since is folded by a later change).

@@ -197,7 +197,7 @@ impl DynamoStore {
         }
         Ok(match transact(&self.client, writes).await? {
             Transacted::Done => Written::Yes(result),
-            Transacted::Cancelled(request_id) => Written::Conflict(request_id),
+            Transacted::Cancelled(why) => Written::Conflict(why.request_id),
         })
     }
 

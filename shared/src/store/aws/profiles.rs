@@ -192,61 +192,109 @@ impl DynamoStore {
     }
 }
 
-impl DynamoStore {
-    /// The writes that make sure `key` has a profile: the write
-    /// `update_one` makes for an attribute-less update, and for an
-    /// anonymous id its index item (as `update_profiles` writes it).
-    fn ensure_writes(
-        &self,
-        workspace: &str,
-        key: &ProfileKey,
-    ) -> StoreResult<Vec<TransactWriteItem>> {
-        let mut writes = vec![self.ensure_one(workspace, key)?];
-        if let ProfileKey::AnonymousId(anon) = key {
-            let id = crate::domain::ids::moengage_user_id(workspace, key);
-            let put = Put::builder()
-                .table_name(&self.state_table)
-                .set_item(Some(anonymous_index_item(workspace, anon, &id)))
-                .build()
-                .map_err(super::invalid_request)?;
-            writes.push(TransactWriteItem::builder().put(put).build());
-        }
-        Ok(writes)
+/// One key's writes in a creation transaction: its profile's, on the
+/// condition that the profile is absent (dropped once it turns out to
+/// exist), then for an anonymous id its index item, which is written
+/// either way (as `update_profiles` writes it).
+struct Creation<'a> {
+    key: &'a ProfileKey,
+    profile: Option<TransactWriteItem>,
+    index: Option<TransactWriteItem>,
+}
+
+impl Creation<'_> {
+    fn writes(&self) -> impl Iterator<Item = &TransactWriteItem> {
+        self.profile.iter().chain(&self.index)
     }
 
-    /// The write `update_one` makes for an attribute-less update of `key`.
-    fn ensure_one(&self, workspace: &str, key: &ProfileKey) -> StoreResult<TransactWriteItem> {
+    fn len(&self) -> usize {
+        self.writes().count()
+    }
+}
+
+impl DynamoStore {
+    /// The writes that create `key`'s profile if it is absent.
+    fn creation<'a>(&self, workspace: &str, key: &'a ProfileKey) -> StoreResult<Creation<'a>> {
         let id = crate::domain::ids::moengage_user_id(workspace, key);
         let update = Update::builder()
             .table_name(&self.state_table)
             .key("pk", s(keys::profile(workspace, &id)))
             .key("sk", s(keys::PROFILE_SK))
+            .condition_expression("attribute_not_exists(pk)")
             .expression_attribute_values(":mid", s(&id));
-        let update = match key {
-            ProfileKey::Uid(uid) => update
-                .update_expression(
-                    "SET mid = if_not_exists(mid, :mid), #uid = if_not_exists(#uid, :uid)",
+        // The item `update_one` makes for an attribute-less update.
+        let (update, index) = match key {
+            ProfileKey::Uid(uid) => (
+                update
+                    .update_expression("SET mid = :mid, #uid = :uid")
+                    .expression_attribute_names("#uid", "uid")
+                    .expression_attribute_values(":uid", s(uid)),
+                None,
+            ),
+            ProfileKey::AnonymousId(anon) => {
+                let put = Put::builder()
+                    .table_name(&self.state_table)
+                    .set_item(Some(anonymous_index_item(workspace, anon, &id)))
+                    .build()
+                    .map_err(super::invalid_request)?;
+                (
+                    update
+                        .update_expression("SET mid = :mid ADD anonymous_ids :anon")
+                        .expression_attribute_values(
+                            ":anon",
+                            AttributeValue::Ss(vec![anon.clone()]),
+                        ),
+                    Some(TransactWriteItem::builder().put(put).build()),
                 )
-                .expression_attribute_names("#uid", "uid")
-                .expression_attribute_values(":uid", s(uid)),
-            ProfileKey::AnonymousId(anon) => update
-                .update_expression("SET mid = if_not_exists(mid, :mid) ADD anonymous_ids :anon")
-                .expression_attribute_values(":anon", AttributeValue::Ss(vec![anon.clone()])),
+            }
         };
-        Ok(TransactWriteItem::builder()
+        let profile = TransactWriteItem::builder()
             .update(update.build().map_err(super::invalid_request)?)
-            .build())
+            .build();
+        Ok(Creation {
+            key,
+            profile: Some(profile),
+            index,
+        })
     }
 
-    /// One TransactWriteItems of ≤ 100 unconditional writes; resent when
-    /// cancelled (a concurrent writer of one of its items).
-    async fn ensure_chunk(&self, writes: Vec<TransactWriteItem>) -> StoreResult<()> {
+    /// One TransactWriteItems of ≤ 100 items. A profile whose condition
+    /// failed exists: its write is dropped and the rest sent again, as on a
+    /// conflict with a concurrent writer. Returns the keys created.
+    async fn create_chunk(&self, mut chunk: Vec<Creation<'_>>) -> StoreResult<Vec<ProfileKey>> {
         let mut rounds = Rounds::contended(Service::DynamoDb, "TransactWriteItems");
-        while let Transacted::Cancelled(id) = transact(&self.client, writes.clone()).await? {
-            let why = "profile creation cancelled";
-            rounds.again(writes.len(), id.as_deref(), why).await?;
+        loop {
+            let writes: Vec<TransactWriteItem> =
+                chunk.iter().flat_map(Creation::writes).cloned().collect();
+            if writes.is_empty() {
+                return Ok(Vec::new());
+            }
+            let cancelled = match transact(&self.client, writes).await? {
+                Transacted::Done => {
+                    return Ok(chunk
+                        .iter()
+                        .filter(|c| c.profile.is_some())
+                        .map(|c| c.key.clone())
+                        .collect());
+                }
+                Transacted::Cancelled(cancelled) => cancelled,
+            };
+            if cancelled.conditions_failed.is_empty() {
+                let why = "profile creation cancelled";
+                let id = cancelled.request_id.as_deref();
+                rounds.again(chunk.len(), id, why).await?;
+                continue;
+            }
+            // Only profile writes carry a condition.
+            let mut position = 0;
+            for creation in &mut chunk {
+                let len = creation.len();
+                if creation.profile.is_some() && cancelled.conditions_failed.contains(&position) {
+                    creation.profile = None;
+                }
+                position += len;
+            }
         }
-        Ok(())
     }
 }
 
@@ -352,31 +400,38 @@ impl ProfileStore for DynamoStore {
             .collect())
     }
 
-    async fn ensure_profiles(&self, workspace: &str, keys: &[ProfileKey]) -> StoreResult<()> {
+    async fn ensure_profiles(
+        &self,
+        workspace: &str,
+        keys: &[ProfileKey],
+    ) -> StoreResult<HashSet<ProfileKey>> {
         // A transaction may not name an item twice.
         let mut seen = HashSet::new();
         let keys: Vec<&ProfileKey> = keys.iter().filter(|k| seen.insert(*k)).collect();
         // Each key's writes (one or two items) in one transaction, ≤ 100
         // items a transaction.
-        let mut transactions: Vec<Vec<TransactWriteItem>> = Vec::new();
+        let mut transactions: Vec<Vec<Creation>> = Vec::new();
         for key in keys {
-            let writes = self.ensure_writes(workspace, key)?;
+            let creation = self.creation(workspace, key)?;
             match transactions.last_mut() {
-                Some(last) if last.len() + writes.len() <= ITEMS_PER_TRANSACTION => {
-                    last.extend(writes)
+                Some(last)
+                    if last.iter().map(Creation::len).sum::<usize>() + creation.len()
+                        <= ITEMS_PER_TRANSACTION =>
+                {
+                    last.push(creation)
                 }
-                _ => transactions.push(writes),
+                _ => transactions.push(vec![creation]),
             }
         }
         let calls: Vec<_> = transactions
             .into_iter()
-            .map(|writes| self.ensure_chunk(writes))
+            .map(|chunk| self.create_chunk(chunk))
             .collect();
-        futures::stream::iter(calls)
+        let created: Vec<Vec<ProfileKey>> = futures::stream::iter(calls)
             .buffer_unordered(TRANSACTION_CONCURRENCY)
-            .try_collect::<Vec<()>>()
+            .try_collect()
             .await?;
-        Ok(())
+        Ok(created.into_iter().flatten().collect())
     }
 }
 

@@ -1,10 +1,10 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::{IN_CHUNK, SqliteStore, from_json, placeholders, to_json};
-use crate::domain::{Profile, ProfileUpdate};
+use crate::domain::{Profile, ProfileKey, ProfileUpdate};
 use crate::ports::{ProfileStore, StoreResult};
 
 /// `SELECT key, value FROM table WHERE workspace = ? AND key IN (...)`, chunked.
@@ -122,6 +122,48 @@ impl ProfileStore for SqliteStore {
             }
             tx.commit()?;
             Ok(out)
+        })
+        .await
+    }
+
+    async fn ensure_profiles(
+        &self,
+        workspace: &str,
+        keys: &[ProfileKey],
+    ) -> StoreResult<HashSet<ProfileKey>> {
+        let (workspace, keys) = (workspace.to_owned(), keys.to_vec());
+        self.run(move |conn| {
+            // One transaction: the check and the insert are atomic under
+            // SQLite's single writer, also across processes.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut created = HashSet::new();
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO profiles (workspace, id, uid, doc) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (workspace, id) DO NOTHING",
+                )?;
+                let mut index = tx.prepare_cached(
+                    "INSERT INTO anonymous_ids (workspace, anonymous_id, profile_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (workspace, anonymous_id) DO UPDATE SET profile_id = excluded.profile_id",
+                )?;
+                for key in keys {
+                    let update = ProfileUpdate::new(key);
+                    let id = update.moengage_user_id(&workspace);
+                    let profile = update.apply_to(&workspace, None);
+                    let inserted =
+                        insert.execute(params![workspace, id, profile.uid, to_json(&profile)?])?;
+                    // As `update_profiles` writes it, whether or not the
+                    // profile was new.
+                    for anon in update.anonymous_ids() {
+                        index.execute(params![workspace, anon, id])?;
+                    }
+                    if inserted == 1 {
+                        created.insert(update.key);
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(created)
         })
         .await
     }
