@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use engage_bridge_tests::{MOTO_ENV, basic, workspace};
 use serde_json::{Value, json};
 use shared::domain::EventsMessage;
+use shared::mparticle::events_api::Form;
 use shared::mparticle::{events_api, mapper};
 use shared::runtime::Services;
 
@@ -116,9 +117,9 @@ fn mapping_throughput() {
         let value: Value = serde_json::from_slice(black_box(&bytes)).expect("json");
         black_box(serde_json::to_vec(&value).expect("serialize"));
     });
+    let read_body = |bytes: &[u8]| events_api::read_body(bytes, Form::OneOrMany).expect("valid");
     let mapped = rate(|| {
-        let value: Value = serde_json::from_slice(black_box(&bytes)).expect("json");
-        let batches = events_api::read_request(&value).expect("valid");
+        let batches = read_body(black_box(&bytes));
         let out = mapper::map_batches(&ws, batches, 1_795_341_700_000);
         assert_eq!(out.events.len(), 100);
         black_box(EventsMessage::pack(&ws.id, &out.events).expect("packed"));
@@ -126,8 +127,7 @@ fn mapping_throughput() {
     });
     let kib = bytes.len() as f64 / 1024.0;
     let out_kib = {
-        let value: Value = serde_json::from_slice(&bytes).expect("json");
-        let batches = events_api::read_request(&value).expect("valid");
+        let batches = read_body(&bytes);
         let out = mapper::map_batches(&ws, batches, 1_795_341_700_000);
         let packed = EventsMessage::pack(&ws.id, &out.events).expect("packed");
         packed.iter().map(|m| m.as_str().len()).sum::<usize>() as f64 / 1024.0
@@ -152,6 +152,41 @@ fn mapping_throughput() {
             per_second * kib / 1024.0
         );
     }
+    // Where the time goes: each stage's share, from cumulative rates.
+    let value: Value = serde_json::from_slice(&bytes).expect("json");
+    let parse = rate(|| {
+        black_box(serde_json::from_slice::<Value>(black_box(&bytes)).expect("json"));
+    });
+    let serialize = rate(|| {
+        black_box(serde_json::to_vec(black_box(&value)).expect("serialize"));
+    });
+    let read = rate(|| {
+        black_box(read_body(black_box(&bytes)));
+    });
+    let map = rate(|| {
+        let batches = read_body(black_box(&bytes));
+        black_box(mapper::map_batches(&ws, batches, 1_795_341_700_000));
+    });
+    // The reader that names JSON paths, which answers when the typed one
+    // gives up (bad or unusual input), for comparison.
+    let read_by_path = rate(|| {
+        let value: Value = serde_json::from_slice(black_box(&bytes)).expect("json");
+        black_box(events_api::read_request(&value).expect("valid"));
+    });
+    let us = |per_second: f64| 1e6 / per_second;
+    println!(
+        "\nPer request (µs): floor = parse {:.0} + serialize {:.0}; engage-bridge = read {:.0} \
+         + map {:.0} + pack {:.0} (each stage's own time, from cumulative rates).",
+        us(parse),
+        us(serialize),
+        us(read),
+        (us(map) - us(read)).max(0.0),
+        (us(mapped) - us(map)).max(0.0),
+    );
+    println!(
+        "Reading with the path-naming reader instead (parse to a Value, then read): {:.0} µs.",
+        us(read_by_path)
+    );
     println!(
         "\nMapping costs {:.2}x plain parse + serialize. The queue messages it writes \
          hold {out_kib:.1} KiB ({:.2}x the request: every event carries its batch's \

@@ -13,6 +13,8 @@ use super::commerce::{self, Format};
 use super::json::{Invalid, Node};
 use super::model::{Change, EventKind, SourceBatch, SourceEvent};
 use super::rules;
+use crate::error::RequestError;
+use crate::input::parse_json;
 
 /// Batches per request (docs/interface/http.md "Limits").
 pub const MAX_BATCHES: usize = 100;
@@ -28,6 +30,16 @@ pub fn read_request(body: &Value) -> Result<Vec<SourceBatch>, Invalid> {
 pub enum Form {
     OneOrMany,
     Array,
+}
+
+/// Reads a request body from its bytes: in one typed pass (typed.rs) when
+/// that can, else parsed and read here, so errors name the JSON path.
+pub fn read_body(body: &[u8], form: Form) -> Result<Vec<SourceBatch>, RequestError> {
+    if let Some(batches) = super::typed::read(body, form) {
+        return Ok(batches);
+    }
+    let body: Value = parse_json(body)?;
+    Ok(read_request_as(&body, form)?)
 }
 
 pub fn read_request_as(body: &Value, form: Form) -> Result<Vec<SourceBatch>, Invalid> {
@@ -96,7 +108,7 @@ fn read_batch(node: &Node) -> Result<SourceBatch, Invalid> {
 
 /// `user_identities` as an array of `{identity_type, identity}` or as a map.
 /// Null or empty identities are absent.
-fn read_identities(node: &Node) -> Result<Vec<(String, String)>, Invalid> {
+pub(super) fn read_identities(node: &Node) -> Result<Vec<(String, String)>, Invalid> {
     let mut out = Vec::new();
     if node.value.is_array() {
         for item in node.items()? {
@@ -118,7 +130,7 @@ fn read_identities(node: &Node) -> Result<Vec<(String, String)>, Invalid> {
 /// `device_info`'s scalar fields, and its device identities.
 type Device = (Map<String, Value>, Vec<(String, String)>);
 
-fn read_device(node: Option<Node>) -> Result<Device, Invalid> {
+pub(super) fn read_device(node: Option<Node>) -> Result<Device, Invalid> {
     let Some(node) = node else {
         return Ok((Map::new(), Vec::new()));
     };
@@ -138,8 +150,16 @@ fn read_device(node: Option<Node>) -> Result<Device, Invalid> {
     Ok((device, ids))
 }
 
+/// The event types read; others are skipped and counted, their data unread.
+pub(super) fn is_supported(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "custom_event" | "commerce_event" | "user_attribute_change" | "user_identity_change"
+    )
+}
+
 /// Reads one event; a commerce event may yield several (one per shape).
-fn read_event(
+pub(super) fn read_event(
     node: &Node,
     batch_timestamp_ms: Option<i64>,
     out: &mut Vec<SourceEvent>,
@@ -149,20 +169,23 @@ fn read_event(
         Some(t) => t.string()?,
         None => return Err(node.invalid("missing field \"event_type\"")),
     };
-    if !matches!(
-        event_type,
-        "custom_event" | "commerce_event" | "user_attribute_change" | "user_identity_change"
-    ) {
-        out.push(SourceEvent {
-            id: None,
-            timestamp_ms: None,
-            kind: EventKind::Unsupported(event_type.to_owned()),
-        });
+    if !is_supported(event_type) {
+        out.push(SourceEvent::unsupported(event_type));
         return Ok(());
     }
     let Some(data) = node.get("data") else {
         return Err(node.invalid("missing field \"data\""));
     };
+    read_data(event_type, &data, batch_timestamp_ms, out)
+}
+
+/// Reads a supported event's data.
+pub(super) fn read_data(
+    event_type: &str,
+    data: &Node,
+    batch_timestamp_ms: Option<i64>,
+    out: &mut Vec<SourceEvent>,
+) -> Result<(), Invalid> {
     data.object()?;
     let id = match data.opt_id("event_id")? {
         Some(id) => Some(id),
@@ -171,7 +194,7 @@ fn read_event(
     let timestamp_ms = data
         .opt_millis("timestamp_unixtime_ms")?
         .or(batch_timestamp_ms);
-    let custom = commerce::custom_attributes(&data, Format::EventsApi)?;
+    let custom = commerce::custom_attributes(data, Format::EventsApi)?;
     let mut push = |kind| {
         out.push(SourceEvent {
             id: id.clone(),
@@ -185,7 +208,7 @@ fn read_event(
             let mut shapes = 0;
             if let Some(action) = data.get("product_action") {
                 action.object()?;
-                let sources = [&action, &data];
+                let sources = [&action, data];
                 push(commerce::product_action(
                     &action,
                     &sources,
@@ -225,7 +248,7 @@ fn read_event(
             };
             push(EventKind::AttributeChanges(vec![change]));
         }
-        _ => push(EventKind::IdentityChanges(identity_change(&data)?)),
+        _ => push(EventKind::IdentityChanges(identity_change(data)?)),
     }
     Ok(())
 }

@@ -68,6 +68,37 @@ impl From<Invalid> for RequestError {
     }
 }
 
+// The lenient scalar readers, shared with typed.rs (which reads values
+// without a path).
+
+/// Text: a string, or a number or boolean rendered as text.
+pub fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// An id: an integer (64-bit, possibly negative) or a string.
+pub fn id_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Epoch milliseconds: an integer, or a string holding one.
+pub fn millis_of(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }
+}
+
 /// A value in the request body together with its path.
 #[derive(Clone, Copy, Debug)]
 pub struct Node<'a> {
@@ -137,31 +168,17 @@ impl<'a> Node<'a> {
 
     /// Text: a string, or a number or boolean rendered as text.
     pub fn text(&self) -> Result<String, Invalid> {
-        match self.value {
-            Value::String(s) => Ok(s.clone()),
-            Value::Number(n) => Ok(n.to_string()),
-            Value::Bool(b) => Ok(b.to_string()),
-            _ => Err(self.expected("a string")),
-        }
+        text_of(self.value).ok_or_else(|| self.expected("a string"))
     }
 
     /// An id: an integer (64-bit, possibly negative) or a string.
     pub fn id(&self) -> Result<String, Invalid> {
-        match self.value {
-            Value::String(s) => Ok(s.clone()),
-            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-            _ => Err(self.expected("an integer or a string id")),
-        }
+        id_of(self.value).ok_or_else(|| self.expected("an integer or a string id"))
     }
 
     /// Epoch milliseconds: an integer, or a string holding one.
     pub fn millis(&self) -> Result<i64, Invalid> {
-        let parsed = match self.value {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse::<i64>().ok(),
-            _ => None,
-        };
-        parsed.ok_or_else(|| self.expected("epoch milliseconds (an integer)"))
+        millis_of(self.value).ok_or_else(|| self.expected("epoch milliseconds (an integer)"))
     }
 
     /// An amount: a number, or a string holding one.

@@ -17,6 +17,7 @@ pub mod mapper;
 pub mod model;
 mod receive;
 pub mod rules;
+pub mod typed;
 
 pub use json::Invalid;
 pub use receive::{firehose, firehose_direct, receive_events};

@@ -35,6 +35,17 @@ pub struct SourceEvent {
     pub kind: EventKind,
 }
 
+impl SourceEvent {
+    /// An event of a type not read: skipped and counted, its data unread.
+    pub fn unsupported(event_type: &str) -> Self {
+        Self {
+            id: None,
+            timestamp_ms: None,
+            kind: EventKind::Unsupported(event_type.to_owned()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     /// Custom events and product actions: always emitted.

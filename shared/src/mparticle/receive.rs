@@ -10,7 +10,6 @@ use super::mapper::Report;
 use super::{audiences, events_api, ingest, limits};
 use crate::config::WorkspaceConfig;
 use crate::error::{RequestError, RequestResult};
-use crate::input::parse_json;
 use crate::rate_limit::RateLimit;
 use crate::runtime::Services;
 
@@ -22,8 +21,7 @@ pub async fn receive_events(
     body: &[u8],
     form: events_api::Form,
 ) -> RequestResult<Report> {
-    let body: Value = parse_json(body)?;
-    let batches = events_api::read_request_as(&body, form)?;
+    let batches = events_api::read_body(body, form)?;
     limits::check(&batches)?;
     ingest::ingest(services, ws, batches).await
 }
