@@ -57,7 +57,7 @@ pub fn partner_sync_event(
         mobile_number: None,
         event_attributes: attributes.as_object().cloned().unwrap_or_default(),
         user_attributes,
-        device_attributes: Map::new(),
+        device_attributes: Default::default(),
     }
 }
 

@@ -28,8 +28,7 @@ async fn maps_campaign_events_exactly() {
     event
         .event_attributes
         .insert("variation_id".into(), json!(2));
-    event
-        .device_attributes
+    std::sync::Arc::make_mut(&mut event.device_attributes)
         .insert("platform".into(), json!("ANDROID"));
     dispatch(&b, vec![event]).await;
 

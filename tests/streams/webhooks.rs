@@ -168,7 +168,8 @@ async fn attribute_allowlists_select_profile_and_device_attributes(b: &Backend) 
         json!({"moengage_device_id": "d1", "os": "android", "model": "Pixel"})
             .as_object()
             .unwrap()
-            .clone();
+            .clone()
+            .into();
     dispatch(b, vec![event]).await;
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 3, "{}", b.kind);

@@ -115,7 +115,7 @@ pub fn to_event(
         mobile_number: None,
         event_attributes: data,
         user_attributes: Map::new(),
-        device_attributes: Map::new(),
+        device_attributes: Default::default(),
     })
 }
 

@@ -1,6 +1,8 @@
 //! The one event shape used everywhere: queue messages and Streams payloads
 //! (docs/interface/events.md, docs/rules/webhook-payload.md).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -66,8 +68,10 @@ pub struct Event {
     pub event_attributes: Map<String, Value>,
     #[serde(default)]
     pub user_attributes: Map<String, Value>,
+    /// Shared: the events of one mParticle batch carry the same device
+    /// (BENCHMARKS.md "mParticle ingest").
     #[serde(default)]
-    pub device_attributes: Map<String, Value>,
+    pub device_attributes: Arc<Map<String, Value>>,
 }
 
 impl Event {

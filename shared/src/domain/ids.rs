@@ -9,13 +9,23 @@ use super::event::Event;
 const NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_4a0e_9b7f_4f3e_a2f1_5e0c_9d8b_7a61);
 
 /// A v5 uuid over the given parts, joined unambiguously (length-prefixed).
+/// The SHA-1 is RustCrypto's, which uses the CPU's SHA instructions where
+/// there are any: one per event on ingest (BENCHMARKS.md "mParticle
+/// ingest"); `Uuid::new_v5` hashes in portable code, ~5× slower.
 pub fn derived_uuid(parts: &[&str]) -> String {
-    let mut name = Vec::new();
+    use sha1::{Digest, Sha1};
+    let mut hash = Sha1::new_with_prefix(NAMESPACE.as_bytes());
     for part in parts {
-        name.extend_from_slice(&(part.len() as u64).to_be_bytes());
-        name.extend_from_slice(part.as_bytes());
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
     }
-    Uuid::new_v5(&NAMESPACE, &name).to_string()
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    let uuid = uuid::Builder::from_sha1_bytes(bytes).into_uuid();
+    uuid.hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
 }
 
 /// `moe_request_id` of a stream's batch: derived from the workspace, the
@@ -66,6 +76,21 @@ pub enum ProfileKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ids of stored data and queued events must not change with the
+    /// SHA-1 implementation: the same v5 uuids `Uuid::new_v5` gives.
+    #[test]
+    fn derived_uuids_are_the_v5_uuids_of_the_length_prefixed_parts() {
+        for parts in [&["a", "b"][..], &[""], &["ws", "uid", "ü😀"], &["x"; 40]] {
+            let mut name = Vec::new();
+            for part in parts {
+                name.extend_from_slice(&(part.len() as u64).to_be_bytes());
+                name.extend_from_slice(part.as_bytes());
+            }
+            let v5 = Uuid::new_v5(&NAMESPACE, &name).to_string();
+            assert_eq!(derived_uuid(parts), v5, "{parts:?}");
+        }
+    }
 
     #[test]
     fn derived_uuids_are_stable_and_unambiguous() {

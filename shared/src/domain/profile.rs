@@ -31,11 +31,28 @@ pub struct ProfileUpdate {
     pub add_anonymous_ids: Vec<String>,
 }
 
-/// The bytes an attribute value takes, as JSON.
+/// The bytes an attribute value takes, as JSON (counted, not written out:
+/// the mapper asks for every attribute it sets).
 pub fn attribute_bytes(value: &Value) -> usize {
+    /// Counts what is written to it.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
     match value {
         Value::String(s) => s.len() + 2,
-        other => other.to_string().len(),
+        other => {
+            let mut count = Count(0);
+            // Writing a `Value` to a writer that never fails cannot fail.
+            let _ = serde_json::to_writer(&mut count, other);
+            count.0
+        }
     }
 }
 
@@ -143,6 +160,22 @@ impl ProfileUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attribute_bytes_are_the_json_lengths() {
+        use serde_json::json;
+        for value in [
+            json!(1),
+            json!(-1.5e300),
+            json!(true),
+            json!(null),
+            json!(["a", 2, {"b": [false]}]),
+            json!({"k": "v\"é"}),
+        ] {
+            assert_eq!(attribute_bytes(&value), value.to_string().len(), "{value}");
+        }
+        assert_eq!(attribute_bytes(&json!("abc")), 5);
+    }
     use serde_json::json;
 
     #[test]

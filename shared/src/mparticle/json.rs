@@ -99,6 +99,15 @@ pub fn millis_of(value: &Value) -> Option<i64> {
     }
 }
 
+/// An amount: a number, or a string holding one.
+pub fn amount_of(value: &Value) -> Option<Number> {
+    match value {
+        Value::Number(n) => Some(n.clone()),
+        Value::String(s) => s.trim().parse::<f64>().ok().and_then(Number::from_f64),
+        _ => None,
+    }
+}
+
 /// A value in the request body together with its path.
 #[derive(Clone, Copy, Debug)]
 pub struct Node<'a> {
@@ -183,12 +192,7 @@ impl<'a> Node<'a> {
 
     /// An amount: a number, or a string holding one.
     pub fn amount(&self) -> Result<Number, Invalid> {
-        let parsed = match self.value {
-            Value::Number(n) => Some(n.clone()),
-            Value::String(s) => s.trim().parse::<f64>().ok().and_then(Number::from_f64),
-            _ => None,
-        };
-        parsed.ok_or_else(|| self.expected("a number"))
+        amount_of(self.value).ok_or_else(|| self.expected("a number"))
     }
 
     pub fn string(&self) -> Result<&'a str, Invalid> {

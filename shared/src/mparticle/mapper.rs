@@ -3,6 +3,7 @@
 //! applies what it produces.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -82,6 +83,8 @@ fn is_object_like(value: &Value) -> bool {
 pub struct ProfileChanges<'a> {
     ws: &'a WorkspaceConfig,
     update: ProfileUpdate,
+    /// `update.attribute_bytes()`, kept as attributes are set and removed.
+    bytes: usize,
     skipped_attributes: u64,
     cut_attributes: u64,
 }
@@ -98,6 +101,7 @@ impl<'a> ProfileChanges<'a> {
         Self {
             ws,
             update: ProfileUpdate::new(ProfileKey::Uid(uid.to_owned())),
+            bytes: 0,
             skipped_attributes: 0,
             cut_attributes: 0,
         }
@@ -124,17 +128,24 @@ impl<'a> ProfileChanges<'a> {
             .set_attributes
             .get(name)
             .map_or(0, attribute_bytes);
-        let total = self.update.attribute_bytes() - replaced + attribute_bytes(&value) + name.len();
+        let value_bytes = attribute_bytes(&value);
+        let total = self.bytes - replaced + value_bytes + name.len();
         if total > limits::PROFILE_ATTRIBUTE_BYTES {
             self.skipped_attributes += 1;
             return;
         }
         self.update.remove_attributes.retain(|n| n != name);
-        self.update.set_attributes.insert(name.to_owned(), value);
+        if let Some(old) = self.update.set_attributes.insert(name.to_owned(), value) {
+            self.bytes -= name.len() + attribute_bytes(&old);
+        }
+        self.bytes += name.len() + value_bytes;
+        debug_assert_eq!(self.bytes, self.update.attribute_bytes());
     }
 
     pub fn remove(&mut self, name: &str) {
-        self.update.set_attributes.remove(name);
+        if let Some(old) = self.update.set_attributes.remove(name) {
+            self.bytes -= name.len() + attribute_bytes(&old);
+        }
         if !self.update.remove_attributes.iter().any(|n| n == name) {
             self.update.remove_attributes.push(name.to_owned());
         }
@@ -242,7 +253,7 @@ fn map_batch(
     out: &mut Mapped,
 ) {
     let moengage_user_id = ids::moengage_user_id(&ws.id, &ProfileKey::Uid(uid.to_owned()));
-    let device_attributes = device_attributes(ws, &batch);
+    let device_attributes = Arc::new(device_attributes(ws, &batch));
     let context = EventContext {
         ws,
         uid,
@@ -329,7 +340,7 @@ struct EventContext<'a> {
     uid: &'a str,
     moengage_user_id: &'a str,
     batch_key: Option<&'a str>,
-    device_attributes: &'a Map<String, Value>,
+    device_attributes: &'a Arc<Map<String, Value>>,
     now_ms: i64,
 }
 

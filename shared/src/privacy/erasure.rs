@@ -285,7 +285,7 @@ pub fn user_deleted(request: &PrivacyRequest, target: &Target, had_profile: bool
         mobile_number: None,
         event_attributes: Map::new(),
         user_attributes,
-        device_attributes: Map::new(),
+        device_attributes: Default::default(),
     }
 }
 

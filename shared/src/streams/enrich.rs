@@ -2,6 +2,8 @@
 //! the profile per the stream's allowlist, device attributes per its
 //! allowlist, and the never-exported attributes (docs/rules/webhook-payload.md) removed.
 
+use std::sync::Arc;
+
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
@@ -126,6 +128,6 @@ pub fn for_webhook(event: &Event, profile: Option<&Profile>, stream: &StreamConf
         mobile_number: event.mobile_number.clone(),
         event_attributes,
         user_attributes: user,
-        device_attributes: device,
+        device_attributes: Arc::new(device),
     }
 }

@@ -31,6 +31,6 @@ pub fn event() -> Event {
         mobile_number: None,
         event_attributes: attributes,
         user_attributes: serde_json::Map::new(),
-        device_attributes: serde_json::Map::new(),
+        device_attributes: Default::default(),
     }
 }

@@ -12,9 +12,12 @@
 //! field neither reader uses, valid JSON that a `Value` cannot hold (nested
 //! deeper than serde_json's 128 levels, a number beyond f64's range) is
 //! skipped, without recursing, where parsing the whole body into a `Value`
-//! refused the request. Supported events other than custom
-//! events (commerce, attribute and identity changes) are read by
-//! events_api.rs's `read_data` from a `Value` of their data.
+//! refused the request. Custom events and product actions are read here
+//! (commerce.rs); the other supported events (promotions, impressions,
+//! attribute and identity changes) by events_api.rs's `read_data` from a
+//! `Value` of their data.
+
+mod commerce;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -24,6 +27,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::events_api::{Form, MAX_BATCHES, is_supported, read_data, read_device, read_identities};
+use commerce::CommerceData;
+
 use super::json::{Invalid, Node, id_of, millis_of, text_of};
 use super::model::{EventKind, SourceBatch, SourceEvent};
 
@@ -263,8 +268,14 @@ impl EventIn<'_> {
                 });
                 Ok(())
             }
-            // events_api.rs reads the other supported types from a `Value`
-            // of their data; an unsupported type's data is not looked at.
+            ("commerce_event", Some(raw))
+                if let Ok(data) = serde_json::from_str::<CommerceData>(raw.get()) =>
+            {
+                data.read(batch_timestamp_ms, out)
+            }
+            // events_api.rs reads the other supported types (and commerce
+            // events with other shapes) from a `Value` of their data; an
+            // unsupported type's data is not looked at.
             (event_type, Some(raw)) if is_supported(event_type) => {
                 let data: Value = serde_json::from_str(raw.get()).map_err(|_| give_up())?;
                 ok(read_data(
