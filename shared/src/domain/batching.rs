@@ -50,9 +50,18 @@ pub fn group_by_size(sizes: impl IntoIterator<Item = usize>, limits: Limits) -> 
 
 /// `head`, the already-encoded JSON `items` separated by commas, `tail`:
 /// a JSON document around an array, built without encoding anything again.
-pub fn join_json<'a>(head: &str, items: impl IntoIterator<Item = &'a str>, tail: &str) -> String {
-    let mut out = String::from(head);
-    for (i, item) in items.into_iter().enumerate() {
+pub fn join_json<'a, I>(head: &str, items: I, tail: &str) -> String
+where
+    I: IntoIterator<Item = &'a str>,
+    I::IntoIter: Clone,
+{
+    let items = items.into_iter();
+    // Sized once: a document of ~100 events is tens of KiB, built by
+    // doubling it would be copied again several times.
+    let length = head.len() + tail.len() + items.clone().map(|item| item.len() + 1).sum::<usize>();
+    let mut out = String::with_capacity(length);
+    out.push_str(head);
+    for (i, item) in items.enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -64,10 +73,10 @@ pub fn join_json<'a>(head: &str, items: impl IntoIterator<Item = &'a str>, tail:
 
 /// Packs encoded items into documents `head` + array items + `tail` of at
 /// most `max_items` items and `max_bytes` bytes each ([`group_by_size`]).
-pub fn pack_json(
+pub fn pack_json<S: AsRef<str>>(
     head: &str,
     tail: &str,
-    items: &[String],
+    items: &[S],
     max_items: usize,
     max_bytes: usize,
 ) -> Vec<String> {
@@ -77,9 +86,9 @@ pub fn pack_json(
         overhead: head.len() + tail.len(),
         separator: 1,
     };
-    group_by_size(items.iter().map(String::len), limits)
+    group_by_size(items.iter().map(|item| item.as_ref().len()), limits)
         .into_iter()
-        .map(|group| join_json(head, items[group].iter().map(String::as_str), tail))
+        .map(|group| join_json(head, items[group].iter().map(AsRef::as_ref), tail))
         .collect()
 }
 
