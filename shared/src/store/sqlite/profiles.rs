@@ -7,6 +7,12 @@ use super::{IN_CHUNK, SqliteStore, from_json, placeholders, to_json};
 use crate::domain::{Profile, ProfileKey, ProfileUpdate};
 use crate::ports::{ProfileStore, StoreResult};
 
+/// Points an anonymous id at a profile (`?1` workspace, `?2` anonymous
+/// id, `?3` profile id).
+const INDEX_ANONYMOUS_ID: &str = "INSERT INTO anonymous_ids (workspace, anonymous_id, profile_id)
+     VALUES (?1, ?2, ?3)
+     ON CONFLICT (workspace, anonymous_id) DO UPDATE SET profile_id = excluded.profile_id";
+
 /// `SELECT key, value FROM table WHERE workspace = ? AND key IN (...)`, chunked.
 fn lookup(
     conn: &Connection,
@@ -103,8 +109,7 @@ impl ProfileStore for SqliteStore {
                      ON CONFLICT (workspace, id) DO UPDATE SET uid = excluded.uid, doc = excluded.doc",
                 )?;
                 let mut index = tx.prepare_cached(
-                    "INSERT INTO anonymous_ids (workspace, anonymous_id, profile_id) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (workspace, anonymous_id) DO UPDATE SET profile_id = excluded.profile_id",
+                    INDEX_ANONYMOUS_ID,
                 )?;
                 for update in &updates {
                     let id = update.moengage_user_id(&workspace);
@@ -142,10 +147,7 @@ impl ProfileStore for SqliteStore {
                     "INSERT INTO profiles (workspace, id, uid, doc) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (workspace, id) DO NOTHING",
                 )?;
-                let mut index = tx.prepare_cached(
-                    "INSERT INTO anonymous_ids (workspace, anonymous_id, profile_id) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (workspace, anonymous_id) DO UPDATE SET profile_id = excluded.profile_id",
-                )?;
+                let mut index = tx.prepare_cached(INDEX_ANONYMOUS_ID)?;
                 for key in keys {
                     let update = ProfileUpdate::new(key);
                     let id = update.moengage_user_id(&workspace);
