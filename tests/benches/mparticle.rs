@@ -117,7 +117,8 @@ fn mapping_throughput() {
         let value: Value = serde_json::from_slice(black_box(&bytes)).expect("json");
         black_box(serde_json::to_vec(&value).expect("serialize"));
     });
-    let read_body = |bytes: &[u8]| events_api::read_body(bytes, Form::OneOrMany).expect("valid");
+    let read_body =
+        |bytes: &[u8]| shared::mparticle::read_body(bytes, Form::OneOrMany).expect("valid");
     let mapped = rate(|| {
         let batches = read_body(black_box(&bytes));
         let out = mapper::map_batches(&ws, batches, 1_795_341_700_000);

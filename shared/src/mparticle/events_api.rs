@@ -13,8 +13,6 @@ use super::commerce::{self, Format};
 use super::json::{Invalid, Node};
 use super::model::{Change, EventKind, SourceBatch, SourceEvent};
 use super::rules;
-use crate::error::RequestError;
-use crate::input::parse_json;
 
 /// Batches per request (docs/interface/http.md "Limits").
 pub const MAX_BATCHES: usize = 100;
@@ -30,16 +28,6 @@ pub fn read_request(body: &Value) -> Result<Vec<SourceBatch>, Invalid> {
 pub enum Form {
     OneOrMany,
     Array,
-}
-
-/// Reads a request body from its bytes: in one typed pass (typed.rs) when
-/// that can, else parsed and read here, so errors name the JSON path.
-pub fn read_body(body: &[u8], form: Form) -> Result<Vec<SourceBatch>, RequestError> {
-    if let Some(batches) = super::typed::read(body, form) {
-        return Ok(batches);
-    }
-    let body: Value = parse_json(body)?;
-    Ok(read_request_as(&body, form)?)
 }
 
 pub fn read_request_as(body: &Value, form: Form) -> Result<Vec<SourceBatch>, Invalid> {

@@ -20,4 +20,4 @@ pub mod rules;
 pub mod typed;
 
 pub use json::Invalid;
-pub use receive::{firehose, firehose_direct, receive_events};
+pub use receive::{firehose, firehose_direct, read_body, receive_events};

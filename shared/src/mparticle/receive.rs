@@ -7,11 +7,24 @@ use serde_json::{Map, Value};
 use super::firehose::{self, RequestType};
 use super::json::Node;
 use super::mapper::Report;
-use super::{audiences, events_api, ingest, limits};
+use super::model::SourceBatch;
+use super::{audiences, events_api, ingest, limits, typed};
 use crate::config::WorkspaceConfig;
 use crate::error::{RequestError, RequestResult};
+use crate::input::parse_json;
 use crate::rate_limit::RateLimit;
 use crate::runtime::Services;
+
+/// Reads an Events-API body from its bytes: in one typed pass (typed/) when
+/// that can, else parsed and read by events_api.rs, whose errors name the
+/// JSON path.
+pub fn read_body(body: &[u8], form: events_api::Form) -> Result<Vec<SourceBatch>, RequestError> {
+    if let Some(batches) = typed::read(body, form) {
+        return Ok(batches);
+    }
+    let body: Value = parse_json(body)?;
+    Ok(events_api::read_request_as(&body, form)?)
+}
 
 /// Events-API batches: the whole request is validated before anything is
 /// applied.
@@ -21,7 +34,7 @@ pub async fn receive_events(
     body: &[u8],
     form: events_api::Form,
 ) -> RequestResult<Report> {
-    let batches = events_api::read_body(body, form)?;
+    let batches = read_body(body, form)?;
     limits::check(&batches)?;
     ingest::ingest(services, ws, batches).await
 }
