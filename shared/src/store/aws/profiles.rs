@@ -279,20 +279,22 @@ impl DynamoStore {
                 }
                 Transacted::Cancelled(cancelled) => cancelled,
             };
-            if cancelled.conditions_failed.is_empty() {
-                let why = "profile creation cancelled";
-                let id = cancelled.request_id.as_deref();
-                rounds.again(chunk.len(), id, why).await?;
-                continue;
-            }
-            // Only profile writes carry a condition.
+            // Only profile writes carry a condition: those that failed exist.
             let mut position = 0;
+            let mut existing = 0;
             for creation in &mut chunk {
                 let len = creation.len();
                 if creation.profile.is_some() && cancelled.conditions_failed.contains(&position) {
                     creation.profile = None;
+                    existing += 1;
                 }
                 position += len;
+            }
+            // Nothing found to exist: a conflict with a concurrent writer.
+            if existing == 0 {
+                let why = "profile creation cancelled";
+                let id = cancelled.request_id.as_deref();
+                rounds.again(chunk.len(), id, why).await?;
             }
         }
     }
