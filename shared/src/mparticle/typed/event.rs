@@ -16,8 +16,8 @@ use super::super::model::{EventKind, SourceEvent};
 use super::commerce::CommerceData;
 use super::{give_up, ok, scalar};
 
-/// One event as sent: its type, and its data left unparsed until the type
-/// says how to read it (it may come first).
+/// One event as sent: its type, and its data kept raw until the type says
+/// how to read it (mParticle writes `data` before `event_type`).
 pub(super) struct EventIn<'de> {
     event_type: Cow<'de, str>,
     data: Option<&'de RawValue>,
