@@ -35,7 +35,7 @@ impl AttemptLog for SqliteStore {
         let (workspace, request_id, attempt) =
             (workspace.to_owned(), request_id.to_owned(), attempt.clone());
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.savepoint()?;
             let now = now_ms();
             tx.execute(
                 "DELETE FROM delivery_attempts WHERE expires_at_ms <= ?1",

@@ -21,7 +21,7 @@ impl DeadLetterStore for SqliteStore {
             .collect::<rusqlite::Result<Vec<String>>>()
             .map_err(super::map_sqlite_error)?;
         self.run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let mut ids = Vec::with_capacity(docs.len());
             {
                 let mut insert = tx.prepare_cached(

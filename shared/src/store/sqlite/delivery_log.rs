@@ -154,7 +154,7 @@ impl DeliveryLog for SqliteDeliveryLog {
             .run(move |conn| {
                 // Encoding and compressing here keeps them off the async
                 // runtime: only the log's own writer waits for them.
-                let tx = conn.transaction()?;
+                let tx = conn.savepoint()?;
                 {
                     let mut insert = tx.prepare_cached(
                         "INSERT OR IGNORE INTO log_entries
@@ -478,8 +478,10 @@ impl DeliveryLog for SqliteDeliveryLog {
 
     async fn erase_user(&self, workspace: &str, uid: &str, _since_ms: i64) -> StoreResult<u64> {
         let (workspace, uid) = (workspace.to_owned(), uid.to_owned());
+        // Alone: the compaction's TRUNCATE checkpoint runs outside any
+        // transaction.
         self.db
-            .run(move |conn| {
+            .run_alone(move |conn| {
                 let tx = conn.transaction()?;
                 let found: Vec<(String, String)> = {
                     let mut stmt = tx.prepare(
@@ -518,7 +520,7 @@ impl DeliveryLog for SqliteDeliveryLog {
             let gone = self
                 .db
                 .run(move |conn| {
-                    let tx = conn.transaction()?;
+                    let tx = conn.savepoint()?;
                     tx.execute(
                         "DELETE FROM log_entry_users WHERE id IN
                            (SELECT id FROM log_entries WHERE id < ?1 ORDER BY id LIMIT ?2)",

@@ -1,7 +1,8 @@
 //! The embedded store: one SQLite file (WAL) shared safely by `serve` and
 //! concurrent CLI processes. Every port is implemented on the same handle:
-//! one connection writes (SQLite has one writer at a time), a few read
-//! beside it (WAL readers never wait for the writer), and a background
+//! one connection writes (SQLite has one writer at a time), on its own
+//! thread, committing the writes that wait together ([`writer`]); a few
+//! read beside it (WAL readers never wait for the writer), and a background
 //! thread checkpoints the WAL so that no commit has to
 //! (docs/architecture.md "Two ways to run").
 
@@ -19,6 +20,7 @@ mod scrub;
 mod segments;
 mod stream_states;
 mod workspaces;
+mod writer;
 
 pub use delivery_log::SqliteDeliveryLog;
 pub use queue::SqliteQueue;
@@ -35,9 +37,6 @@ use crate::ports::{StoreError, StoreResult, Unavailability};
 /// Read connections open at most: each holds a page cache (≤ 2 MiB), so
 /// this bounds the store's memory whatever the traffic.
 const READERS: usize = 4;
-/// Writes handed to blocking threads at once: the one writing and the next,
-/// ready on the mutex so the connection never idles between two writes.
-const WRITERS_QUEUED: usize = 2;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
 
@@ -67,11 +66,10 @@ fn failed(detail: &str, source: impl std::error::Error + Send + Sync + 'static) 
 
 struct Inner {
     path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
-    /// A turn at the writer, taken before a blocking thread is: writes
-    /// queue as tasks, not as threads parked on the mutex (each such thread
-    /// holds its own allocator heap: BENCHMARKS.md "Load harness").
-    writer_slot: Arc<Semaphore>,
+    /// The writing connection's thread. Writes queue as tasks on its
+    /// channel, not as threads parked on a mutex (each such thread holds its
+    /// own allocator heap: BENCHMARKS.md "Load harness").
+    writer: writer::Writer,
     /// Idle read connections, opened on first use.
     readers: Mutex<Vec<Connection>>,
     reader_slots: Arc<Semaphore>,
@@ -119,14 +117,15 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)
             .map_err(map_sqlite_error)?;
         migrate(&conn).map_err(map_sqlite_error)?;
-        let writer = Arc::new(Mutex::new(conn));
+        let conn = Arc::new(Mutex::new(conn));
         let checkpoints =
-            checkpoint::Checkpointer::start(&path, writer.clone()).map_err(map_sqlite_error)?;
+            checkpoint::Checkpointer::start(&path, conn.clone()).map_err(map_sqlite_error)?;
+        let writer = writer::Writer::start(conn)
+            .map_err(|e| failed("cannot start the writing thread", e))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 writer,
-                writer_slot: Arc::new(Semaphore::new(WRITERS_QUEUED)),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: Arc::new(Semaphore::new(READERS)),
                 _checkpoints: checkpoints,
@@ -144,23 +143,27 @@ impl SqliteStore {
     }
 
     /// Runs blocking database work on the writing connection, off the
-    /// async runtime.
+    /// async runtime, inside a transaction it may share with other writes
+    /// (each is applied whole or not at all, and answered after the commit:
+    /// [`writer`]). Work that needs a transaction of its own opens a
+    /// savepoint (`conn.savepoint()`), never a transaction.
     async fn run<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let turn = take_turn(&self.inner.writer_slot).await?;
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            // A panic while writing leaves the connection as SQLite left
-            // it: the transaction was rolled back, so it is usable.
-            let mut conn = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            work(&mut conn).map_err(map_sqlite_error)
-        })
-        .await
-        .map_err(|e| failed("a write did not complete", e))?
+        self.inner.writer.write(work).await
+    }
+
+    /// Runs blocking work on the writing connection outside any
+    /// transaction: for what SQLite refuses inside one (a `TRUNCATE`
+    /// checkpoint, as erasure's compaction runs).
+    async fn run_alone<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.inner.writer.alone(work).await
     }
 
     /// Runs a read on one of the read connections: it sees every

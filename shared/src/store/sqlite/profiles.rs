@@ -98,7 +98,7 @@ impl ProfileStore for SqliteStore {
         self.run(move |conn| {
             // One transaction: read-modify-write is atomic under SQLite's
             // single writer, also across processes.
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.savepoint()?;
             let mut out = Vec::with_capacity(updates.len());
             {
                 let mut read = tx.prepare_cached(
@@ -140,7 +140,7 @@ impl ProfileStore for SqliteStore {
         self.run(move |conn| {
             // One transaction: the check and the insert are atomic under
             // SQLite's single writer, also across processes.
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.savepoint()?;
             let mut created = HashSet::new();
             {
                 let mut insert = tx.prepare_cached(

@@ -40,7 +40,7 @@ impl SqliteQueue {
         self.store
             .run(move |conn| {
                 let now = now_ms();
-                let tx = conn.transaction()?;
+                let tx = conn.savepoint()?;
                 {
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO queue_messages (id, queue, visible_at_ms, sent_at_ms, hold_key)
@@ -66,8 +66,7 @@ impl SqliteQueue {
             .run(move |conn| {
                 let now = now_ms();
                 let hidden_until = now + visibility.as_millis() as i64;
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let tx = conn.savepoint()?;
                 let mut out = Vec::new();
                 {
                     let mut due = tx.prepare_cached(
@@ -164,7 +163,7 @@ impl Queue for SqliteQueue {
         let handles = receipt_handles.to_vec();
         self.store
             .run(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = conn.savepoint()?;
                 for chunk in handles.chunks(super::IN_CHUNK) {
                     let sql = format!(
                         "DELETE FROM queue_messages WHERE queue = ? AND receipt IN ({})

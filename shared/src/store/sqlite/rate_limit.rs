@@ -23,7 +23,7 @@ impl RateLimiter for SqliteStore {
         let now = now_ms();
         let count: u64 = self
             .run(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = conn.savepoint()?;
                 // Expired counters are garbage: drop them as we go (indexed).
                 tx.prepare_cached("DELETE FROM rate_counters WHERE expires_at_ms < ?1")?
                     .execute([now])?;

@@ -144,7 +144,7 @@ impl SegmentStore for SqliteStore {
             changes.to_vec(),
         );
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.savepoint()?;
             let (mut applied, mut already_current) = (Vec::new(), Vec::new());
             let mut delta = 0i64;
             {

@@ -38,7 +38,7 @@ impl StreamStateStore for SqliteStore {
     ) -> StoreResult<StreamState> {
         let (workspace, stream, change) = (workspace.to_owned(), stream.to_owned(), change.clone());
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.savepoint()?;
             let before: StreamState = tx
                 .prepare_cached(
                     "SELECT doc FROM stream_states WHERE workspace = ?1 AND stream = ?2",

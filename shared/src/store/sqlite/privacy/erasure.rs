@@ -39,7 +39,7 @@ impl UserDataStore for SqliteStore {
     async fn erase_profile(&self, workspace: &str, moengage_user_id: &str) -> StoreResult<bool> {
         let (workspace, id) = (workspace.to_owned(), moengage_user_id.to_owned());
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.savepoint()?;
             let doc: Option<String> = tx
                 .query_row(
                     "SELECT doc FROM profiles WHERE workspace = ?1 AND id = ?2",
@@ -75,7 +75,7 @@ impl UserDataStore for SqliteStore {
     ) -> StoreResult<usize> {
         let (workspace, id) = (workspace.to_owned(), moengage_user_id.to_owned());
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.savepoint()?;
             let member_of: Vec<String> = tx
                 .prepare(
                     "DELETE FROM memberships WHERE workspace = ?1 AND profile_id = ?2
@@ -155,7 +155,7 @@ impl UserDataStore for SqliteStore {
             // Bodies never change but here; a message consumed meanwhile
             // is simply no longer there.
             self.run(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = conn.savepoint()?;
                 for (seq, edit) in &edits {
                     match edit {
                         Rewrite::Replace(body) => {
@@ -178,11 +178,13 @@ impl UserDataStore for SqliteStore {
     }
 
     async fn compact(&self) -> StoreResult<()> {
-        self.run(compact).await
+        self.run_alone(compact).await
     }
 
     async fn sweep(&self, now_ms: i64) -> StoreResult<()> {
-        self.run(move |conn| {
+        // Alone: the compaction's TRUNCATE checkpoint runs outside any
+        // transaction.
+        self.run_alone(move |conn| {
             conn.execute(
                 "DELETE FROM idempotency WHERE expires_at_ms <= ?1",
                 [now_ms],

@@ -124,7 +124,7 @@ impl PrivacyRequestStore for SqliteStore {
     async fn forget_access_subjects(&self, workspace: &str, hash: &str) -> StoreResult<usize> {
         let (workspace, hash) = (workspace.to_owned(), hash.to_owned());
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.savepoint()?;
             let subjects: Vec<(String, String)> = tx
                 .prepare("SELECT request_id, doc FROM access_subjects WHERE workspace = ?1")?
                 .query_map([&workspace], |r| Ok((r.get(0)?, r.get(1)?)))?
