@@ -10,8 +10,8 @@
 //! [`RESTART_PAGES`] the thread checkpoints once more on the writing
 //! connection, under its lock: only the frames committed since remain to
 //! copy, the WAL is then wholly checkpointed and the next commit restarts it
-//! from the beginning. Commits wait for that short pass once per few MiB of
-//! WAL instead of for every checkpoint.
+//! from the beginning. Commits wait for that short pass once per
+//! [`RESTART_PAGES`] of WAL instead of for every checkpoint.
 
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -23,12 +23,16 @@ use rusqlite::Connection;
 
 /// How often the background thread checkpoints.
 const INTERVAL: Duration = Duration::from_millis(100);
-/// WAL pages (4 KiB) after which the WAL is made to start over (8 MiB).
-const RESTART_PAGES: i64 = 2_000;
+/// WAL pages (4 KiB) after which the WAL is made to start over (32 MiB).
+/// The pass that does it holds the writer for two fsyncs (≈ 7–12 ms here),
+/// so it is made rare: at 24 000 events/s serve writes ≈ 40 MiB of WAL a
+/// second, so 8 MiB meant four such stalls a second and a quarter of the
+/// requests slower than 10 ms waited in one (BENCHMARKS.md "Group commit").
+const RESTART_PAGES: i64 = 8_000;
 /// WAL pages (4 KiB) after which a commit checkpoints anyway: reached only
 /// if the background checkpoints fall behind (e.g. a reader holding an old
-/// snapshot), it bounds the WAL on disk to ~16 MiB.
-pub const FALLBACK_PAGES: u32 = 4_000;
+/// snapshot), it bounds the WAL on disk to ~64 MiB.
+pub const FALLBACK_PAGES: u32 = 16_000;
 
 /// The checkpointing thread; stopped (and joined) when dropped.
 pub struct Checkpointer {
