@@ -42,6 +42,11 @@ pub struct Args {
     /// each body with serde_json (a second reference beside the ceiling).
     #[arg(long)]
     pub json_floor: bool,
+    /// Run the ceiling and the JSON floor at `--rate` too (open loop), not
+    /// flat out: their ack p99 is then the harness's and the machine's own
+    /// tail at that load, the part of serve's that is not serve's.
+    #[arg(long, requires = "rate")]
+    pub references_at_rate: bool,
     /// Webhook stream `batch_size`.
     #[arg(long, default_value_t = 100)]
     pub batch_size: u32,
@@ -91,10 +96,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let ceiling = if args.no_ceiling {
         None
     } else {
-        Some(reference(&workload, &options, false).await?)
+        Some(reference(&workload, &options, false, args.references_at_rate).await?)
     };
     let json_floor = if args.json_floor {
-        Some(reference(&workload, &options, true).await?)
+        Some(reference(&workload, &options, true, args.references_at_rate).await?)
     } else {
         None
     };
@@ -286,18 +291,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The generator flat out against the echo server.
+/// The generator against the echo server: flat out, or at the offered
+/// rate when `at_rate`.
 async fn reference(
     workload: &Arc<Workload>,
     options: &Options,
     parse_json: bool,
+    at_rate: bool,
 ) -> anyhow::Result<Outcome> {
     let server = echo::start(parse_json).await?;
+    let rate = if at_rate { options.rate } else { None };
     let mut outcome = generator::run(
         server.addr,
         workload.clone(),
         &Options {
-            rate: None,
+            rate,
             ..options.clone()
         },
     )
@@ -325,10 +333,14 @@ async fn reference(
         "latency p50 / p99 / max",
         format!("{p50:.2} / {p99:.2} / {max:.2} ms"),
     );
-    table.print(if parse_json {
-        "JSON floor (generator → echo server parsing + serializing each body, flat out)"
+    let load = match rate {
+        Some(rate) => format!("at {} events/s", thousands(rate)),
+        None => "flat out".to_owned(),
+    };
+    table.print(&if parse_json {
+        format!("JSON floor (generator → echo server parsing + serializing each body, {load})")
     } else {
-        "ceiling (generator → hyper echo server, flat out)"
+        format!("ceiling (generator → hyper echo server, {load})")
     });
     Ok(outcome)
 }
