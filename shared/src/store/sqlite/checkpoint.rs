@@ -26,8 +26,8 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// WAL pages (4 KiB) after which the WAL is made to start over (32 MiB).
 /// The pass that does it holds the writer for two fsyncs (≈ 7–12 ms here),
 /// so it is made rare: at 24 000 events/s serve writes ≈ 40 MiB of WAL a
-/// second, so 8 MiB meant four such stalls a second and a quarter of the
-/// requests slower than 10 ms waited in one (BENCHMARKS.md "Group commit").
+/// second, so 8 MiB meant four such stalls a second, and three quarters of
+/// the requests slower than 10 ms waited in one (BENCHMARKS.md "Group commit").
 const RESTART_PAGES: i64 = 8_000;
 /// WAL pages (4 KiB) after which a commit checkpoints anyway: reached only
 /// if the background checkpoints fall behind (e.g. a reader holding an old
