@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use engage_bridge_tests::receiver::wait_until_seen;
 use engage_bridge_tests::{Backend, contract_tests};
-use shared::ports::{OutgoingMessage, Queue, Received};
+use shared::ports::{MAX_MESSAGE_BODY_BYTES, OutgoingMessage, Queue, Received, StoreError};
 
 const NO_WAIT: Duration = Duration::ZERO;
 
@@ -43,6 +43,69 @@ async fn delivers_and_deletes(b: &Backend) {
             .is_empty()
     );
     assert_eq!(q.approximate_len().await.unwrap(), 0);
+}
+
+/// The adapters store bodies their own way (SQLite packs them): what is
+/// received is what was sent, byte for byte, up to an events message's
+/// 200 KiB; a body over the queue maximum is refused on both backends.
+async fn bodies_arrive_as_sent_and_oversized_ones_are_refused(b: &Backend) {
+    let q = b.queues.events.raw();
+    let json = format!(
+        r#"{{"events":[{}]}}"#,
+        r#"{"uid":"ü-7","n":1},"#.repeat(9_000)
+    );
+    // Text that does not compress: a generator's digits.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let noise: String = (0..150_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'!' + (state % 90) as u8)
+        })
+        .collect();
+    let sent = [json, noise, String::new()];
+    q.send(&sent.clone().map(OutgoingMessage::now))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        let received = q
+            .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(
+            !received.is_empty(),
+            "{}: {} of 3 received",
+            b.kind,
+            got.len()
+        );
+        got.extend(received);
+    }
+    let mut bodies: Vec<&str> = got.iter().map(|m| m.body.as_str()).collect();
+    bodies.sort_by_key(|body| body.len());
+    assert!(bodies == [&sent[2], &sent[1], &sent[0]], "{}", b.kind);
+    let handles: Vec<String> = got.into_iter().map(|m| m.receipt_handle).collect();
+    q.delete(&handles).await.unwrap();
+
+    let oversized = "x".repeat(MAX_MESSAGE_BODY_BYTES + 1);
+    let refused = q
+        .send(&[
+            OutgoingMessage::now("fits".into()),
+            OutgoingMessage::now(oversized),
+        ])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{}: {refused:?}",
+        b.kind
+    );
+    assert_eq!(
+        q.approximate_len().await.unwrap(),
+        0,
+        "{}: nothing sent",
+        b.kind
+    );
 }
 
 /// Polls `q` until it hands out a message; returns it and how long after
@@ -218,6 +281,7 @@ async fn held_messages_wait_until_woken(b: &Backend) {
 }
 
 contract_tests!(
+    bodies_arrive_as_sent_and_oversized_ones_are_refused,
     held_messages_wait_until_woken,
     delivers_and_deletes,
     undeleted_messages_reappear_after_visibility_timeout,

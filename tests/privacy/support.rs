@@ -123,10 +123,12 @@ pub enum Files {
     StoreAndDeliveryLog,
 }
 
-/// Every byte of the store: SQLite's `files`, or every item of the
-/// DynamoDB state table (the delivery log's included) but the delivery
-/// records of `User Deleted` events, the one place an erased uid stays
-/// until retention (docs/interface/privacy.md "Erasure").
+/// Every byte of the store: SQLite's `files` and its queued bodies
+/// unpacked (they are stored LZ4-packed, where a uid need not appear as
+/// text), or every item of the DynamoDB state table (the delivery log's
+/// included) but the delivery records of `User Deleted` events, the one
+/// place an erased uid stays until retention (docs/interface/privacy.md
+/// "Erasure").
 pub async fn store_text(b: &Backend, files: Files) -> String {
     match &b.path {
         Some(path) => {
@@ -139,7 +141,9 @@ pub async fn store_text(b: &Backend, files: Files) -> String {
                 bytes.extend(std::fs::read(&db).unwrap());
                 bytes.extend(std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
             }
-            String::from_utf8_lossy(&bytes).into_owned()
+            let mut text = String::from_utf8_lossy(&bytes).into_owned();
+            text.push_str(&queued_bodies(path));
+            text
         }
         None => {
             let sdk = engage_bridge_tests::moto_sdk_config().await;
@@ -171,6 +175,24 @@ pub async fn store_text(b: &Backend, files: Files) -> String {
             }
         }
     }
+}
+
+/// Every body the SQLite store's queues hold, read back as text.
+fn queued_bodies(db: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut read = conn.prepare("SELECT body FROM queue_bodies").unwrap();
+    let mut rows = read.query([]).unwrap();
+    let mut text = String::new();
+    while let Some(row) = rows.next().unwrap() {
+        match row.get_ref(0).unwrap() {
+            rusqlite::types::ValueRef::Blob(packed) => text.push_str(
+                &shared::store::packed::unpack(packed, shared::ports::MAX_MESSAGE_BODY_BYTES)
+                    .unwrap(),
+            ),
+            other => text.push_str(other.as_str().unwrap()),
+        }
+    }
+    text
 }
 
 /// The delivery log's entries naming `uid` within the retention, newest first.

@@ -4,7 +4,6 @@
 //! and the live tail of dispatched events `serve`'s console shows.
 
 pub mod model;
-pub mod packed;
 pub mod pending;
 pub mod recorder;
 pub mod trace;

@@ -271,6 +271,23 @@ pub fn check_delay(delay: Duration) -> StoreResult<Duration> {
     }
     Ok(delay)
 }
+
+/// The longest body a queue message may have: SQS's limit for one message.
+pub const MAX_MESSAGE_BODY_BYTES: usize = 1024 * 1024;
+
+/// A body a queue accepts: at most [`MAX_MESSAGE_BODY_BYTES`]. Checked by
+/// every adapter, so both backends refuse the same messages (and the
+/// SQLite queue knows the most a stored body can unpack to).
+pub fn check_body(body: &str) -> StoreResult<()> {
+    if body.len() > MAX_MESSAGE_BODY_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "a {}-byte message exceeds the queue maximum of {MAX_MESSAGE_BODY_BYTES} bytes",
+            body.len()
+        )));
+    }
+    Ok(())
+}
+
 pub const MAX_QUEUE_BATCH: usize = 10;
 
 /// SQS semantics: at-least-once, visibility timeouts, per-message delays.

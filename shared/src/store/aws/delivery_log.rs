@@ -27,12 +27,12 @@ use futures::future::try_join_all;
 use super::batch::{Item, batch_write, get_n, get_s, key, n, s};
 use super::{DynamoStore, sdk_error};
 use crate::delivery_log::model::{
-    LastAttempt, LastKind, LogBatch, LogEntry, LogPage, LogQuery, SHARDS, StoredBody, StreamCounts,
-    StreamHealth, SyncRecord, parse_entry_id,
+    LastAttempt, LastKind, LogBatch, LogEntry, LogPage, LogQuery, REQUEST_BODY_LIMIT, SHARDS,
+    StoredBody, StreamCounts, StreamHealth, SyncRecord, parse_entry_id,
 };
-use crate::delivery_log::packed;
 use crate::domain::time::now_ms;
 use crate::ports::{DeliveryLog, StoreError, StoreResult};
+use crate::store::packed;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -517,7 +517,7 @@ impl DeliveryLog for DynamoStore {
             return Ok(None);
         };
         let body = match item.get("body_lz4") {
-            Some(AttributeValue::B(bytes)) => packed::unpack(bytes.as_ref())
+            Some(AttributeValue::B(bytes)) => packed::unpack(bytes.as_ref(), REQUEST_BODY_LIMIT)
                 .map_err(|e| StoreError::corrupt_from("DynamoDB: a delivery log body", e))?,
             _ => get_s(&item, "body").unwrap_or_default(),
         };

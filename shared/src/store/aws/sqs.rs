@@ -16,11 +16,12 @@ use super::rounds::Rounds;
 use super::{settings, sqs_error};
 use crate::domain::batching::{Limits, group_by_size};
 use crate::ports::{
-    MAX_QUEUE_BATCH, OutgoingMessage, Queue, Received, StoreError, StoreResult, check_delay,
+    MAX_QUEUE_BATCH, OutgoingMessage, Queue, Received, StoreError, StoreResult, check_body,
+    check_delay,
 };
 
-/// SQS limits: a message and a whole SendMessageBatch call are each at most
-/// 1 MiB; a batch holds at most 10 messages.
+/// SQS limits: a whole SendMessageBatch call is at most 1 MiB (a message
+/// too: [`check_body`]); a batch holds at most 10 messages.
 const MAX_SQS_PAYLOAD: usize = 1024 * 1024;
 
 /// Groups messages into SendMessageBatch calls within both limits.
@@ -31,11 +32,8 @@ fn send_batches(messages: &[OutgoingMessage]) -> StoreResult<Vec<&[OutgoingMessa
         overhead: 0,
         separator: 0,
     };
-    if let Some(m) = messages.iter().find(|m| !limits.fits(m.body.len())) {
-        return Err(StoreError::Invalid(format!(
-            "a {}-byte message exceeds SQS's 1 MiB limit",
-            m.body.len()
-        )));
+    for m in messages {
+        check_body(&m.body)?;
     }
     Ok(group_by_size(messages.iter().map(|m| m.body.len()), limits)
         .into_iter()

@@ -13,11 +13,11 @@ use rusqlite::{Connection, params, params_from_iter};
 
 use super::{SqliteStore, from_json, map_sqlite_error, to_json};
 use crate::delivery_log::model::{
-    LastAttempt, LastKind, LogBatch, LogEntry, LogPage, LogQuery, StoredBody, StreamCounts,
-    StreamHealth, SyncRecord,
+    LastAttempt, LastKind, LogBatch, LogEntry, LogPage, LogQuery, REQUEST_BODY_LIMIT, StoredBody,
+    StreamCounts, StreamHealth, SyncRecord,
 };
-use crate::delivery_log::packed;
 use crate::ports::{DeliveryLog, StoreResult};
+use crate::store::packed;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -341,7 +341,7 @@ impl DeliveryLog for SqliteDeliveryLog {
                 )?;
                 let mut rows = stmt.query_map(params![workspace, request], |r| {
                     let body = match r.get_ref(2)?.as_blob_or_null()? {
-                        Some(bytes) => packed::unpack(bytes).map_err(|e| {
+                        Some(bytes) => packed::unpack(bytes, REQUEST_BODY_LIMIT).map_err(|e| {
                             rusqlite::Error::FromSqlConversionFailure(
                                 2,
                                 rusqlite::types::Type::Blob,

@@ -1,16 +1,26 @@
 //! An SQS-like queue in the database: visibility timeouts, per-message delays,
 //! receive counts. A received message that is never deleted (its consumer
 //! died) becomes visible again when its visibility timeout ends.
+//!
+//! Bodies are stored LZ4-packed, as BLOBs: a body of JSON events shrinks
+//! several times over, and it was half of the WAL a request wrote
+//! (BENCHMARKS.md "Packed queue bodies"). A TEXT body is one stored before
+//! they were packed, and is read as it is.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::types::{FromSql, FromSqlError, ValueRef};
 use rusqlite::{params, params_from_iter};
 
 use super::{SqliteStore, placeholders};
 use crate::domain::ids::random_id;
 use crate::domain::time::now_ms;
-use crate::ports::{OutgoingMessage, Queue, Received, StoreError, StoreResult, check_delay};
+use crate::ports::{
+    MAX_MESSAGE_BODY_BYTES, OutgoingMessage, Queue, Received, StoreError, StoreResult, check_body,
+    check_delay,
+};
+use crate::store::packed;
 
 /// How often an empty receive looks again while waiting: well inside the
 /// 0.5 s delivery promise for due messages.
@@ -32,11 +42,13 @@ impl SqliteQueue {
 
     /// Sends `messages`, held under `hold` when given ([`Queue::send_held`]).
     async fn insert(&self, hold: Option<String>, messages: &[OutgoingMessage]) -> StoreResult<()> {
+        let mut packed = Vec::with_capacity(messages.len());
         for m in messages {
             check_delay(m.delay)?;
+            check_body(&m.body)?;
+            packed.push((m.delay, pack_body(&m.body)));
         }
         let queue = self.name.clone();
-        let messages = messages.to_vec();
         self.store
             .run(move |conn| {
                 let now = now_ms();
@@ -48,10 +60,10 @@ impl SqliteQueue {
                     )?;
                     let mut insert_body =
                         tx.prepare_cached("INSERT INTO queue_bodies (seq, body) VALUES (?1, ?2)")?;
-                    for m in &messages {
-                        let visible_at = now + m.delay.as_millis() as i64;
+                    for (delay, body) in &packed {
+                        let visible_at = now + delay.as_millis() as i64;
                         insert.execute(params![random_id(), queue, visible_at, now, hold])?;
-                        insert_body.execute(params![tx.last_insert_rowid(), m.body])?;
+                        insert_body.execute(params![tx.last_insert_rowid(), body])?;
                     }
                 }
                 tx.commit()
@@ -77,10 +89,13 @@ impl SqliteQueue {
                     )?;
                     let rows = due
                         .query_map(params![queue, now, max], |r| {
+                            let id: String = r.get(1)?;
+                            let body =
+                                read_body(r.get_ref(2)?).unwrap_or_else(|e| unreadable(&id, &e));
                             Ok((
                                 r.get::<_, i64>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, String>(2)?,
+                                id,
+                                body,
                                 r.get::<_, u32>(3)?,
                                 r.get::<_, i64>(4)?,
                             ))
@@ -107,6 +122,30 @@ impl SqliteQueue {
             })
             .await
     }
+}
+
+/// A body as the queue stores it.
+pub(super) fn pack_body(body: &str) -> Vec<u8> {
+    packed::pack(body)
+}
+
+/// A stored body: packed, or TEXT from before bodies were packed. One that
+/// cannot be unpacked is an error, never a panic or an allocation past the
+/// queue's largest body.
+pub(super) fn read_body(value: ValueRef<'_>) -> Result<String, FromSqlError> {
+    match value {
+        ValueRef::Blob(bytes) => packed::unpack(bytes, MAX_MESSAGE_BODY_BYTES)
+            .map_err(|e| FromSqlError::Other(Box::new(e))),
+        other => String::column_result(other),
+    }
+}
+
+/// What a consumer receives for a body that cannot be read (a damaged
+/// database file): text no consumer decodes, so the message becomes a dead
+/// letter that says why, instead of failing every receive of its queue.
+fn unreadable(message_id: &str, error: &FromSqlError) -> String {
+    tracing::error!(message_id, %error, "a queued message's stored body cannot be read");
+    format!("(the stored body of message {message_id} cannot be read: {error})")
 }
 
 #[async_trait]
@@ -226,5 +265,117 @@ impl Queue for SqliteQueue {
 
     fn source_arn(&self) -> String {
         format!("arn:engage-bridge:sqlite:local:{}", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VISIBILITY: Duration = Duration::from_secs(30);
+
+    fn open() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
+        (dir, store)
+    }
+
+    async fn stored(store: &SqliteStore) -> Vec<(String, usize)> {
+        store
+            .read(|conn| {
+                conn.prepare("SELECT typeof(body), length(body) FROM queue_bodies ORDER BY seq")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn bodies_are_stored_packed_and_read_back_as_sent() {
+        let (_dir, store) = open();
+        let queue = store.queue("q");
+        let body = format!(
+            r#"{{"events":[{}]}}"#,
+            r#"{"uid":"ü-1","n":1},"#.repeat(2000)
+        );
+        queue
+            .send(&[OutgoingMessage::now(body.clone())])
+            .await
+            .unwrap();
+
+        let [(kind, len)] = &stored(&store).await[..] else {
+            panic!("one body stored")
+        };
+        assert_eq!(kind, "blob");
+        assert!(
+            len * 4 < body.len(),
+            "{len} bytes stored for {}",
+            body.len()
+        );
+        let got = queue.receive(10, VISIBILITY, Duration::ZERO).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, body);
+    }
+
+    #[tokio::test]
+    async fn a_text_body_stored_before_packing_is_read_as_it_is() {
+        let (_dir, store) = open();
+        store
+            .run(|conn| {
+                conn.execute(
+                    "INSERT INTO queue_messages (id, queue, visible_at_ms, sent_at_ms)
+                     VALUES ('m-1', 'q', 0, 0)",
+                    [],
+                )?;
+                conn.execute(
+                    "INSERT INTO queue_bodies (seq, body) VALUES (last_insert_rowid(), ?1)",
+                    [r#"{"events":[]}"#],
+                )
+            })
+            .await
+            .unwrap();
+        let got = store
+            .queue("q")
+            .receive(10, VISIBILITY, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(got[0].body, r#"{"events":[]}"#);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_cannot_be_read_reaches_its_consumer_undecodable_alone() {
+        let (_dir, store) = open();
+        let queue = store.queue("q");
+        let sent = [r#"{"n":1}"#, r#"{"n":2}"#].map(|b| OutgoingMessage::now(b.into()));
+        queue.send(&sent).await.unwrap();
+        // The first claims 4 GiB: refused before any allocation.
+        store
+            .run(|conn| {
+                conn.execute(
+                    "UPDATE queue_bodies SET body = X'FFFFFFFF10'
+                     WHERE seq = (SELECT MIN(seq) FROM queue_bodies)",
+                    [],
+                )
+            })
+            .await
+            .unwrap();
+        let got = queue.receive(10, VISIBILITY, Duration::ZERO).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(serde_json::from_str::<serde_json::Value>(&got[0].body).is_err());
+        assert!(got[0].body.contains(&got[0].message_id), "{}", got[0].body);
+        assert_eq!(got[1].body, r#"{"n":2}"#);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_queue_maximum_is_refused() {
+        let (_dir, store) = open();
+        let queue = store.queue("q");
+        let err = queue
+            .send(&[OutgoingMessage::now("x".repeat(MAX_MESSAGE_BODY_BYTES + 1))])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert_eq!(stored(&store).await, vec![]);
     }
 }

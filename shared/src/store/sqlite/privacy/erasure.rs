@@ -1,12 +1,14 @@
 //! Erasing a user's rows, rewriting queued bodies, and compaction.
 
 use async_trait::async_trait;
+use rusqlite::types::Type;
 use rusqlite::{OptionalExtension, params};
 
 use crate::domain::DeadLetter;
 use crate::ports::{StoreError, StoreResult};
 use crate::privacy::ports::{Rewrite, UserDataStore};
 use crate::privacy::request::{RequestKind, RequestStatus};
+use crate::store::sqlite::queue::{pack_body, read_body};
 use crate::store::sqlite::scrub::compact;
 use crate::store::sqlite::{SqliteStore, from_json};
 use crate::topology::QueueName;
@@ -134,7 +136,10 @@ impl UserDataStore for SqliteStore {
                          WHERE m.queue = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
                     )?
                     .query_map(params![name, after, REWRITE_PAGE], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
+                        let body = read_body(r.get_ref(1)?).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(1, Type::Blob, Box::new(e))
+                        })?;
+                        Ok((r.get(0)?, body))
                     })?
                     .collect()
                 })
@@ -161,7 +166,7 @@ impl UserDataStore for SqliteStore {
                         Rewrite::Replace(body) => {
                             tx.execute(
                                 "UPDATE queue_bodies SET body = ?2 WHERE seq = ?1",
-                                params![seq, body],
+                                params![seq, pack_body(body)],
                             )?;
                         }
                         Rewrite::Remove => {
