@@ -2,6 +2,7 @@
 //! topology in one process (docs/interface/cli.md "serve"). Both call exactly
 //! the handlers the Lambda functions call.
 
+mod background;
 mod demo;
 mod gauges;
 pub mod http_server;
@@ -80,14 +81,16 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     // From the signal on, the HTTP server and every consumer get `grace` to
     // finish what they have in hand.
     let grace = Duration::from_secs(u64::from(config.server.shutdown_grace_seconds));
-    // Every event source of the topology, as Lambda's SQS mapping would run it.
+    // Every event source of the topology, as Lambda's SQS mapping would run
+    // it, on a runtime of its own (`background`).
+    let background = background::runtime().context("cannot start the consumers' runtime")?;
     let consumers: Vec<_> = CONSUMERS
         .into_iter()
         .map(|c| {
             let services = services.clone();
             let shutdown = shutdown_rx.clone();
             let queue = services.queues.raw(c.queue).clone();
-            tokio::spawn(async move {
+            background.spawn(async move {
                 let options = ConsumerOptions {
                     batch_size: c.batch_size,
                     heartbeat: !c.handler_sets_visibility,
@@ -133,6 +136,7 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     // Consumers stopped receiving with the signal and release what they have
     // not finished by the deadline: nothing acknowledged is lost.
     futures::future::join_all(consumers).await;
+    background.shutdown_background();
     // What the last deliveries recorded, before the process ends.
     services.delivery_log.flush(Duration::from_secs(2)).await;
     tracing::info!("stopped");

@@ -23,16 +23,19 @@ use rusqlite::Connection;
 
 /// How often the background thread checkpoints.
 const INTERVAL: Duration = Duration::from_millis(100);
-/// WAL pages (4 KiB) after which the WAL is made to start over (32 MiB).
-/// The pass that does it holds the writer for two fsyncs (≈ 7–12 ms here),
-/// so it is made rare: at 24 000 events/s serve writes ≈ 40 MiB of WAL a
-/// second, so 8 MiB meant four such stalls a second, and three quarters of
-/// the requests slower than 10 ms waited in one (BENCHMARKS.md "Group commit").
-const RESTART_PAGES: i64 = 8_000;
+/// WAL pages (4 KiB) after which the WAL is made to start over (96 MiB).
+/// The pass that does it holds the writer for two fsyncs, and the commit
+/// after it syncs the WAL's new header: 7–22 ms here, and most requests
+/// slower than 10 ms waited in one. At 28 000 events/s serve writes
+/// ≈ 34 MiB of WAL a second, so 32 MiB meant one such stall a second and
+/// an ack p99 of 12–15 ms; at 96 MiB, one every three seconds and 7–10 ms
+/// (BENCHMARKS.md "Group commit", "Consumers on a runtime of their own").
+/// The price is disk: the WAL file keeps its largest size.
+const RESTART_PAGES: i64 = 24_000;
 /// WAL pages (4 KiB) after which a commit checkpoints anyway: reached only
 /// if the background checkpoints fall behind (e.g. a reader holding an old
-/// snapshot), it bounds the WAL on disk to ~64 MiB.
-pub const FALLBACK_PAGES: u32 = 16_000;
+/// snapshot), it bounds the WAL on disk to ~192 MiB.
+pub const FALLBACK_PAGES: u32 = 48_000;
 
 /// The checkpointing thread; stopped (and joined) when dropped.
 pub struct Checkpointer {

@@ -1,0 +1,72 @@
+//! The runtime `serve`'s queue consumers run on: a second one, whose
+//! threads the OS schedules after the HTTP workers'. On one runtime, a
+//! request could wait for a worker busy with a dispatch batch's CPU work
+//! (decoding, mapping, encoding bodies); here the consumers take the CPU
+//! the requests leave, and an acknowledgement waits for none of it
+//! (BENCHMARKS.md "Consumers on a runtime of their own").
+
+use std::io;
+
+/// How much less the OS favours a consumer thread than an HTTP worker: a
+/// nice value; at 10 a consumer gets about a tenth of what a request's
+/// thread gets while both want the CPU, and all of it when they do not.
+const NICENESS: i32 = 10;
+
+/// Half the cores (at least one): with as many, the consumers' thread-local
+/// allocator heaps pushed serve's peak memory past 128 MiB flat out
+/// (BENCHMARKS.md).
+pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("consumer")
+        .enable_all()
+        .on_thread_start(lower_priority)
+        .build()
+}
+
+/// Lowers the calling thread's priority by [`NICENESS`] (on Linux a nice
+/// value is a thread's own, and `nice` changes the caller's). Failing to is
+/// harmless: the thread keeps the process's priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: a system call on the calling thread; no memory passed.
+        // -1 is also a valid result, so errno tells a failure.
+        let failed = unsafe {
+            *libc::__errno_location() = 0;
+            libc::nice(NICENESS) == -1 && *libc::__errno_location() != 0
+        };
+        if failed {
+            tracing::debug!(error = %io::Error::last_os_error(), "consumer threads keep their priority");
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The calling thread's nice value.
+    fn niceness() -> i32 {
+        // SAFETY: as above.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::getpriority(libc::PRIO_PROCESS, tid)
+        }
+    }
+
+    #[test]
+    fn consumers_run_below_the_http_workers() {
+        let own = niceness();
+        let background = runtime().unwrap();
+        let on_worker = background.block_on(background.spawn(async { niceness() }));
+        let on_blocking = background.block_on(background.spawn_blocking(niceness));
+        // Raising a nice value needs no privilege; 19 is the ceiling.
+        let expected = (own + NICENESS).min(19);
+        assert_eq!(on_worker.unwrap(), expected);
+        assert_eq!(on_blocking.unwrap(), expected);
+        assert_eq!(niceness(), own, "the caller keeps its priority");
+        background.shutdown_background();
+    }
+}
