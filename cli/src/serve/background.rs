@@ -12,13 +12,19 @@ use std::io;
 /// thread gets while both want the CPU, and all of it when they do not.
 const NICENESS: i32 = 10;
 
-/// Half the cores (at least one): with as many, the consumers' thread-local
-/// allocator heaps pushed serve's peak memory past 128 MiB flat out
-/// (BENCHMARKS.md).
+/// Threads for the consumers' blocking work: their SQLite reads, which wait
+/// for one of the store's and the delivery log's four read connections
+/// each anyway. Unbounded, the pool grew to 17 threads flat out, and their
+/// allocator heaps took serve's peak memory past 128 MiB (BENCHMARKS.md).
+const BLOCKING_THREADS: usize = 8;
+
+/// Half the cores (at least one) as workers: with as many as the HTTP
+/// workers, peak memory flat out rose past 128 MiB too.
 pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
     let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        .max_blocking_threads(BLOCKING_THREADS)
         .thread_name("consumer")
         .enable_all()
         .on_thread_start(lower_priority)
