@@ -2,7 +2,7 @@
 //! threads the OS schedules after the HTTP workers'. On one runtime, a
 //! request could wait for a worker busy with a dispatch batch's CPU work
 //! (decoding, mapping, encoding bodies); here the consumers take the CPU
-//! the requests leave, and an acknowledgement waits for none of it
+//! the requests leave, and an acknowledgement no longer waits behind it
 //! (BENCHMARKS.md "Consumers on a runtime of their own").
 
 use std::io;
@@ -14,12 +14,13 @@ const NICENESS: i32 = 10;
 
 /// Threads for the consumers' blocking work: their SQLite reads, which wait
 /// for one of the store's and the delivery log's four read connections
-/// each anyway. Unbounded, the pool grew to 17 threads flat out, and their
-/// allocator heaps took serve's peak memory past 128 MiB (BENCHMARKS.md).
+/// each anyway. Unbounded, the pool grew to 17 threads flat out, each with
+/// an allocator heap of its own.
 const BLOCKING_THREADS: usize = 8;
 
 /// Half the cores (at least one) as workers: with as many as the HTTP
-/// workers, peak memory flat out rose past 128 MiB too.
+/// workers, peak memory flat out was 131–142 MiB against 106–115 MiB
+/// (BENCHMARKS.md).
 pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
     let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
     tokio::runtime::Builder::new_multi_thread()
