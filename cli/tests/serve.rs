@@ -4,8 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, events_send, run, write_config};
+use common::{Server, events_send, run, send_one_event, write_config};
 use engage_bridge_tests::basic;
+use engage_bridge_tests::receiver::{Recorder, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_default_keeps_its_demo_secret_across_restarts_and_stops_on_sigterm() {
@@ -256,4 +257,43 @@ fn events_send_queues_events_in_batches() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A delivery's record still in the delivery log's buffer when SIGTERM
+/// comes is written before serve exits: the log is flushed while the
+/// runtime its writer runs on (the consumers') still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_recorded_just_before_sigterm_is_in_the_delivery_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::new(200);
+    let receiver = recorder.serve().await;
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[workspaces]]\nid = \"acme\"\nsecret = \"acme-secret\"\napp_name = \"Acme\"\n\n\
+             [[workspaces.streams]]\nname = \"warehouse\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+            receiver.uri()
+        ),
+    );
+    let config = config.to_str().unwrap();
+    let mut server = Server::start(dir.path(), &["--config", config, "--listen", "127.0.0.1:0"]);
+    send_one_event(dir.path(), config, "e-1", &[]);
+    // The log writes what it holds every 200 ms: SIGTERM comes before that.
+    wait_for(
+        async || !recorder.arrivals().is_empty(),
+        Duration::from_secs(30),
+    )
+    .await;
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(15)), Some(0));
+
+    let log = rusqlite::Connection::open(dir.path().join("store-delivery-log.db")).unwrap();
+    let entries: i64 = log
+        .query_row(
+            "SELECT COUNT(*) FROM log_entries WHERE workspace = 'acme'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(entries, 1);
 }

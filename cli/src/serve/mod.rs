@@ -136,9 +136,11 @@ pub async fn run(config_path: Option<PathBuf>, listen: Option<String>) -> CliRes
     // Consumers stopped receiving with the signal and release what they have
     // not finished by the deadline: nothing acknowledged is lost.
     futures::future::join_all(consumers).await;
-    background.shutdown_background();
-    // What the last deliveries recorded, before the process ends.
+    // What the last deliveries recorded, before the process ends; the log's
+    // writer was started by a consumer, on their runtime, so it is stopped
+    // only after.
     services.delivery_log.flush(Duration::from_secs(2)).await;
+    background.shutdown_background();
     tracing::info!("stopped");
     Ok(())
 }
