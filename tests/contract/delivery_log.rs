@@ -4,9 +4,10 @@
 //! erased, nothing listed past the retention.
 
 use engage_bridge_tests::{Backend, contract_tests};
+use shared::delivery_log::batch::LogBatch;
 use shared::delivery_log::model::{
-    AttemptOutcome, CountDelta, CountKind, EventSummary, LogBatch, LogEntry, LogQuery,
-    ReceivedResponse, SentRequest, StoredBody, WaitingChange, bucket_of, entry_id,
+    AttemptOutcome, CountDelta, CountKind, EventSummary, LogEntry, LogQuery, ReceivedResponse,
+    SentRequest, StoredBody, WaitingChange, bucket_of, entry_id,
 };
 use shared::domain::time::now_ms;
 
@@ -219,12 +220,12 @@ async fn a_request_body_is_kept_once_the_latest_wins(b: &Backend) {
         truncated: false,
     };
     let batch = LogBatch {
-        bodies: vec![("ws".into(), body("{\"first\":1}", now))],
+        bodies: vec![("ws".into(), body("{\"first\":1}", now).into())],
         ..LogBatch::default()
     };
     b.delivery_log.store.record(batch.clone(), 7).await.unwrap();
     let batch = LogBatch {
-        bodies: vec![("ws".into(), body("{\"second\":2}", now + 1))],
+        bodies: vec![("ws".into(), body("{\"second\":2}", now + 1).into())],
         ..LogBatch::default()
     };
     b.delivery_log.store.record(batch.clone(), 7).await.unwrap();
@@ -367,7 +368,8 @@ async fn erasing_a_user_removes_their_entries_and_bodies(b: &Backend) {
                 at_ms: e.at_ms,
                 body: "{}".into(),
                 truncated: false,
-            },
+            }
+            .into(),
         )
     };
     let batch = LogBatch {

@@ -3,6 +3,7 @@
 //! off the delivery path in batches and kept `[console] delivery_log_days`;
 //! and the live tail of dispatched events `serve`'s console shows.
 
+pub mod batch;
 pub mod model;
 pub mod pending;
 pub mod recorder;

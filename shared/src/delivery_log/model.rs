@@ -307,42 +307,6 @@ pub struct SyncRecord {
     pub duplicates: u64,
 }
 
-/// What one write of the log carries.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LogBatch {
-    pub entries: Vec<LogEntry>,
-    pub bodies: Vec<(String, StoredBody)>,
-    pub counts: Vec<CountDelta>,
-    pub waiting: Vec<WaitingChange>,
-    pub syncs: Vec<SyncRecord>,
-}
-
-impl LogBatch {
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-            && self.bodies.is_empty()
-            && self.counts.is_empty()
-            && self.waiting.is_empty()
-            && self.syncs.is_empty()
-    }
-
-    /// The workspaces this batch writes for (failures are counted per workspace).
-    pub fn workspaces(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .entries
-            .iter()
-            .map(|e| e.workspace_id.clone())
-            .chain(self.bodies.iter().map(|(w, _)| w.clone()))
-            .chain(self.counts.iter().map(|c| c.workspace_id.clone()))
-            .chain(self.waiting.iter().map(|w| w.workspace_id.clone()))
-            .chain(self.syncs.iter().map(|s| s.workspace_id.clone()))
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids
-    }
-}
-
 /// Whether an entry is a stream's latest success or error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LastKind {
@@ -356,38 +320,6 @@ impl LastKind {
             Self::Success => "success",
             Self::Error => "error",
         }
-    }
-}
-
-impl LogBatch {
-    /// The newest success and error per (workspace, stream) among the
-    /// entries (a wait is neither).
-    pub fn last_attempts(&self) -> Vec<(String, String, LastKind, LastAttempt)> {
-        let mut newest: std::collections::HashMap<(&str, &str, LastKind), &LogEntry> =
-            std::collections::HashMap::new();
-        for entry in &self.entries {
-            let kind = match entry.outcome {
-                AttemptOutcome::Delivered => LastKind::Success,
-                AttemptOutcome::Waiting => continue,
-                _ => LastKind::Error,
-            };
-            let key = (entry.workspace_id.as_str(), entry.stream.as_str(), kind);
-            let slot = newest.entry(key).or_insert(entry);
-            if entry.at_ms > slot.at_ms {
-                *slot = entry;
-            }
-        }
-        newest
-            .into_iter()
-            .map(|((w, s, kind), e)| {
-                let last = LastAttempt {
-                    at_ms: e.at_ms,
-                    status: e.status,
-                    error: e.error.clone(),
-                };
-                (w.to_owned(), s.to_owned(), kind, last)
-            })
-            .collect()
     }
 }
 

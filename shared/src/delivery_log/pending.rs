@@ -1,12 +1,15 @@
 //! What one delivery hands to the recorder: its entries (each with the
-//! request body as sent), count deltas and waiting changes. Secret values
-//! are masked here, on the writer's side, before anything is kept.
+//! request body as sent), count deltas and waiting changes. It is sealed
+//! before it is buffered: secret values masked, bodies cut and packed
+//! ([`Pending::seal`]), so nothing unmasked is kept, even in memory.
 
+use super::batch::{LogBatch, PackedBody};
 use super::model::{
-    AttemptOutcome, CountDelta, CountKind, LogBatch, LogEntry, REQUEST_BODY_LIMIT, StoredBody,
-    SyncRecord, WaitingChange, bucket_of, entry_id,
+    AttemptOutcome, CountDelta, CountKind, LogEntry, REQUEST_BODY_LIMIT, SyncRecord, WaitingChange,
+    bucket_of, entry_id,
 };
 use super::trace::{MASK, Trace, floor_char_boundary};
+use crate::store::packed;
 
 /// One attempt and the body it sent.
 #[derive(Clone, Debug)]
@@ -65,34 +68,6 @@ impl Pending {
             && self.counts.is_empty()
             && self.waiting.is_empty()
             && self.syncs.is_empty()
-    }
-
-    /// Roughly what it holds in memory.
-    pub fn bytes(&self) -> usize {
-        let entries: usize = self
-            .entries
-            .iter()
-            .map(|e| {
-                512 + e.body.as_ref().map_or(0, String::len)
-                    + e.entry.events.uuids.len() * 40
-                    + e.entry.response.as_ref().map_or(0, |r| r.body.len())
-            })
-            .sum();
-        entries + self.counts.len() * 64 + self.waiting.len() * 128
-    }
-
-    pub fn workspaces(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .entries
-            .iter()
-            .map(|e| e.entry.workspace_id.clone())
-            .chain(self.counts.iter().map(|c| c.workspace_id.clone()))
-            .chain(self.waiting.iter().map(|w| w.workspace_id.clone()))
-            .chain(self.syncs.iter().map(|s| s.workspace_id.clone()))
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids
     }
 
     /// `n` more of `kind` for `stream` and for the workspace as a whole.
@@ -157,8 +132,10 @@ impl Pending {
         }
     }
 
-    /// Adds this delivery to a batch, secrets masked and bodies cut.
-    pub fn into_batch(mut self, batch: &mut LogBatch) {
+    /// This delivery's part of a write: secrets masked, bodies cut at
+    /// [`REQUEST_BODY_LIMIT`] and packed.
+    pub fn seal(mut self) -> LogBatch {
+        let mut batch = LogBatch::default();
         for PendingEntry { mut entry, body } in std::mem::take(&mut self.entries) {
             if let Some(response) = &mut entry.response {
                 self.mask(&mut response.body);
@@ -175,34 +152,24 @@ impl Pending {
                 if truncated {
                     body.truncate(floor_char_boundary(&body, REQUEST_BODY_LIMIT));
                 }
-                batch.bodies.retain(|(w, b)| {
-                    !(*w == entry.workspace_id && b.moe_request_id == entry.moe_request_id)
-                });
-                batch.bodies.push((
-                    entry.workspace_id.clone(),
-                    StoredBody {
+                batch.add_body(
+                    &entry.workspace_id,
+                    PackedBody {
                         moe_request_id: entry.moe_request_id.clone(),
                         at_ms: entry.at_ms,
-                        body,
+                        packed: packed::pack(&body),
                         truncated,
                     },
-                ));
+                );
             }
             batch.entries.push(entry);
         }
         for delta in self.counts {
-            match batch.counts.iter_mut().find(|c| {
-                c.workspace_id == delta.workspace_id
-                    && c.stream == delta.stream
-                    && c.bucket_ms == delta.bucket_ms
-                    && c.kind == delta.kind
-            }) {
-                Some(existing) => existing.n += delta.n,
-                None => batch.counts.push(delta),
-            }
+            batch.add_count(delta);
         }
-        batch.waiting.extend(self.waiting);
-        batch.syncs.extend(self.syncs);
+        batch.waiting = self.waiting;
+        batch.syncs = self.syncs;
+        batch
     }
 }
 
@@ -210,6 +177,12 @@ impl Pending {
 mod tests {
     use super::*;
     use crate::delivery_log::model::{AttemptOutcome, EventSummary, ReceivedResponse};
+
+    /// The one body `batch` holds, unpacked.
+    fn body_text(batch: &LogBatch) -> String {
+        assert_eq!(batch.bodies.len(), 1);
+        packed::unpack(&batch.bodies[0].1.packed, REQUEST_BODY_LIMIT).unwrap()
+    }
 
     fn entry(body: &str) -> PendingEntry {
         PendingEntry {
@@ -244,11 +217,10 @@ mod tests {
             ..Pending::default()
         };
         pending.add_secrets(["hunter22", "ab"]);
-        let mut batch = LogBatch::default();
-        pending.into_batch(&mut batch);
+        let batch = pending.seal();
         let text = format!("{batch:?}");
         assert!(!text.contains("hunter22"), "{text}");
-        assert_eq!(batch.bodies[0].1.body, r#"{"api_key":"••••","events":[]}"#);
+        assert_eq!(body_text(&batch), r#"{"api_key":"••••","events":[]}"#);
         assert_eq!(
             batch.entries[0].response.as_ref().unwrap().body,
             "you sent ••••"
@@ -262,12 +234,12 @@ mod tests {
             entries: vec![entry(&body)],
             ..Pending::default()
         };
-        let mut batch = LogBatch::default();
-        pending.into_batch(&mut batch);
-        let kept = &batch.bodies[0].1;
-        assert!(kept.truncated);
-        assert!(kept.body.len() <= REQUEST_BODY_LIMIT);
-        assert!(kept.body.chars().all(|c| c == 'é'));
+        let batch = pending.seal();
+        assert!(batch.bodies[0].1.truncated);
+        let kept = body_text(&batch);
+        assert!(kept.len() <= REQUEST_BODY_LIMIT);
+        assert!(kept.len() > REQUEST_BODY_LIMIT - 2);
+        assert!(kept.chars().all(|c| c == 'é'));
     }
 
     #[test]
@@ -275,8 +247,7 @@ mod tests {
         let mut pending = Pending::default();
         pending.add_count("ws", "s", CountKind::Delivered, 3, 10);
         pending.add_count("ws", "t", CountKind::Delivered, 2, 10);
-        let mut batch = LogBatch::default();
-        pending.into_batch(&mut batch);
+        let batch = pending.seal();
         let total: u64 = batch
             .counts
             .iter()

@@ -5,8 +5,9 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
+use crate::delivery_log::batch::LogBatch;
 use crate::delivery_log::model::{
-    LogBatch, LogEntry, LogPage, LogQuery, StoredBody, StreamCounts, StreamHealth, SyncRecord,
+    LogEntry, LogPage, LogQuery, StoredBody, StreamCounts, StreamHealth, SyncRecord,
 };
 
 #[async_trait]

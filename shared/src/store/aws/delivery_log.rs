@@ -26,9 +26,10 @@ use futures::future::try_join_all;
 
 use super::batch::{Item, batch_write, get_n, get_s, key, n, s};
 use super::{DynamoStore, sdk_error};
+use crate::delivery_log::batch::LogBatch;
 use crate::delivery_log::model::{
-    LastAttempt, LastKind, LogBatch, LogEntry, LogPage, LogQuery, REQUEST_BODY_LIMIT, SHARDS,
-    StoredBody, StreamCounts, StreamHealth, SyncRecord, parse_entry_id,
+    LastAttempt, LastKind, LogEntry, LogPage, LogQuery, REQUEST_BODY_LIMIT, SHARDS, StoredBody,
+    StreamCounts, StreamHealth, SyncRecord, parse_entry_id,
 };
 use crate::domain::time::now_ms;
 use crate::ports::{DeliveryLog, StoreError, StoreResult};
@@ -296,7 +297,7 @@ impl DeliveryLog for DynamoStore {
             // text, a fraction of that packed (`delivery_log::packed`).
             item.insert(
                 "body_lz4".into(),
-                AttributeValue::B(packed::pack(&body.body).into()),
+                AttributeValue::B(body.packed.clone().into()),
             );
             item.insert("truncated".into(), AttributeValue::Bool(body.truncated));
             item.insert("at_ms".into(), n(body.at_ms));

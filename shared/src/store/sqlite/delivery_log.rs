@@ -12,8 +12,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params, params_from_iter};
 
 use super::{SqliteStore, from_json, map_sqlite_error, to_json};
+use crate::delivery_log::batch::LogBatch;
 use crate::delivery_log::model::{
-    LastAttempt, LastKind, LogBatch, LogEntry, LogPage, LogQuery, REQUEST_BODY_LIMIT, StoredBody,
+    LastAttempt, LastKind, LogEntry, LogPage, LogQuery, REQUEST_BODY_LIMIT, StoredBody,
     StreamCounts, StreamHealth, SyncRecord,
 };
 use crate::ports::{DeliveryLog, StoreResult};
@@ -188,7 +189,7 @@ impl DeliveryLog for SqliteDeliveryLog {
                             workspace,
                             stored.moe_request_id,
                             stored.at_ms,
-                            packed::pack(&stored.body),
+                            stored.packed,
                             stored.truncated
                         ])?;
                     }
