@@ -44,14 +44,9 @@ pub async fn retry_message(services: &Services, message: RetryMessage) -> Handle
 /// Loads each workspace of a batch (and its streams' states) once, so the concurrent dispatches of
 /// its messages share one read instead of racing a cold cache.
 pub async fn warm_workspace_cache(services: &Services, records: &[Received]) {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        workspace_id: String,
-    }
     let mut ids: Vec<String> = records
         .iter()
-        .filter_map(|r| serde_json::from_str::<Envelope>(&r.body).ok())
-        .map(|e| e.workspace_id)
+        .filter_map(|r| EventsMessage::workspace_of(&r.body))
         .collect();
     ids.sort();
     ids.dedup();
