@@ -33,11 +33,11 @@ use rusqlite::Connection;
 const INTERVAL: Duration = Duration::from_millis(100);
 /// WAL pages (4 KiB) after which the WAL is made to start over (96 MiB).
 /// The pass that does it holds the writer for two fsyncs, and the commit
-/// after it syncs the WAL's new header: 7–22 ms here, and most requests
-/// slower than 10 ms waited in one. At 28 000 events/s serve writes
+/// after it syncs the WAL's new header: 7–22 ms before the flushes below
+/// (0–12 ms, mostly 1–4, with them). At 28 000 events/s serve writes
 /// ≈ 34 MiB of WAL a second, so 32 MiB meant one such stall a second and
 /// an ack p99 of 12–15 ms; at 96 MiB, one every three seconds and 7–10 ms
-/// (BENCHMARKS.md "Group commit", "Consumers on a runtime of their own").
+/// (BENCHMARKS.md "Group commit", "Packed queue bodies, …").
 /// The price is disk: the WAL file keeps its largest size.
 const RESTART_PAGES: i64 = 24_000;
 /// Copy-and-flush rounds before the locked pass: each leaves the pages
