@@ -1,8 +1,7 @@
 //! Recording off the delivery path: a delivery seals its entries (secrets
 //! masked, bodies packed) into a bounded buffer and goes on; one task writes
-//! them in batches. A full
-//! buffer or a failing write never blocks or fails a delivery: what is lost
-//! is counted (`engage_bridge_delivery_log_failures_total{workspace_id}`)
+//! them in batches. A full buffer or a failing write never blocks or fails
+//! a delivery: what is lost is counted (`engage_bridge_delivery_log_failures_total{workspace_id}`)
 //! and logged (docs/interface/console.md "Delivery log").
 
 use std::sync::atomic::{AtomicUsize, Ordering};

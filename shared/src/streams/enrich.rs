@@ -249,6 +249,19 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_event_has_every_field_an_event_has() {
+        // WebhookEvent lists Event's fields again: a field added to one
+        // and not the other fails here.
+        let mut event = event();
+        event.push_id = Some("p-1".into());
+        event.mobile_number = Some("+4790000000".into());
+        let keys =
+            |value: Value| -> Vec<String> { value.as_object().unwrap().keys().cloned().collect() };
+        let webhook = serde_json::to_value(for_webhook(&event, None, &stream(&[], &[]))).unwrap();
+        assert_eq!(keys(webhook), keys(serde_json::to_value(&event).unwrap()));
+    }
+
+    #[test]
     fn without_a_profile_the_events_own_id_is_kept_and_nothing_else_is_added() {
         let mut event = event();
         event.device_attributes = std::sync::Arc::new(Map::new());
