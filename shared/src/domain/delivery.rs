@@ -101,6 +101,7 @@ pub struct RetryMessage {
     pub workspace_id: String,
     pub stream: String,
     pub moe_request_id: String,
+    #[serde(deserialize_with = "super::shared_devices::events")]
     pub events: Vec<Event>,
     pub attempts: Vec<Attempt>,
 }

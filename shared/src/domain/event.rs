@@ -69,8 +69,9 @@ pub struct Event {
     #[serde(default)]
     pub user_attributes: Map<String, Value>,
     /// Shared: the events of one mParticle batch carry the same device
-    /// (BENCHMARKS.md "mParticle ingest").
-    #[serde(default)]
+    /// (BENCHMARKS.md "mParticle ingest"), and share it again when read
+    /// from a queue message (domain/shared_devices.rs).
+    #[serde(default, deserialize_with = "super::shared_devices::device_attributes")]
     pub device_attributes: Arc<Map<String, Value>>,
 }
 
@@ -88,6 +89,7 @@ impl Event {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventsMessage {
     pub workspace_id: String,
+    #[serde(deserialize_with = "super::shared_devices::events")]
     pub events: Vec<Event>,
 }
 

@@ -9,6 +9,7 @@ pub mod page;
 pub mod profile;
 pub mod replay;
 pub mod segment;
+mod shared_devices;
 pub mod staged;
 pub mod stream_state;
 pub mod time;
