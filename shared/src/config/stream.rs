@@ -436,6 +436,10 @@ impl Selection {
     pub fn is_all(&self) -> bool {
         matches!(self, Self::All(_))
     }
+    /// An empty list: no name is included.
+    pub fn selects_nothing(&self) -> bool {
+        matches!(self, Self::List(names) if names.is_empty())
+    }
     pub fn includes(&self, name: &str) -> bool {
         match self {
             Self::All(_) => true,

@@ -124,7 +124,7 @@ pub async fn dispatch(
     }
     // Read once for every stream (a failure redelivers the message).
     let states = services.cached_stream_states(&workspace.id).await?;
-    let profiles = Profiles::load(services, &workspace.id, &events).await?;
+    let profiles = Profiles::load(services, &workspace.id, &events, &streams).await?;
     let sender = Sender {
         gates: &services.gates,
         http: services.http(),

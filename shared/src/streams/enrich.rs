@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::config::{Selection, StreamConfig};
+use crate::config::{Selection, SinkConfig, StreamConfig};
 use crate::domain::{Event, EventSource, EventType, Profile};
 use crate::ports::StoreResult;
 use crate::runtime::Services;
@@ -22,7 +22,21 @@ pub struct Profiles {
 }
 
 impl Profiles {
-    pub async fn load(services: &Services, workspace: &str, events: &[Event]) -> StoreResult<Self> {
+    /// The profiles of the events that one of `streams` reads a profile for
+    /// ([`reads_profile`]).
+    pub async fn load(
+        services: &Services,
+        workspace: &str,
+        events: &[Event],
+        streams: &[&StreamConfig],
+    ) -> StoreResult<Self> {
+        let events: Vec<&Event> = events
+            .iter()
+            .filter(|e| streams.iter().any(|s| reads_profile(s, e)))
+            .collect();
+        if events.is_empty() {
+            return Ok(Self::default());
+        }
         let mut uids: Vec<String> = events
             .iter()
             .filter(|e| e.moengage_user_id().is_none())
@@ -66,6 +80,23 @@ impl Profiles {
                 .map(String::as_str),
         }?;
         self.by_id.get(id)
+    }
+}
+
+/// Whether `stream` reads `event`'s profile: Amplitude maps ids and user
+/// properties from it (docs/rules/amplitude-export.md); a webhook copies
+/// the user attributes its allowlist selects and, for an event without
+/// one, takes the engagement platform's user id from it
+/// (docs/rules/webhook-payload.md). A webhook stream that selects no user
+/// attributes reads none for an event that carries its user id: the
+/// profile's reads were 15 % of the consumers' CPU (BENCHMARKS.md
+/// "Profiles read only where a stream uses them").
+pub fn reads_profile(stream: &StreamConfig, event: &Event) -> bool {
+    match &stream.sink {
+        SinkConfig::Webhook(_) => {
+            !stream.user_attributes.selects_nothing() || event.moengage_user_id().is_none()
+        }
+        SinkConfig::Amplitude(_) => true,
     }
 }
 
@@ -259,6 +290,50 @@ mod tests {
             |value: Value| -> Vec<String> { value.as_object().unwrap().keys().cloned().collect() };
         let webhook = serde_json::to_value(for_webhook(&event, None, &stream(&[], &[]))).unwrap();
         assert_eq!(keys(webhook), keys(serde_json::to_value(&event).unwrap()));
+    }
+
+    #[test]
+    fn a_profile_is_read_only_where_it_changes_what_is_sent() {
+        let profile = Profile {
+            moengage_user_id: "m-from-event".into(),
+            attributes: serde_json::from_value(json!({"plan": "paid", "age": 40})).unwrap(),
+            uid: Some("jane".into()),
+            anonymous_ids: Vec::new(),
+        };
+        let written = |event: &Event, profile: Option<&Profile>, stream: &StreamConfig| {
+            serde_json::to_string(&for_webhook(event, profile, stream)).unwrap()
+        };
+        let with_id = event();
+        let mut without_id = event();
+        without_id.user_attributes.remove("moengage_user_id");
+        let plain = stream(&[], &["os"]);
+        let selecting = stream(&["plan"], &[]);
+
+        // Not read: the profile would change nothing.
+        assert!(!reads_profile(&plain, &with_id));
+        assert_eq!(
+            written(&with_id, Some(&profile), &plain),
+            written(&with_id, None, &plain)
+        );
+        // Read: it supplies a selected attribute, or the user id.
+        assert!(reads_profile(&selecting, &with_id));
+        assert_ne!(
+            written(&with_id, Some(&profile), &selecting),
+            written(&with_id, None, &selecting)
+        );
+        assert!(reads_profile(&plain, &without_id));
+        assert_ne!(
+            written(&without_id, Some(&profile), &plain),
+            written(&without_id, None, &plain)
+        );
+        let mut everything = plain.clone();
+        everything.user_attributes = Selection::all();
+        assert!(reads_profile(&everything, &with_id));
+        let amplitude: StreamConfig = serde_json::from_value(json!({
+            "name": "a", "type": "amplitude", "api_key": "k"
+        }))
+        .unwrap();
+        assert!(reads_profile(&amplitude, &with_id));
     }
 
     #[test]

@@ -133,7 +133,7 @@ async fn attempt(
     (logged, mut history): (usize, Vec<Attempt>),
 ) -> StoreResult<Next> {
     let (ws_id, request_id) = (&message.workspace_id, &message.moe_request_id);
-    let profiles = Profiles::load(services, ws_id, &message.events).await?;
+    let profiles = Profiles::load(services, ws_id, &message.events, &[stream]).await?;
     let states = services.cached_stream_states(ws_id).await?;
     let sender = Sender {
         gates: &services.gates,
