@@ -113,12 +113,18 @@ impl ProfileStore for SqliteStore {
                 )?;
                 for update in &updates {
                     let id = update.moengage_user_id(&workspace);
-                    let current: Option<String> = read
+                    let stored: Option<String> = read
                         .query_row(params![workspace, id], |r| r.get(0))
                         .optional()?;
-                    let current: Option<Profile> = current.map(|d| from_json(&d)).transpose()?;
+                    let current: Option<Profile> = stored.as_deref().map(from_json).transpose()?;
                     let profile = update.apply_to(&workspace, current);
-                    write.execute(params![workspace, id, profile.uid, to_json(&profile)?])?;
+                    let doc = to_json(&profile)?;
+                    // An update that changes nothing (a batch repeating the
+                    // attributes it sent before) writes nothing: no row, no
+                    // WAL pages (BENCHMARKS.md "Unchanged profiles not written").
+                    if stored.as_deref() != Some(doc.as_str()) {
+                        write.execute(params![workspace, id, profile.uid, doc])?;
+                    }
                     for anon in update.anonymous_ids() {
                         index.execute(params![workspace, anon, id])?;
                     }
@@ -168,5 +174,54 @@ impl ProfileStore for SqliteStore {
             Ok(created)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn an_update_that_changes_nothing_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = SqliteStore::open(&path).unwrap();
+        // Another connection sees `data_version` move when a commit wrote.
+        let watcher = Connection::open(&path).unwrap();
+        let version = || -> i64 {
+            watcher
+                .query_row("PRAGMA data_version", [], |r| r.get(0))
+                .unwrap()
+        };
+        let update = |plan: &str| {
+            let mut update = ProfileUpdate::new(ProfileKey::Uid("jane".into()));
+            update.set_attributes.insert("plan".into(), json!(plan));
+            update
+        };
+
+        let first = store
+            .update_profiles("ws", &[update("free")])
+            .await
+            .unwrap();
+        let before = version();
+        let again = store
+            .update_profiles("ws", &[update("free")])
+            .await
+            .unwrap();
+        assert_eq!(again, first, "the profile is answered as before");
+        assert_eq!(version(), before, "nothing was written");
+
+        let changed = store
+            .update_profiles("ws", &[update("paid")])
+            .await
+            .unwrap();
+        assert_ne!(version(), before, "a change is written");
+        assert_eq!(changed[0].attributes["plan"], "paid");
+        let read = store
+            .get_profiles("ws", &[changed[0].moengage_user_id.clone()])
+            .await
+            .unwrap();
+        assert_eq!(read, changed);
     }
 }
