@@ -7,10 +7,7 @@
 
 use std::io;
 
-/// How much less the OS favours a consumer thread than an HTTP worker: a
-/// nice value; at 10 a consumer gets about a tenth of what a request's
-/// thread gets while both want the CPU, and all of it when they do not.
-const NICENESS: i32 = 10;
+use shared::runtime::priority;
 
 /// Threads for the consumers' blocking work: their SQLite reads, which wait
 /// for one of the store's and the delivery log's four read connections
@@ -28,40 +25,14 @@ pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
         .max_blocking_threads(BLOCKING_THREADS)
         .thread_name("consumer")
         .enable_all()
-        .on_thread_start(lower_priority)
+        .on_thread_start(priority::lower_calling_thread)
         .build()
-}
-
-/// Lowers the calling thread's priority by [`NICENESS`] (on Linux a nice
-/// value is a thread's own, and `nice` changes the caller's). Failing to is
-/// harmless: the thread keeps the process's priority.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: a system call on the calling thread; no memory passed.
-        // -1 is also a valid result, so errno tells a failure.
-        let failed = unsafe {
-            *libc::__errno_location() = 0;
-            libc::nice(NICENESS) == -1 && *libc::__errno_location() != 0
-        };
-        if failed {
-            tracing::debug!(error = %io::Error::last_os_error(), "consumer threads keep their priority");
-        }
-    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-
-    /// The calling thread's nice value.
-    fn niceness() -> i32 {
-        // SAFETY: as above.
-        unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::getpriority(libc::PRIO_PROCESS, tid)
-        }
-    }
+    use shared::runtime::priority::{NICENESS, calling_thread_niceness as niceness};
 
     #[test]
     fn consumers_run_below_the_http_workers() {

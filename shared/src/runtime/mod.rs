@@ -3,6 +3,7 @@
 
 #[cfg(feature = "aws")]
 pub mod environment;
+pub mod priority;
 pub mod read_turns;
 pub mod services;
 pub mod stream_states;

@@ -56,12 +56,19 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub fn start(path: &Path, writer: Arc<Mutex<Connection>>) -> rusqlite::Result<Self> {
+    pub fn start(
+        path: &Path,
+        writer: Arc<Mutex<Connection>>,
+        role: super::Role,
+    ) -> rusqlite::Result<Self> {
         let conn = super::connect(path)?;
         let (stop, stopped) = mpsc::channel();
         let thread = std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || run(&conn, &writer, &stopped))
+            .name(role.thread_name("checkpoint"))
+            .spawn(move || {
+                role.on_thread_start();
+                run(&conn, &writer, &stopped)
+            })
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok(Self {
             stop: Some(stop),

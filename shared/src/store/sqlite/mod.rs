@@ -40,6 +40,35 @@ const READERS: usize = 4;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
 
+/// Which database a store's handle is on. Nobody waits on a delivery-log
+/// write (the recorder buffers them), so the log's writing and
+/// checkpointing threads run below the requests' (runtime/priority.rs): its
+/// batches, every 200 ms, no longer take the CPU from an acknowledgement
+/// (BENCHMARKS.md "The delivery log below the requests").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Store,
+    DeliveryLog,
+}
+
+impl Role {
+    /// The name of the database's thread that does `work` (at most 15
+    /// bytes show in `top` and `perf`).
+    fn thread_name(self, work: &str) -> String {
+        match self {
+            Self::Store => format!("sqlite-{work}"),
+            Self::DeliveryLog => format!("log-{work}"),
+        }
+    }
+
+    /// Run first on each of the database's own threads.
+    fn on_thread_start(self) {
+        if self == Self::DeliveryLog {
+            crate::runtime::priority::lower_calling_thread();
+        }
+    }
+}
+
 /// A handle on the database file. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -92,13 +121,14 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and its directory.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        Self::open_with(path, schema::migrate)
+        Self::open_with(path, schema::migrate, Role::Store)
     }
 
     /// Opens a database of the store whose schema `migrate` brings up to date.
     fn open_with(
         path: impl AsRef<Path>,
         migrate: fn(&Connection) -> rusqlite::Result<()>,
+        role: Role,
     ) -> StoreResult<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -128,8 +158,8 @@ impl SqliteStore {
         migrate(&conn).map_err(map_sqlite_error)?;
         let conn = Arc::new(Mutex::new(conn));
         let checkpoints =
-            checkpoint::Checkpointer::start(&path, conn.clone()).map_err(map_sqlite_error)?;
-        let writer = writer::Writer::start(conn)
+            checkpoint::Checkpointer::start(&path, conn.clone(), role).map_err(map_sqlite_error)?;
+        let writer = writer::Writer::start(conn, role)
             .map_err(|e| failed("cannot start the writing thread", e))?;
         Ok(Self {
             inner: Arc::new(Inner {

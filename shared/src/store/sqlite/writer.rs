@@ -138,11 +138,14 @@ fn shared_error(e: &rusqlite::Error) -> StoreError {
 impl Writer {
     /// Starts the thread that owns writing on `conn` (which the checkpoints
     /// also take, between two groups).
-    pub fn start(conn: Arc<Mutex<Connection>>) -> std::io::Result<Self> {
+    pub fn start(conn: Arc<Mutex<Connection>>, role: super::Role) -> std::io::Result<Self> {
         let (jobs, queued) = mpsc::channel(WAITING);
         let thread = std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || serve(&conn, queued))?;
+            .name(role.thread_name("writer"))
+            .spawn(move || {
+                role.on_thread_start();
+                serve(&conn, queued)
+            })?;
         Ok(Self {
             jobs: Some(jobs),
             thread: Some(thread),
@@ -424,7 +427,8 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (k INTEGER PRIMARY KEY)")
             .unwrap();
-        let writer = Arc::new(Writer::start(Arc::new(Mutex::new(conn))).unwrap());
+        let writer =
+            Arc::new(Writer::start(Arc::new(Mutex::new(conn)), super::super::Role::Store).unwrap());
         let tasks: Vec<_> = (0..500)
             .map(|i| {
                 let writer = writer.clone();
