@@ -69,9 +69,13 @@ pub struct Event {
     #[serde(default)]
     pub user_attributes: Map<String, Value>,
     /// Shared: the events of one mParticle batch carry the same device
-    /// (BENCHMARKS.md "mParticle ingest"), and share it again when read
-    /// from a queue message (domain/shared_devices.rs).
-    #[serde(default, deserialize_with = "super::shared_devices::device_attributes")]
+    /// (BENCHMARKS.md "mParticle ingest"), written once per message and
+    /// shared again when read from one (domain/shared_devices.rs).
+    #[serde(
+        default,
+        deserialize_with = "super::shared_devices::device_attributes",
+        serialize_with = "super::shared_devices::write_device_attributes"
+    )]
     pub device_attributes: Arc<Map<String, Value>>,
 }
 
@@ -144,10 +148,12 @@ impl EventsMessage {
         // one allocation instead of one (and its regrowth) per event.
         let mut buffer = Vec::with_capacity(events.len() * 1024);
         let mut ends = Vec::with_capacity(events.len());
+        let packing = super::shared_devices::Packing::start();
         for event in events {
             serde_json::to_writer(&mut buffer, event).expect("events always serialize");
             ends.push(buffer.len());
         }
+        drop(packing);
         let buffer = String::from_utf8(buffer).expect("serde_json writes UTF-8");
         let encoded: Vec<&str> = std::iter::once(0)
             .chain(ends.iter().copied())

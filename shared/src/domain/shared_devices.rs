@@ -1,21 +1,22 @@
-//! Reading a queued message's events so that the events of one device share
-//! one map of device attributes, as they did when they were mapped (an
-//! mParticle batch's events carry its one device, BENCHMARKS.md "mParticle
-//! ingest"). On the queue each event spells the map out; read naively,
-//! every event built its own copy, and those maps were most of the
-//! consumers' decoding and freeing (BENCHMARKS.md "Shared device
-//! attributes").
+//! Queued events and their device attributes. The events of one mParticle
+//! batch share one map of device attributes (BENCHMARKS.md "mParticle
+//! ingest"), but on the queue each event spells it out.
 //!
-//! While a message's `events` are read ([`events`]), each event's
-//! `device_attributes` text is compared with the one read before it on this
-//! thread and, when equal, the same map is shared. Outside a message the
-//! attributes are read plainly.
+//! - Reading a message's `events` ([`events`]), each event's
+//!   `device_attributes` text is compared with the one read before it on
+//!   this thread and, when equal, the same map is shared again. Read
+//!   naively, every event built its own copy, and those maps were most of
+//!   the consumers' decoding and freeing (BENCHMARKS.md "Shared device
+//!   attributes").
+//! - Packing events into messages ([`Packing`]), a map shared with the
+//!   event before is written as the text it was written as then.
+//!
+//! Outside those two, the attributes are read and written plainly.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -79,7 +80,8 @@ pub(crate) fn device_attributes<'de, D: Deserializer<'de>>(
     if let Some(map) = same {
         return Ok(map);
     }
-    let map: Attributes = Arc::new(serde_json::from_str(text.get()).map_err(D::Error::custom)?);
+    let map: Attributes =
+        Arc::new(serde_json::from_str(text.get()).map_err(<D::Error as serde::de::Error>::custom)?);
     LAST.with(|last| {
         if let Some(last) = last.borrow_mut().as_mut() {
             *last = Last {
@@ -89,6 +91,59 @@ pub(crate) fn device_attributes<'de, D: Deserializer<'de>>(
         }
     });
     Ok(map)
+}
+
+/// The device attributes written last while packing: the map (held, so
+/// that no other map can take its address meanwhile) and its text.
+struct Written {
+    map: Attributes,
+    text: Box<RawValue>,
+}
+
+thread_local! {
+    /// `Some` while events are packed on this thread.
+    static WRITTEN: RefCell<Option<Option<Written>>> = const { RefCell::new(None) };
+}
+
+/// Marks events being packed into messages on this thread, until dropped.
+pub(crate) struct Packing {
+    outer: Option<Option<Written>>,
+}
+
+impl Packing {
+    pub(crate) fn start() -> Self {
+        let outer = WRITTEN.with(|written| written.replace(Some(None)));
+        Self { outer }
+    }
+}
+
+impl Drop for Packing {
+    fn drop(&mut self) {
+        let outer = self.outer.take();
+        WRITTEN.with(|written| *written.borrow_mut() = outer);
+    }
+}
+
+/// `serialize_with` for an event's `device_attributes`.
+pub(crate) fn write_device_attributes<S: Serializer>(
+    map: &Attributes,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    WRITTEN.with(|written| {
+        let mut written = written.borrow_mut();
+        let Some(last) = written.as_mut() else {
+            return map.serialize(serializer);
+        };
+        let seen = match last {
+            Some(seen) if Arc::ptr_eq(&seen.map, map) => seen,
+            _ => last.insert(Written {
+                map: map.clone(),
+                text: serde_json::value::to_raw_value(&**map)
+                    .map_err(<S::Error as serde::ser::Error>::custom)?,
+            }),
+        };
+        seen.text.serialize(serializer)
+    })
 }
 
 #[cfg(test)]
@@ -166,6 +221,45 @@ mod tests {
             &retry.events[0].device_attributes,
             &retry.events[1].device_attributes
         ));
+    }
+
+    #[test]
+    fn a_shared_map_is_packed_as_it_would_be_written_alone() {
+        let with_device = |uuid: &str, device: &Attributes| -> Event {
+            let mut read: Event = serde_json::from_value(event(uuid, json!({}))).unwrap();
+            read.device_attributes = device.clone();
+            read
+        };
+        let phone: Attributes = Arc::new(
+            serde_json::from_value(json!({"platform": "iOS", "model": "x", "timezone_offset": 0}))
+                .unwrap(),
+        );
+        let tablet: Attributes =
+            Arc::new(serde_json::from_value(json!({"platform": "iPadOS"})).unwrap());
+        let same_as_phone: Attributes = Arc::new((*phone).clone());
+        let events = vec![
+            with_device("e0", &phone),
+            with_device("e1", &phone),
+            with_device("e2", &tablet),
+            with_device("e3", &phone),
+            with_device("e4", &same_as_phone),
+            with_device("e5", &Attributes::default()),
+        ];
+        let bodies = EventsMessage::pack("ws", &events).unwrap();
+        assert!(
+            WRITTEN.with(|w| w.borrow().is_none()),
+            "nothing is held after packing"
+        );
+        let alone: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        assert_eq!(
+            bodies[0].as_str(),
+            format!(r#"{{"workspace_id":"ws","events":[{}]}}"#, alone.join(","))
+        );
+        let read: EventsMessage = serde_json::from_str(bodies[0].as_str()).unwrap();
+        assert_eq!(read.events, events);
     }
 
     #[test]
