@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use rusqlite::params;
 
+use super::savepoint::Savepoint;
 use super::{SqliteStore, from_json, to_json};
 use crate::domain::Attempt;
 use crate::domain::time::now_ms;
@@ -35,7 +36,7 @@ impl AttemptLog for SqliteStore {
         let (workspace, request_id, attempt) =
             (workspace.to_owned(), request_id.to_owned(), attempt.clone());
         self.run(move |conn| {
-            let tx = conn.savepoint()?;
+            let tx = Savepoint::open(conn)?;
             let now = now_ms();
             tx.execute(
                 "DELETE FROM delivery_attempts WHERE expires_at_ms <= ?1",

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, params_from_iter};
 
+use super::savepoint::Savepoint;
 use super::{SqliteStore, from_json, placeholders, to_json};
 use crate::domain::ids::random_id;
 use crate::domain::time::now_ms;
@@ -21,7 +22,7 @@ impl DeadLetterStore for SqliteStore {
             .collect::<rusqlite::Result<Vec<String>>>()
             .map_err(super::map_sqlite_error)?;
         self.run(move |conn| {
-            let tx = conn.savepoint()?;
+            let tx = Savepoint::open(conn)?;
             let mut ids = Vec::with_capacity(docs.len());
             {
                 let mut insert = tx.prepare_cached(

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params, params_from_iter};
 
+use super::savepoint::Savepoint;
 use super::{Role, SqliteStore, from_json, map_sqlite_error, to_json};
 use crate::delivery_log::batch::LogBatch;
 use crate::delivery_log::model::{
@@ -155,7 +156,7 @@ impl DeliveryLog for SqliteDeliveryLog {
             .run(move |conn| {
                 // Encoding and compressing here keeps them off the async
                 // runtime: only the log's own writer waits for them.
-                let tx = conn.savepoint()?;
+                let tx = Savepoint::open(conn)?;
                 {
                     let mut insert = tx.prepare_cached(
                         "INSERT OR IGNORE INTO log_entries
@@ -521,7 +522,7 @@ impl DeliveryLog for SqliteDeliveryLog {
             let gone = self
                 .db
                 .run(move |conn| {
-                    let tx = conn.savepoint()?;
+                    let tx = Savepoint::open(conn)?;
                     tx.execute(
                         "DELETE FROM log_entry_users WHERE id IN
                            (SELECT id FROM log_entries WHERE id < ?1 ORDER BY id LIMIT ?2)",

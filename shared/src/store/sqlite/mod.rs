@@ -15,6 +15,7 @@ mod privacy;
 mod profiles;
 mod queue;
 mod rate_limit;
+mod savepoint;
 mod schema;
 mod scrub;
 mod segments;

@@ -3,6 +3,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+use super::savepoint::Savepoint;
 use super::{IN_CHUNK, SqliteStore, from_json, placeholders, to_json};
 use crate::domain::{Profile, ProfileKey, ProfileUpdate};
 use crate::ports::{ProfileStore, StoreResult};
@@ -98,7 +99,7 @@ impl ProfileStore for SqliteStore {
         self.run(move |conn| {
             // One transaction: read-modify-write is atomic under SQLite's
             // single writer, also across processes.
-            let tx = conn.savepoint()?;
+            let tx = Savepoint::open(conn)?;
             let mut out = Vec::with_capacity(updates.len());
             {
                 let mut read = tx.prepare_cached(
@@ -146,7 +147,7 @@ impl ProfileStore for SqliteStore {
         self.run(move |conn| {
             // One transaction: the check and the insert are atomic under
             // SQLite's single writer, also across processes.
-            let tx = conn.savepoint()?;
+            let tx = Savepoint::open(conn)?;
             let mut created = HashSet::new();
             {
                 let mut insert = tx.prepare_cached(

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::SqliteStore;
+use super::savepoint::Savepoint;
 use crate::domain::time::now_ms;
 use crate::ports::{RateDecision, RateLimiter, StoreResult};
 use crate::store::window::FixedWindow;
@@ -23,7 +24,7 @@ impl RateLimiter for SqliteStore {
         let now = now_ms();
         let count: u64 = self
             .run(move |conn| {
-                let tx = conn.savepoint()?;
+                let tx = Savepoint::open(conn)?;
                 // Expired counters are garbage: drop them as we go (indexed).
                 tx.prepare_cached("DELETE FROM rate_counters WHERE expires_at_ms < ?1")?
                     .execute([now])?;

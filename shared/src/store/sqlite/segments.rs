@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteStore;
+use super::savepoint::Savepoint;
 use crate::domain::replay::{by_member, replay};
 use crate::domain::{
     Arrival, Member, MembershipChange, MembershipOutcome, MembershipState, Page, PageRequest,
@@ -144,7 +145,7 @@ impl SegmentStore for SqliteStore {
             changes.to_vec(),
         );
         self.run(move |conn| {
-            let tx = conn.savepoint()?;
+            let tx = Savepoint::open(conn)?;
             let (mut applied, mut already_current) = (Vec::new(), Vec::new());
             let mut delta = 0i64;
             {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
+use super::savepoint::Savepoint;
 use super::{SqliteStore, from_json, to_json};
 use crate::domain::{StateChange, StreamState};
 use crate::ports::{StoreResult, StreamStateStore};
@@ -38,7 +39,7 @@ impl StreamStateStore for SqliteStore {
     ) -> StoreResult<StreamState> {
         let (workspace, stream, change) = (workspace.to_owned(), stream.to_owned(), change.clone());
         self.run(move |conn| {
-            let tx = conn.savepoint()?;
+            let tx = Savepoint::open(conn)?;
             let before: StreamState = tx
                 .prepare_cached(
                     "SELECT doc FROM stream_states WHERE workspace = ?1 AND stream = ?2",

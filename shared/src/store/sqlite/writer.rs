@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::savepoint::{self, WRITE};
 use super::{failed, map_sqlite_error};
 use crate::ports::{StoreError, StoreResult};
 
@@ -238,7 +239,7 @@ fn serve(conn: &Mutex<Connection>, mut queued: mpsc::Receiver<Job>) {
 fn commit_group(conn: &mut Connection, writes: Vec<Box<dyn Write>>) {
     let mut writes = writes.into_iter();
     while writes.len() > 0 {
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = savepoint::run(conn, "BEGIN IMMEDIATE") {
             for write in writes.by_ref() {
                 write.refuse(shared_error(&e));
             }
@@ -247,7 +248,7 @@ fn commit_group(conn: &mut Connection, writes: Vec<Box<dyn Write>>) {
         let mut applied: Vec<Box<dyn Applied>> = Vec::new();
         let mut rolled_back = false;
         for write in writes.by_ref() {
-            if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+            if let Err(e) = savepoint::run(conn, WRITE.open) {
                 write.refuse(shared_error(&e));
                 continue;
             }
@@ -267,7 +268,7 @@ fn commit_group(conn: &mut Connection, writes: Vec<Box<dyn Write>>) {
             }
             let mut unreleased = None;
             if done.succeeded() {
-                match conn.execute_batch("RELEASE write") {
+                match savepoint::run(conn, WRITE.release) {
                     Ok(()) => {
                         applied.push(done);
                         continue;
@@ -276,7 +277,7 @@ fn commit_group(conn: &mut Connection, writes: Vec<Box<dyn Write>>) {
                 }
             }
             // The write failed (or could not be kept): undo it alone.
-            match conn.execute_batch("ROLLBACK TO write; RELEASE write") {
+            match WRITE.undo(conn) {
                 Ok(()) => done.answer(unreleased),
                 Err(e) => {
                     // Not undone: nothing of the group may be committed.
@@ -293,7 +294,7 @@ fn commit_group(conn: &mut Connection, writes: Vec<Box<dyn Write>>) {
         if rolled_back {
             continue;
         }
-        let commit = conn.execute_batch("COMMIT");
+        let commit = savepoint::run(conn, "COMMIT");
         if commit.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -358,7 +359,7 @@ mod tests {
         // As the store's writes do: a savepoint of its own.
         let (reply, b_answer) = oneshot::channel();
         let work = |conn: &mut Connection| {
-            let tx = conn.savepoint()?;
+            let tx = savepoint::Savepoint::open(conn)?;
             let n = tx.execute("INSERT INTO t (k) VALUES ('b')", [])?;
             tx.commit()?;
             Ok(n)

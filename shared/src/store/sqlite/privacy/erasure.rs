@@ -9,6 +9,7 @@ use crate::ports::{StoreError, StoreResult};
 use crate::privacy::ports::{Rewrite, UserDataStore};
 use crate::privacy::request::{RequestKind, RequestStatus};
 use crate::store::sqlite::queue::{pack_body, read_body};
+use crate::store::sqlite::savepoint::Savepoint;
 use crate::store::sqlite::scrub::compact;
 use crate::store::sqlite::{SqliteStore, from_json};
 use crate::topology::QueueName;
@@ -41,7 +42,7 @@ impl UserDataStore for SqliteStore {
     async fn erase_profile(&self, workspace: &str, moengage_user_id: &str) -> StoreResult<bool> {
         let (workspace, id) = (workspace.to_owned(), moengage_user_id.to_owned());
         self.run(move |conn| {
-            let tx = conn.savepoint()?;
+            let tx = Savepoint::open(conn)?;
             let doc: Option<String> = tx
                 .query_row(
                     "SELECT doc FROM profiles WHERE workspace = ?1 AND id = ?2",
@@ -77,7 +78,7 @@ impl UserDataStore for SqliteStore {
     ) -> StoreResult<usize> {
         let (workspace, id) = (workspace.to_owned(), moengage_user_id.to_owned());
         self.run(move |conn| {
-            let tx = conn.savepoint()?;
+            let tx = Savepoint::open(conn)?;
             let member_of: Vec<String> = tx
                 .prepare(
                     "DELETE FROM memberships WHERE workspace = ?1 AND profile_id = ?2
@@ -160,7 +161,7 @@ impl UserDataStore for SqliteStore {
             // Bodies never change but here; a message consumed meanwhile
             // is simply no longer there.
             self.run(move |conn| {
-                let tx = conn.savepoint()?;
+                let tx = Savepoint::open(conn)?;
                 for (seq, edit) in &edits {
                     match edit {
                         Rewrite::Replace(body) => {

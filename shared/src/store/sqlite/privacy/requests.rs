@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use crate::ports::{StoreError, StoreResult};
 use crate::privacy::ports::PrivacyRequestStore;
 use crate::privacy::request::{AccessSubject, PrivacyRequest, RequestStatus};
+use crate::store::sqlite::savepoint::Savepoint;
 use crate::store::sqlite::{SqliteStore, from_json};
 
 #[async_trait]
@@ -124,7 +125,7 @@ impl PrivacyRequestStore for SqliteStore {
     async fn forget_access_subjects(&self, workspace: &str, hash: &str) -> StoreResult<usize> {
         let (workspace, hash) = (workspace.to_owned(), hash.to_owned());
         self.run(move |conn| {
-            let tx = conn.savepoint()?;
+            let tx = Savepoint::open(conn)?;
             let subjects: Vec<(String, String)> = tx
                 .prepare("SELECT request_id, doc FROM access_subjects WHERE workspace = ?1")?
                 .query_map([&workspace], |r| Ok((r.get(0)?, r.get(1)?)))?
