@@ -15,6 +15,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::thread::LocalKey;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -37,29 +38,31 @@ thread_local! {
     static LAST: RefCell<Option<Last>> = const { RefCell::new(None) };
 }
 
-/// Marks a message's events being read; restores what was there before
-/// (a message read inside another's) when dropped, on error too.
-struct Reading {
-    outer: Option<Last>,
+/// Sets one of this file's thread-locals while a message is read or
+/// packed; restores what it held before (a message read or packed inside
+/// another's) when dropped, on error too.
+struct Scoped<T: 'static> {
+    key: &'static LocalKey<RefCell<Option<T>>>,
+    outer: Option<T>,
 }
 
-impl Reading {
-    fn start() -> Self {
-        let outer = LAST.with(|last| last.replace(Some(Last::default())));
-        Self { outer }
+impl<T: 'static> Scoped<T> {
+    fn start(key: &'static LocalKey<RefCell<Option<T>>>, value: T) -> Self {
+        let outer = key.with(|held| held.replace(Some(value)));
+        Self { key, outer }
     }
 }
 
-impl Drop for Reading {
+impl<T: 'static> Drop for Scoped<T> {
     fn drop(&mut self) {
         let outer = self.outer.take();
-        LAST.with(|last| *last.borrow_mut() = outer);
+        self.key.with(|held| *held.borrow_mut() = outer);
     }
 }
 
 /// `deserialize_with` for a message's `events`.
 pub(crate) fn events<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Event>, D::Error> {
-    let _reading = Reading::start();
+    let _reading = Scoped::start(&LAST, Last::default());
     Vec::<Event>::deserialize(deserializer)
 }
 
@@ -107,20 +110,13 @@ thread_local! {
 
 /// Marks events being packed into messages on this thread, until dropped.
 pub(crate) struct Packing {
-    outer: Option<Option<Written>>,
+    _scope: Scoped<Option<Written>>,
 }
 
 impl Packing {
     pub(crate) fn start() -> Self {
-        let outer = WRITTEN.with(|written| written.replace(Some(None)));
-        Self { outer }
-    }
-}
-
-impl Drop for Packing {
-    fn drop(&mut self) {
-        let outer = self.outer.take();
-        WRITTEN.with(|written| *written.borrow_mut() = outer);
+        let _scope = Scoped::start(&WRITTEN, None);
+        Self { _scope }
     }
 }
 
