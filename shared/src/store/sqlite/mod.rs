@@ -279,3 +279,56 @@ fn placeholders(n: usize) -> String {
 
 /// SQLite's default limit on bound parameters is 32766; stay well below.
 const IN_CHUNK: usize = 500;
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::runtime::priority::{NICENESS, calling_thread_niceness};
+
+    /// The nice values of this process's threads whose names start with `prefix`.
+    fn niceness_of(prefix: &str) -> Vec<i32> {
+        let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+        tasks
+            .filter_map(|task| {
+                let dir = task.ok()?.path();
+                let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+                if !name.starts_with(prefix) {
+                    return None;
+                }
+                let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+                // After the name's closing parenthesis come fields 3, 4, …:
+                // the nice value is field 19.
+                let fields = &stat[stat.rfind(')')? + 2..];
+                fields.split(' ').nth(16)?.parse().ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    /// The delivery log's threads run below the store's ([`Role`]).
+    fn the_logs_threads_run_below_the_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let _store = SqliteStore::open(&path).unwrap();
+        let _log = SqliteDeliveryLog::open_beside(&path).unwrap();
+        let own = calling_thread_niceness();
+        let lowered = (own + NICENESS).min(19);
+        // A thread names and lowers itself as it starts: give it a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let (log, store) = loop {
+            let (log, store) = (niceness_of("log-"), niceness_of("sqlite-"));
+            let started = log.len() >= 2 && store.len() >= 2;
+            if started && log.iter().all(|&n| n == lowered) || std::time::Instant::now() > deadline
+            {
+                break (log, store);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert!(log.len() >= 2, "the log's writer and checkpointer: {log:?}");
+        assert!(log.iter().all(|&n| n == lowered), "{log:?}");
+        assert!(
+            store.len() >= 2 && store.iter().all(|&n| n == own),
+            "{store:?}"
+        );
+    }
+}
