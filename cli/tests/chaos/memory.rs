@@ -206,3 +206,37 @@ async fn a_huge_user_attribute_never_makes_a_huge_webhook_request() {
         largest as f64 / MIB as f64
     );
 }
+
+/// The allocator does not advise transparent huge pages for its memory
+/// (`hg` in a mapping's `VmFlags`): with them, a flat-out run's peak RSS
+/// was 110–138 MiB, past the 128 MiB bound, against 87–91 MiB without
+/// (BENCHMARKS.md "Issue 22, tenth session").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_does_not_ask_for_huge_pages() {
+    let bridge = Bridge::start(&workspace("acme", ""));
+    for _ in 0..5 {
+        assert_eq!(bridge.client().get("acme", "/v1/segments").await.0, 200);
+    }
+    let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", bridge.pid())).unwrap();
+    let mut mapping = "";
+    let mut advised = Vec::new();
+    for line in smaps.lines() {
+        match line.strip_prefix("VmFlags:") {
+            Some(flags) if flags.split_whitespace().any(|f| f == "hg") => advised.push(mapping),
+            Some(_) => {}
+            // A mapping's first line starts with its range, `start-end`.
+            None if line
+                .split(' ')
+                .next()
+                .is_some_and(|range| range.contains('-')) =>
+            {
+                mapping = line;
+            }
+            None => {}
+        }
+    }
+    assert!(
+        advised.is_empty(),
+        "mappings advised for huge pages (MADV_HUGEPAGE): {advised:?}"
+    );
+}
