@@ -11,7 +11,6 @@ use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::savepoint::Savepoint;
 use super::{Role, SqliteStore, from_json, map_sqlite_error, to_json};
 use crate::delivery_log::batch::LogBatch;
 use crate::delivery_log::model::{
@@ -152,11 +151,13 @@ impl DeliveryLog for SqliteDeliveryLog {
             waiting,
             syncs,
         } = batch;
+        // A transaction of its own: each entry's users go to pages spread
+        // over the whole user index, and a savepoint would keep a copy of
+        // each in memory (`SqliteStore::run_transaction`).
         self.db
-            .run(move |conn| {
+            .run_transaction(move |tx| {
                 // Encoding and compressing here keeps them off the async
                 // runtime: only the log's own writer waits for them.
-                let tx = Savepoint::open(conn)?;
                 {
                     let mut insert = tx.prepare_cached(
                         "INSERT OR IGNORE INTO log_entries
@@ -249,7 +250,7 @@ impl DeliveryLog for SqliteDeliveryLog {
                         sync.execute(params![record.workspace_id, record.segment_id, record.id, doc])?;
                     }
                 }
-                tx.commit()
+                Ok(())
             })
             .await
     }
@@ -521,8 +522,7 @@ impl DeliveryLog for SqliteDeliveryLog {
             let before = before.clone();
             let gone = self
                 .db
-                .run(move |conn| {
-                    let tx = Savepoint::open(conn)?;
+                .run_transaction(move |tx| {
                     tx.execute(
                         "DELETE FROM log_entry_users WHERE id IN
                            (SELECT id FROM log_entries WHERE id < ?1 ORDER BY id LIMIT ?2)",
@@ -533,7 +533,6 @@ impl DeliveryLog for SqliteDeliveryLog {
                            (SELECT id FROM log_entries WHERE id < ?1 ORDER BY id LIMIT ?2)",
                         params![before, CHUNK],
                     )?;
-                    tx.commit()?;
                     Ok(gone as u64)
                 })
                 .await?;
@@ -543,7 +542,7 @@ impl DeliveryLog for SqliteDeliveryLog {
             }
         }
         self.db
-            .run(move |conn| {
+            .run_transaction(move |conn| {
                 conn.execute("DELETE FROM log_bodies WHERE at_ms < ?1", [before_ms])?;
                 conn.execute("DELETE FROM log_counts WHERE bucket_ms < ?1", [before_ms])?;
                 conn.execute("DELETE FROM log_waiting WHERE at_ms < ?1", [before_ms])?;

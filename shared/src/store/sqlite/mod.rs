@@ -185,8 +185,9 @@ impl SqliteStore {
     /// Runs blocking database work on the writing connection, off the
     /// async runtime, inside a transaction it may share with other writes
     /// (each is applied whole or not at all, and answered after the commit:
-    /// [`writer`]). Work that needs a transaction of its own opens a
-    /// savepoint (`conn.savepoint()`), never a transaction.
+    /// [`writer`]). Work whose statements must apply together opens a
+    /// savepoint (`Savepoint::open`), never a transaction; work that
+    /// changes many pages runs in [`Self::run_transaction`] instead.
     async fn run<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -204,6 +205,27 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.inner.writer.alone(work).await
+    }
+
+    /// Runs `work` in a transaction of its own, not in a savepoint of a
+    /// group: for a write that may change many pages. A savepoint keeps
+    /// the prior content of each page it changes in a sub-journal, in
+    /// memory here (`temp_store`); a transaction needs none in WAL mode,
+    /// and its changed pages spill to the WAL past the page cache. A
+    /// delivery-log batch in a savepoint held 21 MiB of sub-journal
+    /// (BENCHMARKS.md "Issue 22, tenth session").
+    async fn run_transaction<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.run_alone(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let done = work(&tx)?;
+            tx.commit()?;
+            Ok(done)
+        })
+        .await
     }
 
     /// Runs a read on one of the read connections: it sees every
