@@ -55,8 +55,9 @@ fn batch(first: usize) -> LogBatch {
     }
 }
 
-/// SQLite's memory in use now, and resets its high-water mark to it.
-fn memory_used_reset() -> i64 {
+/// SQLite's memory in use now and at its highest since the last reset;
+/// `reset` starts a new high-water mark from now.
+fn memory_used(reset: bool) -> (i64, i64) {
     let (mut current, mut highest) = (0, 0);
     // SAFETY: plain out-parameters; SQLite's status is thread-safe.
     unsafe {
@@ -64,25 +65,10 @@ fn memory_used_reset() -> i64 {
             ffi::SQLITE_STATUS_MEMORY_USED,
             &mut current,
             &mut highest,
-            1,
+            i32::from(reset),
         )
     };
-    current
-}
-
-/// SQLite's highest memory in use since the last reset.
-fn memory_highest() -> i64 {
-    let (mut current, mut highest) = (0, 0);
-    // SAFETY: as above.
-    unsafe {
-        ffi::sqlite3_status64(
-            ffi::SQLITE_STATUS_MEMORY_USED,
-            &mut current,
-            &mut highest,
-            0,
-        )
-    };
-    highest
+    (current, highest)
 }
 
 #[tokio::test]
@@ -93,10 +79,10 @@ async fn a_log_batch_holds_no_copy_of_the_pages_it_changes() {
     for n in 0..40 {
         log.record(batch(n * ENTRIES), 7).await.unwrap();
     }
-    let before = memory_used_reset();
+    let (before, _) = memory_used(true);
     // One more batch: 5 000 user rows, each on a page of its own.
     log.record(batch(40 * ENTRIES), 7).await.unwrap();
-    let grew_mib = (memory_highest() - before) as f64 / 1_048_576.0;
+    let grew_mib = (memory_used(false).1 - before) as f64 / 1_048_576.0;
     // The page cache (2 MiB a connection) and the batch's values; a copy
     // of each page changed would be about 20 MiB.
     assert!(
