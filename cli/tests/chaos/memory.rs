@@ -208,8 +208,8 @@ async fn a_huge_user_attribute_never_makes_a_huge_webhook_request() {
 }
 
 /// The allocator does not advise transparent huge pages for its memory
-/// (`hg` in a mapping's `VmFlags`): with them, a flat-out run's peak RSS
-/// was 110–138 MiB, past the 128 MiB bound, against 87–91 MiB without
+/// (`hg` in a mapping's `VmFlags`): with them, the peak RSS of a 20-s
+/// flat-out run was 103–121 MiB, against 85–95 MiB without
 /// (BENCHMARKS.md "Issue 22, tenth session").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_does_not_ask_for_huge_pages() {
