@@ -148,4 +148,16 @@ impl MtlsReceiver {
     pub fn refused(&self) -> usize {
         self.refused.load(Ordering::SeqCst)
     }
+
+    /// Handshakes refused, once at least one is counted or `limit` has
+    /// passed. The receiver counts a refusal on its own task, which may run
+    /// after the client has already seen the handshake fail (in TLS 1.3 the
+    /// server checks the client's certificate after the client finished).
+    pub async fn refused_within(&self, limit: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.refused() == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.refused()
+    }
 }
