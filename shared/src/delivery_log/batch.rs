@@ -3,6 +3,7 @@
 //! `pending.rs`), so the recorder's buffer holds bodies packed: about a
 //! fifth of their text (BENCHMARKS.md "Packed delivery-log buffer").
 
+use super::heap::HeapBytes;
 use super::model::{
     AttemptOutcome, CountDelta, LastAttempt, LastKind, LogEntry, StoredBody, SyncRecord,
     WaitingChange,
@@ -31,9 +32,6 @@ impl From<StoredBody> for PackedBody {
     }
 }
 
-/// Bytes an entry is taken to hold besides its body and answer.
-const ENTRY_BYTES: usize = 512;
-
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogBatch {
     pub entries: Vec<LogEntry>,
@@ -54,24 +52,10 @@ impl LogBatch {
             && self.syncs.is_empty()
     }
 
-    /// Roughly what it holds in memory (the recorder's buffer is bounded
-    /// by this).
+    /// What it holds in memory, as allocated (the recorder's buffer is
+    /// bounded by this; `heap.rs`).
     pub fn bytes(&self) -> usize {
-        let entries: usize = self
-            .entries
-            .iter()
-            .map(|e| {
-                ENTRY_BYTES
-                    + e.events.uuids.len() * 40
-                    + e.response.as_ref().map_or(0, |r| r.body.len())
-            })
-            .sum();
-        let bodies: usize = self.bodies.iter().map(|(_, b)| 64 + b.packed.len()).sum();
-        entries
-            + bodies
-            + self.counts.len() * 64
-            + self.waiting.len() * 128
-            + self.syncs.len() * 256
+        size_of::<Self>() + self.heap_bytes()
     }
 
     /// The workspaces this batch writes for (failures are counted per workspace).

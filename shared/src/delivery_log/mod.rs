@@ -4,6 +4,7 @@
 //! and the live tail of dispatched events `serve`'s console shows.
 
 pub mod batch;
+pub mod heap;
 pub mod model;
 pub mod pending;
 pub mod recorder;

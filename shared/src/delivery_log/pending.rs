@@ -135,7 +135,10 @@ impl Pending {
     /// This delivery's part of a write: secrets masked, bodies cut at
     /// [`REQUEST_BODY_LIMIT`] and packed.
     pub fn seal(mut self) -> LogBatch {
-        let mut batch = LogBatch::default();
+        let mut batch = LogBatch {
+            entries: Vec::with_capacity(self.entries.len()),
+            ..LogBatch::default()
+        };
         for PendingEntry { mut entry, body } in std::mem::take(&mut self.entries) {
             if let Some(response) = &mut entry.response {
                 self.mask(&mut response.body);
