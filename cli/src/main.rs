@@ -1,10 +1,16 @@
 //! `engage-bridge`: the embedded server and the operator commands
 //! (docs/interface/cli.md). Exit codes: 0 ok, 1 failure, 2 usage or config error.
 
-/// `serve` is allocation-bound (JSON trees, attribute maps): mimalloc takes
-/// a third less time than glibc's allocator (BENCHMARKS.md "mParticle ingest").
+/// `serve` is allocation-bound (JSON trees, attribute maps): glibc's
+/// allocator took a third of its time (BENCHMARKS.md "mParticle ingest").
+/// jemalloc, not the functions' mimalloc: at the same CPU per event, serve's
+/// peak under a long flat-out backlog stays ~20 MiB lower and without
+/// mimalloc's spikes of retained pages (BENCHMARKS.md "Issue 22, eleventh
+/// session"). MSVC builds keep the system allocator (jemalloc does not
+/// build there).
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod backend;
 mod console;
