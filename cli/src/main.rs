@@ -3,11 +3,11 @@
 
 /// `serve` is allocation-bound (JSON trees, attribute maps): glibc's
 /// allocator took a third of its time (BENCHMARKS.md "mParticle ingest").
-/// jemalloc, not the functions' mimalloc: at the same CPU per event, serve's
-/// peak under a long flat-out backlog stays ~20 MiB lower and without
-/// mimalloc's spikes of retained pages (BENCHMARKS.md "Issue 22, eleventh
-/// session"). MSVC builds keep the system allocator (jemalloc does not
-/// build there).
+/// jemalloc, not the functions' mimalloc: under a long flat-out backlog
+/// serve's peak stays 20–40 MiB lower and flat, where mimalloc's retained
+/// pages spiked past 128 MiB; it costs ≈ 8 % CPU per event at a fixed half
+/// rate (BENCHMARKS.md "Issue 22, eleventh session"). MSVC builds keep the
+/// system allocator (jemalloc does not build there).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
