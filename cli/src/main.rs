@@ -5,7 +5,7 @@
 /// allocator took a third of its time (BENCHMARKS.md "mParticle ingest").
 /// jemalloc, not the functions' mimalloc: under a long flat-out backlog
 /// serve's peak stays 20–40 MiB lower and flat, where mimalloc's retained
-/// pages spiked past 128 MiB; it costs ≈ 8 % CPU per event at a fixed half
+/// pages spiked past 128 MiB; it costs ≈ 10 % CPU per event at a fixed half
 /// rate (BENCHMARKS.md "Issue 22, eleventh session"). MSVC builds keep the
 /// system allocator (jemalloc does not build there).
 #[cfg(not(target_env = "msvc"))]
