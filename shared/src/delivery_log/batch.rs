@@ -3,7 +3,7 @@
 //! `pending.rs`), so the recorder's buffer holds bodies packed: about a
 //! fifth of their text (BENCHMARKS.md "Packed delivery-log buffer").
 
-use super::heap::HeapBytes;
+use super::heap::{HeapBytes, heap_bytes_of_fields};
 use super::model::{
     AttemptOutcome, CountDelta, LastAttempt, LastKind, LogEntry, StoredBody, SyncRecord,
     WaitingChange,
@@ -32,6 +32,8 @@ impl From<StoredBody> for PackedBody {
     }
 }
 
+heap_bytes_of_fields!(PackedBody { owning: moe_request_id, packed; plain: at_ms, truncated });
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogBatch {
     pub entries: Vec<LogEntry>,
@@ -42,6 +44,8 @@ pub struct LogBatch {
     pub waiting: Vec<WaitingChange>,
     pub syncs: Vec<SyncRecord>,
 }
+
+heap_bytes_of_fields!(LogBatch { owning: entries, bodies, counts, waiting, syncs; plain: });
 
 impl LogBatch {
     pub fn is_empty(&self) -> bool {

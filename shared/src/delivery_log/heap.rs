@@ -4,9 +4,8 @@
 //! a flat estimate per entry counted half of what the allocator gave
 //! (BENCHMARKS.md "Issue 22, eleventh session"). Each impl destructures its
 //! type in full, so a new field does not compile until it is counted
-//! (`heap_bytes_of_fields!`).
+//! (`heap_bytes_of_fields!`; the batch's own types use it in `batch.rs`).
 
-use super::batch::{LogBatch, PackedBody};
 use super::model::{
     CountDelta, EventSummary, LogEntry, ReceivedResponse, SentRequest, SyncRecord, WaitingChange,
 };
@@ -60,6 +59,7 @@ macro_rules! heap_bytes_of_fields {
         }
     };
 }
+pub(crate) use heap_bytes_of_fields;
 
 heap_bytes_of_fields!(EventSummary { owning: uuids, names, uids; plain: count });
 heap_bytes_of_fields!(SentRequest { owning: method, url, headers; plain: body_bytes });
@@ -68,7 +68,6 @@ heap_bytes_of_fields!(LogEntry {
     owning: id, workspace_id, stream, moe_request_id, error, events, request, response;
     plain: at_ms, outcome, attempt, status, latency_ms,
 });
-heap_bytes_of_fields!(PackedBody { owning: moe_request_id, packed; plain: at_ms, truncated });
 heap_bytes_of_fields!(CountDelta { owning: workspace_id, stream; plain: bucket_ms, kind, n });
 heap_bytes_of_fields!(WaitingChange {
     owning: workspace_id, stream, moe_request_id;
@@ -78,4 +77,3 @@ heap_bytes_of_fields!(SyncRecord {
     owning: id, workspace_id, segment_id, message_id, action;
     plain: at_ms, users, applied, created, dropped, duplicates,
 });
-heap_bytes_of_fields!(LogBatch { owning: entries, bodies, counts, waiting, syncs; plain: });
