@@ -208,9 +208,11 @@ async fn a_huge_user_attribute_never_makes_a_huge_webhook_request() {
 }
 
 /// The allocator does not advise transparent huge pages for its memory
-/// (`hg` in a mapping's `VmFlags`): with them, the peak RSS of a 20-s
-/// flat-out run was 103–121 MiB, against 85–95 MiB without
-/// (BENCHMARKS.md "Issue 22, tenth session").
+/// (`hg` in a mapping's `VmFlags`): with them (mimalloc's default, serve's
+/// allocator then), the peak RSS of a 20-s flat-out run was 103–121 MiB,
+/// against 85–95 MiB without (BENCHMARKS.md "Issue 22, tenth session").
+/// jemalloc, serve's allocator since the eleventh session, advises none by
+/// default: this guards a change of allocator or of its settings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_does_not_ask_for_huge_pages() {
     let bridge = Bridge::start(&workspace("acme", ""));
