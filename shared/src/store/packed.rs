@@ -7,6 +7,8 @@
 //! compressed and read back by the adapters only; the rest of the code
 //! sees text.
 
+use std::cell::RefCell;
+
 /// A stored body that cannot be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
@@ -18,10 +20,49 @@ pub enum UnpackError {
     Utf8(#[from] std::string::FromUtf8Error),
 }
 
-/// The body compressed, its length first.
-pub fn pack(body: &str) -> Vec<u8> {
-    lz4_flex::block::compress_prepend_size(body.as_bytes())
+/// Bodies up to this size are compressed and read back in a buffer each
+/// thread keeps (at most this much a thread); larger ones, rare, in a buffer
+/// of their own.
+const KEPT_BUFFER_BYTES: usize = 256 * 1024;
+
+thread_local! {
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
+
+/// `f` over a buffer of `len` bytes whose contents are unspecified. Why
+/// not a zeroed vector each time: a large zeroed allocation is one that
+/// jemalloc zeroes by giving the pages back to the kernel, so every body
+/// packed or read paid a `madvise` and a page fault per 4 KiB; they were
+/// 21 000 faults a second at 50 000 events/s (BENCHMARKS.md "Issue 22,
+/// twelfth session").
+fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    if len > KEPT_BUFFER_BYTES {
+        return f(&mut vec![0; len]);
+    }
+    BUFFER.with_borrow_mut(|buffer| {
+        if buffer.len() < len {
+            buffer.resize(len, 0);
+        }
+        f(&mut buffer[..len])
+    })
+}
+
+/// The body compressed, its length first (as
+/// `lz4_flex::block::compress_prepend_size` writes it).
+pub fn pack(body: &str) -> Vec<u8> {
+    let input = body.as_bytes();
+    let size = u32::try_from(input.len()).expect("a body is smaller than 4 GiB");
+    let bound = PREFIX + lz4_flex::block::get_maximum_output_size(input.len());
+    with_buffer(bound, |buffer| {
+        buffer[..PREFIX].copy_from_slice(&size.to_le_bytes());
+        let written = lz4_flex::block::compress_into(input, &mut buffer[PREFIX..])
+            .expect("the buffer has LZ4's bound on the output");
+        buffer[..PREFIX + written].to_vec()
+    })
+}
+
+/// The length prefix [`pack`] writes: a little-endian `u32`.
+const PREFIX: usize = 4;
 
 /// A body [`pack`] made, at most `limit` bytes long. A corrupt or hostile
 /// value fails; it never makes an allocation larger than `limit` (the
@@ -31,7 +72,11 @@ pub fn unpack(packed: &[u8], limit: usize) -> Result<String, UnpackError> {
     if size > limit {
         return Err(UnpackError::TooLarge { size, limit });
     }
-    Ok(String::from_utf8(lz4_flex::block::decompress(data, size)?)?)
+    let body = with_buffer(size, |buffer| {
+        let written = lz4_flex::block::decompress_into(data, buffer)?;
+        Ok::<_, UnpackError>(buffer[..written].to_vec())
+    })?;
+    Ok(String::from_utf8(body)?)
 }
 
 #[cfg(test)]
@@ -50,6 +95,23 @@ mod tests {
         assert!(packed.len() * 4 < body.len(), "{} bytes", packed.len());
         assert_eq!(unpack(&packed, LIMIT).unwrap(), body);
         assert_eq!(unpack(&pack(""), LIMIT).unwrap(), "");
+    }
+
+    #[test]
+    fn bodies_are_written_as_lz4_flex_writes_them_whatever_came_before() {
+        // Stored bodies stay readable across this change and back: the
+        // bytes are `compress_prepend_size`'s. A thread's buffer holds what
+        // a larger body left; what is read back is only what was written.
+        let large = r#"{"event_name":"Viewed","n":12345},"#.repeat(5_000);
+        let over_the_kept_buffer = "y".repeat(KEPT_BUFFER_BYTES + 10);
+        for body in [&large, "{}", "", &over_the_kept_buffer, "é", &large] {
+            let packed = pack(body);
+            assert_eq!(
+                packed,
+                lz4_flex::block::compress_prepend_size(body.as_bytes())
+            );
+            assert_eq!(unpack(&packed, 2 * KEPT_BUFFER_BYTES).unwrap(), body);
+        }
     }
 
     #[test]
