@@ -1,27 +1,25 @@
 //! An SQS-like queue in the database: visibility timeouts, per-message delays,
 //! receive counts. A received message that is never deleted (its consumer
 //! died) becomes visible again when its visibility timeout ends.
-//!
-//! Bodies are stored LZ4-packed, as BLOBs: a body of JSON events shrinks
-//! several times over, and it was half of the WAL a request wrote
-//! (BENCHMARKS.md "Packed queue bodies"). A TEXT body is one stored before
-//! they were packed, and is read as it is.
+//! How bodies are stored: body.rs.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::types::{FromSql, FromSqlError, ValueRef};
 use rusqlite::{params, params_from_iter};
+
+mod body;
+
+use body::{StoredBody, unreadable};
+pub(super) use body::{pack_body, read_body};
 
 use super::savepoint::Savepoint;
 use super::{SqliteStore, placeholders};
 use crate::domain::ids::random_id;
 use crate::domain::time::now_ms;
 use crate::ports::{
-    MAX_MESSAGE_BODY_BYTES, OutgoingMessage, Queue, Received, StoreError, StoreResult, check_body,
-    check_delay,
+    OutgoingMessage, Queue, Received, StoreError, StoreResult, check_body, check_delay,
 };
-use crate::store::packed;
 
 /// How often an empty receive looks again while waiting: well inside the
 /// 0.5 s delivery promise for due messages.
@@ -75,7 +73,8 @@ impl SqliteQueue {
     async fn receive_now(&self, max: usize, visibility: Duration) -> StoreResult<Vec<Received>> {
         let queue = self.name.clone();
         let max = max.clamp(1, 10);
-        self.store
+        let taken = self
+            .store
             .run(move |conn| {
                 let now = now_ms();
                 let hidden_until = now + visibility.as_millis() as i64;
@@ -85,13 +84,10 @@ impl SqliteQueue {
                     let mut due = tx.prepare_cached(&due_sql(max))?;
                     let rows = due
                         .query_map(params![queue, now], |r| {
-                            let id: String = r.get(1)?;
-                            let body =
-                                read_body(r.get_ref(2)?).unwrap_or_else(|e| unreadable(&id, &e));
                             Ok((
                                 r.get::<_, i64>(0)?,
-                                id,
-                                body,
+                                r.get::<_, String>(1)?,
+                                StoredBody::of(r.get_ref(2)?),
                                 r.get::<_, u32>(3)?,
                                 r.get::<_, i64>(4)?,
                             ))
@@ -101,22 +97,33 @@ impl SqliteQueue {
                         "UPDATE queue_messages SET receipt = ?2, visible_at_ms = ?3,
                            receive_count = receive_count + 1 WHERE seq = ?1",
                     )?;
-                    for (seq, id, body, count, sent_at_ms) in rows {
+                    for (seq, id, stored, count, sent_at_ms) in rows {
                         let receipt = random_id();
                         take.execute(params![seq, receipt, hidden_until])?;
-                        out.push(Received {
-                            message_id: id,
-                            receipt_handle: receipt,
-                            body,
-                            receive_count: count + 1,
-                            sent_at_ms,
-                        });
+                        out.push((id, receipt, stored, count + 1, sent_at_ms));
                     }
                 }
                 tx.commit()?;
                 Ok(out)
             })
-            .await
+            .await?;
+        // Unpacked here, on the receiver's thread, once the writing
+        // connection is free for the writes waiting for it.
+        let received = taken
+            .into_iter()
+            .map(
+                |(id, receipt, stored, receive_count, sent_at_ms)| Received {
+                    body: stored
+                        .and_then(StoredBody::read)
+                        .unwrap_or_else(|e| unreadable(&id, &e)),
+                    message_id: id,
+                    receipt_handle: receipt,
+                    receive_count,
+                    sent_at_ms,
+                },
+            )
+            .collect();
+        Ok(received)
     }
 }
 
@@ -133,30 +140,6 @@ fn due_sql(max: usize) -> String {
          WHERE m.queue = ?1 AND m.visible_at_ms <= ?2
          ORDER BY m.visible_at_ms, m.seq LIMIT {max}"
     )
-}
-
-/// A body as the queue stores it.
-pub(super) fn pack_body(body: &str) -> Vec<u8> {
-    packed::pack(body)
-}
-
-/// A stored body: packed, or TEXT from before bodies were packed. One that
-/// cannot be unpacked is an error, never a panic or an allocation past the
-/// queue's largest body.
-pub(super) fn read_body(value: ValueRef<'_>) -> Result<String, FromSqlError> {
-    match value {
-        ValueRef::Blob(bytes) => packed::unpack(bytes, MAX_MESSAGE_BODY_BYTES)
-            .map_err(|e| FromSqlError::Other(Box::new(e))),
-        other => String::column_result(other),
-    }
-}
-
-/// What a consumer receives for a body that cannot be read (a damaged
-/// database file): text no consumer decodes, so the message becomes a dead
-/// letter that says why, instead of failing every receive of its queue.
-fn unreadable(message_id: &str, error: &FromSqlError) -> String {
-    tracing::error!(message_id, %error, "a queued message's stored body cannot be read");
-    format!("(the stored body of message {message_id} cannot be read: {error})")
 }
 
 #[async_trait]
@@ -280,18 +263,19 @@ impl Queue for SqliteQueue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use crate::ports::MAX_MESSAGE_BODY_BYTES;
 
-    const VISIBILITY: Duration = Duration::from_secs(30);
+    pub(super) const VISIBILITY: Duration = Duration::from_secs(30);
 
-    fn open() -> (tempfile::TempDir, SqliteStore) {
+    pub(super) fn open() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
         (dir, store)
     }
 
-    async fn stored(store: &SqliteStore) -> Vec<(String, usize)> {
+    pub(super) async fn stored(store: &SqliteStore) -> Vec<(String, usize)> {
         store
             .read(|conn| {
                 conn.prepare("SELECT typeof(body), length(body) FROM queue_bodies ORDER BY seq")?
@@ -349,82 +333,6 @@ mod tests {
                 .unwrap();
         }
         assert!(reprepared(&store, bound.to_owned()).await >= 2);
-    }
-
-    #[tokio::test]
-    async fn bodies_are_stored_packed_and_read_back_as_sent() {
-        let (_dir, store) = open();
-        let queue = store.queue("q");
-        let body = format!(
-            r#"{{"events":[{}]}}"#,
-            r#"{"uid":"ü-1","n":1},"#.repeat(2000)
-        );
-        queue
-            .send(&[OutgoingMessage::now(body.clone())])
-            .await
-            .unwrap();
-
-        let [(kind, len)] = &stored(&store).await[..] else {
-            panic!("one body stored")
-        };
-        assert_eq!(kind, "blob");
-        assert!(
-            len * 4 < body.len(),
-            "{len} bytes stored for {}",
-            body.len()
-        );
-        let got = queue.receive(10, VISIBILITY, Duration::ZERO).await.unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].body, body);
-    }
-
-    #[tokio::test]
-    async fn a_text_body_stored_before_packing_is_read_as_it_is() {
-        let (_dir, store) = open();
-        store
-            .run(|conn| {
-                conn.execute(
-                    "INSERT INTO queue_messages (id, queue, visible_at_ms, sent_at_ms)
-                     VALUES ('m-1', 'q', 0, 0)",
-                    [],
-                )?;
-                conn.execute(
-                    "INSERT INTO queue_bodies (seq, body) VALUES (last_insert_rowid(), ?1)",
-                    [r#"{"events":[]}"#],
-                )
-            })
-            .await
-            .unwrap();
-        let got = store
-            .queue("q")
-            .receive(10, VISIBILITY, Duration::ZERO)
-            .await
-            .unwrap();
-        assert_eq!(got[0].body, r#"{"events":[]}"#);
-    }
-
-    #[tokio::test]
-    async fn a_body_that_cannot_be_read_reaches_its_consumer_undecodable_alone() {
-        let (_dir, store) = open();
-        let queue = store.queue("q");
-        let sent = [r#"{"n":1}"#, r#"{"n":2}"#].map(|b| OutgoingMessage::now(b.into()));
-        queue.send(&sent).await.unwrap();
-        // The first claims 4 GiB: refused before any allocation.
-        store
-            .run(|conn| {
-                conn.execute(
-                    "UPDATE queue_bodies SET body = X'FFFFFFFF10'
-                     WHERE seq = (SELECT MIN(seq) FROM queue_bodies)",
-                    [],
-                )
-            })
-            .await
-            .unwrap();
-        let got = queue.receive(10, VISIBILITY, Duration::ZERO).await.unwrap();
-        assert_eq!(got.len(), 2);
-        assert!(serde_json::from_str::<serde_json::Value>(&got[0].body).is_err());
-        assert!(got[0].body.contains(&got[0].message_id), "{}", got[0].body);
-        assert_eq!(got[1].body, r#"{"n":2}"#);
     }
 
     #[tokio::test]
