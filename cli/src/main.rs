@@ -5,9 +5,11 @@
 /// allocator took a third of its time (BENCHMARKS.md "mParticle ingest").
 /// jemalloc, not the functions' mimalloc: under a long flat-out backlog
 /// serve's peak stays 20–40 MiB lower and flat, where mimalloc's retained
-/// pages spiked past 128 MiB; it costs ≈ 10 % CPU per event at a fixed half
-/// rate (BENCHMARKS.md "Issue 22, eleventh session"). MSVC builds keep the
-/// system allocator (jemalloc does not build there).
+/// pages spiked past 128 MiB (BENCHMARKS.md "Issue 22, eleventh session").
+/// Its one extra cost was large zeroed allocations, which it zeroes through
+/// the kernel; hot paths make none (`shared/src/store/packed.rs`,
+/// "twelfth session"). MSVC builds keep the system allocator (jemalloc
+/// does not build there).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
