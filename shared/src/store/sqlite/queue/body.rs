@@ -31,12 +31,12 @@ fn unpack_body(bytes: &[u8]) -> Result<String, FromSqlError> {
 /// ([`read_body`]) after the writing connection is free: unpacked on it,
 /// the bodies were a tenth of its time, and every write waited behind them
 /// (BENCHMARKS.md "Issue 22, twelfth session").
-pub(super) enum StoredBody {
+pub(super) enum TakenBody {
     Packed(Vec<u8>),
     Text(String),
 }
 
-impl StoredBody {
+impl TakenBody {
     pub(super) fn of(value: ValueRef<'_>) -> Result<Self, FromSqlError> {
         match value {
             ValueRef::Blob(bytes) => Ok(Self::Packed(bytes.to_vec())),

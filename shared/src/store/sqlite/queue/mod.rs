@@ -10,7 +10,7 @@ use rusqlite::{params, params_from_iter};
 
 mod body;
 
-use body::{StoredBody, unreadable};
+use body::{TakenBody, unreadable};
 pub(super) use body::{pack_body, read_body};
 
 use super::savepoint::Savepoint;
@@ -87,7 +87,7 @@ impl SqliteQueue {
                             Ok((
                                 r.get::<_, i64>(0)?,
                                 r.get::<_, String>(1)?,
-                                StoredBody::of(r.get_ref(2)?),
+                                TakenBody::of(r.get_ref(2)?),
                                 r.get::<_, u32>(3)?,
                                 r.get::<_, i64>(4)?,
                             ))
@@ -114,7 +114,7 @@ impl SqliteQueue {
             .map(
                 |(id, receipt, stored, receive_count, sent_at_ms)| Received {
                     body: stored
-                        .and_then(StoredBody::read)
+                        .and_then(TakenBody::read)
                         .unwrap_or_else(|e| unreadable(&id, &e)),
                     message_id: id,
                     receipt_handle: receipt,
