@@ -112,7 +112,7 @@ pub async fn receive(
         .ok_or_else(|| not_configured(workspace_id))?;
     authenticate(services, &ws, presented, body).await?;
     RateLimit::Customerio
-        .enforce(services.rate_limiter.as_ref(), &ws)
+        .enforce(&services.rate_limiter, &ws)
         .await?;
     let settings = ws
         .customerio

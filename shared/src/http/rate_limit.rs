@@ -16,8 +16,6 @@ pub async fn count_request(
     request: Request,
     next: Next,
 ) -> Result<Response, RequestError> {
-    limit
-        .enforce(services.rate_limiter.as_ref(), &workspace.0)
-        .await?;
+    limit.enforce(&services.rate_limiter, &workspace.0).await?;
     Ok(next.run(request).await)
 }

@@ -79,7 +79,7 @@ pub async fn firehose(
     };
     let ws = services.workspaces.authenticate(&id, &secret).await?;
     RateLimit::Mparticle
-        .enforce(services.rate_limiter.as_ref(), &ws)
+        .enforce(&services.rate_limiter, &ws)
         .await?;
     match kind {
         RequestType::EventProcessing => {

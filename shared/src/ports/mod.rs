@@ -16,6 +16,7 @@ use crate::domain::{
     Arrival, Attempt, DeadLetter, Member, MembershipChange, MembershipOutcome, Page, PageRequest,
     Profile, ProfileKey, ProfileUpdate, Segment, StateChange, StreamState,
 };
+use crate::rate_limit::FixedWindow;
 
 mod error;
 pub use error::{BoxError, StoreError, StoreResult, Unavailability};
@@ -208,24 +209,19 @@ pub trait StreamStateStore: Send + Sync {
 /// How long an attempt log outlives its last write (then expires).
 pub const ATTEMPT_LOG_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RateDecision {
-    Allowed,
-    Limited { retry_after_secs: u64 },
-}
-
-/// Fixed-window request counters shared by every process / Lambda instance.
+/// Fixed-window request counters shared by every process / Lambda instance
+/// (the limiter that reads them: `rate_limit::RateLimiter`).
 #[async_trait]
-pub trait RateLimiter: Send + Sync {
-    /// Counts one request in the current `window` for (workspace, scope) and
-    /// says whether it is within `limit`.
-    async fn hit(
+pub trait RateCounter: Send + Sync {
+    /// Adds `requests` to the counter of (workspace, scope) in `window`,
+    /// atomically across processes, and returns its new total.
+    async fn add(
         &self,
         workspace: &str,
         scope: &str,
-        window: Duration,
-        limit: u64,
-    ) -> StoreResult<RateDecision>;
+        window: &FixedWindow,
+        requests: u64,
+    ) -> StoreResult<u64>;
 }
 
 /// A message to enqueue, visible after `delay` ([`check_delay`]).

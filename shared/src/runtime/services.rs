@@ -9,13 +9,14 @@ use crate::config::{PrivateDestinations, RetrySchedule};
 use crate::delivery_log::{DEFAULT_DAYS, DeliveryLogHandle};
 use crate::outbound::HttpClient;
 use crate::ports::{
-    AttemptLog, DeadLetterStore, DeliveryLog, IdempotencyStore, ProfileStore, RateLimiter,
+    AttemptLog, DeadLetterStore, DeliveryLog, IdempotencyStore, ProfileStore, RateCounter,
     SegmentStore, StreamStateStore,
 };
 use crate::privacy::PrivacyServices;
 use crate::privacy::ports::{PrivacyRequestStore, SuppressionStore, UserDataStore};
 use crate::privacy::settings::PrivacySettings;
 use crate::queue::Queues;
+use crate::rate_limit::RateLimiter;
 use crate::workspaces::Workspaces;
 
 #[derive(Clone)]
@@ -24,7 +25,7 @@ pub struct Services {
     pub profiles: Arc<dyn ProfileStore>,
     pub segments: Arc<dyn SegmentStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
-    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub rate_limiter: Arc<RateLimiter>,
     pub attempts: Arc<dyn AttemptLog>,
     pub dead_letters: Arc<dyn DeadLetterStore>,
     /// Erasure, suppression, access, OpenDSR (docs/interface/privacy.md).
@@ -194,7 +195,7 @@ impl Services {
             + ProfileStore
             + SegmentStore
             + IdempotencyStore
-            + RateLimiter
+            + RateCounter
             + AttemptLog
             + DeadLetterStore
             + SuppressionStore
@@ -209,7 +210,7 @@ impl Services {
             profiles: store.clone(),
             segments: store.clone(),
             idempotency: store.clone(),
-            rate_limiter: store.clone(),
+            rate_limiter: Arc::new(RateLimiter::new(store.clone())),
             attempts: store.clone(),
             stream_states: store.clone(),
             dead_letters: store,

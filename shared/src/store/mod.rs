@@ -7,4 +7,3 @@ pub mod aws;
 pub mod packed;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
-pub mod window;

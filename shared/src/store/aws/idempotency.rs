@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use super::batch::{get_n, n, s};
 use super::{DynamoStore, keys, sdk_error};
 use crate::domain::time::now_ms;
-use crate::ports::{IdempotencyStore, RateDecision, RateLimiter, StoreResult};
-use crate::store::window::FixedWindow;
+use crate::ports::{IdempotencyStore, RateCounter, StoreResult};
+use crate::rate_limit::FixedWindow;
 
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
@@ -62,17 +62,17 @@ impl IdempotencyStore for DynamoStore {
 }
 
 #[async_trait]
-impl RateLimiter for DynamoStore {
-    async fn hit(
+impl RateCounter for DynamoStore {
+    async fn add(
         &self,
         workspace: &str,
         scope: &str,
-        window: Duration,
-        limit: u64,
-    ) -> StoreResult<RateDecision> {
-        let window = FixedWindow::at(now_ms(), window);
+        window: &FixedWindow,
+        requests: u64,
+    ) -> StoreResult<u64> {
+        let requests = i64::try_from(requests).unwrap_or(i64::MAX);
         // One atomic counter per window: exact, and a single item sustains
-        // ~1000 writes/s, twice the default Amplitude limit of 500/s.
+        // ~1000 writes/s; the limiter's leases add several requests at once.
         let out = self
             .client
             .update_item()
@@ -82,20 +82,22 @@ impl RateLimiter for DynamoStore {
                 s(format!("RL#{}", window.counter_key(workspace, scope))),
             )
             .key("sk", s("RL"))
-            .update_expression("ADD #c :one SET expires_at = :exp")
+            .update_expression("ADD #c :requests SET expires_at = :exp")
             .expression_attribute_names("#c", "count")
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":requests", n(requests))
             .expression_attribute_values(":exp", n(window.expires_at_ms() / 1000))
-            .return_values(ReturnValue::UpdatedNew)
+            // The whole item: an add of 0 (a read of the total) changes no
+            // attribute, so `UPDATED_NEW` may return none.
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(sdk_error)?;
-        let count = out
+        let total = out
             .attributes
             .as_ref()
             .and_then(|a| get_n(a, "count"))
-            .unwrap_or(1)
+            .unwrap_or(requests)
             .max(0) as u64;
-        Ok(window.decide(count, limit))
+        Ok(total)
     }
 }

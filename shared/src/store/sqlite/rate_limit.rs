@@ -1,44 +1,42 @@
-use std::time::Duration;
-
 use async_trait::async_trait;
 use rusqlite::params;
 
 use super::SqliteStore;
 use super::savepoint::Savepoint;
 use crate::domain::time::now_ms;
-use crate::ports::{RateDecision, RateLimiter, StoreResult};
-use crate::store::window::FixedWindow;
+use crate::ports::{RateCounter, StoreResult};
+use crate::rate_limit::FixedWindow;
 
 #[async_trait]
-impl RateLimiter for SqliteStore {
-    async fn hit(
+impl RateCounter for SqliteStore {
+    async fn add(
         &self,
         workspace: &str,
         scope: &str,
-        window: Duration,
-        limit: u64,
-    ) -> StoreResult<RateDecision> {
-        let window = FixedWindow::at(now_ms(), window);
+        window: &FixedWindow,
+        requests: u64,
+    ) -> StoreResult<u64> {
         let key = window.counter_key(workspace, scope);
         let expires = window.expires_at_ms();
         let now = now_ms();
-        let count: u64 = self
+        let requests = i64::try_from(requests).unwrap_or(i64::MAX);
+        let total: i64 = self
             .run(move |conn| {
                 let tx = Savepoint::open(conn)?;
                 // Expired counters are garbage: drop them as we go (indexed).
                 tx.prepare_cached("DELETE FROM rate_counters WHERE expires_at_ms < ?1")?
                     .execute([now])?;
-                let count = tx
+                let total = tx
                     .prepare_cached(
-                        "INSERT INTO rate_counters (key, count, expires_at_ms) VALUES (?1, 1, ?2)
-                         ON CONFLICT (key) DO UPDATE SET count = count + 1
+                        "INSERT INTO rate_counters (key, count, expires_at_ms) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (key) DO UPDATE SET count = count + excluded.count
                          RETURNING count",
                     )?
-                    .query_row(params![key, expires], |r| r.get(0))?;
+                    .query_row(params![key, requests, expires], |r| r.get(0))?;
                 tx.commit()?;
-                Ok(count)
+                Ok(total)
             })
             .await?;
-        Ok(window.decide(count, limit))
+        Ok(total.max(0) as u64)
     }
 }

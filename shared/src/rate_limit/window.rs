@@ -1,10 +1,8 @@
-//! Fixed-window counting shared by the rate-limiter adapters
-//! (docs/interface/http.md "Rate limits": the first N requests in a window
-//! pass, the rest wait for the next window).
+//! Fixed windows: the first N requests in a window pass, the rest wait for
+//! the next window (docs/interface/http.md "Rate limits"). The adapters key
+//! their counters by window; the leases (`lease.rs`) decide with it.
 
 use std::time::Duration;
-
-use crate::ports::RateDecision;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FixedWindow {
@@ -38,14 +36,11 @@ impl FixedWindow {
         ((remaining_ms + 999) / 1000).max(1) as u64
     }
 
-    pub fn decide(&self, count: u64, limit: u64) -> RateDecision {
-        if count <= limit {
-            RateDecision::Allowed
-        } else {
-            RateDecision::Limited {
-                retry_after_secs: self.retry_after_secs(),
-            }
-        }
+    /// Of `requests` just added to a counter that now reads `total`, how
+    /// many are within `limit`: those counted before them came first.
+    pub fn granted(total: u64, requests: u64, limit: u64) -> u64 {
+        let before = total.saturating_sub(requests);
+        limit.saturating_sub(before).min(requests)
     }
 }
 
@@ -58,18 +53,32 @@ mod tests {
         let w = FixedWindow::at(61_500, Duration::from_secs(60));
         assert_eq!(w.start_ms, 60_000);
         assert_eq!(w.retry_after_secs(), 59);
-        assert_eq!(w.decide(3, 3), RateDecision::Allowed);
-        assert_eq!(
-            w.decide(4, 3),
-            RateDecision::Limited {
-                retry_after_secs: 59
-            }
-        );
         let s = FixedWindow::at(10_999, Duration::from_secs(1));
         assert_eq!(s.retry_after_secs(), 1);
         assert_ne!(
             FixedWindow::at(0, Duration::from_secs(1)).counter_key("w", "a"),
             FixedWindow::at(0, Duration::from_secs(60)).counter_key("w", "a")
         );
+    }
+
+    #[test]
+    fn only_the_requests_within_the_limit_are_granted() {
+        // total, requests just added, limit → granted
+        let cases = [
+            (1, 1, 3, 1),
+            (3, 1, 3, 1),
+            (4, 1, 3, 0),
+            (10, 10, 25, 10),
+            (30, 10, 25, 5),
+            (40, 10, 25, 0),
+            (0, 0, 25, 0),
+        ];
+        for (total, requests, limit, granted) in cases {
+            assert_eq!(
+                FixedWindow::granted(total, requests, limit),
+                granted,
+                "{total} {requests} {limit}"
+            );
+        }
     }
 }

@@ -1,12 +1,18 @@
 //! The per-workspace request limits (docs/interface/http.md "Rate limits"):
 //! a closed set, each a fixed window and a limit from the workspace's
-//! configuration, counted in the shared store across processes.
+//! configuration, counted in the shared store across processes, in leases
+//! (`lease.rs`).
+
+mod lease;
+mod window;
 
 use std::time::Duration;
 
+pub use lease::{HORIZON, MAX_SHARE, RateDecision, RateLimiter};
+pub use window::FixedWindow;
+
 use crate::config::WorkspaceConfig;
 use crate::error::RequestError;
-use crate::ports::{RateDecision, RateLimiter};
 pub use crate::topology::RateLimit;
 
 impl RateLimit {
@@ -37,12 +43,12 @@ impl RateLimit {
     /// seconds until the next window.
     pub async fn enforce(
         self,
-        limiter: &dyn RateLimiter,
+        limiter: &RateLimiter,
         ws: &WorkspaceConfig,
     ) -> Result<(), RequestError> {
         let (window, window_name) = self.window();
         let limit = self.limit(ws);
-        match limiter.hit(&ws.id, self.scope(), window, limit).await? {
+        match limiter.check(&ws.id, self, window, limit).await? {
             RateDecision::Allowed => Ok(()),
             RateDecision::Limited { retry_after_secs } => Err(RequestError::RateLimited {
                 limit,
