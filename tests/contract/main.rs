@@ -5,6 +5,7 @@ mod attempts;
 mod dead_letters;
 mod delivery_log;
 mod idempotency;
+mod ingest;
 mod ordering;
 mod privacy;
 mod profiles;

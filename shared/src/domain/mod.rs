@@ -14,6 +14,7 @@ pub mod staged;
 pub mod stream_state;
 pub mod time;
 pub mod version;
+pub mod window;
 
 pub use delivery::{Attempt, DeadBatch, DeadLetter, DeadMessage, FailureKind, RetryMessage};
 pub use encoded::Encoded;
@@ -27,3 +28,4 @@ pub use segment::{
 pub use staged::{StagedChanges, StagedSync, StagedUser};
 pub use stream_state::{Disabled, Hold, StateChange, StreamState};
 pub use version::{Arrival, MembershipState, Version};
+pub use window::FixedWindow;

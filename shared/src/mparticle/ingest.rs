@@ -1,5 +1,6 @@
-//! Applying a mapped request: ONE batched profile write for all its users,
-//! then ONE queue send for all its events (packed ≤ 100 per message).
+//! Applying a mapped request: ONE write of its profile updates, the
+//! corrections their attribute budget calls for and its events (packed
+//! ≤ 100 per message), `ports::IngestWriter`.
 
 use super::mapper::{self, Report};
 use super::model::SourceBatch;
@@ -26,15 +27,11 @@ pub async fn ingest(
         RequestError::bad_request(format!("cannot queue the request's events: {e}"))
     })?;
     let mut report = mapped.report;
-    if !mapped.updates.is_empty() {
-        let profiles = services
-            .profiles
-            .update_profiles(&ws.id, &mapped.updates)
-            .await?;
-        report.skipped_attributes +=
-            keep_within_budget(services, ws, &mapped.updates, &profiles).await?;
-    }
-    services.queues.events.send_encoded(messages).await?;
+    let written = services
+        .ingest
+        .write(&ws.id, &mapped.updates, over_budget, messages)
+        .await?;
+    report.skipped_attributes += not_kept(ws, &written.corrections);
     metrics::events_ingested(&ws.id, &mapped.events);
     let skipped = [
         ("no_identity", report.skipped_batches),
@@ -90,14 +87,9 @@ async fn drop_suppressed(
 }
 
 /// A profile that this request's attributes took over its attribute budget
-/// gets them taken back (the rare second write): the budget holds per
-/// profile across requests, not only per request. Returns how many.
-async fn keep_within_budget(
-    services: &Services,
-    ws: &WorkspaceConfig,
-    updates: &[ProfileUpdate],
-    profiles: &[Profile],
-) -> RequestResult<u64> {
+/// gets them taken back (a correction, rarely any): the budget holds per
+/// profile across requests, not only per request.
+fn over_budget(updates: &[ProfileUpdate], profiles: &[Profile]) -> Vec<ProfileUpdate> {
     let mut trims = Vec::new();
     for (update, profile) in updates.iter().zip(profiles) {
         let remove = update.over_budget(profile, limits::PROFILE_ATTRIBUTE_BYTES);
@@ -107,11 +99,18 @@ async fn keep_within_budget(
             trims.push(trim);
         }
     }
-    let removed = trims.iter().map(|t| t.remove_attributes.len() as u64).sum();
-    if !trims.is_empty() {
-        tracing::warn!(workspace_id = %ws.id, profiles = trims.len(), attributes = removed,
+    trims
+}
+
+/// How many attributes the corrections took back, said in the log.
+fn not_kept(ws: &WorkspaceConfig, corrections: &[ProfileUpdate]) -> u64 {
+    let removed = corrections
+        .iter()
+        .map(|t| t.remove_attributes.len() as u64)
+        .sum();
+    if !corrections.is_empty() {
+        tracing::warn!(workspace_id = %ws.id, profiles = corrections.len(), attributes = removed,
             "attributes beyond a profile's attribute budget were not kept");
-        services.profiles.update_profiles(&ws.id, &trims).await?;
     }
-    Ok(removed)
+    removed
 }

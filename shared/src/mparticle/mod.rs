@@ -3,8 +3,9 @@
 //!
 //! Both formats are read into one internal model (`model`), which one
 //! mapper turns into profile updates and events following the mapping tables
-//! (`rules`, docs/rules/mparticle-mapping.md); `ingest` applies them with
-//! one batched profile write and one queue send per request.
+//! (`rules`, docs/rules/mparticle-mapping.md); `ingest` applies them in
+//! one ingest write per request (profile updates, their corrections, events:
+//! docs/architecture.md "One write per request").
 
 mod audiences;
 mod commerce;

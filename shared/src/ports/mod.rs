@@ -13,10 +13,10 @@ use async_trait::async_trait;
 
 use crate::config::WorkspaceConfig;
 use crate::domain::{
-    Arrival, Attempt, DeadLetter, Member, MembershipChange, MembershipOutcome, Page, PageRequest,
-    Profile, ProfileKey, ProfileUpdate, Segment, StateChange, StreamState,
+    Arrival, Attempt, DeadLetter, Encoded, EventsMessage, FixedWindow, Member, MembershipChange,
+    MembershipOutcome, Page, PageRequest, Profile, ProfileKey, ProfileUpdate, Segment, StateChange,
+    StreamState,
 };
-use crate::rate_limit::FixedWindow;
 
 mod error;
 pub use error::{BoxError, StoreError, StoreResult, Unavailability};
@@ -81,6 +81,35 @@ pub trait ProfileStore: Send + Sync {
         self.update_profiles(workspace, &updates).await?;
         Ok(absent)
     }
+}
+
+/// Corrections to profiles just updated: from each update and the profile
+/// it resulted in, the updates that take back what a profile may not keep
+/// (none when all may stay).
+pub type Corrections = fn(&[ProfileUpdate], &[Profile]) -> Vec<ProfileUpdate>;
+
+/// What an ingest request writes, in this order: its profile updates, the
+/// corrections the resulting profiles call for, then its events. The
+/// embedded store writes them as one write of its group commit, all or
+/// none; the AWS adapter, step by step, each after the one before succeeded
+/// (docs/architecture.md "One write per request").
+#[async_trait]
+pub trait IngestWriter: Send + Sync {
+    async fn write(
+        &self,
+        workspace: &str,
+        updates: &[ProfileUpdate],
+        correct: Corrections,
+        events: Vec<Encoded<EventsMessage>>,
+    ) -> StoreResult<IngestWritten>;
+}
+
+/// The profiles an ingest write resulted in (before their corrections, in
+/// the order of the updates) and the corrections applied.
+#[derive(Debug, Default)]
+pub struct IngestWritten {
+    pub profiles: Vec<Profile>,
+    pub corrections: Vec<ProfileUpdate>,
 }
 
 /// Segments and their memberships, each membership versioned by the change
@@ -237,6 +266,13 @@ impl OutgoingMessage {
             body,
             delay: Duration::ZERO,
         }
+    }
+}
+
+/// An encoded message for immediate delivery.
+impl<M> From<Encoded<M>> for OutgoingMessage {
+    fn from(message: Encoded<M>) -> Self {
+        Self::now(message.into_string())
     }
 }
 

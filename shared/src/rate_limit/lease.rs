@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{FixedWindow, RateLimit};
+use super::RateLimit;
+use crate::domain::FixedWindow;
 use crate::domain::time::now_ms;
 use crate::ports::{RateCounter, StoreResult};
 

@@ -4,12 +4,11 @@
 //! (`lease.rs`).
 
 mod lease;
-mod window;
 
 use std::time::Duration;
 
+pub use crate::domain::FixedWindow;
 pub use lease::{HORIZON, MAX_SHARE, RateDecision, RateLimiter};
-pub use window::FixedWindow;
 
 use crate::config::WorkspaceConfig;
 use crate::error::RequestError;

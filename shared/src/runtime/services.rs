@@ -9,8 +9,8 @@ use crate::config::{PrivateDestinations, RetrySchedule};
 use crate::delivery_log::{DEFAULT_DAYS, DeliveryLogHandle};
 use crate::outbound::HttpClient;
 use crate::ports::{
-    AttemptLog, DeadLetterStore, DeliveryLog, IdempotencyStore, ProfileStore, RateCounter,
-    SegmentStore, StreamStateStore,
+    AttemptLog, DeadLetterStore, DeliveryLog, IdempotencyStore, IngestWriter, ProfileStore,
+    RateCounter, SegmentStore, StreamStateStore,
 };
 use crate::privacy::PrivacyServices;
 use crate::privacy::ports::{PrivacyRequestStore, SuppressionStore, UserDataStore};
@@ -23,6 +23,9 @@ use crate::workspaces::Workspaces;
 pub struct Services {
     pub workspaces: Workspaces,
     pub profiles: Arc<dyn ProfileStore>,
+    /// An ingest request's profile updates and events, written together
+    /// where the store can (`ports::IngestWriter`).
+    pub ingest: Arc<dyn IngestWriter>,
     pub segments: Arc<dyn SegmentStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub rate_limiter: Arc<RateLimiter>,
@@ -64,16 +67,21 @@ impl Services {
         retry_schedule: RetrySchedule,
     ) -> crate::ports::StoreResult<Self> {
         use crate::ports::Queue;
-        let store = crate::store::sqlite::SqliteStore::open(path)?;
-        let log = crate::store::sqlite::SqliteDeliveryLog::open_beside(path)?;
-        Ok(Self::assemble(
+        use crate::store::sqlite::{SqliteDeliveryLog, SqliteIngest, SqliteStore};
+        use crate::topology::QueueName;
+        let store = SqliteStore::open(path)?;
+        let log = SqliteDeliveryLog::open_beside(path)?;
+        let mut services = Self::assemble(
             Arc::new(store.clone()),
             Arc::new(log),
             Queues::open(|name| Arc::new(store.queue(name.as_str())) as Arc<dyn Queue>),
             retry_schedule,
             std::time::Duration::from_secs(2),
             PrivateDestinations::Allow,
-        ))
+        );
+        let events = store.queue(QueueName::Events.as_str());
+        services.ingest = Arc::new(SqliteIngest::new(store, events));
+        Ok(services)
     }
 
     /// The AWS backend: DynamoDB and SQS with shared clients.
@@ -205,6 +213,10 @@ impl Services {
             + 'static,
     {
         Self {
+            ingest: Arc::new(crate::store::in_order::InOrder::new(
+                store.clone(),
+                queues.events.raw().clone(),
+            )),
             privacy: PrivacyServices::new(store.clone()),
             workspaces: Workspaces::new(store.clone(), cache_ttl),
             profiles: store.clone(),

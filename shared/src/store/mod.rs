@@ -4,6 +4,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod in_order;
 pub mod packed;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -10,9 +10,9 @@ use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::batch::{get_n, n, s};
 use super::{DynamoStore, keys, sdk_error};
+use crate::domain::FixedWindow;
 use crate::domain::time::now_ms;
 use crate::ports::{IdempotencyStore, RateCounter, StoreResult};
-use crate::rate_limit::FixedWindow;
 
 #[async_trait]
 impl IdempotencyStore for DynamoStore {

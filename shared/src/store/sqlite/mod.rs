@@ -11,6 +11,7 @@ mod checkpoint;
 mod dead_letters;
 mod delivery_log;
 mod idempotency;
+mod ingest;
 mod privacy;
 mod profiles;
 mod queue;
@@ -24,6 +25,7 @@ mod workspaces;
 mod writer;
 
 pub use delivery_log::SqliteDeliveryLog;
+pub use ingest::SqliteIngest;
 pub use queue::SqliteQueue;
 
 use std::path::{Path, PathBuf};

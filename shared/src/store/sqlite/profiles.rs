@@ -34,6 +34,48 @@ fn lookup(
     Ok(out)
 }
 
+/// Applies each update to its stored profile (creating it), in one
+/// savepoint, and returns the profiles in input order. Read-modify-write is
+/// atomic under SQLite's single writer, also across processes.
+pub(super) fn update_profiles(
+    conn: &mut Connection,
+    workspace: &str,
+    updates: &[ProfileUpdate],
+) -> rusqlite::Result<Vec<Profile>> {
+    let tx = Savepoint::open(conn)?;
+    let mut out = Vec::with_capacity(updates.len());
+    {
+        let mut read =
+            tx.prepare_cached("SELECT doc FROM profiles WHERE workspace = ?1 AND id = ?2")?;
+        let mut write = tx.prepare_cached(
+            "INSERT INTO profiles (workspace, id, uid, doc) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (workspace, id) DO UPDATE SET uid = excluded.uid, doc = excluded.doc",
+        )?;
+        let mut index = tx.prepare_cached(INDEX_ANONYMOUS_ID)?;
+        for update in updates {
+            let id = update.moengage_user_id(workspace);
+            let stored: Option<String> = read
+                .query_row(params![workspace, id], |r| r.get(0))
+                .optional()?;
+            let current: Option<Profile> = stored.as_deref().map(from_json).transpose()?;
+            let profile = update.apply_to(workspace, current);
+            let doc = to_json(&profile)?;
+            // An update that changes nothing (a batch repeating the
+            // attributes it sent before) writes nothing: no row, no
+            // WAL pages (BENCHMARKS.md "Unchanged profiles not written").
+            if stored.as_deref() != Some(doc.as_str()) {
+                write.execute(params![workspace, id, profile.uid, doc])?;
+            }
+            for anon in update.anonymous_ids() {
+                index.execute(params![workspace, anon, id])?;
+            }
+            out.push(profile);
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
 #[async_trait]
 impl ProfileStore for SqliteStore {
     async fn get_profiles(&self, workspace: &str, ids: &[String]) -> StoreResult<Vec<Profile>> {
@@ -96,46 +138,8 @@ impl ProfileStore for SqliteStore {
         updates: &[ProfileUpdate],
     ) -> StoreResult<Vec<Profile>> {
         let (workspace, updates) = (workspace.to_owned(), updates.to_vec());
-        self.run(move |conn| {
-            // One transaction: read-modify-write is atomic under SQLite's
-            // single writer, also across processes.
-            let tx = Savepoint::open(conn)?;
-            let mut out = Vec::with_capacity(updates.len());
-            {
-                let mut read = tx.prepare_cached(
-                    "SELECT doc FROM profiles WHERE workspace = ?1 AND id = ?2",
-                )?;
-                let mut write = tx.prepare_cached(
-                    "INSERT INTO profiles (workspace, id, uid, doc) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (workspace, id) DO UPDATE SET uid = excluded.uid, doc = excluded.doc",
-                )?;
-                let mut index = tx.prepare_cached(
-                    INDEX_ANONYMOUS_ID,
-                )?;
-                for update in &updates {
-                    let id = update.moengage_user_id(&workspace);
-                    let stored: Option<String> = read
-                        .query_row(params![workspace, id], |r| r.get(0))
-                        .optional()?;
-                    let current: Option<Profile> = stored.as_deref().map(from_json).transpose()?;
-                    let profile = update.apply_to(&workspace, current);
-                    let doc = to_json(&profile)?;
-                    // An update that changes nothing (a batch repeating the
-                    // attributes it sent before) writes nothing: no row, no
-                    // WAL pages (BENCHMARKS.md "Unchanged profiles not written").
-                    if stored.as_deref() != Some(doc.as_str()) {
-                        write.execute(params![workspace, id, profile.uid, doc])?;
-                    }
-                    for anon in update.anonymous_ids() {
-                        index.execute(params![workspace, anon, id])?;
-                    }
-                    out.push(profile);
-                }
-            }
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        self.run(move |conn| update_profiles(conn, &workspace, &updates))
+            .await
     }
 
     async fn ensure_profiles(

@@ -3,9 +3,9 @@ use rusqlite::params;
 
 use super::SqliteStore;
 use super::savepoint::Savepoint;
+use crate::domain::FixedWindow;
 use crate::domain::time::now_ms;
 use crate::ports::{RateCounter, StoreResult};
-use crate::rate_limit::FixedWindow;
 
 #[async_trait]
 impl RateCounter for SqliteStore {

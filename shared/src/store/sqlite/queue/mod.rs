@@ -41,33 +41,28 @@ impl SqliteQueue {
 
     /// Sends `messages`, held under `hold` when given ([`Queue::send_held`]).
     async fn insert(&self, hold: Option<String>, messages: &[OutgoingMessage]) -> StoreResult<()> {
+        let rows = self.rows(hold, messages)?;
+        self.store.run(move |conn| rows.insert(conn)).await
+    }
+
+    /// `messages` checked and packed, to insert into this queue on the
+    /// writing connection (here, or in another write of the store).
+    pub(in crate::store::sqlite) fn rows(
+        &self,
+        hold: Option<String>,
+        messages: &[OutgoingMessage],
+    ) -> StoreResult<NewRows> {
         let mut packed = Vec::with_capacity(messages.len());
         for m in messages {
             check_delay(m.delay)?;
             check_body(&m.body)?;
             packed.push((m.delay, pack_body(&m.body)));
         }
-        let queue = self.name.clone();
-        self.store
-            .run(move |conn| {
-                let now = now_ms();
-                let tx = Savepoint::open(conn)?;
-                {
-                    let mut insert = tx.prepare_cached(
-                        "INSERT INTO queue_messages (id, queue, visible_at_ms, sent_at_ms, hold_key)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?;
-                    let mut insert_body =
-                        tx.prepare_cached("INSERT INTO queue_bodies (seq, body) VALUES (?1, ?2)")?;
-                    for (delay, body) in &packed {
-                        let visible_at = now + delay.as_millis() as i64;
-                        insert.execute(params![random_id(), queue, visible_at, now, hold])?;
-                        insert_body.execute(params![tx.last_insert_rowid(), body])?;
-                    }
-                }
-                tx.commit()
-            })
-            .await
+        Ok(NewRows {
+            queue: self.name.clone(),
+            hold,
+            packed,
+        })
     }
 
     async fn receive_now(&self, max: usize, visibility: Duration) -> StoreResult<Vec<Received>> {
@@ -140,6 +135,42 @@ fn due_sql(max: usize) -> String {
          WHERE m.queue = ?1 AND m.visible_at_ms <= ?2
          ORDER BY m.visible_at_ms, m.seq LIMIT {max}"
     )
+}
+
+/// Messages ready to insert into one queue: checked, bodies packed.
+pub(in crate::store::sqlite) struct NewRows {
+    queue: String,
+    hold: Option<String>,
+    packed: Vec<(Duration, Vec<u8>)>,
+}
+
+impl NewRows {
+    pub(in crate::store::sqlite) fn is_empty(&self) -> bool {
+        self.packed.is_empty()
+    }
+
+    /// Inserts the messages, all or none (one savepoint).
+    pub(in crate::store::sqlite) fn insert(
+        &self,
+        conn: &mut rusqlite::Connection,
+    ) -> rusqlite::Result<()> {
+        let now = now_ms();
+        let tx = Savepoint::open(conn)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO queue_messages (id, queue, visible_at_ms, sent_at_ms, hold_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut insert_body =
+                tx.prepare_cached("INSERT INTO queue_bodies (seq, body) VALUES (?1, ?2)")?;
+            for (delay, body) in &self.packed {
+                let visible_at = now + delay.as_millis() as i64;
+                insert.execute(params![random_id(), self.queue, visible_at, now, self.hold])?;
+                insert_body.execute(params![tx.last_insert_rowid(), body])?;
+            }
+        }
+        tx.commit()
+    }
 }
 
 #[async_trait]

@@ -1,6 +1,6 @@
 //! Fixed windows: the first N requests in a window pass, the rest wait for
 //! the next window (docs/interface/http.md "Rate limits"). The adapters key
-//! their counters by window; the leases (`lease.rs`) decide with it.
+//! their counters by window; the leases (`rate_limit/lease.rs`) decide with it.
 
 use std::time::Duration;
 
