@@ -157,9 +157,9 @@ async fn with_a_failing_cohort_message(b: &Backend) -> Services {
         .send(&[OutgoingMessage::now(staged.to_string())])
         .await
         .unwrap();
-    let mut broken = b.services.clone();
-    broken.profiles = Arc::new(ProfilesDown);
-    broken
+    b.services
+        .clone()
+        .changed(|set| set.profiles = Arc::new(ProfilesDown))
 }
 
 struct ProfilesDown;

@@ -65,10 +65,8 @@ pub async fn open(config: &ConfigFile) -> Result<Services, Failure> {
                 .map_err(|e| Failure::Usage(e.into()))?;
             // The config file's retention wins over the environment's.
             environment.dead_letter_days = config.privacy.dead_letter_days;
-            let mut services = Services::aws_from(&environment, &aws_sdk_config().await);
             // The config file's schedule wins over the environment's.
-            services.retry_schedule = schedule;
-            services
+            Services::aws_from(&environment, &aws_sdk_config().await).with_retry_schedule(schedule)
         }
         #[cfg(not(feature = "aws"))]
         StorageBackend::Aws => {

@@ -143,8 +143,10 @@ async fn a_crash_between_ack_and_apply_loses_nothing(b: &Backend) {
         inner: b.queues.events.raw().clone(),
         attempted: Mutex::new(Vec::new()),
     });
-    let mut broken = b.services.clone();
-    broken.queues.events = TypedQueue::new(failing.clone());
+    let broken = b
+        .services
+        .clone()
+        .changed(|set| set.queues.events = TypedQueue::new(failing.clone()));
     assert_eq!(consume_when_back(&broken, 2).await, (2, 2));
     assert_eq!(segment(b, &auth, SEGMENT).await["member_count"], 120);
     assert!(drain_events(b).await.is_empty());

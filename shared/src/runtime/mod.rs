@@ -10,4 +10,4 @@ pub mod stream_states;
 
 #[cfg(feature = "aws")]
 pub use environment::{AwsEnvironment, EnvError};
-pub use services::Services;
+pub use services::{ServiceSet, Services};

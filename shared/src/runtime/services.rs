@@ -19,8 +19,24 @@ use crate::queue::Queues;
 use crate::rate_limit::RateLimiter;
 use crate::workspaces::Workspaces;
 
+/// What a process shares, behind one `Arc`: a request's layers and
+/// extractors each take the router's state by value, and cloning every port's
+/// `Arc` of a wide struct for each of them was ≈ 2 % of serve's CPU flat out
+/// (BENCHMARKS.md "Issue 22, fourteenth session"). Reads go through `Deref`;
+/// the `with_*` builders change a copy only while the value is shared.
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(Arc<ServiceSet>);
+
+impl std::ops::Deref for Services {
+    type Target = ServiceSet;
+    fn deref(&self) -> &ServiceSet {
+        &self.0
+    }
+}
+
+/// The ports, queues and clients of [`Services`].
+#[derive(Clone)]
+pub struct ServiceSet {
     pub workspaces: Workspaces,
     pub profiles: Arc<dyn ProfileStore>,
     /// An ingest request's profile updates and events, written together
@@ -71,7 +87,7 @@ impl Services {
         use crate::topology::QueueName;
         let store = SqliteStore::open(path)?;
         let log = SqliteDeliveryLog::open_beside(path)?;
-        let mut services = Self::assemble(
+        let mut services = ServiceSet::assemble(
             Arc::new(store.clone()),
             Arc::new(log),
             Queues::open(|name| Arc::new(store.queue(name.as_str())) as Arc<dyn Queue>),
@@ -81,7 +97,7 @@ impl Services {
         );
         let events = store.queue(QueueName::Events.as_str());
         services.ingest = Arc::new(SqliteIngest::new(store, events));
-        Ok(services)
+        Ok(Self(Arc::new(services)))
     }
 
     /// The AWS backend: DynamoDB and SQS with shared clients.
@@ -119,7 +135,7 @@ impl Services {
         .with_dead_letter_days(dead_letter_days);
         let store = Arc::new(store);
         #[allow(unused_mut)]
-        let mut services = Self::assemble(
+        let mut services = ServiceSet::assemble(
             store.clone(),
             store,
             Queues::open(|name| {
@@ -136,7 +152,7 @@ impl Services {
         {
             services.aws_requests = Some(clients.requests.clone());
         }
-        services
+        Self(Arc::new(services))
     }
 
     /// The AWS backend as `environment` describes it, over `sdk` (a
@@ -155,8 +171,28 @@ impl Services {
 
     /// The privacy settings (`[privacy]`, `[server] public_url`).
     pub fn with_privacy(mut self, settings: PrivacySettings) -> Self {
-        self.privacy.settings = Arc::new(settings);
+        self.set().privacy.settings = Arc::new(settings);
         self
+    }
+
+    /// Delays before retries 1..n, then dead letter (a config file's
+    /// schedule wins over the environment's).
+    pub fn with_retry_schedule(mut self, schedule: RetrySchedule) -> Self {
+        self.set().retry_schedule = schedule;
+        self
+    }
+
+    /// These services with `change` applied to a copy (tests put a failing
+    /// port in one's place).
+    #[cfg(feature = "test-support")]
+    pub fn changed(mut self, change: impl FnOnce(&mut ServiceSet)) -> Self {
+        change(self.set());
+        self
+    }
+
+    /// The set to change: this value's own, copied first if it is shared.
+    fn set(&mut self) -> &mut ServiceSet {
+        Arc::make_mut(&mut self.0)
     }
 
     /// (DynamoDB, SQS) requests sent so far, on the AWS backend.
@@ -171,24 +207,33 @@ impl Services {
     /// addresses (docs/interface/streams.md "Destinations"). The backends
     /// start with their defaults: allow on sqlite, deny on aws.
     pub fn with_private_destinations(mut self, policy: PrivateDestinations) -> Self {
-        self.destinations = policy;
-        self.http = Arc::default();
+        let set = self.set();
+        set.destinations = policy;
+        set.http = Arc::default();
         self
     }
 
     /// Delivery attempts are kept `days` (`[console] delivery_log_days`).
     pub fn with_delivery_log_days(mut self, days: u32) -> Self {
-        self.delivery_log = DeliveryLogHandle::new(self.delivery_log.store.clone(), days);
+        let set = self.set();
+        set.delivery_log = DeliveryLogHandle::new(set.delivery_log.store.clone(), days);
         self
     }
 
     /// Stream requests through `http` (tests stand in for DNS with it).
     #[cfg(feature = "test-support")]
     pub fn with_http(mut self, http: HttpClient) -> Self {
-        self.http = Arc::new(OnceLock::from(http));
+        self.set().http = Arc::new(OnceLock::from(http));
         self
     }
 
+    /// The client for stream requests.
+    pub fn http(&self) -> &HttpClient {
+        self.http.get_or_init(|| HttpClient::new(self.destinations))
+    }
+}
+
+impl ServiceSet {
     #[cfg(any(feature = "sqlite", feature = "aws"))]
     fn assemble<S>(
         store: Arc<S>,
@@ -237,9 +282,33 @@ impl Services {
             aws_requests: None,
         }
     }
+}
 
-    /// The client for stream requests.
-    pub fn http(&self) -> &HttpClient {
-        self.http.get_or_init(|| HttpClient::new(self.destinations))
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    /// A request's layers and extractors each clone the router's state: one
+    /// reference count, not one per port.
+    fn a_clone_is_one_reference_count() {
+        assert_eq!(
+            std::mem::size_of::<Services>(),
+            std::mem::size_of::<Arc<ServiceSet>>()
+        );
+    }
+
+    #[test]
+    /// A builder changes its own value: services cloned before keep theirs.
+    fn a_builder_leaves_earlier_clones_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let services =
+            Services::sqlite(&dir.path().join("store.db"), RetrySchedule::default()).unwrap();
+        let shorter = RetrySchedule::try_from(vec![1, 2]).unwrap();
+        let changed = services.clone().with_retry_schedule(shorter.clone());
+        assert_eq!(changed.retry_schedule, shorter);
+        assert_eq!(services.retry_schedule, RetrySchedule::default());
+        // Unchanged, a clone is the same set.
+        assert!(Arc::ptr_eq(&services.0, &services.clone().0));
     }
 }
