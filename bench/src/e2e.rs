@@ -93,16 +93,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         bin.display()
     );
 
-    let ceiling = if args.no_ceiling {
-        None
-    } else {
-        Some(reference(&workload, &options, false, args.references_at_rate).await?)
+    let references = |when: &'static str| {
+        let (workload, options) = (workload.clone(), options.clone());
+        let (ceiling, json_floor, at_rate) =
+            (!args.no_ceiling, args.json_floor, args.references_at_rate);
+        async move {
+            let ceiling = match ceiling {
+                true => Some(reference(&workload, &options, false, at_rate, when).await?),
+                false => None,
+            };
+            let json_floor = match json_floor {
+                true => Some(reference(&workload, &options, true, at_rate, when).await?),
+                false => None,
+            };
+            anyhow::Ok((ceiling, json_floor))
+        }
     };
-    let json_floor = if args.json_floor {
-        Some(reference(&workload, &options, true, args.references_at_rate).await?)
-    } else {
-        None
-    };
+    let (ceiling, json_floor) = references("before serve").await?;
 
     let receiver = Receiver::start().await?;
     let dir = tempfile::Builder::new()
@@ -168,6 +175,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let rss_max = sampler.max_kib();
     drop(sampler);
 
+    let code = serve.stop(Duration::from_secs(30))?;
+    // The references again, once serve has stopped: the machine's speed
+    // moves within a minute, so serve's run is set against the mean of one
+    // measured just before it and one just after (BENCHMARKS.md "Issue 22,
+    // fifteenth session").
+    let (ceiling_after, json_floor_after) = references("after serve").await?;
+
     let mut table = Table::new();
     let ingest = per_second(outcome.ok_events, outcome.elapsed());
     let e2e_elapsed = match (outcome.first_send, receiver.counts.last()) {
@@ -219,22 +233,43 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             store_at_last_ack as f64 / 1_048_576.0
         ),
     );
-    for (name, detail, reference) in [
-        ("ceiling", "same generator → hyper echo server", &ceiling),
+    for (name, detail, before, after) in [
+        (
+            "ceiling",
+            "same generator → hyper echo server",
+            &ceiling,
+            &ceiling_after,
+        ),
         (
             "JSON floor",
             "same generator → echo server parsing + serializing",
             &json_floor,
+            &json_floor_after,
         ),
     ] {
-        let Some(reference) = reference else {
+        let (Some(before), Some(after)) = (before, after) else {
             continue;
         };
-        let rate = per_second(reference.ok_events, reference.elapsed()).max(1.0);
-        table.row(format!("{name}: {detail}, events/s"), thousands(rate));
+        let rate_of = |o: &Outcome| per_second(o.ok_events, o.elapsed()).max(1.0);
+        let (before, after) = (rate_of(before), rate_of(after));
+        let rate = (before + after) / 2.0;
         table.row(
-            format!("end to end / {name}"),
-            format!("**{:.1} %**", 100.0 * e2e / rate),
+            format!("{name}: {detail}, events/s (mean of before / after serve)"),
+            format!(
+                "{} ({} / {})",
+                thousands(rate),
+                thousands(before),
+                thousands(after)
+            ),
+        );
+        table.row(
+            format!("end to end / {name} (against before / after)"),
+            format!(
+                "**{:.1} %** ({:.1} / {:.1} %)",
+                100.0 * e2e / rate,
+                100.0 * e2e / before,
+                100.0 * e2e / after
+            ),
         );
         table.row(
             format!("ingest / {name}"),
@@ -283,7 +318,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if unreadable > 0 {
         println!("\nWARNING: {unreadable} deliveries had no readable `events` array.");
     }
-    let code = serve.stop(Duration::from_secs(30))?;
     println!("\nserve stopped (exit code {code:?}).");
     if args.keep {
         println!("kept {}", dir.keep().display());
@@ -298,6 +332,7 @@ async fn reference(
     options: &Options,
     parse_json: bool,
     at_rate: bool,
+    when: &str,
 ) -> anyhow::Result<Outcome> {
     let server = echo::start(parse_json).await?;
     let rate = if at_rate { options.rate } else { None };
@@ -338,9 +373,11 @@ async fn reference(
         None => "flat out".to_owned(),
     };
     table.print(&if parse_json {
-        format!("JSON floor (generator → echo server parsing + serializing each body, {load})")
+        format!(
+            "JSON floor, {when} (generator → echo server parsing + serializing each body, {load})"
+        )
     } else {
-        format!("ceiling (generator → hyper echo server, {load})")
+        format!("ceiling, {when} (generator → hyper echo server, {load})")
     });
     Ok(outcome)
 }
