@@ -29,7 +29,7 @@ pub struct Args {
     /// Offered load in events/s (open loop); flat out when absent.
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Seconds of load (each of the ceiling run and the serve run).
+    /// Seconds of load (each reference run and the serve run).
     #[arg(long, default_value_t = 20.0)]
     pub duration: f64,
     /// Stop waiting for deliveries after this many seconds without a new one.
@@ -40,6 +40,8 @@ pub struct Args {
     pub no_ceiling: bool,
     /// Also measure a JSON floor: the echo server parsing and re-serializing
     /// each body with serde_json (a second reference beside the ceiling).
+    /// Each reference runs before serve starts and again after it stops;
+    /// serve is set against their mean.
     #[arg(long)]
     pub json_floor: bool,
     /// Run the ceiling and the JSON floor at `--rate` too (open loop), not
@@ -98,13 +100,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let (ceiling, json_floor, at_rate) =
             (!args.no_ceiling, args.json_floor, args.references_at_rate);
         async move {
-            let ceiling = match ceiling {
-                true => Some(reference(&workload, &options, false, at_rate, when).await?),
-                false => None,
+            let ceiling = if ceiling {
+                Some(reference(&workload, &options, false, at_rate, when).await?)
+            } else {
+                None
             };
-            let json_floor = match json_floor {
-                true => Some(reference(&workload, &options, true, at_rate, when).await?),
-                false => None,
+            let json_floor = if json_floor {
+                Some(reference(&workload, &options, true, at_rate, when).await?)
+            } else {
+                None
             };
             anyhow::Ok((ceiling, json_floor))
         }
@@ -175,7 +179,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let rss_max = sampler.max_kib();
     drop(sampler);
 
-    let code = serve.stop(Duration::from_secs(30))?;
+    // Its result is reported after the figures, which a failed stop must
+    // not take with it.
+    let stopped = serve.stop(Duration::from_secs(30));
     // The references again, once serve has stopped: the machine's speed
     // moves within a minute, so serve's run is set against the mean of one
     // measured just before it and one just after (BENCHMARKS.md "Issue 22,
@@ -318,6 +324,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if unreadable > 0 {
         println!("\nWARNING: {unreadable} deliveries had no readable `events` array.");
     }
+    let code = stopped?;
     println!("\nserve stopped (exit code {code:?}).");
     if args.keep {
         println!("kept {}", dir.keep().display());
