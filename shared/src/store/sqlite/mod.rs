@@ -307,25 +307,11 @@ const IN_CHUNK: usize = 500;
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-    use crate::runtime::priority::{NICENESS, calling_thread_niceness};
+    use crate::runtime::priority::{NICENESS, calling_thread_niceness, threads_named};
 
     /// The nice values of this process's threads whose names start with `prefix`.
     fn niceness_of(prefix: &str) -> Vec<i32> {
-        let tasks = std::fs::read_dir("/proc/self/task").unwrap();
-        tasks
-            .filter_map(|task| {
-                let dir = task.ok()?.path();
-                let name = std::fs::read_to_string(dir.join("comm")).ok()?;
-                if !name.starts_with(prefix) {
-                    return None;
-                }
-                let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-                // After the name's closing parenthesis come fields 3, 4, …:
-                // the nice value is field 19.
-                let fields = &stat[stat.rfind(')')? + 2..];
-                fields.split(' ').nth(16)?.parse().ok()
-            })
-            .collect()
+        threads_named(prefix).into_iter().map(|t| t.nice).collect()
     }
 
     #[test]
