@@ -49,9 +49,10 @@ pub fn lower_calling_thread() {
 /// sched(7)): it runs on the CPU other threads leave, and a thread of the
 /// normal class that wakes takes the core from it at once, where a thread
 /// at a higher nice value keeps it for the rest of its time slice. It gets
-/// next to nothing of a core that other threads want: only for work that
-/// other threads also do. Joining the class needs no privilege; failing to
-/// is harmless: the thread keeps its class.
+/// next to nothing of a core that other threads want, so it suits only
+/// work that a thread of the normal class can also pick up (the consumers'
+/// keeper, `cli/src/serve/background.rs`). Joining the class needs no
+/// privilege; failing to is harmless: the thread keeps its class.
 pub fn idle_calling_thread() {
     #[cfg(target_os = "linux")]
     {
