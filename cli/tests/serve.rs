@@ -128,6 +128,26 @@ fn on_a_terminal_serve_prints_the_demo_secret() {
     );
 }
 
+/// The options serve gives jemalloc are the ones it runs with (jemalloc
+/// prints them at exit when asked to by `_RJEM_MALLOC_CONF`, which adds to
+/// them).
+#[cfg(not(target_env = "msvc"))]
+#[test]
+fn serve_runs_jemalloc_with_its_larger_thread_caches() {
+    let out = std::process::Command::new(common::BIN)
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stats = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stats.contains("opt.tcache_nslots_small_max: 1024"),
+        "{stats}"
+    );
+    assert!(stats.contains("opt.lg_tcache_nslots_mul: 2"), "{stats}");
+}
+
 #[test]
 fn bad_config_exits_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
