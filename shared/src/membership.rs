@@ -55,7 +55,7 @@ pub fn partner_sync_event(
         push_id: None,
         email_id: None,
         mobile_number: None,
-        event_attributes: attributes.as_object().cloned().unwrap_or_default(),
+        event_attributes: attributes.as_object().cloned().unwrap_or_default().into(),
         user_attributes,
         device_attributes: Default::default(),
     }

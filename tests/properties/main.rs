@@ -1,6 +1,6 @@
 //! Property-based tests of every parser (issue 10): the cohort webhook, the
 //! list API, the mParticle Events API and Firehose (HTTP and direct), the
-//! `Authorization` header and the configuration file.
+//! `Authorization` header, the configuration file and queued events' attributes.
 //!
 //! Valid payloads must be accepted; arbitrary and mutated ones never cause a
 //! panic or a 5xx, are answered `{"status":"error","error":"..."}` when
@@ -24,4 +24,5 @@ mod harness;
 mod limits;
 mod mparticle;
 mod mutate;
+mod queued;
 mod values;

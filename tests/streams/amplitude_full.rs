@@ -45,7 +45,7 @@ fn by_type<'a>(events: &'a [Value], event_type: &str) -> &'a Value {
 /// What the export puts in `event_properties`: every event attribute plus
 /// `moengage_user_id` and `$source`.
 fn full_properties(event: &Event) -> Value {
-    let mut properties: Map<String, Value> = event.event_attributes.clone();
+    let mut properties: Map<String, Value> = (*event.event_attributes).clone();
     properties.insert(
         "moengage_user_id".into(),
         json!(event.moengage_user_id().unwrap()),

@@ -113,7 +113,7 @@ pub fn to_event(
         push_id: None,
         email_id,
         mobile_number: None,
-        event_attributes: data,
+        event_attributes: data.into(),
         user_attributes: Map::new(),
         device_attributes: Default::default(),
     })
@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(e.event_time, 1669045350);
         assert_eq!(e.event_uuid, event_uuid("ws", "01E"));
         assert_eq!(
-            Value::Object(e.event_attributes),
+            Value::Object(e.event_attributes.into_map()),
             json!({"customer_id": "c-1", "recipient": "+1",
                    "identifiers": {"email": "a@example.com", "cio_id": "d9c1"}})
         );

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::attributes::Attributes;
 use super::batching::pack_json;
 use super::encoded::Encoded;
 
@@ -64,8 +65,10 @@ pub struct Event {
     pub email_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mobile_number: Option<String>,
+    /// Kept as queued text until read (domain/attributes/).
     #[serde(default)]
-    pub event_attributes: Map<String, Value>,
+    #[schemars(with = "Map<String, Value>")]
+    pub event_attributes: Attributes,
     #[serde(default)]
     pub user_attributes: Map<String, Value>,
     /// Shared: the events of one mParticle batch carry the same device

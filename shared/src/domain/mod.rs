@@ -1,5 +1,6 @@
 //! Plain domain types: no AWS SDK, no storage, no HTTP.
 
+pub mod attributes;
 pub mod batching;
 pub mod delivery;
 pub mod encoded;
@@ -16,6 +17,7 @@ pub mod time;
 pub mod version;
 pub mod window;
 
+pub use attributes::Attributes;
 pub use delivery::{Attempt, DeadBatch, DeadLetter, DeadMessage, FailureKind, RetryMessage};
 pub use encoded::Encoded;
 pub use event::{Event, EventSource, EventType, EventsMessage};

@@ -66,6 +66,12 @@ pub(crate) fn events<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<E
     Vec::<Event>::deserialize(deserializer)
 }
 
+/// Whether a queued message's events are being read on this thread: its
+/// attributes are JSON text then (domain/attributes/).
+pub(crate) fn reading_queued() -> bool {
+    LAST.with(|last| last.borrow().is_some())
+}
+
 /// `deserialize_with` for an event's `device_attributes`.
 pub(crate) fn device_attributes<'de, D: Deserializer<'de>>(
     deserializer: D,

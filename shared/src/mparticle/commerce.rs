@@ -96,7 +96,10 @@ pub fn product_action(
     read_fields(sources, PRODUCT_ACTION_FIELDS, format, &mut attributes)?;
     let products = list(action.get("products"), |p| product(p, format))?;
     attributes.insert("products".into(), Value::Array(products));
-    Ok(EventKind::Emit { name, attributes })
+    Ok(EventKind::Emit {
+        name,
+        attributes: attributes.into(),
+    })
 }
 
 /// A promotion action: ONE event `promotion_<action>` with `promotions`.
@@ -116,7 +119,7 @@ pub fn promotion_action(
     attributes.insert("promotions".into(), Value::Array(promotions));
     Ok(EventKind::Gated {
         name,
-        attributes,
+        attributes: attributes.into(),
         skip_as: PROMOTION_TYPE,
     })
 }
@@ -139,7 +142,7 @@ pub fn impressions(
     attributes.insert("impressions".into(), Value::Array(impressions));
     Ok(EventKind::Gated {
         name: IMPRESSION_TYPE.to_owned(),
-        attributes,
+        attributes: attributes.into(),
         skip_as: IMPRESSION_TYPE,
     })
 }

@@ -191,7 +191,10 @@ pub(super) fn read_data(
         })
     };
     match event_type {
-        "custom_event" => push(EventKind::custom(data.opt_text("event_name")?, custom)),
+        "custom_event" => push(EventKind::custom(
+            data.opt_text("event_name")?,
+            custom.into(),
+        )),
         "commerce_event" => {
             let mut shapes = 0;
             if let Some(action) = data.get("product_action") {

@@ -270,7 +270,7 @@ fn read_event(node: &Node, request_timestamp_ms: Option<i64>) -> Result<SourceEv
     let timestamp_ms = node.opt_millis("timestamp_ms")?.or(request_timestamp_ms);
     let custom = || commerce::custom_attributes(node, Format::Firehose);
     let kind = match event_type {
-        "custom_event" => EventKind::custom(node.opt_text("name")?, custom()?),
+        "custom_event" => EventKind::custom(node.opt_text("name")?, custom()?.into()),
         "product_action" => commerce::product_action(node, &[node], Format::Firehose, custom()?)?,
         "promotion_action" => commerce::promotion_action(node, Format::Firehose, custom()?)?,
         "impression" => {

@@ -54,8 +54,12 @@ fn check_batch(batch: &SourceBatch) -> Result<(), TooLong> {
                 name, attributes, ..
             } => {
                 check_chars("an event name", name, limits::NAME_CHARS)?;
-                for key in attributes.keys() {
-                    check_len("an event attribute name", key, limits::ATTRIBUTE_NAME_BYTES)?;
+                if let Some(key) = attributes.name_longer_than(limits::ATTRIBUTE_NAME_BYTES) {
+                    check_len(
+                        "an event attribute name",
+                        &key,
+                        limits::ATTRIBUTE_NAME_BYTES,
+                    )?;
                 }
             }
             EventKind::AttributeChanges(changes) | EventKind::IdentityChanges(changes) => {

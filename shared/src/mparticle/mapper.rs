@@ -13,7 +13,7 @@ use super::rules;
 use crate::config::WorkspaceConfig;
 use crate::domain::ids::{self, ProfileKey, derived_uuid};
 use crate::domain::profile::attribute_bytes;
-use crate::domain::{Event, EventSource, EventType, ProfileUpdate};
+use crate::domain::{Attributes, Event, EventSource, EventType, ProfileUpdate};
 use crate::input::limits;
 
 /// What a request did, as the response reports it.
@@ -351,7 +351,7 @@ impl EventContext<'_> {
         index: usize,
         timestamp_ms: Option<i64>,
         name: String,
-        attributes: Map<String, Value>,
+        attributes: Attributes,
     ) -> Event {
         // The uuid comes from the mParticle event's identity so replays
         // yield the same one (docs/interface/events.md); the name tells apart the events
@@ -378,7 +378,8 @@ impl EventContext<'_> {
                 &sent_ms,
                 &index.to_string(),
                 &name,
-                &Value::Object(attributes.clone()).to_string(),
+                // The map's text, as the text attributes are written.
+                &serde_json::to_string(&attributes).expect("attributes always serialize"),
             ]),
         };
         let mut user_attributes = Map::new();

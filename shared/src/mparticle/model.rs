@@ -5,6 +5,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::domain::Attributes;
+
 /// One user's batch: an Events-API batch or a Firehose event processing
 /// request.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -51,13 +53,13 @@ pub enum EventKind {
     /// Custom events and product actions: always emitted.
     Emit {
         name: String,
-        attributes: Map<String, Value>,
+        attributes: Attributes,
     },
     /// Promotions and impressions: emitted only when the workspace enables
     /// them, else skipped and counted under `skip_as`.
     Gated {
         name: String,
-        attributes: Map<String, Value>,
+        attributes: Attributes,
         skip_as: &'static str,
     },
     /// `user_attribute_change`: attribute names as sent.
@@ -72,7 +74,7 @@ impl EventKind {
     /// A custom event. One without a name (mParticle's own JSON reference
     /// shows a `custom_event` with `data: {}`) is skipped and counted as a
     /// `custom_event`, never a request failure (docs/rules/mparticle-mapping.md).
-    pub fn custom(name: Option<String>, attributes: Map<String, Value>) -> Self {
+    pub fn custom(name: Option<String>, attributes: Attributes) -> Self {
         match name.filter(|n| !n.trim().is_empty()) {
             Some(name) => Self::Emit { name, attributes },
             None => Self::Unsupported("custom_event".to_owned()),

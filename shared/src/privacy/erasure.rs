@@ -283,7 +283,7 @@ pub fn user_deleted(request: &PrivacyRequest, target: &Target, had_profile: bool
         push_id: None,
         email_id: None,
         mobile_number: None,
-        event_attributes: Map::new(),
+        event_attributes: Default::default(),
         user_attributes,
         device_attributes: Default::default(),
     }

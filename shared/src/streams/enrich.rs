@@ -3,12 +3,15 @@
 //! allowlist, and the never-exported attributes (docs/rules/webhook-payload.md) removed.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::config::{Selection, SinkConfig, StreamConfig};
-use crate::domain::{Event, EventSource, EventType, Profile};
+use crate::domain::{Attributes, Event, EventSource, EventType, Profile};
 use crate::ports::StoreResult;
 use crate::runtime::Services;
 
@@ -152,16 +155,39 @@ enum Attribute<'a> {
 
 /// An event's attributes without the never-exported ones.
 #[derive(Debug)]
-struct Exported<'a>(&'a Map<String, Value>);
+struct Exported<'a>(&'a Attributes);
 
 impl Serialize for Exported<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Queued text that names no never-exported attribute anywhere (nor
+        // escapes a character that could spell one) is written as it is:
+        // the map would write the same (domain/attributes/).
+        if let Some(text) = self.0.text()
+            && !may_name_one_not_exported(text.get())
+        {
+            return text.serialize(serializer);
+        }
         serializer.collect_map(
             self.0
                 .iter()
                 .filter(|(name, _)| !NOT_EXPORTED_ATTRIBUTES.contains(&name.as_str())),
         )
     }
+}
+
+/// Whether JSON text may hold a never-exported attribute's name: it holds
+/// one of the names, or a `\u` escape that could spell one. memmem's
+/// searchers, built once: `str::contains` was 2 % of serve's CPU here.
+fn may_name_one_not_exported(json: &str) -> bool {
+    static FINDERS: LazyLock<Vec<Finder<'static>>> = LazyLock::new(|| {
+        NOT_EXPORTED_ATTRIBUTES
+            .iter()
+            .copied()
+            .chain(["\\u"])
+            .map(Finder::new)
+            .collect()
+    });
+    FINDERS.iter().any(|f| f.find(json.as_bytes()).is_some())
 }
 
 /// The attributes of `source` that `selection` includes, into `target`.
@@ -223,6 +249,7 @@ pub fn for_webhook<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::EventsMessage;
     use serde_json::json;
 
     fn stream(user: &[&str], device: &[&str]) -> StreamConfig {
@@ -276,6 +303,38 @@ mod tests {
                 r#""user_attributes":{"age":40,"city":"Oslo","moengage_user_id":"m-1","plan":"paid"},"#,
                 r#""device_attributes":{"moengage_device_id":"d-1","os":"iOS"}}"#
             )
+        );
+    }
+
+    /// `event` as a consumer reads it from the events queue.
+    fn queued(event: &Event) -> Event {
+        let body = EventsMessage::pack("ws", std::slice::from_ref(event)).unwrap();
+        let mut read: EventsMessage = serde_json::from_str(body[0].as_str()).unwrap();
+        read.events.remove(0)
+    }
+
+    #[test]
+    fn a_queued_event_is_written_as_its_map_would_be() {
+        let stream = stream(&["city"], &["os"]);
+        let mut plain = event();
+        plain.event_attributes.remove("email_click_url");
+        let mut escaped = event();
+        escaped
+            .event_attributes
+            .insert("\u{1}email_subject".into(), json!("kept: not the name"));
+        for event in [event(), plain, escaped] {
+            let from_map = serde_json::to_string(&for_webhook(&event, None, &stream)).unwrap();
+            let read = queued(&event);
+            assert!(read.event_attributes.text().is_some());
+            let from_text = serde_json::to_string(&for_webhook(&read, None, &stream)).unwrap();
+            assert_eq!(from_text, from_map);
+        }
+        // The never-exported attribute is left out of queued text too.
+        let read = queued(&event());
+        let written = serde_json::to_value(for_webhook(&read, None, &stream)).unwrap();
+        assert_eq!(
+            written["event_attributes"],
+            json!({"campaign_id": "c1", "zeta": [1, {"b": "é\"\n"}]})
         );
     }
 

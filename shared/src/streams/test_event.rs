@@ -29,7 +29,7 @@ pub fn event() -> Event {
         push_id: None,
         email_id: None,
         mobile_number: None,
-        event_attributes: attributes,
+        event_attributes: attributes.into(),
         user_attributes: serde_json::Map::new(),
         device_attributes: Default::default(),
     }

@@ -93,7 +93,10 @@ impl CommerceData {
         out.push(SourceEvent {
             id,
             timestamp_ms,
-            kind: EventKind::Emit { name, attributes },
+            kind: EventKind::Emit {
+                name,
+                attributes: attributes.into(),
+            },
         });
         Ok(())
     }

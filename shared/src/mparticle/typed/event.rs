@@ -7,14 +7,15 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use super::super::events_api::{is_supported, read_data};
 use super::super::json::{Node, id_of, millis_of, text_of};
 use super::super::model::{EventKind, SourceEvent};
 use super::commerce::CommerceData;
 use super::{give_up, ok, scalar};
+use crate::domain::attributes::Written;
 
 /// One event as sent: its type, and its data kept raw until the type says
 /// how to read it (mParticle writes `data` before `event_type`).
@@ -73,7 +74,7 @@ impl EventIn<'_> {
                     timestamp_ms: scalar(data.timestamp_ms, millis_of)?.or(batch_timestamp_ms),
                     kind: EventKind::custom(
                         scalar(data.event_name, text_of)?,
-                        data.custom_attributes.unwrap_or_default(),
+                        data.custom_attributes.map(|w| w.0).unwrap_or_default(),
                     ),
                 });
                 Ok(())
@@ -110,7 +111,8 @@ struct CustomData {
     source_message_id: Option<Value>,
     timestamp_ms: Option<Value>,
     event_name: Option<Value>,
-    custom_attributes: Option<Map<String, Value>>,
+    /// Written as the map of them would be, without building it.
+    custom_attributes: Option<Written>,
 }
 
 impl<'de> de::Deserialize<'de> for CustomData {

@@ -55,7 +55,7 @@ pub fn map(
         event,
         profile,
         ids,
-        event.event_attributes.clone(),
+        (*event.event_attributes).clone(),
         OWN_PROPERTIES,
     )?;
     if let Some(platform) = text("device_platform")

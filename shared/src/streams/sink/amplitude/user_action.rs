@@ -61,7 +61,7 @@ pub fn map(
     ids: Ids,
     context: &Context,
 ) -> Option<Map<String, Value>> {
-    let properties = event.event_attributes.clone();
+    let properties = (*event.event_attributes).clone();
     let mut out = base(event, profile, ids, properties, KEPT_PROPERTIES)?;
     revenue(event, &mut out);
     let user_properties = user_properties(event, profile, context);
