@@ -2,9 +2,9 @@
 //! them would be written as: names sorted, a repeated name's last value,
 //! each value as serde_json writes it. Most values are that text already
 //! (plain strings, integers, `true`, `false`, `null`) and are copied; the
-//! others are read and written again. Building the map only to write it
-//! into the queued event and free it was ≈ 5 % of serve's CPU flat out
-//! (BENCHMARKS.md "Issue 22, eighteenth session").
+//! others are read and written again. Ingest built the map only to write
+//! it into the queued event and free it: the ingest half of the attribute
+//! maps' cost (BENCHMARKS.md "Issue 22, eighteenth session").
 
 use std::borrow::Cow;
 use std::fmt;
