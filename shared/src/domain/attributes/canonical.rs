@@ -15,6 +15,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::Attributes;
+use super::read::Readable;
 
 /// A JSON object read as [`Attributes`] in their written form. Only for
 /// serde_json's readers of text, which lend values as raw text.
@@ -117,6 +118,12 @@ impl<'de> Visitor<'de> for WrittenVisitor {
             }
         }
         let text = serde_json::value::to_raw_value(&Entries(&kept)).map_err(de::Error::custom)?;
+        // A value read on its own was allowed 128 levels; inside the object
+        // it has one more. Checked as the map would read it, the text is
+        // never refused later (by a consumer, or when read into the map).
+        if kept.iter().any(|(_, value)| matches!(value, Val::Read(_))) {
+            serde_json::from_str::<Readable>(text.get()).map_err(de::Error::custom)?;
+        }
         Ok(Written(Attributes::written(text)))
     }
 }
@@ -132,7 +139,9 @@ mod tests {
 
     #[test]
     fn attributes_are_written_as_their_map_would_be() {
+        let deepest = format!(r#"{{"a":{}{}}}"#, "[".repeat(126), "]".repeat(126));
         for json in [
+            &deepest,
             r#"{"product_id":"SKU-1","category":"Shoes","on_sale":"true","price":"49.99","position":3}"#,
             r#"{ "b" : 1.50, "a": [ 1 , {"z":1,"y":2} ], "a": -0, "c": "\u00e9\/", "d": 1e2 }"#,
             r#"{"big":18446744073709551616,"neg":-9223372036854775809,"n":null,"t":true,"e":""}"#,
@@ -152,7 +161,14 @@ mod tests {
 
     #[test]
     fn what_a_map_refuses_is_refused() {
-        for json in [r#"{"a":1e400}"#, r#"{"a":"\ud800"}"#, r#"[1]"#, r#""x""#] {
+        let deep = format!(r#"{{"a":{}{}}}"#, "[".repeat(127), "]".repeat(127));
+        for json in [
+            r#"{"a":1e400}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"[1]"#,
+            r#""x""#,
+            &deep,
+        ] {
             assert!(serde_json::from_str::<Map<String, Value>>(json).is_err());
             assert!(written(json).is_err(), "{json}");
         }
