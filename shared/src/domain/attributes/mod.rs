@@ -54,14 +54,11 @@ impl Attributes {
         // than 128 levels). Read here as the map would be, keeping nothing,
         // a later read cannot fail.
         serde_json::from_str::<Readable>(text.get())?;
-        Ok(Self {
-            text: Some(text),
-            map: OnceLock::new(),
-        })
+        Ok(Self::written(text))
     }
 
-    /// Attributes whose text is what their map would be written as
-    /// ([`Written`]): read as it, and written as it when queued.
+    /// Attributes held as `text`, known to read as a map ([`Written`]
+    /// writes it from one; `from_text` checks it): written as it is.
     fn written(text: Box<RawValue>) -> Self {
         Self {
             text: Some(text),

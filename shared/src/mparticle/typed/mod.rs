@@ -267,6 +267,36 @@ mod tests {
         );
     }
 
+    /// A custom attribute nested `depth` levels, in a custom event.
+    fn nested_attribute(depth: usize) -> String {
+        format!(
+            r#"{{"events": [{{"event_type": "custom_event", "data": {{"event_name": "A", "custom_attributes": {{"a": {}{}}}}}}}]}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    }
+
+    #[test]
+    fn custom_attributes_it_takes_are_read_back_from_the_queue() {
+        // Queued, the attributes are read as a map reads their text (a
+        // consumer checks that as it reads a message): what this reader
+        // takes reads back; one level more and it leaves the body to the
+        // other reader, which refuses it whole.
+        let taken = read(nested_attribute(126).as_bytes(), Form::OneOrMany).expect("read");
+        let crate::mparticle::model::EventKind::Emit { attributes, .. } = &taken[0].events[0].kind
+        else {
+            panic!("a custom event");
+        };
+        let queued = serde_json::to_string(attributes).unwrap();
+        assert!(serde_json::from_str::<serde_json::Map<String, Value>>(&queued).is_ok());
+        let deeper = nested_attribute(127);
+        assert!(read(deeper.as_bytes(), Form::OneOrMany).is_none());
+        assert!(
+            serde_json::from_str::<Value>(&deeper).is_err(),
+            "a 400 at the door"
+        );
+    }
+
     #[test]
     fn a_repeated_field_keeps_its_last_value_as_a_value_object_does() {
         let body = br#"{"mpid": 1, "events": [{"event_type": "x"}], "mpid": 2,
