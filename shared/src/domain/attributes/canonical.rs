@@ -103,6 +103,12 @@ impl<'de> Visitor<'de> for WrittenVisitor {
             let value = if written_as_sent(raw.get()) {
                 Val::AsSent(raw)
             } else {
+                // Read inside the object, a value has one level less than
+                // on its own: checked as an array's item, as deep as it is
+                // in the map, so what the map refuses is refused here, a
+                // repeated name's dropped value included.
+                serde_json::from_str::<Readable>(&format!("[{}]", raw.get()))
+                    .map_err(de::Error::custom)?;
                 Val::Read(serde_json::from_str(raw.get()).map_err(de::Error::custom)?)
             };
             entries.push((name, value));
@@ -118,12 +124,6 @@ impl<'de> Visitor<'de> for WrittenVisitor {
             }
         }
         let text = serde_json::value::to_raw_value(&Entries(&kept)).map_err(de::Error::custom)?;
-        // A value read on its own was allowed 128 levels; inside the object
-        // it has one more. Checked as the map would read it, the text is
-        // never refused later (by a consumer, or when read into the map).
-        if kept.iter().any(|(_, value)| matches!(value, Val::Read(_))) {
-            serde_json::from_str::<Readable>(text.get()).map_err(de::Error::custom)?;
-        }
         Ok(Written(Attributes::written(text)))
     }
 }
@@ -162,7 +162,10 @@ mod tests {
     #[test]
     fn what_a_map_refuses_is_refused() {
         let deep = format!(r#"{{"a":{}{}}}"#, "[".repeat(127), "]".repeat(127));
+        // Found by the property: a repeated name's dropped value too deep.
+        let dropped = format!(r#"{{"a":{}{},"a":1}}"#, "[".repeat(127), "]".repeat(127));
         for json in [
+            &dropped,
             r#"{"a":1e400}"#,
             r#"{"a":"\ud800"}"#,
             r#"[1]"#,
