@@ -56,7 +56,7 @@ pub fn partner_sync_event(
         email_id: None,
         mobile_number: None,
         event_attributes: attributes.as_object().cloned().unwrap_or_default().into(),
-        user_attributes,
+        user_attributes: user_attributes.into(),
         device_attributes: Default::default(),
     }
 }

@@ -40,6 +40,7 @@ fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-c]".prop_map(|s| format!("\"{s}\"")),
         Just(r#""email_subject""#.to_owned()),
+        Just(r#""é""#.to_owned()),
         Just(r#""email\u005fclick_url""#.to_owned()),
         Just(r#""\u0001""#.to_owned()),
         Just(r#""\udfff""#.to_owned()),
@@ -79,14 +80,30 @@ fn value() -> impl Strategy<Value = String> {
 }
 
 fn queued_message(attributes: &str) -> String {
+    queued_with("event_attributes", attributes)
+}
+
+/// A queued message whose one event's `field` is `attributes`.
+fn queued_with(field: &str, attributes: &str) -> String {
     let body = json!({"workspace_id": "ws", "events": [{
         "event_name": "Viewed", "event_code": "Viewed", "event_uuid": "e1",
         "event_time": 1_796_142_619, "event_type": "USER_ACTION_EVENT",
-        "event_source": "MPARTICLE", "event_attributes": "ATTRIBUTES"
+        "event_source": "MPARTICLE", field: "ATTRIBUTES"
     }]})
     .to_string();
     body.replace(r#""ATTRIBUTES""#, attributes)
 }
+
+/// The names `key()` spells, read.
+const NAMES: [&str; 7] = [
+    "a",
+    "b",
+    "c",
+    "é",
+    "email_subject",
+    "email_click_url",
+    "\u{1}",
+];
 
 fn webhook_stream() -> StreamConfig {
     serde_json::from_value(
@@ -136,7 +153,35 @@ proptest! {
             let text = attributes.text().map(|t| t.get().to_owned());
             prop_assert_eq!(text, Some(queued.clone()));
             let read_back: Map<String, Value> = serde_json::from_str(&queued).unwrap();
+            // Their names' length limits, checked on the length counted
+            // when written, find what the map's names would.
+            for max in [0, 1, 5, 13] {
+                let long = attributes.name_longer_than(max).is_some();
+                prop_assert_eq!(long, read_back.keys().any(|k| k.len() > max), "{}", max);
+            }
             prop_assert_eq!(&*attributes, &read_back);
+        }
+    }
+
+    #[test]
+    fn a_queued_string_is_read_as_the_maps(
+        text in prop_oneof![object(value()), object(scalar())]
+    ) {
+        let as_map = serde_json::from_str::<Map<String, Value>>(&text);
+        let read = serde_json::from_str::<EventsMessage>(&queued_with("user_attributes", &text));
+        prop_assert_eq!(read.is_ok(), as_map.is_ok(), "{}", text);
+        if let (Ok(read), Ok(map)) = (read, as_map) {
+            // Read from the text first: each name's string is the map's
+            // (the last of a repeated name, none for another kind).
+            let user = &read.events[0].user_attributes;
+            for name in NAMES {
+                prop_assert_eq!(
+                    user.get_str(name),
+                    map.get(name).and_then(Value::as_str),
+                    "{} in {}", name, text
+                );
+            }
+            prop_assert_eq!(&**user, &map);
         }
     }
 }

@@ -114,7 +114,7 @@ pub fn to_event(
         email_id,
         mobile_number: None,
         event_attributes: data.into(),
-        user_attributes: Map::new(),
+        user_attributes: Default::default(),
         device_attributes: Default::default(),
     })
 }

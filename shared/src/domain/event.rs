@@ -69,8 +69,10 @@ pub struct Event {
     #[serde(default)]
     #[schemars(with = "Map<String, Value>")]
     pub event_attributes: Attributes,
+    /// Kept as queued text until read, as `event_attributes` are.
     #[serde(default)]
-    pub user_attributes: Map<String, Value>,
+    #[schemars(with = "Map<String, Value>")]
+    pub user_attributes: Attributes,
     /// Shared: the events of one mParticle batch carry the same device
     /// (BENCHMARKS.md "mParticle ingest"), written once per message and
     /// shared again when read from one (domain/shared_devices.rs).
@@ -86,9 +88,7 @@ impl Event {
     /// The engagement platform's internal user id, when the producer or the
     /// profile lookup supplied one.
     pub fn moengage_user_id(&self) -> Option<&str> {
-        self.user_attributes
-            .get("moengage_user_id")
-            .and_then(Value::as_str)
+        self.user_attributes.get_str("moengage_user_id")
     }
 }
 

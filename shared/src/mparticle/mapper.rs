@@ -253,11 +253,14 @@ fn map_batch(
     out: &mut Mapped,
 ) {
     let moengage_user_id = ids::moengage_user_id(&ws.id, &ProfileKey::Uid(uid.to_owned()));
+    let mut user_attributes = Map::new();
+    user_attributes.insert("moengage_user_id".into(), Value::String(moengage_user_id));
     let device_attributes = Arc::new(device_attributes(ws, &batch));
     let context = EventContext {
         ws,
         uid,
-        moengage_user_id: &moengage_user_id,
+        // Written once for the batch, copied as text into each event.
+        user_attributes: Attributes::text_of(&user_attributes),
         batch_key: batch.key.as_deref(),
         device_attributes: &device_attributes,
         now_ms,
@@ -338,7 +341,7 @@ fn device_attributes(ws: &WorkspaceConfig, batch: &SourceBatch) -> Map<String, V
 struct EventContext<'a> {
     ws: &'a WorkspaceConfig,
     uid: &'a str,
-    moengage_user_id: &'a str,
+    user_attributes: Attributes,
     batch_key: Option<&'a str>,
     device_attributes: &'a Arc<Map<String, Value>>,
     now_ms: i64,
@@ -357,8 +360,6 @@ impl EventContext<'_> {
         // yield the same one (docs/interface/events.md); the name tells apart the events
         // one commerce event may yield. The time it arrived is no identity:
         // an event without a timestamp of its own is identified without one.
-        let sent_ms = timestamp_ms.map(|t| t.to_string()).unwrap_or_default();
-        let timestamp_ms = timestamp_ms.unwrap_or(self.now_ms);
         let event_uuid = match (id, self.batch_key) {
             (Some(id), _) => derived_uuid(&[&self.ws.id, "mparticle", "event", id, &name]),
             (None, Some(key)) => derived_uuid(&[
@@ -375,23 +376,18 @@ impl EventContext<'_> {
                 "mparticle",
                 "content",
                 self.uid,
-                &sent_ms,
+                &timestamp_ms.map(|t| t.to_string()).unwrap_or_default(),
                 &index.to_string(),
                 &name,
                 // The map's text, as the text attributes are written.
                 &serde_json::to_string(&attributes).expect("attributes always serialize"),
             ]),
         };
-        let mut user_attributes = Map::new();
-        user_attributes.insert(
-            "moengage_user_id".into(),
-            Value::String(self.moengage_user_id.to_owned()),
-        );
         Event {
             event_code: name.clone(),
             event_name: name,
             event_uuid,
-            event_time: timestamp_ms.div_euclid(1000),
+            event_time: timestamp_ms.unwrap_or(self.now_ms).div_euclid(1000),
             event_type: EventType::UserActionEvent,
             event_source: EventSource::Mparticle,
             uid: Some(self.uid.to_owned()),
@@ -399,7 +395,7 @@ impl EventContext<'_> {
             email_id: None,
             mobile_number: None,
             event_attributes: attributes,
-            user_attributes,
+            user_attributes: self.user_attributes.clone(),
             device_attributes: self.device_attributes.clone(),
         }
     }

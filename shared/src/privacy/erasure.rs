@@ -284,7 +284,7 @@ pub fn user_deleted(request: &PrivacyRequest, target: &Target, had_profile: bool
         email_id: None,
         mobile_number: None,
         event_attributes: Default::default(),
-        user_attributes,
+        user_attributes: user_attributes.into(),
         device_attributes: Default::default(),
     }
 }

@@ -209,9 +209,13 @@ pub fn for_webhook<'a>(
     stream: &StreamConfig,
 ) -> WebhookEvent<'a> {
     let mut user = BTreeMap::new();
-    select(&mut user, &event.user_attributes, &stream.user_attributes);
-    if let Some(profile) = profile {
-        select(&mut user, &profile.attributes, &stream.user_attributes);
+    // Queued user attributes are text until read (domain/attributes/): a
+    // stream that selects none leaves them unread.
+    if !stream.user_attributes.selects_nothing() {
+        select(&mut user, &event.user_attributes, &stream.user_attributes);
+        if let Some(profile) = profile {
+            select(&mut user, &profile.attributes, &stream.user_attributes);
+        }
     }
     let moengage_user_id = profile
         .map(|p| p.moengage_user_id.as_str())

@@ -30,7 +30,7 @@ pub fn event() -> Event {
         email_id: None,
         mobile_number: None,
         event_attributes: attributes.into(),
-        user_attributes: serde_json::Map::new(),
+        user_attributes: Default::default(),
         device_attributes: Default::default(),
     }
 }

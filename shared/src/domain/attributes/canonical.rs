@@ -124,7 +124,8 @@ impl<'de> Visitor<'de> for WrittenVisitor {
             }
         }
         let text = serde_json::value::to_raw_value(&Entries(&kept)).map_err(de::Error::custom)?;
-        Ok(Written(Attributes::written(text)))
+        let longest_name = kept.iter().map(|(name, _)| name.0.len()).max();
+        Ok(Written(Attributes::written(text, longest_name)))
     }
 }
 

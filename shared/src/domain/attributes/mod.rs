@@ -1,11 +1,11 @@
-//! An event's `event_attributes`: a JSON object, held as text where it can
-//! be. Read from a queued message, they stay the text they were queued as
-//! until something looks into them, and a webhook stream writes that text
-//! as it is (streams/enrich.rs); read from a partner's request, they are
-//! written straight into the text their map would be ([`Written`]). Built
-//! into maps, freed and encoded again, they were the largest share of
-//! serve's CPU that one change could take (docs/architecture.md,
-//! BENCHMARKS.md "Issue 22, eighteenth session").
+//! An event's `event_attributes` and `user_attributes`: a JSON object,
+//! held as text where it can be. Read from a queued message, they stay the
+//! text they were queued as until something looks into them, and a webhook
+//! stream writes that text as it is (streams/enrich.rs); read from a
+//! partner's request, they are written straight into the text their map
+//! would be ([`Written`]). Built into maps, freed and encoded again, they
+//! were the largest share of serve's CPU that one change could take
+//! (docs/architecture.md, BENCHMARKS.md "Issue 22, eighteenth session").
 
 use std::borrow::Cow;
 use std::fmt;
@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 pub use canonical::Written;
-use read::{LongName, Readable};
+use read::{LongName, Readable, StrNamed};
 
 mod canonical;
 mod read;
@@ -30,6 +30,10 @@ mod read;
 pub struct Attributes {
     /// The object as queued, while nothing has changed it.
     text: Option<Box<RawValue>>,
+    /// Its longest name's length in bytes, when counted as it was written
+    /// ([`Written`], [`Self::text_of`]): the length limits are checked
+    /// without reading the text again.
+    longest_name: Option<usize>,
     /// The object as a map: given, or read from `text` on first use.
     map: OnceLock<Map<String, Value>>,
 }
@@ -54,21 +58,51 @@ impl Attributes {
         // than 128 levels). Read here as the map would be, keeping nothing,
         // a later read cannot fail.
         serde_json::from_str::<Readable>(text.get())?;
-        Ok(Self::written(text))
+        Ok(Self::written(text, None))
     }
 
     /// Attributes held as `text`, known to read as a map ([`Written`]
     /// writes it from one; `from_text` checks it): written as it is.
-    fn written(text: Box<RawValue>) -> Self {
+    fn written(text: Box<RawValue>, longest_name: Option<usize>) -> Self {
         Self {
             text: Some(text),
+            longest_name,
             map: OnceLock::new(),
         }
+    }
+
+    /// `map`'s attributes held as the text it is written as: for
+    /// attributes many events carry alike (an mParticle batch's user
+    /// attributes), written once and copied as text.
+    pub fn text_of(map: &Map<String, Value>) -> Self {
+        let text = serde_json::value::to_raw_value(map).expect("a map always serializes");
+        Self::written(text, map.keys().map(String::len).max())
+    }
+
+    /// The string named `name`, as the map's `get(name)` and
+    /// `Value::as_str` give it. Read from the text, without building the
+    /// map, unless the string has escapes.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        if let (Some(text), None) = (&self.text, self.map.get()) {
+            let mut reader = serde_json::Deserializer::from_str(text.get());
+            // The text reads as a map (`from_text`, `Written`); `Err` is a
+            // string with escapes, read from the map below.
+            if let Ok(found) = (StrNamed { name }).deserialize(&mut reader) {
+                return found;
+            }
+        }
+        self.get(name).and_then(Value::as_str)
     }
 
     /// A name longer than `max_bytes`, if any: read from the text without
     /// building the map.
     pub fn name_longer_than(&self, max_bytes: usize) -> Option<Cow<'_, str>> {
+        if self
+            .longest_name
+            .is_some_and(|longest| longest <= max_bytes)
+        {
+            return None;
+        }
         match (&self.text, self.map.get()) {
             (Some(text), None) => {
                 let mut reader = serde_json::Deserializer::from_str(text.get());
@@ -108,6 +142,7 @@ impl DerefMut for Attributes {
     fn deref_mut(&mut self) -> &mut Map<String, Value> {
         let _: &Map<String, Value> = Deref::deref(&*self);
         self.text = None;
+        self.longest_name = None;
         self.map.get_mut().expect("read above")
     }
 }
@@ -116,6 +151,7 @@ impl From<Map<String, Value>> for Attributes {
     fn from(map: Map<String, Value>) -> Self {
         Self {
             text: None,
+            longest_name: None,
             map: OnceLock::from(map),
         }
     }
@@ -267,6 +303,39 @@ mod tests {
         assert_eq!(attributes.name_longer_than(1).as_deref(), Some("bb"));
         let map = Attributes::from(attributes.clone().into_map());
         assert_eq!(map.name_longer_than(256).as_deref(), Some(long.as_str()));
+    }
+
+    #[test]
+    fn a_string_is_read_from_the_text_as_from_the_map() {
+        let text = r#"{"id":"m-1","n":2,"id":"m-2","esc":"a\"b","o":{"id":"inner"}}"#;
+        let read = queued(text).unwrap();
+        let attributes = &read.events[0].event_attributes;
+        // The last of a repeated name, as the map keeps it.
+        assert_eq!(attributes.get_str("id"), Some("m-2"));
+        assert_eq!(attributes.get_str("n"), None);
+        assert_eq!(attributes.get_str("inner"), None);
+        assert!(attributes.text().is_some(), "read without the map");
+        // A string with escapes is the map's.
+        assert_eq!(attributes.get_str("esc"), Some("a\"b"));
+        assert_eq!(attributes.get_str("id"), Some("m-2"));
+        let map: Attributes = json!({"id": "x"}).as_object().cloned().unwrap().into();
+        assert_eq!(map.get_str("id"), Some("x"));
+    }
+
+    #[test]
+    fn attributes_of_a_map_are_its_text() {
+        let map = json!({"moengage_user_id": "m-1", "b\u{e9}": [1]});
+        let attributes = Attributes::text_of(map.as_object().unwrap());
+        assert_eq!(
+            attributes.text().map(RawValue::get),
+            Some(map.to_string().as_str())
+        );
+        assert_eq!(attributes.get_str("moengage_user_id"), Some("m-1"));
+        assert_eq!(attributes.name_longer_than(16), None);
+        assert_eq!(
+            attributes.name_longer_than(15).as_deref(),
+            Some("moengage_user_id")
+        );
     }
 
     #[test]

@@ -4,8 +4,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
 use super::canonical::Name;
 
@@ -39,6 +40,48 @@ impl<'de> Visitor<'de> for LongName {
             }
         }
         Ok(long)
+    }
+}
+
+/// The string value of the name `name`: the last one's, as a map keeps
+/// it; `None` for another kind of value or no such name. An error for a
+/// string with escapes, which cannot be lent from the text as it is.
+pub(super) struct StrNamed<'n> {
+    pub(super) name: &'n str,
+}
+
+impl<'de> DeserializeSeed<'de> for StrNamed<'_> {
+    type Value = Option<&'de str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrNamed<'_> {
+    type Value = Option<&'de str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
+            if name != self.name {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let raw = map.next_value::<&'de RawValue>()?.get();
+            found = match raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                Some(text) if text.contains('\\') => {
+                    return Err(A::Error::custom("a string with escapes"));
+                }
+                Some(text) => Some(text),
+                None => None,
+            };
+        }
+        Ok(found)
     }
 }
 
