@@ -246,7 +246,7 @@ pub fn map_batches(ws: &WorkspaceConfig, batches: Vec<SourceBatch>, now_ms: i64)
 
 fn map_batch(
     ws: &WorkspaceConfig,
-    batch: SourceBatch,
+    mut batch: SourceBatch,
     uid: &str,
     now_ms: i64,
     profile: &mut ProfileChanges,
@@ -255,7 +255,7 @@ fn map_batch(
     let moengage_user_id = ids::moengage_user_id(&ws.id, &ProfileKey::Uid(uid.to_owned()));
     let mut user_attributes = Map::new();
     user_attributes.insert("moengage_user_id".into(), Value::String(moengage_user_id));
-    let device_attributes = Arc::new(device_attributes(ws, &batch));
+    let device_attributes = Arc::new(device_attributes(ws, &mut batch));
     let context = EventContext {
         ws,
         uid,
@@ -320,9 +320,10 @@ fn map_batch(
 }
 
 /// The batch's device info plus `moengage_device_id`, derived from its most
-/// stable device identity (rules::DEVICE_IDENTITIES).
-fn device_attributes(ws: &WorkspaceConfig, batch: &SourceBatch) -> Map<String, Value> {
-    let mut attributes = batch.device.clone();
+/// stable device identity (rules::DEVICE_IDENTITIES). The info is taken
+/// from the batch, not copied: nothing else reads it.
+fn device_attributes(ws: &WorkspaceConfig, batch: &mut SourceBatch) -> Map<String, Value> {
+    let mut attributes = std::mem::take(&mut batch.device);
     let best = batch
         .device_ids
         .iter()
