@@ -6,7 +6,6 @@
 //! it into the queued event and free it: the ingest half of the attribute
 //! maps' cost (BENCHMARKS.md "Issue 22, eighteenth session").
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -15,7 +14,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::Attributes;
-use super::read::Readable;
+use super::read::{Name, Readable};
 
 /// A JSON object read as [`Attributes`] in their written form. Only for
 /// serde_json's readers of text, which lend values as raw text.
@@ -24,28 +23,6 @@ pub struct Written(pub Attributes);
 impl<'de> de::Deserialize<'de> for Written {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(WrittenVisitor)
-    }
-}
-
-/// A name as sent: borrowed unless it had escapes.
-pub(super) struct Name<'de>(pub(super) Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Name<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NameVisitor;
-        impl<'de> Visitor<'de> for NameVisitor {
-            type Value = Name<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an attribute name")
-            }
-            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Name<'de>, E> {
-                Ok(Name(Cow::Borrowed(name)))
-            }
-            fn visit_str<E>(self, name: &str) -> Result<Name<'de>, E> {
-                Ok(Name(Cow::Owned(name.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(NameVisitor)
     }
 }
 

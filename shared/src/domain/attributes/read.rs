@@ -1,5 +1,6 @@
-//! Attribute text read without building anything: checked to read as a
-//! map would read it, and its long names found.
+//! Attribute text read without building anything: its names as sent,
+//! checked to read as a map would read it, a long name or a named string
+//! found. canonical.rs reads names and checks values with these.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -8,7 +9,27 @@ use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, V
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::canonical::Name;
+/// A name as sent: borrowed unless it had escapes.
+pub(super) struct Name<'de>(pub(super) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an attribute name")
+            }
+            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(name)))
+            }
+            fn visit_str<E>(self, name: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(name.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
 
 /// The first name of an object longer than `max_bytes`, borrowed unless
 /// it had escapes.
