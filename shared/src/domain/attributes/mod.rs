@@ -84,6 +84,9 @@ impl Attributes {
     /// map, unless the string has escapes.
     pub fn get_str(&self, name: &str) -> Option<&str> {
         if let (Some(text), None) = (&self.text, self.map.get()) {
+            if let Some(value) = read::only_string(text.get(), name) {
+                return Some(value);
+            }
             let mut reader = serde_json::Deserializer::from_str(text.get());
             // The text reads as a map (`from_text`, `Written`); `Err` is a
             // string with escapes, read from the map below.
@@ -320,6 +323,21 @@ mod tests {
         assert_eq!(attributes.get_str("id"), Some("m-2"));
         let map: Attributes = json!({"id": "x"}).as_object().cloned().unwrap().into();
         assert_eq!(map.get_str("id"), Some("x"));
+        // The one-member shape found by its bytes, and what only looks
+        // like it read the usual way.
+        for (text, name, found) in [
+            (r#"{"id":"m-1"}"#, "id", Some("m-1")),
+            (r#"{"":"e"}"#, "", Some("e")),
+            (r#"{"id":"m-1","id":"m-2"}"#, "id", Some("m-2")),
+            (r#"{"idx":"m-1"}"#, "id", None),
+            (r#"{"id":"a\"b"}"#, "id", Some("a\"b")),
+            (r#"{"a":"b","c":"x"}"#, r#"a":"b","c"#, None),
+            (r#"{"a\"":"x"}"#, "a\"", Some("x")),
+        ] {
+            let read = queued(text).unwrap();
+            let attributes = &read.events[0].event_attributes;
+            assert_eq!(attributes.get_str(name), found, "{name} in {text}");
+        }
     }
 
     #[test]
