@@ -1,6 +1,7 @@
 //! Property-based tests of every parser (issue 10): the cohort webhook, the
 //! list API, the mParticle Events API and Firehose (HTTP and direct), the
-//! `Authorization` header, the configuration file and queued events' attributes.
+//! `Authorization` header, the configuration file, queued events' attributes
+//! and profile updates that change nothing.
 //!
 //! Valid payloads must be accepted; arbitrary and mutated ones never cause a
 //! panic or a 5xx, are answered `{"status":"error","error":"..."}` when
@@ -24,5 +25,6 @@ mod harness;
 mod limits;
 mod mparticle;
 mod mutate;
+mod profiles;
 mod queued;
 mod values;

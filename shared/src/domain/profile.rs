@@ -147,6 +147,28 @@ impl ProfileUpdate {
         profile
     }
 
+    /// Whether applying this update to `profile` leaves it as it is: every
+    /// attribute it sets already holds that value, none it removes is
+    /// there, every anonymous id it adds is known. Stores check this first,
+    /// and an update repeating what a profile holds (mParticle sends a
+    /// user's attributes with every batch) is neither applied nor encoded
+    /// (BENCHMARKS.md "Issue 22, twentieth session"). `false` may be
+    /// answered for an update that changes nothing (one that removes and
+    /// sets a name); applying it is then the answer.
+    pub fn changes_nothing(&self, profile: &Profile) -> bool {
+        self.remove_attributes
+            .iter()
+            .all(|name| !profile.attributes.contains_key(name))
+            && self
+                .set_attributes
+                .iter()
+                .all(|(name, value)| profile.attributes.get(name) == Some(value))
+            && self
+                .add_anonymous_ids
+                .iter()
+                .all(|anon| profile.anonymous_ids.contains(anon))
+    }
+
     /// Every anonymous id this update makes the profile findable by.
     pub fn anonymous_ids(&self) -> impl Iterator<Item = &String> {
         let own = match &self.key {
@@ -219,6 +241,44 @@ mod tests {
         assert_eq!(update.over_budget(&profile, total - 1), vec!["big"]);
         // Never the attributes it did not set, even if still over.
         assert_eq!(update.over_budget(&profile, 10), vec!["big", "small"]);
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_is_told_apart() {
+        let mut update = ProfileUpdate::new(ProfileKey::Uid("u1".into()));
+        update.set_attributes.insert("city".into(), json!("Pune"));
+        update.set_attributes.insert("age".into(), json!(30));
+        update.remove_attributes.push("gone".into());
+        update.add_anonymous_ids.push("anon-1".into());
+        let profile = update.apply_to("ws", None);
+        assert!(update.changes_nothing(&profile));
+        assert_eq!(update.apply_to("ws", Some(profile.clone())), profile);
+        // Each way an update can change a profile is seen.
+        let changed = |edit: fn(&mut Profile)| {
+            let mut other = profile.clone();
+            edit(&mut other);
+            assert!(!update.changes_nothing(&other), "{other:?}");
+            assert_ne!(update.apply_to("ws", Some(other.clone())), other);
+        };
+        changed(|p| {
+            p.attributes.insert("age".into(), json!(31));
+        });
+        changed(|p| {
+            p.attributes.insert("age".into(), json!("30"));
+        });
+        changed(|p| {
+            p.attributes.remove("city");
+        });
+        changed(|p| {
+            p.attributes.insert("gone".into(), json!(null));
+        });
+        changed(|p| p.anonymous_ids.clear());
+        // Removing and setting one name is applied, whatever it holds.
+        let mut both = ProfileUpdate::new(ProfileKey::Uid("u1".into()));
+        both.remove_attributes.push("city".into());
+        both.set_attributes.insert("city".into(), json!("Pune"));
+        assert!(!both.changes_nothing(&profile));
+        assert_eq!(both.apply_to("ws", Some(profile.clone())), profile);
     }
 
     #[test]

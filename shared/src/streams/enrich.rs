@@ -225,11 +225,13 @@ pub fn for_webhook<'a>(
     }
 
     let mut device = BTreeMap::new();
-    select(
-        &mut device,
-        &event.device_attributes,
-        &stream.device_attributes,
-    );
+    if !stream.device_attributes.selects_nothing() {
+        select(
+            &mut device,
+            &event.device_attributes,
+            &stream.device_attributes,
+        );
+    }
     if let Some(id) = event.device_attributes.get("moengage_device_id") {
         device.insert("moengage_device_id", Attribute::Json(id));
     }

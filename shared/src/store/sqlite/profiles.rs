@@ -58,14 +58,21 @@ pub(super) fn update_profiles(
                 .query_row(params![workspace, id], |r| r.get(0))
                 .optional()?;
             let current: Option<Profile> = stored.as_deref().map(from_json).transpose()?;
-            let profile = update.apply_to(workspace, current);
-            let doc = to_json(&profile)?;
             // An update that changes nothing (a batch repeating the
             // attributes it sent before) writes nothing: no row, no
-            // WAL pages (BENCHMARKS.md "Unchanged profiles not written").
-            if stored.as_deref() != Some(doc.as_str()) {
-                write.execute(params![workspace, id, profile.uid, doc])?;
-            }
+            // WAL pages (BENCHMARKS.md "Unchanged profiles not written"),
+            // and is not applied or encoded to find that out.
+            let profile = match current {
+                Some(current) if update.changes_nothing(&current) => current,
+                current => {
+                    let profile = update.apply_to(workspace, current);
+                    let doc = to_json(&profile)?;
+                    if stored.as_deref() != Some(doc.as_str()) {
+                        write.execute(params![workspace, id, profile.uid, doc])?;
+                    }
+                    profile
+                }
+            };
             for anon in update.anonymous_ids() {
                 index.execute(params![workspace, anon, id])?;
             }
