@@ -31,7 +31,10 @@ fn attributes() -> impl Strategy<Value = Map<String, Value>> {
 }
 
 fn anonymous_ids() -> impl Strategy<Value = Vec<String>> {
-    vec(prop_oneof![Just("d1"), Just("d2")].prop_map(str::to_owned), 0..3)
+    vec(
+        prop_oneof![Just("d1"), Just("d2")].prop_map(str::to_owned),
+        0..3,
+    )
 }
 
 fn profile() -> impl Strategy<Value = Profile> {
