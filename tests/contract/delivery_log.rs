@@ -31,7 +31,18 @@ fn entry(ws: &str, stream: &str, at_ms: i64, outcome: AttemptOutcome, uids: &[&s
         latency_ms: Some(12),
         events: EventSummary {
             count: uids.len(),
-            uuids: uids.iter().map(|u| format!("uuid-{u}-{at_ms}")).collect(),
+            // Uuids as engage-bridge writes them (stored as bytes on
+            // SQLite) and, for failures, any other text (kept as written).
+            uuids: uids
+                .iter()
+                .map(|u| match outcome {
+                    AttemptOutcome::Delivered => {
+                        let name = format!("{u}-{at_ms}");
+                        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
+                    }
+                    _ => format!("uuid-{u}-{at_ms}"),
+                })
+                .collect(),
             names: vec!["Email Sent".into(), "MOE_EMAIL_SENT".into()],
             uids: uids.iter().map(|u| (*u).to_owned()).collect(),
         },

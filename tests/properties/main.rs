@@ -1,7 +1,7 @@
 //! Property-based tests of every parser (issue 10): the cohort webhook, the
 //! list API, the mParticle Events API and Firehose (HTTP and direct), the
-//! `Authorization` header, the configuration file, queued events' attributes
-//! and profile updates that change nothing.
+//! `Authorization` header, the configuration file, queued events' attributes,
+//! profile updates that change nothing and the delivery log's stored uuids.
 //!
 //! Valid payloads must be accepted; arbitrary and mutated ones never cause a
 //! panic or a 5xx, are answered `{"status":"error","error":"..."}` when
@@ -23,6 +23,7 @@ mod cohort;
 mod config;
 mod harness;
 mod limits;
+mod log_uuids;
 mod mparticle;
 mod mutate;
 mod profiles;

@@ -354,7 +354,7 @@ pub async fn send_test(
     let events = vec![event.clone()];
     let id = request_id(ctx.ws(), &stream.name, &events);
     let http = ctx.services().http();
-    let outcome = deliver_to_stream(
+    let mut outcome = deliver_to_stream(
         http,
         &ctx.workspace,
         stream,
@@ -364,7 +364,7 @@ pub async fn send_test(
     )
     .await;
     let mut log = Pending::default();
-    record::outcome(&mut log, ctx.ws(), stream, &outcome, Fate::Test);
+    record::outcome(&mut log, ctx.ws(), stream, &mut outcome, Fate::Test);
     ctx.services().delivery_log.submit(log);
     if outcome.delivered == 1 {
         return back(

@@ -8,3 +8,4 @@ pub mod in_order;
 pub mod packed;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod uuids;

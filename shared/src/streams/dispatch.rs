@@ -57,7 +57,7 @@ async fn dispatch_stream(
         stream: stream.name.clone(),
         ..StreamReport::default()
     };
-    let sent = sender
+    let mut sent = sender
         .send(workspace, stream, profiles, &id, &selected)
         .await;
     let batch = record::Batch {
@@ -67,7 +67,7 @@ async fn dispatch_stream(
         attempts_made: 0,
         first: true,
     };
-    record::sent(services, stream, batch, sent.as_ref().map_err(|why| *why));
+    record::sent(services, stream, batch, sent.as_mut().map_err(|why| *why));
     match sent {
         Ok(outcome) => {
             report::delivered(&workspace.id, &stream.name, &outcome);

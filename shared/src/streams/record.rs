@@ -33,12 +33,13 @@ pub enum Fate<'a> {
 }
 
 /// The entries, counts and waiting changes of one delivery's outcome,
-/// before the outcome is turned into follow-ups.
+/// before the outcome is turned into follow-ups. The traces' bodies and
+/// event summaries move into the log ([`Trace::take_for_log`]).
 pub fn outcome(
     log: &mut Pending,
     workspace: &str,
     stream: &StreamConfig,
-    outcome: &Outcome,
+    outcome: &mut Outcome,
     fate: Fate<'_>,
 ) {
     let now = now_ms();
@@ -95,9 +96,8 @@ pub fn outcome(
         );
         log.wait(workspace, name, &batch.request_id, None, now);
     }
-    let mut traced: Vec<&str> = Vec::new();
-    for trace in &outcome.traces {
-        traced.push(&trace.request_id);
+    for trace in &mut outcome.traces {
+        let trace = trace.take_for_log();
         let fate = if trace.accepted {
             AttemptOutcome::Delivered
         } else if dead.contains(&trace.request_id.as_str()) {
@@ -114,14 +114,14 @@ pub fn outcome(
             // Delivered: it no longer waits (if it did: a retry, a parked batch).
             log.wait(workspace, name, &trace.request_id, None, now);
         }
-        log.entries.push(PendingEntry::of_trace(
-            workspace,
-            name,
-            number,
-            trace.clone(),
-            fate,
-        ));
+        log.entries
+            .push(PendingEntry::of_trace(workspace, name, number, trace, fate));
     }
+    let traced: Vec<&str> = outcome
+        .traces
+        .iter()
+        .map(|t| t.request_id.as_str())
+        .collect();
     // Failures without a request: an open circuit, an event too large to
     // send, too many partial resends.
     let untraced = outcome
@@ -199,7 +199,7 @@ pub fn sent(
     services: &Services,
     stream: &StreamConfig,
     batch: Batch<'_>,
-    sent: Result<&Outcome, Parked>,
+    sent: Result<&mut Outcome, Parked>,
 ) {
     let mut log = Pending::default();
     match sent {

@@ -140,7 +140,7 @@ async fn attempt(
         http: services.http(),
         states: &states,
     };
-    let sent = sender
+    let mut sent = sender
         .send(workspace, stream, &profiles, request_id, &message.events)
         .await;
     let batch = record::Batch {
@@ -150,7 +150,7 @@ async fn attempt(
         attempts_made: history.len(),
         first: false,
     };
-    record::sent(services, stream, batch, sent.as_ref().map_err(|why| *why));
+    record::sent(services, stream, batch, sent.as_mut().map_err(|why| *why));
     let outcome = match sent {
         Ok(outcome) => outcome,
         Err(why) => {

@@ -18,7 +18,7 @@ use crate::delivery_log::model::{
     StreamCounts, StreamHealth, SyncRecord,
 };
 use crate::ports::{DeliveryLog, StoreResult};
-use crate::store::packed;
+use crate::store::{packed, uuids};
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -91,6 +91,10 @@ ALTER TABLE log_bodies ADD COLUMN packed BLOB;
     r#"
 CREATE TABLE scrub (zeros BLOB);
 "#,
+    // Event uuids, 16 bytes each (`store::uuids`); `doc` holds none then.
+    r#"
+ALTER TABLE log_entries ADD COLUMN uuids BLOB;
+"#,
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -124,6 +128,32 @@ impl SqliteDeliveryLog {
 /// The lowest id of an entry at or after `at_ms`.
 fn id_at(at_ms: i64) -> String {
     format!("{:015}", at_ms.max(0))
+}
+
+/// An entry as a row holds it: its JSON, and its event uuids apart
+/// when they were stored as bytes.
+struct StoredEntry {
+    doc: String,
+    uuids: Option<Vec<u8>>,
+}
+
+fn stored_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntry> {
+    Ok(StoredEntry {
+        doc: row.get(0)?,
+        uuids: row.get(1)?,
+    })
+}
+
+impl StoredEntry {
+    fn entry(self) -> rusqlite::Result<LogEntry> {
+        let mut entry: LogEntry = from_json(&self.doc)?;
+        if let Some(packed) = self.uuids {
+            entry.events.uuids = uuids::unpack(&packed).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, e.into())
+            })?;
+        }
+        Ok(entry)
+    }
 }
 
 /// Names as one text, each between newlines, for `instr`.
@@ -161,13 +191,18 @@ impl DeliveryLog for SqliteDeliveryLog {
                 {
                     let mut insert = tx.prepare_cached(
                         "INSERT OR IGNORE INTO log_entries
-                           (id, workspace, stream, outcome, moe_request_id, names, doc)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                           (id, workspace, stream, outcome, moe_request_id, names, doc, uuids)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     )?;
                     let mut user = tx.prepare_cached(
                         "INSERT OR IGNORE INTO log_entry_users (workspace, uid, id) VALUES (?1, ?2, ?3)",
                     )?;
-                    for entry in &entries {
+                    for mut entry in entries {
+                        let uuids = uuids::pack(&entry.events.uuids);
+                        if uuids.is_some() {
+                            entry.events.uuids = Vec::new();
+                        }
+                        let entry = &entry;
                         insert.execute(params![
                             entry.id,
                             entry.workspace_id,
@@ -175,7 +210,8 @@ impl DeliveryLog for SqliteDeliveryLog {
                             entry.outcome.as_str(),
                             entry.moe_request_id,
                             names_text(entry),
-                            to_json(entry)?
+                            to_json(entry)?,
+                            uuids
                         ])?;
                         for uid in &entry.events.uids {
                             user.execute(params![entry.workspace_id, uid, entry.id])?;
@@ -257,7 +293,7 @@ impl DeliveryLog for SqliteDeliveryLog {
 
     async fn list(&self, workspace: &str, query: &LogQuery) -> StoreResult<LogPage> {
         let limit = query.limit.clamp(1, 1000);
-        let mut sql = String::from("SELECT e.doc FROM ");
+        let mut sql = String::from("SELECT e.doc, e.uuids FROM ");
         let mut args: Vec<SqlValue> = Vec::new();
         if let Some(uid) = &query.uid {
             sql.push_str(
@@ -301,15 +337,15 @@ impl DeliveryLog for SqliteDeliveryLog {
             .db
             .read(move |conn| {
                 let mut stmt = conn.prepare(&sql)?;
-                stmt.query_map(params_from_iter(args), |r| r.get::<_, String>(0))?
+                stmt.query_map(params_from_iter(args), stored_entry)?
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;
         let more = docs.len() > limit;
         let entries = docs
-            .iter()
+            .into_iter()
             .take(limit)
-            .map(|d| from_json::<LogEntry>(d).map_err(map_sqlite_error))
+            .map(|stored| stored.entry().map_err(map_sqlite_error))
             .collect::<StoreResult<Vec<_>>>()?;
         let next_before = more.then(|| entries.last().map(|e| e.id.clone())).flatten();
         Ok(LogPage {
@@ -324,13 +360,13 @@ impl DeliveryLog for SqliteDeliveryLog {
             .db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT doc FROM log_entries WHERE workspace = ?1 AND id = ?2",
+                    "SELECT doc, uuids FROM log_entries WHERE workspace = ?1 AND id = ?2",
                 )?;
-                let mut rows = stmt.query_map(params![workspace, id], |r| r.get::<_, String>(0))?;
+                let mut rows = stmt.query_map(params![workspace, id], stored_entry)?;
                 rows.next().transpose()
             })
             .await?;
-        doc.map(|d| from_json(&d).map_err(map_sqlite_error))
+        doc.map(|stored| stored.entry().map_err(map_sqlite_error))
             .transpose()
     }
 
