@@ -64,20 +64,6 @@ impl Role {
         }
     }
 
-    /// The writing connection's page cache, when SQLite's default (2 MiB)
-    /// is too small. One commit of the delivery log holds a few hundred
-    /// entries, ≈ 1 300 pages: in 2 MiB (≈ 500 pages) each commit evicted
-    /// the index pages the next one starts from, and reading them back was
-    /// a third of the log writer's samples. 16 MiB holds them: the log's
-    /// cost fell from ≈ 12 % to ≈ 5 % of end to end, for ≈ 12 MiB more
-    /// resident (BENCHMARKS.md "Issue 22, twenty-first session").
-    fn writer_cache_kib(self) -> Option<i64> {
-        match self {
-            Self::Store => None,
-            Self::DeliveryLog => Some(16 * 1024),
-        }
-    }
-
     /// Run first on each of the database's own threads.
     fn on_thread_start(self) {
         if self == Self::DeliveryLog {
@@ -172,10 +158,6 @@ impl SqliteStore {
         // they fall far behind (a net that bounds the WAL on disk).
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)
             .map_err(map_sqlite_error)?;
-        if let Some(kib) = role.writer_cache_kib() {
-            conn.pragma_update(None, "cache_size", -kib)
-                .map_err(map_sqlite_error)?;
-        }
         migrate(&conn).map_err(map_sqlite_error)?;
         let conn = Arc::new(Mutex::new(conn));
         let checkpoints =
