@@ -222,8 +222,16 @@ async fn filters_select_by_stream_outcome_uid_event_request_and_time(b: &Backend
     );
 }
 
+/// A body comes with its attempt's entry, as `Pending::seal` makes them;
+/// the latest attempt's is the request's, in one write or in two.
 async fn a_request_body_is_kept_once_the_latest_wins(b: &Backend) {
     let now = now_ms();
+    let attempt = |n: u32, at_ms: i64| LogEntry {
+        id: entry_id(at_ms),
+        moe_request_id: "req-1".into(),
+        attempt: n,
+        ..entry("ws", "s", at_ms, AttemptOutcome::Failed, &["u"])
+    };
     let body = |text: &str, at_ms| StoredBody {
         moe_request_id: "req-1".into(),
         at_ms,
@@ -231,11 +239,13 @@ async fn a_request_body_is_kept_once_the_latest_wins(b: &Backend) {
         truncated: false,
     };
     let batch = LogBatch {
+        entries: vec![attempt(1, now)],
         bodies: vec![("ws".into(), body("{\"first\":1}", now).into())],
         ..LogBatch::default()
     };
     b.delivery_log.store.record(batch.clone(), 7).await.unwrap();
     let batch = LogBatch {
+        entries: vec![attempt(2, now + 1)],
         bodies: vec![("ws".into(), body("{\"second\":2}", now + 1).into())],
         ..LogBatch::default()
     };
@@ -246,6 +256,20 @@ async fn a_request_body_is_kept_once_the_latest_wins(b: &Backend) {
         b.delivery_log.store.body("other", "req-1").await.unwrap(),
         None
     );
+    // Two attempts merged into one write keep the later body.
+    let mut merged = LogBatch::default();
+    for (n, text) in [(3, "{\"third\":3}"), (4, "{\"fourth\":4}")] {
+        let at_ms = now + i64::from(n);
+        let mut one = LogBatch {
+            entries: vec![attempt(n, at_ms)],
+            ..LogBatch::default()
+        };
+        one.add_body("ws", body(text, at_ms).into());
+        merged.merge(one);
+    }
+    b.delivery_log.store.record(merged, 7).await.unwrap();
+    let kept = b.delivery_log.store.body("ws", "req-1").await.unwrap();
+    assert_eq!(kept, Some(body("{\"fourth\":4}", now + 4)), "{}", b.kind);
 }
 
 async fn counts_add_up_per_stream_from_a_time_on(b: &Backend) {

@@ -123,9 +123,9 @@ pub enum Files {
     StoreAndDeliveryLog,
 }
 
-/// Every byte of the store: SQLite's `files` and its queued bodies
-/// unpacked (they are stored LZ4-packed, where a uid need not appear as
-/// text), or every item of the DynamoDB state table (the delivery log's
+/// Every byte of the store: SQLite's `files`, its queued bodies and the
+/// delivery log's body files' records unpacked (they are stored
+/// LZ4-packed, where a uid need not appear as text), or every item of the DynamoDB state table (the delivery log's
 /// included) but the delivery records of `User Deleted` events, the one
 /// place an erased uid stays until retention (docs/interface/privacy.md
 /// "Erasure").
@@ -133,8 +133,19 @@ pub async fn store_text(b: &Backend, files: Files) -> String {
     match &b.path {
         Some(path) => {
             let mut paths = vec![path.clone()];
+            let mut bodies = String::new();
             if files == Files::StoreAndDeliveryLog {
-                paths.push(path.with_file_name("store-delivery-log.db"));
+                let log = path.with_file_name("store-delivery-log.db");
+                let dir = shared::store::sqlite::body_files::dir_beside(&log);
+                for file in std::fs::read_dir(&dir).unwrap() {
+                    let raw = std::fs::read(file.unwrap().path()).unwrap();
+                    bodies.push_str(&String::from_utf8_lossy(&raw));
+                }
+                for record in shared::store::sqlite::body_files::scan(&dir).unwrap() {
+                    bodies
+                        .push_str(&shared::store::packed::unpack(&record.packed, 1 << 20).unwrap());
+                }
+                paths.push(log);
             }
             let mut bytes = Vec::new();
             for db in paths {
@@ -143,6 +154,7 @@ pub async fn store_text(b: &Backend, files: Files) -> String {
             }
             let mut text = String::from_utf8_lossy(&bytes).into_owned();
             text.push_str(&queued_bodies(path));
+            text.push_str(&bodies);
             text
         }
         None => {

@@ -15,10 +15,21 @@ fn written() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => uuid.clone().prop_map(|u| u.hyphenated().to_string()),
         1 => uuid.clone().prop_map(|u| u.hyphenated().to_string().to_uppercase()),
+        1 => (uuid.clone(), 0..36usize).prop_map(|(u, at)| one_letter_upper(&u.hyphenated().to_string(), at)),
         1 => uuid.clone().prop_map(|u| u.simple().to_string()),
         1 => uuid.prop_map(|u| u.braced().to_string()),
         1 => "\\PC{0,40}",
     ]
+}
+
+/// `text` with its first letter from `at` on in uppercase (unchanged if
+/// none is: then it is still as written).
+fn one_letter_upper(text: &str, at: usize) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    if let Some(letter) = bytes[at..].iter_mut().find(|b| b.is_ascii_lowercase()) {
+        letter.make_ascii_uppercase();
+    }
+    String::from_utf8(bytes).expect("ASCII")
 }
 
 fn canonical(text: &str) -> bool {

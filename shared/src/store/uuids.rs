@@ -18,13 +18,17 @@ pub fn pack(uuids: &[String]) -> Option<Vec<u8>> {
         return None;
     }
     let mut packed = Vec::with_capacity(uuids.len() * 16);
-    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     for written in uuids {
-        let uuid = Uuid::try_parse(written).ok()?;
-        if uuid.hyphenated().encode_lower(&mut text).as_bytes() != written.as_bytes() {
+        // The one 36-character form `try_parse` reads is the hyphenated
+        // one; in lowercase it is what `unpack` writes back (cheaper than
+        // writing each back to compare: BENCHMARKS.md "Issue 22,
+        // twenty-second session").
+        if written.len() != uuid::fmt::Hyphenated::LENGTH
+            || written.bytes().any(|b| b.is_ascii_uppercase())
+        {
             return None;
         }
-        packed.extend_from_slice(uuid.as_bytes());
+        packed.extend_from_slice(Uuid::try_parse(written).ok()?.as_bytes());
     }
     Some(packed)
 }

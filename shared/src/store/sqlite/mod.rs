@@ -24,7 +24,7 @@ mod stream_states;
 mod workspaces;
 mod writer;
 
-pub use delivery_log::SqliteDeliveryLog;
+pub use delivery_log::{SqliteDeliveryLog, body_files};
 pub use ingest::SqliteIngest;
 pub use queue::SqliteQueue;
 
