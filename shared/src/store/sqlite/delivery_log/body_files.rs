@@ -26,6 +26,11 @@ const MAGIC: [u8; 4] = *b"EBLB";
 /// magic 4, flags 1, at_ms 8, packed length 4, CRC-32 4.
 const HEADER: usize = 21;
 const TRUNCATED: u8 = 1;
+/// No record is longer: bodies are cut at 256 KiB before they are packed
+/// (`REQUEST_BODY_LIMIT`), and LZ4 adds at most 1/255 to them. A reference
+/// claiming more (a damaged row) is refused before anything is allocated
+/// or overwritten for it.
+const MAX_RECORD: u64 = 1 << 20;
 
 /// Where one body lies: its file (by hour) and its record's bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,7 +151,7 @@ impl BodyFiles {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            for body in hour {
+            for body in hour.iter().filter(|b| b.len <= MAX_RECORD) {
                 file.write_all_at(&vec![0; body.len as usize], body.offset)?;
             }
             file.sync_data()?;
@@ -220,7 +225,10 @@ pub fn read(dir: &Path, at: BodyRef) -> io::Result<Option<BodyRecord>> {
     let Ok(len) = usize::try_from(at.len) else {
         return Ok(None);
     };
-    if len < HEADER || at.offset.saturating_add(at.len) > file.metadata()?.len() {
+    if len < HEADER
+        || at.len > MAX_RECORD
+        || at.offset.saturating_add(at.len) > file.metadata()?.len()
+    {
         return Ok(None);
     }
     let mut bytes = vec![0; len];
@@ -405,6 +413,13 @@ mod tests {
         // A file retention removed first is no error.
         files.sweep(i64::MAX).unwrap();
         files.erase(&refs).unwrap();
+    }
+
+    #[test]
+    fn the_largest_body_the_log_keeps_fits_a_record() {
+        let limit = crate::delivery_log::model::REQUEST_BODY_LIMIT;
+        let packed = 4 + lz4_flex::block::get_maximum_output_size(limit);
+        assert!((HEADER + packed) as u64 <= MAX_RECORD);
     }
 
     #[test]
