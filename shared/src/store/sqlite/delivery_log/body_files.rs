@@ -12,8 +12,9 @@
 //! an erasure overwrote with zeros ([`BodyFiles::erase`]). Retention
 //! removes whole files ([`BodyFiles::sweep`]).
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -49,10 +50,22 @@ pub struct BodyRecord {
 }
 
 /// The body files of one delivery log; only its writer appends.
+///
+/// How far each file is committed is kept in the log's database, in the
+/// transaction of the entries that refer to its records
+/// (`log_body_files`). Bytes past it belong to a batch whose transaction
+/// failed or never committed (a crash): nobody refers to them, and they
+/// are cut off, before the next append and when the log opens, so that no
+/// body outlives its entry unseen by erasure.
 pub struct BodyFiles {
     dir: PathBuf,
-    /// The file of the hour last written, and its length.
-    current: Option<(i64, File, u64)>,
+    /// The file of the hour last written.
+    current: Option<(i64, File)>,
+}
+
+/// The hour whose file a body written at `now_ms` goes to.
+pub fn hour_at(now_ms: i64) -> i64 {
+    now_ms.div_euclid(HOUR_MS) * HOUR_MS
 }
 
 /// `<dir>/<store name>-delivery-log-bodies/` for the log at `log_db`.
@@ -84,34 +97,42 @@ impl BodyFiles {
         &self.dir
     }
 
-    /// Appends `bodies` to the file of the hour of `now_ms`, in one write:
-    /// where each lies, in order. On an error nothing is referenced and a
-    /// partial tail stays unread (the next append starts after it).
-    pub fn append(&mut self, now_ms: i64, bodies: &[&PackedBody]) -> io::Result<Vec<BodyRef>> {
+    /// Writes `bodies` in one write at `committed`, the end of what the
+    /// database says `hour_ms`'s file holds (anything past it is cut off
+    /// first): where each lies, in order.
+    pub fn append(
+        &mut self,
+        hour_ms: i64,
+        committed: u64,
+        bodies: &[&PackedBody],
+    ) -> io::Result<Vec<BodyRef>> {
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
-        let hour_ms = now_ms.div_euclid(HOUR_MS) * HOUR_MS;
         if self
             .current
             .as_ref()
-            .is_none_or(|(hour, ..)| *hour != hour_ms)
+            .is_none_or(|(hour, _)| *hour != hour_ms)
         {
             let file = OpenOptions::new()
                 .create(true)
-                .append(true)
+                .truncate(false)
+                .write(true)
                 .open(self.dir.join(file_name(hour_ms)))?;
-            let len = file.metadata()?.len();
-            self.current = Some((hour_ms, file, len));
+            self.current = Some((hour_ms, file));
         }
-        let Some((_, file, len)) = self.current.as_mut() else {
+        let Some((_, file)) = self.current.as_mut() else {
             unreachable!("opened above");
         };
+        if file.metadata()?.len() != committed {
+            file.set_len(committed)?;
+        }
+        file.seek(SeekFrom::Start(committed))?;
         // Headers apart and the packed bodies where they are: one
         // `writev` of both, no copy of a batch's megabytes first.
         let headers: Vec<[u8; HEADER]> = bodies.iter().map(|b| header(b)).collect();
         let mut refs = Vec::with_capacity(bodies.len());
-        let mut at = *len;
+        let mut at = committed;
         for body in bodies {
             let record = (HEADER + body.packed.len()) as u64;
             refs.push(BodyRef {
@@ -127,12 +148,30 @@ impl BodyFiles {
             .flat_map(|(h, b)| [IoSlice::new(h), IoSlice::new(&b.packed)])
             .collect();
         if let Err(e) = write_all_vectored(file, &mut slices) {
-            // Where the file ends now is unknown: reopen next time.
             self.current = None;
             return Err(e);
         }
-        *len = at;
         Ok(refs)
+    }
+
+    /// Cuts each file to the length `committed` gives its hour (none: 0),
+    /// at open: what a crash left past the last commit goes.
+    pub fn cut_to_committed(&mut self, committed: &HashMap<i64, u64>) -> io::Result<()> {
+        self.current = None;
+        for file in std::fs::read_dir(&self.dir)? {
+            let file = file?;
+            let Some(hour_ms) = file.file_name().to_str().and_then(hour_of) else {
+                continue;
+            };
+            let keep = committed.get(&hour_ms).copied().unwrap_or(0);
+            if file.metadata()?.len() > keep {
+                OpenOptions::new()
+                    .write(true)
+                    .open(file.path())?
+                    .set_len(keep)?;
+            }
+        }
+        Ok(())
     }
 
     /// Overwrites each body's record with zeros and flushes them to disk:
@@ -170,7 +209,7 @@ impl BodyFiles {
                 continue;
             };
             if hour_ms.saturating_add(HOUR_MS) <= before_ms {
-                if self.current.as_ref().is_some_and(|(h, ..)| *h == hour_ms) {
+                if self.current.as_ref().is_some_and(|(h, _)| *h == hour_ms) {
                     self.current = None;
                 }
                 std::fs::remove_file(file.path())?;
@@ -319,11 +358,12 @@ mod tests {
             body("r1", "{\"n\":1}", false),
             body("r2", &"x".repeat(9_000), true),
         );
-        let first = files.append(HOUR + 10, &[&a, &b]).unwrap();
-        let later = files.append(HOUR + 20, &[&a]).unwrap();
+        let first = files.append(HOUR, 0, &[&a, &b]).unwrap();
+        let end = first[1].offset + first[1].len;
+        let later = files.append(HOUR, end, &[&a]).unwrap();
         assert_eq!(first[0].offset, 0);
         assert_eq!(first[1].offset, first[0].len);
-        assert_eq!(later[0].offset, first[0].len + first[1].len);
+        assert_eq!(later[0].offset, end);
         let read = |at| read(files.dir(), at).unwrap().unwrap();
         assert_eq!(text(&read(first[0])), "{\"n\":1}");
         let second = read(first[1]);
@@ -332,11 +372,51 @@ mod tests {
             (9_000, true, HOUR + 5)
         );
         assert_eq!(text(&read(later[0])), "{\"n\":1}");
-        // A file reopened (a restart) is appended to at its end.
+        // Another handle (a restart) writes where it is told to.
         let mut reopened = BodyFiles::open(dir.path().join("bodies")).unwrap();
-        let after = reopened.append(HOUR + 30, &[&b]).unwrap();
+        let after = reopened
+            .append(HOUR, later[0].offset + later[0].len, &[&b])
+            .unwrap();
         assert_eq!(after[0].offset, later[0].offset + later[0].len);
         assert_eq!(scan(files.dir()).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn bytes_past_the_committed_end_are_cut_off_before_they_can_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = BodyFiles::open(dir.path().to_path_buf()).unwrap();
+        let path = dir.path().join(file_name(HOUR));
+        let kept = files
+            .append(HOUR, 0, &[&body("r1", "{\"kept\":1}", false)])
+            .unwrap()[0];
+        let committed = kept.len;
+        // A batch whose transaction never committed (a crash, a failure).
+        let lost = files
+            .append(HOUR, committed, &[&body("r2", "uid-lost-4f1a", false)])
+            .unwrap()[0];
+        assert!(read(files.dir(), lost).unwrap().is_some());
+        // The next batch writes over it, and the file ends after it.
+        let next = files
+            .append(HOUR, committed, &[&body("r3", "{}", false)])
+            .unwrap()[0];
+        assert_eq!(next.offset, committed);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            committed + next.len
+        );
+        // At open, each file is cut to its committed end; a file with none
+        // is emptied.
+        files
+            .append(HOUR + HOUR_MS, 0, &[&body("r4", "uid-lost-4f1a", false)])
+            .unwrap();
+        files
+            .cut_to_committed(&HashMap::from([(HOUR, committed)]))
+            .unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), committed);
+        let other = dir.path().join(file_name(HOUR + HOUR_MS));
+        assert_eq!(std::fs::metadata(&other).unwrap().len(), 0);
+        let left: Vec<String> = scan(files.dir()).unwrap().iter().map(text).collect();
+        assert_eq!(left, ["{\"kept\":1}"]);
     }
 
     #[test]
@@ -348,7 +428,7 @@ mod tests {
             .map(|n| body(&format!("r{n}"), &format!("{{\"n\":{n}}}"), n % 2 == 0))
             .collect();
         let refs = files
-            .append(HOUR, &bodies.iter().collect::<Vec<_>>())
+            .append(HOUR, 0, &bodies.iter().collect::<Vec<_>>())
             .unwrap();
         for (n, at) in refs.iter().enumerate() {
             let record = read(files.dir(), *at).unwrap().unwrap();
@@ -369,8 +449,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut files = BodyFiles::open(dir.path().to_path_buf()).unwrap();
         let a = body("r1", "{}", false);
-        let old = files.append(HOUR + 1, &[&a]).unwrap()[0];
-        let new = files.append(HOUR + HOUR_MS + 1, &[&a]).unwrap()[0];
+        let old = files.append(HOUR, 0, &[&a]).unwrap()[0];
+        let new = files.append(HOUR + HOUR_MS, 0, &[&a]).unwrap()[0];
         assert_eq!((old.hour_ms, new.hour_ms), (HOUR, HOUR + HOUR_MS));
         // Not before the hour has wholly passed.
         assert_eq!(files.sweep(HOUR + HOUR_MS - 1).unwrap(), 0);
@@ -383,7 +463,7 @@ mod tests {
         assert!(dir.path().join("notes.txt").exists());
         assert_eq!(read(files.dir(), new).unwrap(), None);
         // The current file was removed: the next append makes it anew.
-        let again = files.append(HOUR + HOUR_MS + 2, &[&a]).unwrap()[0];
+        let again = files.append(HOUR + HOUR_MS, 0, &[&a]).unwrap()[0];
         assert_eq!(again.offset, 0);
         assert!(read(files.dir(), again).unwrap().is_some());
     }
@@ -397,7 +477,7 @@ mod tests {
             body("r1", secret, false),
             body("r2", "{\"kept\":true}", false),
         );
-        let refs = files.append(HOUR, &[&gone, &kept]).unwrap();
+        let refs = files.append(HOUR, 0, &[&gone, &kept]).unwrap();
         files.erase(&refs[..1]).unwrap();
         assert_eq!(read(files.dir(), refs[0]).unwrap(), None);
         assert!(read(files.dir(), refs[1]).unwrap().is_some());
@@ -427,7 +507,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut files = BodyFiles::open(dir.path().to_path_buf()).unwrap();
         let at = files
-            .append(HOUR, &[&body("r1", "{\"n\":1}", false)])
+            .append(HOUR, 0, &[&body("r1", "{\"n\":1}", false)])
             .unwrap()[0];
         let path = dir.path().join(file_name(HOUR));
         let good = std::fs::read(&path).unwrap();

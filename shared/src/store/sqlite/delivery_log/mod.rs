@@ -10,6 +10,7 @@ pub mod body_files;
 mod read;
 mod write;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -100,11 +101,16 @@ CREATE TABLE scrub (zeros BLOB);
 ALTER TABLE log_entries ADD COLUMN uuids BLOB;
 "#,
     // Where the entry's request body lies in the body files
-    // (`body_files`); `log_bodies` keeps the bodies written before.
+    // (`body_files`), and how far each file is committed;
+    // `log_bodies` keeps the bodies written before.
     r#"
 ALTER TABLE log_entries ADD COLUMN body_hour INTEGER;
 ALTER TABLE log_entries ADD COLUMN body_offset INTEGER;
 ALTER TABLE log_entries ADD COLUMN body_len INTEGER;
+CREATE TABLE log_body_files (
+    hour_ms INTEGER PRIMARY KEY,
+    len     INTEGER NOT NULL
+);
 "#,
 ];
 
@@ -137,8 +143,21 @@ impl SqliteDeliveryLog {
         let path = path_beside(store_path);
         let db = SqliteStore::open_with(&path, migrate, Role::DeliveryLog)?;
         let dir = body_files::dir_beside(&path);
-        let bodies = BodyFiles::open(dir.clone())
+        let mut bodies = BodyFiles::open(dir.clone())
             .map_err(|e| map_sqlite_error(io_failure("the body files", e)))?;
+        // What a crash left past the last commit goes before anything
+        // reads or writes the files.
+        let committed = super::connect(&path)
+            .and_then(|conn| {
+                conn.prepare("SELECT hour_ms, len FROM log_body_files")?
+                    .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+                    .map(|row| row.map(|(hour, len)| (hour, u64::try_from(len).unwrap_or(0))))
+                    .collect::<rusqlite::Result<HashMap<i64, u64>>>()
+            })
+            .map_err(map_sqlite_error)?;
+        bodies
+            .cut_to_committed(&committed)
+            .map_err(|e| map_sqlite_error(io_failure("cutting the body files", e)))?;
         Ok(Self {
             db,
             bodies: Arc::new(Mutex::new(bodies)),
@@ -338,6 +357,36 @@ mod tests {
         assert_eq!(
             log.body("ws", "r2").await.unwrap().unwrap().body,
             "{\"n\":2}"
+        );
+    }
+
+    #[tokio::test]
+    async fn what_a_crash_left_past_the_last_commit_is_gone_when_the_log_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store.db");
+        let log = SqliteDeliveryLog::open_beside(&store).unwrap();
+        log.record(with_body(attempt("r1", now_ms()), "{\"n\":1}"), 7)
+            .await
+            .unwrap();
+        let bodies = body_files::dir_beside(&path_beside(&store));
+        let file = std::fs::read_dir(&bodies)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let committed = std::fs::metadata(&file).unwrap().len();
+        // As if a batch's bodies were written and the process killed
+        // before its transaction committed.
+        let mut orphan = std::fs::read(&file).unwrap();
+        orphan.extend_from_slice(b"uid-never-committed-77c2");
+        std::fs::write(&file, &orphan).unwrap();
+        drop(log);
+        let log = SqliteDeliveryLog::open_beside(&store).unwrap();
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), committed);
+        assert_eq!(
+            log.body("ws", "r1").await.unwrap().unwrap().body,
+            "{\"n\":1}"
         );
     }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
-use super::body_files::BodyRef;
+use super::body_files::{self, BodyRef};
 use super::{SqliteDeliveryLog, body_ref, id_at, io_failure, lock};
 use crate::delivery_log::batch::LogBatch;
 use crate::delivery_log::model::LogEntry;
@@ -40,13 +40,30 @@ pub(super) async fn record(log: &SqliteDeliveryLog, batch: LogBatch) -> StoreRes
     // each in memory (`SqliteStore::run_transaction`).
     log.db
         .run_transaction(move |tx| {
-            // Bodies first: an entry never refers to one not written
-            // (a failure after leaves bytes nobody refers to).
+            // Bodies first, at the end the database says their file has,
+            // and that end moved in this transaction: if it never commits,
+            // the next batch writes over them (`body_files::BodyFiles`).
             let written: HashMap<(&str, &str), BodyRef> = {
                 let list: Vec<_> = bodies.iter().map(|(_, body)| body).collect();
+                let hour_ms = body_files::hour_at(crate::domain::time::now_ms());
+                let committed: i64 = tx
+                    .query_row(
+                        "SELECT len FROM log_body_files WHERE hour_ms = ?1",
+                        [hour_ms],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(0);
                 let refs = lock(&files)?
-                    .append(crate::domain::time::now_ms(), &list)
+                    .append(hour_ms, u64::try_from(committed).unwrap_or(0), &list)
                     .map_err(|e| io_failure("appending request bodies", e))?;
+                if let Some(last) = refs.last() {
+                    tx.execute(
+                        "INSERT INTO log_body_files (hour_ms, len) VALUES (?1, ?2)
+                         ON CONFLICT DO UPDATE SET len = excluded.len",
+                        params![hour_ms, (last.offset + last.len) as i64],
+                    )?;
+                }
                 bodies
                     .iter()
                     .map(|(w, b)| (w.as_str(), b.moe_request_id.as_str()))
@@ -236,6 +253,10 @@ pub(super) async fn sweep(log: &SqliteDeliveryLog, before_ms: i64) -> StoreResul
             lock(&files)?
                 .sweep(before_ms)
                 .map_err(|e| io_failure("removing body files", e))?;
+            conn.execute(
+                "DELETE FROM log_body_files WHERE hour_ms <= ?1 - 3600000",
+                [before_ms],
+            )?;
             Ok(())
         })
         .await?;
