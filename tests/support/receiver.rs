@@ -68,6 +68,14 @@ impl Respond for Recorder {
     }
 }
 
+/// How early a store may let a timed thing through, measured on the
+/// monotonic clock: stores keep times in whole milliseconds of the wall clock
+/// (`domain::time::now_ms`, truncated), and the wall clock slews against the
+/// monotonic one (NTP: at most 0.5 ms per second). Lower bounds ("not before
+/// 1 s") subtract it; CI once saw an idempotency key free after 999.55 ms of
+/// a 1 s TTL.
+pub const CLOCK_GRAIN: Duration = Duration::from_millis(3);
+
 /// Polls `check` every 100 ms until it holds; panics after `limit`.
 pub async fn wait_for(check: impl AsyncFnMut() -> bool, limit: Duration) {
     wait_until_seen(check, limit).await;
