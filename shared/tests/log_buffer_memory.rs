@@ -84,8 +84,9 @@ fn delivery(n: usize) -> Pending {
             .headers_mut()
             .insert(name, value.parse().expect("a valid header"));
     }
-    *request.body_mut() = Some(body.into());
-    let (sent, body) = trace::request(&request);
+    let body = bytes::Bytes::from(body);
+    *request.body_mut() = Some(body.clone().into());
+    let sent = trace::request(&request);
     let mut answer_headers = http::HeaderMap::new();
     answer_headers.insert("content-type", "application/json".parse().unwrap());
     answer_headers.insert("x-request-id", format!("rq-{n}").parse().unwrap());
@@ -97,7 +98,7 @@ fn delivery(n: usize) -> Pending {
         accepted: true,
         status: Some(200),
         request: Some(sent),
-        body,
+        body: Some(body),
         response: Some(trace::response(200, &answer_headers, r#"{"ok":true}"#)),
         ..Trace::default()
     };

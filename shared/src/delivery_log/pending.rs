@@ -1,21 +1,28 @@
 //! What one delivery hands to the recorder: its entries (each with the
 //! request body as sent), count deltas and waiting changes. It is sealed
 //! before it is buffered: secret values masked, bodies cut and packed
-//! ([`Pending::seal`]), so nothing unmasked is kept, even in memory.
+//! ([`Pending::seal`]), so nothing unmasked is kept, even in memory. A body
+//! is packed from the bytes that were sent, copied only when a secret has
+//! to be masked in it.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
 
 use super::batch::{LogBatch, PackedBody};
 use super::model::{
     AttemptOutcome, CountDelta, CountKind, LogEntry, REQUEST_BODY_LIMIT, SyncRecord, WaitingChange,
     bucket_of, entry_id,
 };
-use super::trace::{MASK, Trace, floor_char_boundary};
+use super::trace::{MASK, Trace, floor_char_boundary, text_of};
 use crate::store::packed;
 
 /// One attempt and the body it sent.
 #[derive(Clone, Debug)]
 pub struct PendingEntry {
     pub entry: LogEntry,
-    pub body: Option<String>,
+    /// As sent (shared with the request).
+    pub body: Option<Bytes>,
 }
 
 impl PendingEntry {
@@ -124,11 +131,19 @@ impl Pending {
         }
     }
 
-    fn mask(&self, text: &mut String) {
+    /// `text` with each secret masked; copied only when one is in it.
+    fn masked<'a>(&self, mut text: Cow<'a, str>) -> Cow<'a, str> {
         for secret in &self.secrets {
             if text.contains(secret.as_str()) {
-                *text = text.replace(secret.as_str(), MASK);
+                text = text.replace(secret.as_str(), MASK).into();
             }
+        }
+        text
+    }
+
+    fn mask(&self, text: &mut String) {
+        if let Cow::Owned(masked) = self.masked(Cow::Borrowed(text.as_str())) {
+            *text = masked;
         }
     }
 
@@ -149,19 +164,16 @@ impl Pending {
             if let Some(error) = &mut entry.error {
                 self.mask(error);
             }
-            if let Some(mut body) = body {
-                self.mask(&mut body);
-                let truncated = body.len() > REQUEST_BODY_LIMIT;
-                if truncated {
-                    body.truncate(floor_char_boundary(&body, REQUEST_BODY_LIMIT));
-                }
+            if let Some(body) = body {
+                let text = self.masked(text_of(&body));
+                let kept = floor_char_boundary(&text, REQUEST_BODY_LIMIT);
                 batch.add_body(
                     &entry.workspace_id,
                     PackedBody {
                         moe_request_id: entry.moe_request_id.clone(),
                         at_ms: entry.at_ms,
-                        packed: packed::pack(&body),
-                        truncated,
+                        packed: packed::pack(&text[..kept]),
+                        truncated: kept < text.len(),
                     },
                 );
             }
@@ -209,7 +221,7 @@ mod tests {
                     truncated: false,
                 }),
             },
-            body: Some(body.into()),
+            body: Some(Bytes::copy_from_slice(body.as_bytes())),
         }
     }
 
@@ -228,6 +240,19 @@ mod tests {
             batch.entries[0].response.as_ref().unwrap().body,
             "you sent ••••"
         );
+    }
+
+    #[test]
+    fn a_body_is_copied_only_when_a_secret_is_masked_in_it() {
+        let mut pending = Pending::default();
+        pending.add_secrets(["hunter22"]);
+        let clean = r#"{"events":[]}"#;
+        assert!(matches!(
+            pending.masked(Cow::Borrowed(clean)),
+            Cow::Borrowed(text) if text == clean
+        ));
+        let masked = pending.masked(Cow::Borrowed(r#"{"k":"hunter22","again":"hunter22"}"#));
+        assert_eq!(masked, r#"{"k":"••••","again":"••••"}"#);
     }
 
     #[test]

@@ -314,7 +314,7 @@ mod tests {
                         request: None,
                         response: None,
                     },
-                    body: Some(body.clone()),
+                    body: Some(body.clone().into()),
                 });
             recorder.submit(pending);
         }

@@ -1,5 +1,5 @@
 //! What an attempt sent and got back, captured as it happens (cheap: the
-//! body is copied, nothing is encoded) for the delivery log. Header values
+//! body is shared, not copied; nothing is encoded) for the delivery log. Header values
 //! are kept only for headers that never carry a secret; every other value
 //! is masked (docs/interface/console.md "Delivery log").
 
@@ -70,8 +70,9 @@ pub struct Trace {
     /// From sending the request to reading the whole answer.
     pub took: std::time::Duration,
     pub request: Option<SentRequest>,
-    /// The body as sent (masked and cut when recorded).
-    pub body: Option<String>,
+    /// The body as sent, shared with the request (masked and cut when
+    /// recorded, `pending.rs`).
+    pub body: Option<bytes::Bytes>,
     pub response: Option<ReceivedResponse>,
 }
 
@@ -99,24 +100,25 @@ impl Trace {
 }
 
 /// The request as it is about to be sent.
-pub fn request(request: &reqwest::Request) -> (SentRequest, Option<String>) {
-    let body = request.body().and_then(|b| b.as_bytes()).map(text_of);
-    let sent = SentRequest {
+pub fn request(request: &reqwest::Request) -> SentRequest {
+    SentRequest {
         method: request.method().to_string(),
         url: masked_url(request.url()),
         headers: headers(request.headers()),
-        body_bytes: body.as_ref().map_or(0, String::len),
-    };
-    (sent, body)
+        body_bytes: request
+            .body()
+            .and_then(|b| b.as_bytes())
+            .map_or(0, <[u8]>::len),
+    }
 }
 
-/// A body as text. Ours are JSON, so UTF-8: checked a word at a time and
-/// copied. `from_utf8_lossy` alone walked them a byte at a time: 9 % of the
+/// A body as text, borrowed. Ours are JSON, so UTF-8: checked a word at a
+/// time. `from_utf8_lossy` alone walked them a byte at a time: 9 % of the
 /// consumers' instructions (BENCHMARKS.md "Issue 22, ninth session").
-fn text_of(body: &[u8]) -> String {
+pub fn text_of(body: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(body) {
-        Ok(text) => text.to_owned(),
-        Err(_) => String::from_utf8_lossy(body).into_owned(),
+        Ok(text) => text.into(),
+        Err(_) => String::from_utf8_lossy(body),
     }
 }
 
@@ -170,8 +172,11 @@ mod tests {
     }
 
     #[test]
-    fn request_bodies_are_kept_as_text() {
-        assert_eq!(text_of("{\"é\":1}".as_bytes()), "{\"é\":1}");
+    fn request_bodies_are_read_as_text() {
+        assert!(matches!(
+            text_of("{\"é\":1}".as_bytes()),
+            std::borrow::Cow::Borrowed("{\"é\":1}")
+        ));
         assert_eq!(text_of(b"{\"a\":\"\xff\"}"), "{\"a\":\"\u{fffd}\"}");
     }
 

@@ -26,10 +26,16 @@ pub(super) async fn send_one<S: Sink>(
         at_ms: now_ms(),
         ..Trace::default()
     };
-    let sent = match sink.request(client.builder(), request_id, items).build() {
+    // The body is shared with the trace, not copied (a 100-event body is
+    // ≈ 50 KB; BENCHMARKS.md "Issue 22, twenty-third session").
+    let body = bytes::Bytes::from(sink.body(request_id, items));
+    let sent = match sink
+        .request(client.builder(), request_id, body.clone())
+        .build()
+    {
         Ok(request) => {
-            let (sent, body) = trace::request(&request);
-            (trace.request, trace.body) = (Some(sent), body);
+            trace.request = Some(trace::request(&request));
+            trace.body = Some(body);
             client.execute(request).await
         }
         Err(e) => Err(SendError::of(e)),

@@ -56,12 +56,16 @@ pub trait Sink {
     fn prepare(&self, event: &Event, profile: Option<&Profile>) -> Option<Self::Item>;
     fn encoded_len(&self, item: &Self::Item) -> usize;
 
-    /// The request carrying `items`.
+    /// The body of the request carrying `items`: built once per request,
+    /// sent, and kept as it is by the delivery log (`deliver/request.rs`).
+    fn body(&self, request_id: &str, items: &[&Self::Item]) -> String;
+
+    /// The request sending `body`.
     fn request(
         &self,
         client: &reqwest::Client,
         request_id: &str,
-        items: &[&Self::Item],
+        body: bytes::Bytes,
     ) -> reqwest::RequestBuilder;
 
     /// Gets the credentials fetched at send time ready (OAuth 2.0 tokens;

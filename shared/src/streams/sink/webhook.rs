@@ -54,15 +54,6 @@ impl WebhookSink<'_> {
             Value::String(request_id.to_owned()),
         )
     }
-
-    /// The request body for already-encoded events.
-    pub fn body(&self, request_id: &str, items: &[&String]) -> String {
-        join_json(
-            &self.head(request_id),
-            items.iter().map(|item| item.as_str()),
-            "]}",
-        )
-    }
 }
 
 impl Sink for WebhookSink<'_> {
@@ -91,24 +82,27 @@ impl Sink for WebhookSink<'_> {
         item.len()
     }
 
+    /// The request body for already-encoded events.
+    fn body(&self, request_id: &str, items: &[&String]) -> String {
+        join_json(
+            &self.head(request_id),
+            items.iter().map(|item| item.as_str()),
+            "]}",
+        )
+    }
+
     fn request(
         &self,
         client: &reqwest::Client,
         request_id: &str,
-        items: &[&String],
+        body: bytes::Bytes,
     ) -> reqwest::RequestBuilder {
-        let body = self.body(request_id, items);
         let mut request = client
             .post(&self.config.url)
             .timeout(Duration::from_secs(u64::from(self.stream.timeout_seconds)))
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         // Signed over the exact bytes sent, stamped with this attempt's time.
-        let signed = signing::headers(
-            &self.config.signing_secrets,
-            request_id,
-            now_s(),
-            body.as_bytes(),
-        );
+        let signed = signing::headers(&self.config.signing_secrets, request_id, now_s(), &body);
         for (name, value) in signed {
             request = request.header(name, value);
         }

@@ -62,13 +62,16 @@ impl Sink for DeletionSink<'_> {
         item.len()
     }
 
+    fn body(&self, _request_id: &str, items: &[&String]) -> String {
+        join_json(HEAD, items.iter().map(|uid| uid.as_str()), TAIL)
+    }
+
     fn request(
         &self,
         client: &reqwest::Client,
         _request_id: &str,
-        items: &[&String],
+        body: bytes::Bytes,
     ) -> reqwest::RequestBuilder {
-        let body = join_json(HEAD, items.iter().map(|uid| uid.as_str()), TAIL);
         client
             .post(deletion_endpoint(self.config))
             .timeout(Duration::from_secs(u64::from(self.stream.timeout_seconds)))

@@ -95,13 +95,16 @@ impl Sink for AmplitudeSink<'_> {
         item.json.len()
     }
 
+    fn body(&self, _request_id: &str, items: &[&AmplitudeEvent]) -> String {
+        join_json(&self.head(), items.iter().map(|e| e.json.as_str()), "]}")
+    }
+
     fn request(
         &self,
         client: &reqwest::Client,
         _request_id: &str,
-        items: &[&AmplitudeEvent],
+        body: bytes::Bytes,
     ) -> reqwest::RequestBuilder {
-        let body = join_json(&self.head(), items.iter().map(|e| e.json.as_str()), "]}");
         client
             .post(endpoint(self.config))
             .timeout(Duration::from_secs(u64::from(self.stream.timeout_seconds)))
