@@ -4,6 +4,7 @@
 //! request behind it waits. Here a thread of the store checkpoints ten times
 //! a second, on its own connection, PASSIVE: it copies what the WAL holds
 //! without blocking the writer or readers (the slow part: copying, syncing).
+//! (The delivery log's thread, every 2 s: `Role::checkpoint_interval`.)
 //!
 //! A WAL checkpointed that way never starts over while commits keep coming
 //! (each round ends with newer frames than it copied), so once it holds
@@ -29,8 +30,6 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-/// How often the background thread checkpoints.
-const INTERVAL: Duration = Duration::from_millis(100);
 /// WAL pages (4 KiB) after which the WAL is made to start over (96 MiB).
 /// The pass that does it holds the writer for two fsyncs, and the commit
 /// after it syncs the WAL's new header: 7–22 ms before the flushes below
@@ -67,7 +66,7 @@ impl Checkpointer {
             .name(role.thread_name("checkpoint"))
             .spawn(move || {
                 role.on_thread_start();
-                run(&conn, &writer, &stopped)
+                run(&conn, &writer, &stopped, role.checkpoint_interval())
             })
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok(Self {
@@ -133,8 +132,13 @@ fn flush(conn: &Connection) {
     }
 }
 
-fn run(conn: &Connection, writer: &Mutex<Connection>, stopped: &mpsc::Receiver<()>) {
-    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+fn run(
+    conn: &Connection,
+    writer: &Mutex<Connection>,
+    stopped: &mpsc::Receiver<()>,
+    every: Duration,
+) {
+    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
         if checkpoint(conn) < RESTART_PAGES {
             continue;
         }

@@ -64,6 +64,22 @@ impl Role {
         }
     }
 
+    /// How often the database's checkpointing thread copies its WAL back
+    /// (`checkpoint.rs`). The store's, often: its commits are acks, and a
+    /// short WAL keeps them quick. The log's, every 2 s: nobody waits on its
+    /// commits, and each of its batches (every 200 ms) rewrites the same
+    /// pages (the tables' right edges, the trees' inner pages, the counts),
+    /// which a checkpoint copies and syncs once however often they were
+    /// written since. At 60 000 events/s its checkpoints wrote 6.7 KiB a
+    /// request instead of 8.7, with half the thread's CPU (BENCHMARKS.md
+    /// "Issue 22, twenty-third session").
+    fn checkpoint_interval(self) -> std::time::Duration {
+        match self {
+            Self::Store => std::time::Duration::from_millis(100),
+            Self::DeliveryLog => std::time::Duration::from_secs(2),
+        }
+    }
+
     /// Run first on each of the database's own threads.
     fn on_thread_start(self) {
         if self == Self::DeliveryLog {
